@@ -1,0 +1,66 @@
+"""The one error tree of edge-moma.
+
+Every error a user can act on derives from ``EdgeMomaError`` and says what was
+wrong and what to do. Errors from our dependencies (llama_cpp, onnxruntime,
+sqlite, HTTP) are turned into ours where we call them (``raise ... from exc``)::
+
+    EdgeMomaError
+    ├── ConfigError            a config file is missing, unreadable or invalid (key_path)
+    ├── ModelFileError         a GGUF / ONNX file cannot be found or resolved
+    ├── BundleError            a router bundle is corrupt, mismatched or incompatible
+    ├── DataError              a training / evaluation file is malformed (path, line)
+    └── TargetError            a routing target failed to answer (target)
+        └── TargetUnavailable  a target cannot be used at all right now (not loaded, masked)
+"""
+
+from __future__ import annotations
+
+
+class EdgeMomaError(Exception):
+    """Base of every error raised on purpose by edge-moma."""
+
+
+class ConfigError(EdgeMomaError):
+    """A config file is missing or invalid; ``key_path`` names the offending key."""
+
+    def __init__(self, message: str, *, path: str | None = None, key_path: str | None = None):
+        self.path = path
+        self.key_path = key_path
+        where = ""
+        if path:
+            where = f"{path}: "
+        if key_path:
+            where += f"{key_path}: "
+        super().__init__(f"{where}{message}")
+
+
+class ModelFileError(EdgeMomaError):
+    """A model file named in the config cannot be found."""
+
+
+class BundleError(EdgeMomaError):
+    """A router bundle (ONNX files + model card) cannot be used."""
+
+
+class DataError(EdgeMomaError):
+    """A training or evaluation data file is malformed."""
+
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None):
+        self.path = path
+        self.line = line
+        where = ""
+        if path:
+            where = f"{path}:{line}: " if line else f"{path}: "
+        super().__init__(f"{where}{message}")
+
+
+class TargetError(EdgeMomaError):
+    """A routing target (model or agent) failed to answer."""
+
+    def __init__(self, message: str, *, target: str):
+        self.target = target
+        super().__init__(f"{target}: {message}")
+
+
+class TargetUnavailable(TargetError):
+    """A target cannot be used right now (missing file, failed load, masked)."""
