@@ -9,6 +9,7 @@ sqlite, HTTP) are turned into ours where we call them (``raise ... from exc``)::
     ├── ModelFileError         a GGUF / ONNX file cannot be found or resolved
     ├── BundleError            a router bundle is corrupt, mismatched or incompatible
     ├── DataError              a training / evaluation file is malformed (path, line)
+    ├── RequestError           a request (messages, options, context) is malformed
     └── TargetError            a routing target failed to answer (target)
         └── TargetUnavailable  a target cannot be used at all right now (not loaded, masked)
 """
@@ -52,6 +53,10 @@ class DataError(EdgeMomaError):
         if path:
             where = f"{path}:{line}: " if line else f"{path}: "
         super().__init__(f"{where}{message}")
+
+
+class RequestError(EdgeMomaError):
+    """A request to route or complete is malformed (empty messages, bad option)."""
 
 
 class TargetError(EdgeMomaError):

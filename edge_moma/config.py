@@ -1,0 +1,457 @@
+"""One TOML file describes the device's world; it is validated here into typed objects.
+
+Search order (first that exists wins): an explicit path (``--config``),
+``$EDGE_MOMA_CONFIG``, ``config.toml`` in the user config dir (platformdirs),
+then the packaged ``configs/default.toml``.
+
+Validation is strict because a typo in a budget or a price silently changes
+where a user's data goes and what it costs: an unknown key, a wrong type or a
+missing model file is a ``ConfigError`` that names the file, the key path
+(``models[1].price_in``), what was found and what was expected.
+
+Example::
+
+    >>> cfg = load_config()                      # doctest: +SKIP
+    >>> [m.name for m in cfg.models]             # doctest: +SKIP
+    ['smollm2-135m']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import platformdirs
+
+from .errors import ConfigError, ModelFileError
+from .model_files import resolve_model_path
+from .resources import packaged_path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+APP_NAME = "edge-moma"
+ENV_CONFIG = "EDGE_MOMA_CONFIG"
+
+LogText = Literal["store", "redact", "hash"]
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """Where the runtime keeps its files and how it logs."""
+
+    data_dir: str = ""  # empty: the platformdirs user data dir
+    threads: int = 0  # 0: one per core for llama.cpp; routing always uses one
+    log: bool = True  # log every decision to SQLite
+    log_text: LogText = "redact"  # what of the query text the log keeps
+    device_id: str = ""  # empty: a random id kept in the data dir
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """Spending, latency and battery limits the policy enforces."""
+
+    daily_usd: float = 1.0
+    monthly_usd: float = 20.0
+    deadline_s: float = 30.0
+    battery_low_percent: float = 20.0
+    battery_critical_percent: float = 5.0
+
+
+@dataclass(frozen=True)
+class PrivacyRule:
+    """A class of sensitive text: a query matching it may only run on the device."""
+
+    name: str
+    regex: str = ""
+    keywords: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The trade-off knob and privacy rules.
+
+    ``tradeoff`` runs from 0 (cheapest that passes the constraints) to 1 (best
+    predicted quality whatever it costs).
+    """
+
+    tradeoff: float = 0.5
+    expected_output_tokens: int = 256
+    energy_weight: float = 0.002  # quality points per joule on low battery
+    privacy: list[PrivacyRule] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RouterSettings:
+    """Which router bundles to load; empty means the shipped ones."""
+
+    intent_model: str = ""
+    routing_model: str = ""
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    """A GGUF model run on the device by llama.cpp."""
+
+    name: str
+    path: str
+    kind: Literal["local"] = "local"
+    context: int = 2048
+    threads: int = 0  # 0: [runtime].threads
+    tokens_per_s: float = 20.0  # declared speed until measured on the device
+    ttft_s: float = 0.3
+    joules_per_token: float = 0.5
+    memory_mb: float = 0.0  # 0: the file size
+    chat_format: str = ""  # empty: the template stored in the GGUF
+    profile: str = ""
+    priors: dict[str, float] = field(default_factory=dict)
+    resolved_path: Path | None = None  # set at load
+
+
+@dataclass(frozen=True)
+class RemoteModel:
+    """An OpenAI-compatible chat-completions endpoint."""
+
+    name: str
+    base_url: str
+    model: str
+    kind: Literal["remote"] = "remote"
+    api_key_env: str = ""
+    price_in: float = 0.0  # USD per 1k input tokens
+    price_out: float = 0.0  # USD per 1k output tokens
+    latency_s: float = 1.0  # typical time to first token
+    tokens_per_s: float = 50.0
+    timeout_s: float = 30.0
+    profile: str = ""
+    priors: dict[str, float] = field(default_factory=dict)
+
+
+ModelConfig = LocalModel | RemoteModel
+_MODEL_KINDS: dict[str, type] = {"local": LocalModel, "remote": RemoteModel}
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """An agent and the intents it takes (the agent stage arrives with its issue)."""
+
+    name: str
+    kind: Literal["builtin", "http", "python"]
+    intents: list[str] = field(default_factory=list)
+    domains: list[str] = field(default_factory=list)
+    requires: list[str] = field(default_factory=list)
+    url: str = ""
+    entry_point: str = ""
+    cost_usd: float = 0.0
+    latency_s: float = 0.05
+    threshold: float = 0.0  # 0: the policy's default
+    sensitive_ok: bool = True
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated configuration; ``path`` is the file it came from."""
+
+    path: Path
+    runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
+    budgets: Budgets = field(default_factory=Budgets)
+    policy: Policy = field(default_factory=Policy)
+    router: RouterSettings = field(default_factory=RouterSettings)
+    models: list[ModelConfig] = field(default_factory=list)
+    agents: list[AgentConfig] = field(default_factory=list)
+
+    @property
+    def data_dir(self) -> Path:
+        if self.runtime.data_dir:
+            return Path(self.runtime.data_dir).expanduser()
+        return Path(platformdirs.user_data_dir(APP_NAME))
+
+    def bundle_dir(self, name: Literal["intent", "routing"]) -> Path:
+        """The router bundle to load: ``[router]`` setting, else the shipped one."""
+        setting = self.router.intent_model if name == "intent" else self.router.routing_model
+        if not setting:
+            return packaged_path("models") / name
+        path = Path(setting).expanduser()
+        return path if path.is_absolute() else self.path.parent / path
+
+    def model(self, name: str) -> ModelConfig | None:
+        return next((m for m in self.models if m.name == name), None)
+
+
+_SECTIONS: dict[str, type] = {
+    "runtime": RuntimeSettings,
+    "budgets": Budgets,
+    "policy": Policy,
+    "router": RouterSettings,
+}
+
+
+def default_config_path() -> Path:
+    return packaged_path("configs") / "default.toml"
+
+
+def user_config_path() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+def find_config(path: str | os.PathLike[str] | None = None) -> Path:
+    """The config file in effect, by the documented search order."""
+    if path:
+        return Path(path).expanduser()
+    env = os.environ.get(ENV_CONFIG)
+    if env:
+        return Path(env).expanduser()
+    user = user_config_path()
+    return user if user.is_file() else default_config_path()
+
+
+def load_config(path: str | os.PathLike[str] | None = None, *, check_files: bool = True) -> Config:
+    """Read, validate and type the config in effect.
+
+    ``check_files=False`` keeps a local model whose file is missing (its
+    ``resolved_path`` is None) so that ``edge-moma doctor`` can report it.
+    """
+    file = find_config(path)
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"no such config file; pass an existing file to --config or fix ${ENV_CONFIG}",
+            path=str(file),
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the file: {exc}", path=str(file)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", path=str(file)) from None
+    return _build_config(raw, file, check_files=check_files)
+
+
+def _build_config(raw: dict[str, Any], file: Path, *, check_files: bool) -> Config:
+    src = str(file)
+    known = {*_SECTIONS, "models", "agents"}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(
+                f"unknown section or key {key!r}; expected one of {sorted(known)}",
+                path=src,
+                key_path=key,
+            )
+    sections = {name: _build(cls, raw.get(name, {}), name, src) for name, cls in _SECTIONS.items()}
+    models = [
+        _build_model(m, f"models[{i}]", src, file.parent, check_files)
+        for i, m in enumerate(_list_of_tables(raw, "models", src))
+    ]
+    agents = [
+        _build(AgentConfig, a, f"agents[{i}]", src)
+        for i, a in enumerate(_list_of_tables(raw, "agents", src))
+    ]
+    _check_unique([m.name for m in models], "models", src)
+    _check_unique([a.name for a in agents], "agents", src)
+    config = Config(path=file, models=models, agents=agents, **sections)
+    _check_values(config)
+    return config
+
+
+def _list_of_tables(raw: dict[str, Any], key: str, src: str) -> list[Any]:
+    value = raw.get(key, [])
+    if not isinstance(value, list):
+        raise ConfigError(
+            f"found {_type_name(value)}, expected an array of tables ([[{key}]])",
+            path=src,
+            key_path=key,
+        )
+    return value
+
+
+def _build_model(
+    raw: Any, key_path: str, src: str, base_dir: Path, check_files: bool
+) -> ModelConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"found {_type_name(raw)}, expected a table", path=src, key_path=key_path)
+    kind = raw.get("kind")
+    cls = _MODEL_KINDS.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ConfigError(
+            f"found kind = {kind!r}, expected one of {sorted(_MODEL_KINDS)}",
+            path=src,
+            key_path=f"{key_path}.kind",
+        )
+    model = _build(cls, raw, key_path, src)
+    if isinstance(model, LocalModel):
+        try:
+            resolved = resolve_model_path(model.path, base_dir=base_dir)
+        except ModelFileError as exc:
+            if check_files:
+                raise ConfigError(str(exc), path=src, key_path=f"{key_path}.path") from None
+            resolved = None
+        model = dataclasses.replace(model, resolved_path=resolved)
+    return model
+
+
+def _build(cls: type, raw: Any, key_path: str, src: str) -> Any:
+    """Build dataclass ``cls`` from a TOML table, checking every key and type."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"found {_type_name(raw)}, expected a table", path=src, key_path=key_path)
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and not f.name.startswith("_")}
+    settable = {n for n in fields if n != "resolved_path"}
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        path = f"{key_path}.{key}"
+        if key not in settable:
+            raise ConfigError(
+                f"unknown key; expected one of {sorted(settable)}", path=src, key_path=path
+            )
+        kwargs[key] = _coerce(hints[key], value, path, src)
+    missing = [
+        n
+        for n, f in fields.items()
+        if n in settable
+        and n not in kwargs
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(
+            f"missing required key {missing[0]!r}", path=src, key_path=f"{key_path}.{missing[0]}"
+        )
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, path: str, src: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, path, src)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(
+                f"found {value!r}, expected one of {list(args)}", path=src, key_path=path
+            )
+        return value
+    if origin in (Union, types.UnionType):
+        return _coerce(next(a for a in args if a is not type(None)), value, path, src)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(
+                f"found {_type_name(value)}, expected an array", path=src, key_path=path
+            )
+        return [_coerce(args[0], v, f"{path}[{i}]", src) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(
+                f"found {_type_name(value)}, expected a table", path=src, key_path=path
+            )
+        return {k: _coerce(args[1], v, f"{path}.{k}", src) for k, v in value.items()}
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(value, hint):
+        return value
+    raise ConfigError(
+        f"found {_type_name(value)} {value!r}, expected {_TYPE_NAMES.get(hint, hint.__name__)}",
+        path=src,
+        key_path=path,
+    )
+
+
+_TYPE_NAMES = {float: "a number", int: "an integer", str: "a string", bool: "true or false"}
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return {int: "an integer", float: "a number", str: "a string"}.get(type(value), "a value")
+
+
+def _check_unique(names: list[str], section: str, src: str) -> None:
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            raise ConfigError(
+                f"found the name {name!r} twice; names must be unique",
+                path=src,
+                key_path=f"{section}[{i}].name",
+            )
+        seen.add(name)
+
+
+def _check_values(config: Config) -> None:
+    """Range checks that types alone cannot express."""
+    src = str(config.path)
+
+    def need(ok: bool, key_path: str, found: Any, expected: str) -> None:
+        if not ok:
+            raise ConfigError(f"found {found!r}, expected {expected}", path=src, key_path=key_path)
+
+    p, b = config.policy, config.budgets
+    need(0.0 <= p.tradeoff <= 1.0, "policy.tradeoff", p.tradeoff, "a number from 0 to 1")
+    need(
+        p.expected_output_tokens > 0,
+        "policy.expected_output_tokens",
+        p.expected_output_tokens,
+        "a positive integer",
+    )
+    for key in ("daily_usd", "monthly_usd", "deadline_s"):
+        value = getattr(b, key)
+        need(value >= 0, f"budgets.{key}", value, "a number >= 0")
+    need(
+        0 <= b.battery_critical_percent <= b.battery_low_percent <= 100,
+        "budgets.battery_critical_percent",
+        b.battery_critical_percent,
+        "0 <= battery_critical_percent <= battery_low_percent <= 100",
+    )
+    for i, rule in enumerate(p.privacy):
+        need(
+            bool(rule.regex or rule.keywords),
+            f"policy.privacy[{i}]",
+            rule.name,
+            "a rule with a regex or keywords",
+        )
+        if rule.regex:
+            try:
+                re.compile(rule.regex)
+            except re.error as exc:
+                need(False, f"policy.privacy[{i}].regex", rule.regex, f"a valid regex ({exc})")
+    for i, m in enumerate(config.models):
+        need(m.tokens_per_s > 0, f"models[{i}].tokens_per_s", m.tokens_per_s, "a number > 0")
+        for task, q in m.priors.items():
+            need(0.0 <= q <= 1.0, f"models[{i}].priors.{task}", q, "a quality from 0 to 1")
+        if isinstance(m, RemoteModel):
+            need(
+                m.base_url.startswith(("http://", "https://")),
+                f"models[{i}].base_url",
+                m.base_url,
+                "an http:// or https:// URL",
+            )
+            for key in ("price_in", "price_out"):
+                need(getattr(m, key) >= 0, f"models[{i}].{key}", getattr(m, key), "a number >= 0")
+        else:
+            need(m.context > 0, f"models[{i}].context", m.context, "a positive integer")
+    known_models = {m.name for m in config.models}
+    for i, a in enumerate(config.agents):
+        if a.kind == "http":
+            need(
+                a.url.startswith(("http://", "https://")),
+                f"agents[{i}].url",
+                a.url,
+                "an http:// or https:// URL for an http agent",
+            )
+        if a.name in known_models:
+            need(False, f"agents[{i}].name", a.name, "a name no model has")

@@ -1,0 +1,259 @@
+"""``Runtime``: the embedded face of edge-moma (the CLI and the daemon call it too).
+
+One request flows: text -> features -> intent/task router -> quality predictor
+-> device state, budgets, privacy -> policy -> ``Decision`` -> executor.
+``route`` never blocks on I/O: device state is cached by a background thread,
+the router bundles are loaded once at start and backends only on first use.
+
+Example::
+
+    with Runtime.from_config() as rt:
+        decision = rt.route("what's 15% of 80")
+        answer = rt.complete("Name the capital of France.")
+        print(answer.target, answer.text)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .backends import Backend, ChatRequest, create_backend
+from .config import Config, load_config
+from .context import RouteContext
+from .decision import Decision
+from .device import DeviceMonitor
+from .errors import ConfigError, RequestError, TargetUnavailable
+from .executor import Response, execute
+from .intent import IntentRouter
+from .ledger import DAY_S, MONTH_S, Ledger, MemoryLedger
+from .policy import Situation, choose, estimate
+from .privacy import PrivacyRules
+from .quality import QualityPredictor
+
+Messages = Sequence[Mapping[str, Any]]
+_ROLES = ("system", "user", "assistant", "tool")
+
+
+def normalize_messages(messages_or_text: str | Messages) -> tuple[dict[str, str], ...]:
+    """Turn a text or OpenAI-style messages into validated messages."""
+    if isinstance(messages_or_text, str):
+        if not messages_or_text.strip():
+            raise RequestError("the query is empty; pass some text to route")
+        return ({"role": "user", "content": messages_or_text},)
+    if not isinstance(messages_or_text, Sequence) or not messages_or_text:
+        raise RequestError("messages must be a non-empty list of {role, content} objects")
+    out = []
+    for i, m in enumerate(messages_or_text):
+        if not isinstance(m, Mapping):
+            raise RequestError(f"messages[{i}] must be an object with role and content")
+        role, content = m.get("role"), m.get("content")
+        if role not in _ROLES:
+            raise RequestError(f"messages[{i}].role is {role!r}; expected one of {list(_ROLES)}")
+        if not isinstance(content, str):
+            raise RequestError(f"messages[{i}].content must be a string")
+        out.append({"role": role, "content": content})
+    if not any(m["role"] == "user" and m["content"].strip() for m in out):
+        raise RequestError("messages hold no user message with text to route")
+    return tuple(out)
+
+
+def query_text(messages: Sequence[Mapping[str, str]]) -> str:
+    """The text routing judges: the last user message."""
+    return next(m["content"] for m in reversed(messages) if m["role"] == "user")
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free token estimate (about 4 characters a token) for cost and latency."""
+    return max(1, len(text) // 4)
+
+
+class Runtime:
+    """Routes and answers requests on the device; a context manager that closes itself."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        ledger: Ledger | None = None,
+        device: DeviceMonitor | None = None,
+    ):
+        self.config = config
+        self.intent = IntentRouter.load(config.bundle_dir("intent"))
+        self.quality = QualityPredictor.load(config.bundle_dir("routing"))
+        self.privacy = PrivacyRules(config.policy.privacy)
+        self.ledger: Ledger = ledger or MemoryLedger()
+        self.device = device or DeviceMonitor()
+        self._same_features = self.intent.featurizer == self.quality.featurizer
+        self._backends: dict[str, Backend] = {}
+        self._unavailable: dict[str, str] = {}
+        for model in config.models:
+            if getattr(model, "resolved_path", True) is None:
+                self._unavailable[model.name] = f"model file {model.path!r} not found"
+        self._lock = threading.Lock()
+        self.router_version = f"intent:{self.intent.version}+routing:{self.quality.version}"
+
+    @classmethod
+    def from_config(cls, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> Runtime:
+        """Load the config by the documented search order and start a runtime."""
+        return cls(load_config(path, check_files=False), **kwargs)
+
+    # --- routing ------------------------------------------------------------------
+
+    def route(
+        self,
+        query: str | Messages,
+        *,
+        context: RouteContext | Mapping[str, Any] | None = None,
+    ) -> Decision:
+        """Decide who answers ``query``; never blocks on I/O and never raises for a full mask."""
+        messages = normalize_messages(query)
+        ctx = self._context(context)
+        text = query_text(messages)
+        indices = self.intent.featurizer.indices(text)
+        understanding = self.intent.understand_indices(indices)
+        q_indices = indices if self._same_features else self.quality.featurizer.indices(text)
+        qualities = self.quality.predict(q_indices, self.config.models, task=understanding.task)
+        situation = self._situation(messages, text, ctx)
+        estimates = [
+            estimate(m, float(q), situation)
+            for m, q in zip(self.config.models, qualities, strict=True)
+        ]
+        choice = choose(estimates, situation, self.config.policy, self.config.budgets)
+        target, fallbacks, reason = choice.target, choice.fallbacks, choice.reason
+        if ctx.target:
+            if self.config.model(ctx.target) is None:
+                raise RequestError(
+                    f"unknown target {ctx.target!r}; known: {[m.name for m in self.config.models]}"
+                )
+            rest = [t for t in (target, *fallbacks) if t and t != ctx.target]
+            target, fallbacks = ctx.target, tuple(rest)
+            reason = f"pinned to {ctx.target} by the caller; policy: {reason}"
+        return Decision(
+            id=uuid.uuid4().hex,
+            created=time.time(),
+            stage="llm",
+            target=target,
+            fallbacks=fallbacks,
+            reason=reason,
+            candidates=choice.candidates,
+            understanding=understanding,
+            all_masked=choice.all_masked,
+            context={
+                "battery_percent": situation.battery_percent,
+                "charging": situation.charging,
+                "online": situation.online,
+                "deadline_s": situation.deadline_s,
+                "sensitive": list(situation.sensitive_classes),
+                "prompt_tokens": situation.prompt_tokens,
+                "output_tokens": situation.output_tokens,
+                "query_sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
+            },
+            router_version=self.router_version,
+        )
+
+    def _context(self, context: RouteContext | Mapping[str, Any] | None) -> RouteContext:
+        if context is None:
+            return RouteContext()
+        if isinstance(context, RouteContext):
+            return context
+        try:
+            return RouteContext.from_dict(dict(context))
+        except ConfigError as exc:
+            raise RequestError(str(exc)) from None
+
+    def _situation(
+        self, messages: Sequence[Mapping[str, str]], text: str, ctx: RouteContext
+    ) -> Situation:
+        state = self.device.state()
+        now = time.time()
+        sensitive = self.privacy.classes(text)
+        if ctx.sensitive is True and not sensitive:
+            sensitive = ("caller",)
+        elif ctx.sensitive is False:
+            sensitive = ()
+        prompt = sum(estimate_tokens(m["content"]) for m in messages)
+        return Situation(
+            battery_percent=(
+                ctx.battery_percent if ctx.battery_percent is not None else state.battery_percent
+            ),
+            charging=ctx.charging if ctx.charging is not None else state.charging,
+            online=ctx.online if ctx.online is not None else state.online,
+            deadline_s=ctx.deadline_s
+            if ctx.deadline_s is not None
+            else self.config.budgets.deadline_s,
+            prompt_tokens=prompt,
+            output_tokens=ctx.expected_output_tokens or self.config.policy.expected_output_tokens,
+            sensitive_classes=sensitive,
+            spent_today_usd=self.ledger.spent_since(now - DAY_S),
+            spent_month_usd=self.ledger.spent_since(now - MONTH_S),
+            unavailable=dict(self._unavailable),
+        )
+
+    # --- execution ----------------------------------------------------------------
+
+    def complete(
+        self,
+        messages_or_text: str | Messages,
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.2,
+        stop: Sequence[str] = (),
+        context: RouteContext | Mapping[str, Any] | None = None,
+        target: str | None = None,
+    ) -> Response:
+        """Route, then answer with the chosen target, falling back down the ranking."""
+        if not isinstance(max_tokens, int) or max_tokens <= 0:
+            raise RequestError(f"max_tokens must be a positive integer, got {max_tokens!r}")
+        messages = normalize_messages(messages_or_text)
+        ctx = self._context(context)
+        if target:
+            ctx = RouteContext(**{**ctx.to_dict(), "target": target})
+        decision = self.route(messages, context=ctx)
+        request = ChatRequest(
+            messages=messages, max_tokens=max_tokens, temperature=temperature, stop=tuple(stop)
+        )
+        response = execute(
+            decision,
+            request,
+            self._backend,
+            deadline_s=decision.context["deadline_s"],
+            on_unavailable=self._mark_unavailable,
+        )
+        for attempt in response.attempts:
+            if attempt.cost_usd:
+                self.ledger.add(attempt.target, attempt.cost_usd)
+        return response
+
+    def _backend(self, name: str) -> Backend:
+        with self._lock:
+            backend = self._backends.get(name)
+            if backend is None:
+                model = self.config.model(name)
+                if model is None:
+                    raise TargetUnavailable("not in the configured pool", target=name)
+                backend = create_backend(model, threads=self.config.runtime.threads)
+                self._backends[name] = backend
+            return backend
+
+    def _mark_unavailable(self, target: str, why: str) -> None:
+        self._unavailable[target] = why
+
+    def close(self) -> None:
+        """Free loaded models and stop the device monitor."""
+        with self._lock:
+            for backend in self._backends.values():
+                backend.close()
+            self._backends.clear()
+        self.device.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
