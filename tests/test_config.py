@@ -163,3 +163,9 @@ def test_search_order(isolated_dirs: Path, write_config, monkeypatch) -> None:
     explicit = write_config("[policy]\ntradeoff = 0.3\n", name="explicit.toml")
     assert load_config(explicit).policy.tradeoff == 0.3
     assert load_config().policy.tradeoff == 0.2
+
+
+@pytest.mark.parametrize("name", ["default.toml", "laptop.toml", "phone.toml", "fleet.toml"])
+def test_shipped_configs_are_valid(name: str) -> None:
+    cfg = load_config(default_config_path().parent / name)
+    assert cfg.models and all(m.name for m in cfg.models)
