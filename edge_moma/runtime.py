@@ -101,7 +101,7 @@ class Runtime:
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> Runtime:
         """Load the config by the documented search order and start a runtime."""
-        return cls(load_config(path, check_files=False), **kwargs)
+        return cls(load_config(path), **kwargs)
 
     # --- routing ------------------------------------------------------------------
 

@@ -30,10 +30,13 @@ def smollm_path() -> Path:
     return resolve_model_path(SMOLLM)
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point the user config/data dirs and $EDGE_MOMA_CONFIG away from the real home."""
+    """Point the user config/data/runtime dirs and $EDGE_MOMA_CONFIG away from the real home."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "xdg-runtime"))
     monkeypatch.delenv("EDGE_MOMA_CONFIG", raising=False)
     return tmp_path

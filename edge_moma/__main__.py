@@ -1,0 +1,5 @@
+"""``python -m edge_moma`` runs the CLI."""
+
+from .cli import main
+
+main()
