@@ -62,7 +62,7 @@ def config_option(func: F) -> F:
         "config_path",
         type=click.Path(dir_okay=False),
         help="Config file (default: $EDGE_MOMA_CONFIG, the user config, the packaged default).",
-    )(func)  # type: ignore[return-value]
+    )(func)
 
 
 def context_options(func: F) -> F:

@@ -330,7 +330,7 @@ def _build(cls: type, raw: Any, key_path: str, src: str) -> Any:
 def _coerce(hint: Any, value: Any, path: str, src: str) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _build(hint, value, path, src)
     if origin is Literal:
         if value not in args:

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .backends import Backend, ChatRequest, create_backend
-from .config import Config, load_config
+from .config import Config, LocalModel, load_config
 from .context import RouteContext
 from .decision import Decision
 from .device import DeviceMonitor
@@ -93,7 +93,7 @@ class Runtime:
         self._backends: dict[str, Backend] = {}
         self._unavailable: dict[str, str] = {}
         for model in config.models:
-            if getattr(model, "resolved_path", True) is None:
+            if isinstance(model, LocalModel) and model.resolved_path is None:
                 self._unavailable[model.name] = f"model file {model.path!r} not found"
         self._lock = threading.Lock()
         self.router_version = f"intent:{self.intent.version}+routing:{self.quality.version}"

@@ -30,4 +30,5 @@ def create_backend(model: Any, **options: Any) -> Backend:
             target=model.name,
         ) from None
     cls = getattr(importlib.import_module(module_name), class_name)
-    return cls(model, **options)  # type: ignore[no-any-return]
+    backend: Backend = cls(model, **options)
+    return backend
