@@ -206,3 +206,54 @@ def train() -> None:
 @main.group(name="eval")
 def eval_() -> None:
     """Evaluate a router bundle on a data file and write a report."""
+
+
+@train.command(name="intent")
+@click.option("--data", required=True, type=click.Path(dir_okay=False), help="Training file.")
+@click.option("--val", type=click.Path(dir_okay=False), help="Validation file [10% of --data].")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle to write.")
+@click.option("--epochs", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option(
+    "--min-oos-recall",
+    default=0.6,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Out-of-scope threshold: best validation accuracy at this oos recall.",
+)
+@handle_errors
+def train_intent_cmd(
+    data: str, val: str | None, out: str, epochs: int, seed: int, min_oos_recall: float
+) -> None:
+    """Train an intent (+ task) bundle from {"text", "label"[, "task"]} JSON Lines."""
+    from dataclasses import replace
+
+    from .intent_training import DEFAULT_CONFIG, train_intent
+
+    card = train_intent(
+        data,
+        out,
+        val,
+        config=replace(DEFAULT_CONFIG, epochs=epochs, seed=seed),
+        min_oos_recall=min_oos_recall,
+        progress=lambda msg: click.echo(msg, err=True),
+    )
+    echo_json({"bundle": out, "version": card["version"], "metrics": card["metrics"]})
+
+
+@eval_.command(name="intent")
+@click.option("--data", required=True, type=click.Path(dir_okay=False), help="Evaluation file.")
+@click.option("--model", type=click.Path(file_okay=False), help="Bundle [shipped models/intent].")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write JSON here.")
+@handle_errors
+def eval_intent_cmd(data: str, model: str | None, report_path: str | None) -> None:
+    """Accuracy, out-of-scope recall/precision, macro F1 and latency of an intent bundle."""
+    from pathlib import Path
+
+    from .intent_training import evaluate_intent
+    from .resources import packaged_path
+
+    report = evaluate_intent(data, model or packaged_path("models") / "intent")
+    echo_json(report)
+    if report_path:
+        Path(report_path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,183 @@
+"""Rebuild the shipped router bundles in models/ from the data in scripts/data/.
+
+    python scripts/build_models.py [intent|all]
+
+Reproducible: fixed seeds and deterministic data splits, so the same data give
+the same weights and the same metrics. Intermediate files (converted data, the
+fp32 model) go to build/; only the shipped files land in models/.
+
+Each bundle is one ``build_<name>()`` function registered in ``STEPS``.
+"""
+
+from __future__ import annotations
+
+import os
+
+# One BLAS thread: the trainer's matrices are small, and on a busy machine
+# OpenBLAS's thread hand-offs made training several times slower. Set before numpy loads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import shutil  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import zlib  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from edge_moma.bundle import sha256_file, write_card  # noqa: E402
+from edge_moma.intent import OOS, IntentExample, write_intent_file  # noqa: E402
+from edge_moma.intent_training import evaluate_intent, train_intent  # noqa: E402
+from edge_moma.training import TrainConfig  # noqa: E402
+
+DATA = ROOT / "scripts" / "data"
+BUILD = ROOT / "build"
+MODELS = ROOT / "models"
+SEED = 0
+
+# How each source's prompts map onto the task label set (documented in the card).
+TASK_MAP: dict[str, str] = {
+    "gsm8k": "math",
+    "humaneval": "code",
+    "routerbench/mbpp": "code",
+    "routerbench/arc-challenge": "knowledge",
+    "routerbench/winogrande": "commonsense",
+    "mt_bench/writing": "writing",
+    "mt_bench/roleplay": "writing",
+    "mt_bench/math": "math",
+    "mt_bench/coding": "code",
+    "mt_bench/stem": "knowledge",
+    "mt_bench/humanities": "knowledge",
+    "mt_bench/reasoning": "commonsense",
+    "mt_bench/extraction": "chat",
+    "clinc150 (all, incl. oos)": "chat",
+}
+
+INTENT_CONFIG = TrainConfig(seed=SEED, epochs=10)
+
+
+def _say(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
+
+
+def prompt_rows() -> list[tuple[str, str]]:
+    """(text, task) of every LLM prompt set, mapped with ``TASK_MAP``."""
+    rows = [(r["text"], TASK_MAP["gsm8k"]) for r in _jsonl(DATA / "prompts/gsm8k_test.jsonl")]
+    rows += [(r["text"], TASK_MAP["humaneval"]) for r in _jsonl(DATA / "prompts/humaneval.jsonl")]
+    rows += [
+        (r["text"], TASK_MAP[f"mt_bench/{r['task']}"])
+        for r in _jsonl(DATA / "prompts/mt_bench.jsonl")
+    ]
+    rows += [
+        (r["prompt"], TASK_MAP[f"routerbench/{r['task']}"])
+        for r in _jsonl(DATA / "routerbench/train.jsonl")
+    ]
+    return rows
+
+
+def _is_test(text: str) -> bool:
+    """A deterministic 20 % of the prompts, held out for the task head's test figures."""
+    return zlib.crc32(text.encode("utf-8", "surrogatepass")) % 5 == 0
+
+
+def make_intent_data(out: Path) -> dict[str, Path]:
+    """Convert CLINC150 and the prompt sets into intent-format files under ``out``.
+
+    CLINC150 keeps its own splits (train/val/test, each with its oos rows) and
+    its queries get task ``chat``. Prompts for LLMs are out of scope for an
+    agent, so they get label ``oos`` and their task; 80 % train, 20 % test.
+    """
+    clinc = json.loads((DATA / "clinc150/data_full.json").read_text(encoding="utf-8"))
+
+    def split(name: str) -> list[IntentExample]:
+        return [IntentExample(t, label, "chat") for t, label in clinc[name] + clinc[f"oos_{name}"]]
+
+    prompts = prompt_rows()
+    train_prompts = [IntentExample(t, OOS, task) for t, task in prompts if not _is_test(t)]
+    test_prompts = [IntentExample(t, OOS, task) for t, task in prompts if _is_test(t)]
+    return {
+        "train": write_intent_file(out / "train.jsonl", split("train") + train_prompts),
+        "val": write_intent_file(out / "val.jsonl", split("val")),
+        "test": write_intent_file(out / "clinc150_test.jsonl", split("test")),
+        "prompts_test": write_intent_file(out / "prompts_test.jsonl", test_prompts),
+    }
+
+
+def _sources() -> list[dict[str, str]]:
+    files = [
+        "clinc150/data_full.json",
+        "prompts/gsm8k_test.jsonl",
+        "prompts/humaneval.jsonl",
+        "prompts/mt_bench.jsonl",
+        "routerbench/train.jsonl",
+    ]
+    return [{"path": f"scripts/data/{f}", "sha256": sha256_file(DATA / f)} for f in files]
+
+
+def build_intent(out: Path = MODELS / "intent", work: Path = BUILD / "intent") -> dict[str, Any]:
+    """Train, evaluate and ship the intent + task router bundle; returns its card."""
+    _say("converting CLINC150 and the prompt sets to the intent format")
+    files = make_intent_data(work / "data")
+    trained = work / "bundle"
+    card = train_intent(
+        files["train"],
+        trained,
+        files["val"],
+        config=INTENT_CONFIG,
+        progress=_say,
+        card_extra={
+            "sources": _sources(),
+            "task_map": TASK_MAP,
+            "benchmark": "CLINC150 test + oos_test (clinc150_test.jsonl)",
+        },
+    )
+    _say("evaluating on CLINC150 test + oos_test")
+    card["metrics"]["test"] = evaluate_intent(files["test"], trained)
+    _say("evaluating on the held-out prompts (task head)")
+    card["metrics"]["prompts_test"] = evaluate_intent(files["prompts_test"], trained, latency=False)
+    card["data"] += [
+        {"role": role, "file": files[role].name, "sha256": sha256_file(files[role])}
+        for role in ("test", "prompts_test")
+    ]
+
+    # Ship the int8 model only; the fp32 twin stays in build/ (its accuracy is in the card).
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    shutil.copy2(trained / card["models"]["int8"], out / card["models"]["int8"])
+    card.pop("files", None)
+    card.pop("schema", None)
+    card["models"] = {"int8": card["models"]["int8"]}
+    card = write_card(out, card)
+    test = card["metrics"]["test"]
+    _say(
+        f"shipped {out.relative_to(ROOT)}: in-scope accuracy {test['in_scope_accuracy']}, "
+        f"oos recall {test['oos_recall']}, latency p50 {test['latency_us']['p50']} us"
+    )
+    return card
+
+
+STEPS: dict[str, Callable[[], dict[str, Any]]] = {"intent": build_intent}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("what", nargs="?", default="all", choices=[*STEPS, "all"])
+    args = parser.parse_args(argv)
+    for name, step in STEPS.items():
+        if args.what in (name, "all"):
+            step()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
