@@ -54,6 +54,11 @@ class RuntimeSettings:
     log: bool = True  # log every decision to SQLite
     log_text: LogText = "redact"  # what of the query text the log keeps
     device_id: str = ""  # empty: a random id kept in the data dir
+    log_queue_size: int = 10_000  # decisions waiting for the log writer, at most
+    log_when_full: Literal["drop", "block"] = "drop"  # a full queue drops (counted) or blocks 5 ms
+    log_flush_ms: int = 200  # the writer flushes at least this often
+    log_retention_days: float = 30.0  # delete decisions older than this; 0: keep
+    log_max_mb: float = 256.0  # prune oldest (synced first) above this size; 0: no limit
 
 
 @dataclass(frozen=True)
@@ -400,7 +405,11 @@ def _check_values(config: Config) -> None:
         if not ok:
             raise ConfigError(f"found {found!r}, expected {expected}", path=src, key_path=key_path)
 
-    p, b = config.policy, config.budgets
+    p, b, r = config.policy, config.budgets, config.runtime
+    need(r.log_queue_size > 0, "runtime.log_queue_size", r.log_queue_size, "an integer > 0")
+    need(r.log_flush_ms > 0, "runtime.log_flush_ms", r.log_flush_ms, "an integer > 0")
+    for key in ("log_retention_days", "log_max_mb"):
+        need(getattr(r, key) >= 0, f"runtime.{key}", getattr(r, key), "a number >= 0 (0: off)")
     need(0.0 <= p.tradeoff <= 1.0, "policy.tradeoff", p.tradeoff, "a number from 0 to 1")
     need(
         p.expected_output_tokens > 0,

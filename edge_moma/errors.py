@@ -10,6 +10,7 @@ sqlite, HTTP) are turned into ours where we call them (``raise ... from exc``)::
     ├── BundleError            a router bundle is corrupt, mismatched or incompatible
     ├── DataError              a training / evaluation file is malformed (path, line)
     ├── RequestError           a request (messages, options, context) is malformed
+    ├── LogError               the decision log database cannot be read or written (path)
     └── TargetError            a routing target failed to answer (target)
         └── TargetUnavailable  a target cannot be used at all right now (not loaded, masked)
 """
@@ -57,6 +58,14 @@ class DataError(EdgeMomaError):
 
 class RequestError(EdgeMomaError):
     """A request to route or complete is malformed (empty messages, bad option)."""
+
+
+class LogError(EdgeMomaError):
+    """The decision log (SQLite) is locked, read-only, full or corrupt; ``path`` names it."""
+
+    def __init__(self, message: str, *, path: str | None = None):
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)
 
 
 class TargetError(EdgeMomaError):

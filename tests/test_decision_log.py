@@ -1,0 +1,242 @@
+"""The SQLite decision log: writer, queue policy, close/SIGTERM, bad databases, retention."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from log_samples import make_record
+
+from edge_moma.config import PrivacyRule
+from edge_moma.decision_log import DecisionLog, LogSettings, device_id
+from edge_moma.errors import LogError
+from edge_moma.log_store import Feedback, LogStore
+from edge_moma.privacy import PrivacyRules
+
+
+def settings(tmp_path: Path, **kw: object) -> LogSettings:
+    return LogSettings(path=tmp_path / "decisions.db", device_id="dev-test", **kw)  # type: ignore[arg-type]
+
+
+def count(path: Path, table: str = "decisions") -> int:
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def test_nothing_accepted_is_lost_on_close(tmp_path: Path) -> None:
+    log = DecisionLog(settings(tmp_path, queue_size=100_000, flush_interval_s=5.0))
+    records = [make_record(i, attempts=i % 2 == 0) for i in range(3000)]
+    for r in records:
+        log(r)
+    log.close()
+    assert log.dropped == 0
+    assert count(tmp_path / "decisions.db") == 3000
+    assert count(tmp_path / "decisions.db", "attempts") == 1500 * 2
+    store = LogStore.open(tmp_path / "decisions.db", readonly=True)
+    shown = store.show(records[2].decision.id)
+    assert shown["attempts"][1]["error"] == "offline"
+    assert shown["candidates"][1]["masked_by"] == "network"
+    assert shown["intents"][0] == {"label": "calculator", "confidence": 0.81}
+
+
+def test_full_queue_drops_and_counts_without_blocking(tmp_path: Path) -> None:
+    log = DecisionLog(settings(tmp_path, queue_size=50, batch_size=10_000, flush_interval_s=30))
+    # The writer sleeps for 30 s unless woken, so the queue fills from here.
+    for i in range(200):
+        log(make_record(i))
+    assert log.dropped == 150
+    log.close()
+    assert count(tmp_path / "decisions.db") == 50
+    assert log.stats()["dropped"] == 150
+
+
+def test_block_policy_waits_for_room_then_keeps_everything(tmp_path: Path) -> None:
+    log = DecisionLog(
+        settings(tmp_path, queue_size=20, batch_size=10, when_full="block", block_s=2.0)
+    )
+    for i in range(500):
+        log(make_record(i))
+    log.close()
+    assert log.dropped == 0
+    assert count(tmp_path / "decisions.db") == 500
+
+
+def test_text_modes_store_redact_hash(tmp_path: Path) -> None:
+    rules = PrivacyRules([PrivacyRule("email", regex=r"[\w.]+@[\w.]+\.\w+")])
+    texts = {}
+    for mode in ("store", "redact", "hash"):
+        d = tmp_path / mode
+        log = DecisionLog(
+            LogSettings(d / "decisions.db", "dev", text_mode=mode, redact=rules.redact)  # type: ignore[arg-type]
+        )
+        rec = make_record(2)  # contains an email address
+        log(rec)
+        log.close()
+        row = LogStore.open(d / "decisions.db", readonly=True).show(rec.decision.id)
+        texts[mode] = row["query_text"]
+        assert row["query_sha256"] == rec.decision.context["query_sha256"]
+    assert "jane.doe@example.com" in texts["store"]
+    assert "[email]" in texts["redact"] and "@" not in texts["redact"]
+    assert texts["hash"] is None
+
+
+def test_corrupt_database_is_moved_aside_and_a_fresh_one_started(tmp_path: Path) -> None:
+    path = tmp_path / "decisions.db"
+    path.write_bytes(b"this is not sqlite at all" * 100)
+    log = DecisionLog(settings(tmp_path))
+    log(make_record(0))
+    log.close()
+    assert count(path) == 1
+    assert len(log.moved_aside) == 1 and log.moved_aside[0].name.startswith("decisions.db.corrupt-")
+    assert log.moved_aside[0].read_bytes().startswith(b"this is not sqlite")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+def test_read_only_database_keeps_routing_and_counts_drops(tmp_path: Path) -> None:
+    LogStore.open(tmp_path / "decisions.db").close()
+    os.chmod(tmp_path / "decisions.db", 0o444)
+    os.chmod(tmp_path, 0o555)
+    try:
+        log = DecisionLog(settings(tmp_path))
+        for i in range(5):
+            log(make_record(i))
+        log.close()
+    finally:
+        os.chmod(tmp_path, 0o755)
+    assert log.dropped == 5
+    assert log.error and "read-only" in log.error or "readonly" in str(log.error)
+
+
+def test_locked_database_counts_drops_then_recovers(tmp_path: Path) -> None:
+    # Another process holds the write lock for longer than the writer's retries.
+    LogStore.open(tmp_path / "decisions.db").close()
+    blocker = sqlite3.connect(tmp_path / "decisions.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        log = DecisionLog(settings(tmp_path))
+        log(make_record(0))
+        assert log.flush(timeout=30)
+        assert log.dropped == 1
+        assert "locked" in str(log.error)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    log(make_record(1))
+    log.close()
+    assert log.error is None and count(tmp_path / "decisions.db") == 1
+
+
+def test_full_database_counts_drops_with_a_clear_error(tmp_path: Path) -> None:
+    log = DecisionLog(settings(tmp_path))
+    log.flush()
+    store = log._store
+    assert store is not None
+    pages = store.conn.execute("PRAGMA page_count").fetchone()[0]
+    store.conn.execute(f"PRAGMA max_page_count = {pages}")  # SQLite now reports "full"
+    for i in range(300):
+        log(make_record(i))
+    log.flush()
+    assert log.dropped == 300 and "disk is full" in str(log.error)
+    log.close()
+
+
+def test_unopenable_log_dir_reports_and_drops(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    log = DecisionLog(LogSettings(blocker / "sub" / "decisions.db", "dev"))
+    log(make_record(0))
+    log.close()
+    assert log.dropped == 1 and "cannot create" in str(log.error)
+
+
+def test_newer_schema_is_refused_not_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "decisions.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(LogError, match="newer than this edge-moma"):
+        LogStore.open(path)
+
+
+def test_retention_by_age_and_size_prunes_oldest_synced_first(tmp_path: Path) -> None:
+    now = time.time()
+    log = DecisionLog(settings(tmp_path, retention_days=0, max_mb=0))
+    old = [make_record(i, created=now - 40 * 86_400) for i in range(10)]
+    new = [make_record(i, created=now - i, attempts=True) for i in range(2000)]
+    for r in old + new:
+        log(r)
+    log.close()
+    store = LogStore.open(tmp_path / "decisions.db")
+    store.conn.execute("UPDATE decisions SET synced = 1 WHERE seq <= 1000")
+    assert store.prune(max_age_days=30) == 10
+    assert store.stats()["decisions"] == 2000
+    size = store.used_bytes()
+    deleted = store.prune(max_bytes=size // 2)
+    assert store.used_bytes() <= size // 2
+    remaining = [r[0] for r in store.conn.execute("SELECT seq FROM decisions ORDER BY seq")]
+    assert deleted > 0 and remaining[0] == 10 + deleted + 1  # the oldest went first
+    assert (
+        store.conn.execute(
+            "SELECT count(*) FROM attempts WHERE decision_id NOT IN (SELECT id FROM decisions)"
+        ).fetchone()[0]
+        == 0
+    )
+
+
+def test_feedback_and_ledger_survive_restart(tmp_path: Path) -> None:
+    log = DecisionLog(settings(tmp_path))
+    rec = make_record(0)
+    log(rec)
+    log.add_feedback(Feedback(rec.decision.id, score=0.25))
+    log.ledger.add("cloud-large", 0.5, at=time.time() - 10)
+    assert log.ledger.spent_since(time.time() - 60) == pytest.approx(0.5)
+    log.close()
+    again = DecisionLog(settings(tmp_path))
+    assert again.ledger.spent_since(time.time() - 60) == pytest.approx(0.5)
+    again.close()
+    shown = LogStore.open(tmp_path / "decisions.db", readonly=True).show(rec.decision.id[:8])
+    assert shown["feedback"][0]["score"] == 0.25
+    with pytest.raises(Exception, match="from 0 to 1"):
+        log.add_feedback(Feedback(rec.decision.id, score=3))
+
+
+def test_device_id_is_created_once_and_kept(tmp_path: Path) -> None:
+    first = device_id(tmp_path)
+    assert first == device_id(tmp_path) and len(first) == 16
+    assert device_id(tmp_path, "configured") == "configured"
+
+
+def test_sigterm_flushes_everything_accepted(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from log_samples import make_record
+        from edge_moma.decision_log import DecisionLog, LogSettings, exit_on_sigterm
+        from pathlib import Path
+        exit_on_sigterm()
+        log = DecisionLog(LogSettings(Path({str(tmp_path)!r}) / "decisions.db", "dev",
+                                      queue_size=100000, flush_interval_s=60))
+        for i in range(4000):
+            log(make_record(i))
+        print("ready", flush=True)
+        time.sleep(60)
+        """
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert count(tmp_path / "decisions.db") == 4000
