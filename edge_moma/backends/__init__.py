@@ -9,17 +9,25 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .base import Backend, ChatRequest, Completion
+from .base import Backend, BackendOptions, ChatRequest, Completion
 
-__all__ = ["Backend", "ChatRequest", "Completion", "create_backend", "BACKEND_KINDS"]
+__all__ = [
+    "Backend",
+    "BackendOptions",
+    "ChatRequest",
+    "Completion",
+    "create_backend",
+    "BACKEND_KINDS",
+]
 
 BACKEND_KINDS: dict[str, str] = {
     "local": "edge_moma.backends.local:LocalBackend",
+    "remote": "edge_moma.backends.remote:RemoteBackend",
 }
 
 
-def create_backend(model: Any, **options: Any) -> Backend:
-    """The backend for one configured model, by its ``kind``."""
+def create_backend(model: Any, options: BackendOptions | None = None) -> Backend:
+    """The backend for one configured model, by its ``kind``; ``options`` are shared."""
     try:
         module_name, _, class_name = BACKEND_KINDS[model.kind].partition(":")
     except KeyError:
@@ -30,5 +38,5 @@ def create_backend(model: Any, **options: Any) -> Backend:
             target=model.name,
         ) from None
     cls = getattr(importlib.import_module(module_name), class_name)
-    backend: Backend = cls(model, **options)
+    backend: Backend = cls(model, options or BackendOptions())
     return backend

@@ -1,0 +1,209 @@
+"""Real HTTP servers on 127.0.0.1 for the execution tests.
+
+``FaultServer`` is a tiny OpenAI-compatible server (``http.server`` in a
+thread) whose path picks a behaviour: ``/ok/v1``, ``/sse/v1``, ``/429/v1``...
+so one server covers every fault a remote target shows in the field.
+``LlamaServer`` runs llama-cpp-python's own server (``python -m
+llama_cpp.server``) as a subprocess serving a real GGUF: the loopback "cloud".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _chunk(content: str | None = None, finish: str | None = None, usage: dict | None = None):
+    delta = {"content": content} if content is not None else {}
+    event: dict = {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    if usage is not None:
+        event = {"choices": [], "usage": usage}
+    return f"data: {json.dumps(event)}\n\n".encode()
+
+
+ANSWER = {
+    "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "Paris."}, "finish_reason": "stop"}
+    ],
+    "usage": {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500},
+}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: FaultServer
+
+    def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
+        pass
+
+    def _json(self, status: int, body: object, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _sse_head(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", 0))
+        body = json.loads(self.rfile.read(length) or b"{}")
+        scenario = self.path.strip("/").split("/")[0]
+        srv = self.server
+        with srv.lock:
+            srv.hits[scenario] += 1
+            hit = srv.hits[scenario]
+            srv.auth.append(self.headers.get("Authorization", ""))
+            srv.bodies.append(body)
+        if scenario == "ok":
+            self._json(200, ANSWER)
+        elif scenario == "sse":
+            self._sse_head()
+            for piece in ["Par", "is", "."]:
+                self.wfile.write(_chunk(piece))
+            self.wfile.write(_chunk(finish="stop"))
+            self.wfile.write(_chunk(usage={"prompt_tokens": 1000, "completion_tokens": 3}))
+            self.wfile.write(b"data: [DONE]\n\n")
+        elif scenario == "drop":  # two pieces, then the connection dies mid-answer
+            self._sse_head()
+            self.wfile.write(_chunk("Hel") + _chunk("lo"))
+            self.wfile.flush()
+            time.sleep(0.1)
+            self.connection.shutdown(socket.SHUT_RDWR)
+        elif scenario == "drop0":  # headers, then the connection dies before any text
+            self._sse_head()
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+        elif scenario == "429":  # rate-limited twice, then answers
+            if hit <= 2:
+                self._json(429, {"error": {"message": "slow down"}}, {"Retry-After": "0.2"})
+            else:
+                self._json(200, ANSWER)
+        elif scenario == "429long":
+            self._json(429, {"error": {"message": "slow down"}}, {"Retry-After": "60"})
+        elif scenario == "500":
+            self._json(500, {"error": {"message": "the model crashed"}})
+        elif scenario == "echo":  # an error body that echoes the request's credentials
+            self._json(401, {"error": {"message": f"bad key {self.headers.get('Authorization')}"}})
+        elif scenario == "slow":  # answers long after any sane deadline
+            srv.stopping.wait(10)
+            if not srv.stopping.is_set():
+                self._json(200, ANSWER)
+        else:
+            self._json(404, {"error": {"message": f"no scenario {scenario!r}"}})
+
+
+class FaultServer(ThreadingHTTPServer):
+    """An OpenAI-compatible server with one behaviour per path prefix."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.lock = threading.Lock()
+        self.hits: Counter[str] = Counter()
+        self.auth: list[str] = []
+        self.bodies: list[dict] = []
+        self.stopping = threading.Event()
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    def url(self, scenario: str) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/{scenario}/v1"
+
+    def start(self) -> FaultServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.shutdown()
+        self.server_close()
+        self._thread.join(5)
+
+
+class LlamaServer:
+    """``python -m llama_cpp.server`` serving ``model`` on a free loopback port."""
+
+    def __init__(self, model: Path, *, ctx: int = 1024, threads: int = 1):
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self._cmd = [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--n_ctx",
+            str(ctx),
+            "--n_threads",
+            str(threads),
+        ]
+        self.proc: subprocess.Popen[bytes] | None = None
+        # a file, not a pipe: a full pipe would stall the server
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
+
+    def start(self, timeout_s: float = 60.0) -> LlamaServer:
+        self.proc = subprocess.Popen(
+            self._cmd,
+            stdout=subprocess.DEVNULL,
+            stderr=self._log,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                self._log.seek(0)
+                err = self._log.read().decode(errors="replace")[-2000:]
+                raise RuntimeError(f"llama_cpp.server exited with {self.proc.returncode}: {err}")
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/models", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"llama_cpp.server did not answer within {timeout_s} s")
+
+    def kill(self) -> None:
+        """Kill the server at once, as a crash or a pulled plug would."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
