@@ -54,6 +54,9 @@ class RuntimeSettings:
     log: bool = True  # log every decision to SQLite
     log_text: LogText = "redact"  # what of the query text the log keeps
     device_id: str = ""  # empty: a random id kept in the data dir
+    memory_budget_mb: float = 0.0  # loaded local models stay within this (LRU); 0: no limit
+    circuit_failures: int = 3  # failures in a row that open a target's circuit breaker
+    circuit_cooldown_s: float = 30.0  # how long an open circuit masks the target
     log_queue_size: int = 10_000  # decisions waiting for the log writer, at most
     log_when_full: Literal["drop", "block"] = "drop"  # a full queue drops (counted) or blocks 5 ms
     log_flush_ms: int = 200  # the writer flushes at least this often
@@ -117,6 +120,7 @@ class LocalModel:
     joules_per_token: float = 0.5
     memory_mb: float = 0.0  # 0: the file size
     chat_format: str = ""  # empty: the template stored in the GGUF
+    chat_template: str = ""  # a Jinja chat template overriding the GGUF's (wins over chat_format)
     profile: str = ""
     priors: dict[str, float] = field(default_factory=dict)
     resolved_path: Path | None = None  # set at load
@@ -135,7 +139,10 @@ class RemoteModel:
     price_out: float = 0.0  # USD per 1k output tokens
     latency_s: float = 1.0  # typical time to first token
     tokens_per_s: float = 50.0
-    timeout_s: float = 30.0
+    timeout_s: float = 30.0  # read timeout: the longest silence between two bytes
+    connect_timeout_s: float = 3.0  # a dead endpoint costs at most this before fallback
+    max_retries: int = 2  # retries on 429 and 5xx answers (Retry-After honoured)
+    retry_backoff_s: float = 0.5  # first retry wait, doubled each time
     profile: str = ""
     priors: dict[str, float] = field(default_factory=dict)
 
@@ -426,6 +433,10 @@ def _check_values(config: Config) -> None:
         b.battery_critical_percent,
         "0 <= battery_critical_percent <= battery_low_percent <= 100",
     )
+    r = config.runtime
+    need(r.memory_budget_mb >= 0, "runtime.memory_budget_mb", r.memory_budget_mb, "MB >= 0")
+    need(r.circuit_failures >= 1, "runtime.circuit_failures", r.circuit_failures, "an integer >= 1")
+    need(r.circuit_cooldown_s >= 0, "runtime.circuit_cooldown_s", r.circuit_cooldown_s, ">= 0")
     for i, rule in enumerate(p.privacy):
         need(
             bool(rule.regex or rule.keywords),
@@ -449,8 +460,10 @@ def _check_values(config: Config) -> None:
                 m.base_url,
                 "an http:// or https:// URL",
             )
-            for key in ("price_in", "price_out"):
+            for key in ("price_in", "price_out", "max_retries", "retry_backoff_s"):
                 need(getattr(m, key) >= 0, f"models[{i}].{key}", getattr(m, key), "a number >= 0")
+            for key in ("timeout_s", "connect_timeout_s"):
+                need(getattr(m, key) > 0, f"models[{i}].{key}", getattr(m, key), "seconds > 0")
         else:
             need(m.context > 0, f"models[{i}].context", m.context, "a positive integer")
     known_models = {m.name for m in config.models}

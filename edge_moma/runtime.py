@@ -23,18 +23,21 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .backends import Backend, ChatRequest, create_backend
+from .backends import Backend, BackendOptions, ChatRequest, create_backend
+from .backends.pool import LocalPool
+from .breaker import CircuitBreaker
 from .config import Config, LocalModel, load_config
 from .context import RouteContext
 from .decision import Decision
 from .device import DeviceMonitor
 from .errors import ConfigError, RequestError, TargetUnavailable
-from .executor import Response, execute
+from .executor import Attempt, Hooks, Response, ResponseStream, execute
 from .intent import IntentRouter
 from .ledger import DAY_S, MONTH_S, Ledger, MemoryLedger
-from .policy import Situation, choose, estimate
+from .policy import Situation, choose, declared_speed, estimate
 from .privacy import PrivacyRules
 from .quality import QualityPredictor
+from .speed import SpeedMeter
 
 Messages = Sequence[Mapping[str, Any]]
 _ROLES = ("system", "user", "assistant", "tool")
@@ -96,6 +99,11 @@ class Runtime:
             if isinstance(model, LocalModel) and model.resolved_path is None:
                 self._unavailable[model.name] = f"model file {model.path!r} not found"
         self._lock = threading.Lock()
+        self.pool = LocalPool(config.runtime.memory_budget_mb)
+        self.speeds = SpeedMeter()
+        self.breaker = CircuitBreaker(
+            config.runtime.circuit_failures, config.runtime.circuit_cooldown_s
+        )
         self.router_version = f"intent:{self.intent.version}+routing:{self.quality.version}"
 
     @classmethod
@@ -121,7 +129,7 @@ class Runtime:
         qualities = self.quality.predict(q_indices, self.config.models, task=understanding.task)
         situation = self._situation(messages, text, ctx)
         estimates = [
-            estimate(m, float(q), situation)
+            estimate(m, float(q), situation, self.speeds.speed(m.name, declared_speed(m)))
             for m, q in zip(self.config.models, qualities, strict=True)
         ]
         choice = choose(estimates, situation, self.config.policy, self.config.budgets)
@@ -192,7 +200,7 @@ class Runtime:
             sensitive_classes=sensitive,
             spent_today_usd=self.ledger.spent_since(now - DAY_S),
             spent_month_usd=self.ledger.spent_since(now - MONTH_S),
-            unavailable=dict(self._unavailable),
+            unavailable={**self.breaker.open_targets(), **self._unavailable},
         )
 
     # --- execution ----------------------------------------------------------------
@@ -206,8 +214,72 @@ class Runtime:
         stop: Sequence[str] = (),
         context: RouteContext | Mapping[str, Any] | None = None,
         target: str | None = None,
+        cancel: threading.Event | None = None,
     ) -> Response:
-        """Route, then answer with the chosen target, falling back down the ranking."""
+        """Route, then answer with the chosen target, falling back down the ranking.
+
+        ``target`` pins the first choice (the policy's ranking stays as fallback);
+        setting ``cancel`` from another thread stops a running generation.
+        Raises ``AllTargetsFailed`` (with every attempt) if no target answers.
+        """
+        decision, request = self._prepare(
+            messages_or_text, max_tokens, temperature, stop, context, target, cancel
+        )
+        response = execute(
+            decision,
+            request,
+            self._backend,
+            deadline_s=decision.context["deadline_s"],
+            hooks=self._hooks(),
+        )
+        self._charge(response.attempts)
+        return response
+
+    def stream(
+        self,
+        messages_or_text: str | Messages,
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.2,
+        stop: Sequence[str] = (),
+        context: RouteContext | Mapping[str, Any] | None = None,
+        target: str | None = None,
+    ) -> ResponseStream:
+        """Route now, then answer piece by piece as the target generates.
+
+        Fallback applies until the first piece arrives; after that a failure
+        ends the stream with ``StreamInterrupted`` rather than switching
+        targets mid-answer. ``.response`` holds the attempts once it ended.
+
+        Example::
+
+            with rt.stream("Tell me a joke.") as answer:
+                for piece in answer:
+                    print(piece, end="", flush=True)
+            print(answer.response.target)
+        """
+        decision, request = self._prepare(
+            messages_or_text, max_tokens, temperature, stop, context, target, None
+        )
+        return ResponseStream(
+            decision,
+            request,
+            self._backend,
+            deadline_s=decision.context["deadline_s"],
+            hooks=self._hooks(),
+            on_done=self._charge,
+        )
+
+    def _prepare(
+        self,
+        messages_or_text: str | Messages,
+        max_tokens: int,
+        temperature: float,
+        stop: Sequence[str],
+        context: RouteContext | Mapping[str, Any] | None,
+        target: str | None,
+        cancel: threading.Event | None,
+    ) -> tuple[Decision, ChatRequest]:
         if not isinstance(max_tokens, int) or max_tokens <= 0:
             raise RequestError(f"max_tokens must be a positive integer, got {max_tokens!r}")
         messages = normalize_messages(messages_or_text)
@@ -216,19 +288,22 @@ class Runtime:
             ctx = RouteContext(**{**ctx.to_dict(), "target": target})
         decision = self.route(messages, context=ctx)
         request = ChatRequest(
-            messages=messages, max_tokens=max_tokens, temperature=temperature, stop=tuple(stop)
+            messages=messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stop=tuple(stop),
+            cancel=cancel,
         )
-        response = execute(
-            decision,
-            request,
-            self._backend,
-            deadline_s=decision.context["deadline_s"],
-            on_unavailable=self._mark_unavailable,
-        )
-        for attempt in response.attempts:
+        return decision, request
+
+    def _hooks(self) -> Hooks:
+        return Hooks(self._mark_unavailable, self.breaker, self.speeds)
+
+    def _charge(self, attempts: Sequence[Attempt]) -> None:
+        """Add what remote attempts cost to the spend ledger that budgets read."""
+        for attempt in attempts:
             if attempt.cost_usd:
                 self.ledger.add(attempt.target, attempt.cost_usd)
-        return response
 
     def _backend(self, name: str) -> Backend:
         with self._lock:
@@ -237,7 +312,8 @@ class Runtime:
                 model = self.config.model(name)
                 if model is None:
                     raise TargetUnavailable("not in the configured pool", target=name)
-                backend = create_backend(model, threads=self.config.runtime.threads)
+                options = BackendOptions(threads=self.config.runtime.threads, pool=self.pool)
+                backend = create_backend(model, options)
                 self._backends[name] = backend
             return backend
 
