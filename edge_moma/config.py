@@ -153,7 +153,10 @@ _MODEL_KINDS: dict[str, type] = {"local": LocalModel, "remote": RemoteModel}
 
 @dataclass(frozen=True)
 class AgentConfig:
-    """An agent and the intents it takes (the agent stage arrives with its issue)."""
+    """An agent, the intents it takes and what it needs (see ``agent_stage.py``).
+
+    ``requires`` lists ``"network"``, ``"permission:NAME"`` and ``"slot:NAME"``.
+    """
 
     name: str
     kind: Literal["builtin", "http", "python"]
@@ -164,9 +167,21 @@ class AgentConfig:
     entry_point: str = ""
     cost_usd: float = 0.0
     latency_s: float = 0.05
-    threshold: float = 0.0  # 0: the policy's default
+    threshold: float = 0.0  # 0: [agent_stage].threshold
     sensitive_ok: bool = True
     enabled: bool = True
+    timeout_s: float = 10.0  # http agents: the longest wait for an answer
+
+
+@dataclass(frozen=True)
+class AgentStageSettings:
+    """When an agent takes a turn, and how long a dialog with it lasts."""
+
+    threshold: float = 0.5  # default agent threshold on its intents' summed confidence
+    switch_confidence: float = 0.8  # an intent this confident elsewhere ends an active dialog
+    session_ttl_s: float = 900.0  # a session idle this long is forgotten
+    follow_up_s: float = 120.0  # a finished agent takes follow-ups for this long
+    persist_sessions: bool = False  # keep sessions in SQLite across restarts
 
 
 @dataclass(frozen=True)
@@ -178,6 +193,7 @@ class Config:
     budgets: Budgets = field(default_factory=Budgets)
     policy: Policy = field(default_factory=Policy)
     router: RouterSettings = field(default_factory=RouterSettings)
+    agent_stage: AgentStageSettings = field(default_factory=AgentStageSettings)
     models: list[ModelConfig] = field(default_factory=list)
     agents: list[AgentConfig] = field(default_factory=list)
 
@@ -204,6 +220,7 @@ _SECTIONS: dict[str, type] = {
     "budgets": Budgets,
     "policy": Policy,
     "router": RouterSettings,
+    "agent_stage": AgentStageSettings,
 }
 
 
@@ -467,7 +484,22 @@ def _check_values(config: Config) -> None:
         else:
             need(m.context > 0, f"models[{i}].context", m.context, "a positive integer")
     known_models = {m.name for m in config.models}
+    st = config.agent_stage
+    for key in ("threshold", "switch_confidence"):
+        value = getattr(st, key)
+        need(0 < value <= 1, f"agent_stage.{key}", value, "a number in (0, 1]")
+    for key in ("session_ttl_s", "follow_up_s"):
+        need(getattr(st, key) >= 0, f"agent_stage.{key}", getattr(st, key), "seconds >= 0")
     for i, a in enumerate(config.agents):
+        need(0 <= a.threshold <= 1, f"agents[{i}].threshold", a.threshold, "a number from 0 to 1")
+        need(a.timeout_s > 0, f"agents[{i}].timeout_s", a.timeout_s, "seconds > 0")
+        for req in a.requires:
+            need(
+                req == "network" or req.startswith(("permission:", "slot:")),
+                f"agents[{i}].requires",
+                req,
+                '"network", "permission:NAME" or "slot:NAME"',
+            )
         if a.kind == "http":
             need(
                 a.url.startswith(("http://", "https://")),

@@ -24,6 +24,9 @@ class RouteContext:
     sensitive: bool | None = None  # None: decided by the config's privacy rules
     expected_output_tokens: int | None = None
     target: str | None = None  # pin the first choice; fallbacks stay
+    session_id: str | None = None  # a dialog's id: agents keep multi-turn state per session
+    permissions: list[str] | None = None  # granted to agents that require "permission:NAME"
+    slots: dict[str, Any] | None = None  # context agents may require ("slot:NAME") and read
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RouteContext:

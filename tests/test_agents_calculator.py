@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import pytest
+from agent_turns import turn
+
+from edge_moma.agents.calculator import CalculationError, CalculatorAgent, evaluate
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("what is 300 divided by 42", 300 / 42),
+        ("what is 400 times 2", 800),
+        ("what is the average of 54, 23, 43, 12, and 442", 114.8),
+        ("add 45 to 87 plus 54 plus 43 plus 22", 251),
+        ("what is 48 multiplied by 4 divided by 2", 96),
+        ("what is 25% of $54,788", 13697),
+        ("what's 15% of 80", 12),
+        ("what's 15 percent of 68", 10.2),
+        ("if something is 15% off $35, how much is it", 29.75),
+        ("what is the square root of 36", 6),
+        ("what is 1100 minus 2347", -1247),
+        ("what is the sum of eleven and ten", 21),
+        ("what is the solution to sixty times thirty", 1800),
+        ("one hundred and five plus 5", 110),
+        ("divide 100 by 4", 25),
+        ("subtract 3 from 10", 7),
+        ("2^10", 1024),
+        ("2 ** 3 ** 2", 512),  # right-associative
+        ("2 to the power of 8", 256),
+        ("5 squared", 25),
+        ("3 cubed", 27),
+        ("-3 + 4 * 2", 5),
+        ("-2^2", -4),
+        ("(1 + 2) * 3", 9),
+        ("what is 7 - 2", 5),
+        ("100 mod 7", 2),
+        ("cube root of 27", 3),
+        ("sqrt(16) + 1", 5),
+    ],
+)
+def test_evaluates_everyday_phrasing(text: str, expected: float) -> None:
+    assert evaluate(text)[1] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("10 / 0", "division by zero"),
+        ("what is the square root of -4", "negative"),
+        ("2^100000", "too large"),
+        ("i bought 6 shirts at $499 each what was my total", "cannot read"),
+        ("(1 + 2", "missing"),
+        ("__import__('os').system('ls')", "expected a number"),
+        ("what is the meaning of life", "no calculation"),
+    ],
+)
+def test_refuses_what_it_cannot_compute(text: str, why: str) -> None:
+    with pytest.raises(CalculationError, match=why):
+        evaluate(text)
+
+
+def test_follow_up_continues_from_the_last_result() -> None:
+    agent = CalculatorAgent()
+    first = agent.handle(turn("what's 15% of 80", "calculator"))
+    assert (first.reply, first.state, first.data["result"]) == ("15% of 80 = 12", "done", 12)
+    assert agent.handle(turn("times 4", "", first.slots)).reply == "12 * 4 = 48"
+    assert agent.handle(turn("and divide that by 2", "", first.slots)).data["result"] == 6
+
+
+def test_replies_clearly_to_bad_input() -> None:
+    agent = CalculatorAgent()
+    ask = agent.handle(turn("can you help me with math", "calculator"))
+    assert ask.state == "need_input" and "What should I calculate" in ask.reply
+    bad = agent.handle(turn("what is 5 divided by 0", "calculator"))
+    assert bad.state == "done" and "division by zero" in bad.reply and "error" in bad.data
+    assert agent.handle(turn("never mind", "cancel")).data == {"cancelled": True}

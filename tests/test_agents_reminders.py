@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from agent_turns import turn
+
+from edge_moma.agents.reminders import RemindersAgent, database_path
+
+
+@pytest.fixture
+def agent(tmp_path: Path) -> RemindersAgent:
+    return RemindersAgent(data_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "list_name", "item"),
+    [
+        ("remind me to put gas in my car", "reminder_update", "reminders", "put gas in my car"),
+        ("set a reminder to buy bread", "reminder_update", "reminders", "buy bread"),
+        ("i want to be reminded to pay the electric bill", "reminder_update", "reminders",
+         "pay the electric bill"),
+        ("please put babysitting on my to do list", "todo_list_update", "todo", "babysitting"),
+        ("add mopping to the to do list", "todo_list_update", "todo", "mopping"),
+        ("put the dishes on my list of things to do", "todo_list_update", "todo", "dishes"),
+        ("tack on a gallon of milk to the grocery list", "shopping_list_update", "shopping",
+         "gallon of milk"),
+        ("throw eggs on my shopping list, please", "shopping_list_update", "shopping", "eggs"),
+    ],
+)  # fmt: skip
+def test_adds_items(agent: RemindersAgent, text: str, intent: str, list_name: str, item: str):
+    reply = agent.handle(turn(text, intent))
+    assert reply.data["action"] == "add" and reply.data["list"] == list_name
+    assert [i["text"] for i in agent.store.items(list_name)] == [item]
+
+
+def test_list_check_remove_clear(agent: RemindersAgent) -> None:
+    for item in ("laundry", "grocery shopping", "mow the lawn"):
+        agent.handle(turn(f"add {item} to my to do list", "todo_list_update"))
+    listed = agent.handle(turn("what's on my todo list", "todo_list"))
+    assert listed.reply == "Your to-do list: 1. laundry; 2. grocery shopping; 3. mow the lawn."
+    assert [i["text"] for i in listed.data["items"]] == [
+        "laundry",
+        "grocery shopping",
+        "mow the lawn",
+    ]
+    yes = agent.handle(turn("is laundry on my todo list", "todo_list"))
+    no = agent.handle(turn("did i put skiing on my todo list", "todo_list"))
+    assert (yes.data["found"], no.data["found"]) == (True, False)
+    gone = agent.handle(turn("cross grocery shopping off the todo list", "todo_list_update"))
+    assert gone.reply == 'Removed "grocery shopping" from your to-do list.'
+    by_number = agent.handle(turn("remove 2 from my to do list", "todo_list_update"))
+    assert by_number.data["text"] == "mow the lawn"
+    missing = agent.handle(turn("remove skiing from my to do list", "todo_list_update"))
+    assert 'can\'t find "skiing"' in missing.reply and "1. laundry" in missing.reply
+    cleared = agent.handle(turn("clear my todo list", "todo_list_update"))
+    assert cleared.data["removed"] == 1 and agent.store.items("todo") == []
+    assert agent.handle(turn("what's on my todo list", "todo_list")).reply == (
+        "Your to-do list is empty."
+    )
+
+
+def test_asks_for_a_missing_item_then_takes_the_answer(agent: RemindersAgent) -> None:
+    ask = agent.handle(turn("please set up a reminder for me", "reminder_update"))
+    assert (ask.state, ask.reply) == ("need_input", "What should I remind you about?")
+    done = agent.handle(turn("call the plumber", "", ask.slots))
+    assert done.state == "done" and done.data["text"] == "call the plumber"
+
+
+def test_follow_up_adds_to_the_last_list_and_skips_duplicates(agent: RemindersAgent) -> None:
+    first = agent.handle(turn("add eggs to my shopping list", "shopping_list_update"))
+    too = agent.handle(turn("add milk too", "", first.slots))
+    assert too.data == {"list": "shopping", "action": "add", "id": 2, "text": "milk"}
+    dup = agent.handle(turn("add milk too", "", first.slots))
+    assert "already on your shopping list" in dup.reply
+
+
+def test_items_survive_a_new_process(tmp_path: Path) -> None:
+    RemindersAgent(data_dir=tmp_path).handle(
+        turn("remind me to water the plants", "reminder_update")
+    )
+    code = (
+        "import sys\n"
+        "from edge_moma.agents.reminders import RemindersAgent\n"
+        "from edge_moma.agents.base import AgentTurn\n"
+        "a = RemindersAgent(data_dir=sys.argv[1])\n"
+        "print(a.handle(AgentTurn('s', ({'role': 'user', 'content': 'list my reminders'},),"
+        " 'reminder')).reply)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "Your reminders: 1. water the plants."
+    assert database_path(tmp_path).is_file()

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import pytest
+from agent_turns import turn
+
+from edge_moma.agents.units import ConversionError, UnitsAgent, convert, parse
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "source", "target"),
+    [
+        ("how many pounds are in 10 kilos", 10, "kilogram", "pound"),
+        ("convert 5 km to miles", 5, "kilometer", "mile"),
+        ("how many teaspoons is one tablespoon", 1, "tablespoon", "teaspoon"),
+        ("i need the conversion between a cup and a tablespoon", 1, "cup", "tablespoon"),
+        ("how do you convert kilos to pounds", None, "kilogram", "pound"),
+        ("70 f in c", 70, "fahrenheit", "celsius"),
+        ("what is 100 degrees fahrenheit in celsius", 100, "fahrenheit", "celsius"),
+        ("60 mph in km/h", 60, "mile per hour", "kilometer per hour"),
+        ("3 feet in cm", 3, "foot", "centimeter"),
+        ("how many ounces are in a cup", 1, "cup", "fluid ounce"),
+        ("how many ounces are in 4 pounds", 4, "pound", "ounce"),
+        ("10 in in cm", 10, "inch", "centimeter"),
+        ("convert 2,000 meters to yards", 2000, "meter", "yard"),
+    ],
+)
+def test_parses_value_and_units(text: str, value: float | None, source: str, target: str) -> None:
+    req = parse(text)
+    assert (req.value, req.source, req.target) == (value, source, target)
+
+
+@pytest.mark.parametrize(
+    ("value", "source", "target", "expected"),
+    [
+        (10, "kilogram", "pound", 22.0462262),
+        (1, "mile", "kilometer", 1.609344),
+        (1, "gallon", "liter", 3.785411784),
+        (100, "celsius", "fahrenheit", 212),
+        (32, "fahrenheit", "celsius", 0),
+        (0, "celsius", "kelvin", 273.15),
+        (-40, "fahrenheit", "celsius", -40),
+        (36, "kilometer per hour", "meter per second", 10),
+        (1, "knot", "kilometer per hour", 1.852),
+    ],
+)
+def test_converts(value: float, source: str, target: str, expected: float) -> None:
+    assert convert(value, source, target) == pytest.approx(expected, rel=1e-6)
+
+
+def test_incompatible_units_are_a_clear_error() -> None:
+    with pytest.raises(ConversionError, match="mass.*volume"):
+        convert(1, "kilogram", "liter")
+    reply = UnitsAgent().handle(turn("10 kg to liters", "measurement_conversion"))
+    assert "cannot be converted" in reply.reply and reply.data["error"]
+
+
+def test_missing_units_ask_for_them() -> None:
+    reply = UnitsAgent().handle(turn("where can i find measurement conversions", "x"))
+    assert reply.state == "need_input" and "for example" in reply.reply
+
+
+def test_follow_ups_reuse_the_last_conversion() -> None:
+    agent = UnitsAgent()
+    first = agent.handle(turn("70 f in c", "measurement_conversion"))
+    assert first.reply == "70 fahrenheit = 21.1111 celsius"
+    assert agent.handle(turn("and in kelvin?", "", first.slots)).data["result"] == pytest.approx(
+        294.261111
+    )
+    assert agent.handle(turn("what about 212?", "", first.slots)).data["result"] == 100
