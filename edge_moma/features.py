@@ -4,16 +4,21 @@ Why hashed indices and not a dense vector: ONNX Runtime is fed the bucket ids
 and does the embedding-bag itself (Gather + mean), which costs tens of
 microseconds where a dense 2^16-wide input costs a millisecond.
 
-The hashing is done in numpy on the text's code points (a polynomial hash with
-a 64-bit finaliser), so it is the same on every machine and every run, unlike
-Python's salted ``hash()``.
+The hashing is done in numpy on the text's code points (a polynomial hash
+modulo 2^64, then Fibonacci hashing: the top bits of ``h * 0x9E37...``), so it
+is the same on every machine and every run, unlike Python's salted ``hash()``.
+It costs a fixed couple of dozen numpy calls per text whatever its length, which
+is what keeps a short query at tens of microseconds.
 
 Text rules (documented in the README, part of ``FEATURIZER_VERSION``):
 
-1. Unicode NFKC, then lower case, then runs of whitespace become one space.
-2. Texts longer than ``max_chars`` keep their first and last ``max_chars // 2``
-   characters (the head says what kind of text it is; the tail holds the
-   question of few-shot prompts).
+1. Unicode NFKC, then lower case, then runs of whitespace become one space
+   (leading and trailing whitespace is dropped).
+2. Texts longer than ``max_chars`` (default 2048) keep their first and last
+   ``max_chars // 2`` characters, joined by a space (the head says what kind of
+   text it is; the tail holds the question of few-shot prompts). Inputs longer
+   than ``4 * max_chars`` are first cut to their first and last ``2 * max_chars``
+   characters so a 100 kB input costs no more than a 16 kB one.
 3. Features: one constant feature (so no text is featureless), word 1- and
    2-grams (words are runs of ASCII letters/digits or of any non-ASCII code
    point), and character n-grams of the text padded with a space at each end.
@@ -37,37 +42,27 @@ import numpy as np
 
 from .errors import BundleError
 
-FEATURIZER_VERSION = 1
+FEATURIZER_VERSION = 2
 
 _P = np.uint64(0x100000001B3)  # odd, so invertible modulo 2**64
 _P_INV = np.uint64(pow(0x100000001B3, -1, 1 << 64))
-_MIX1 = np.uint64(0xFF51AFD7ED558CCD)
-_MIX2 = np.uint64(0xC4CEB9FE1A85EC53)
-_S33 = np.uint64(33)
-_WORD_SALT = np.uint64(0x9E3779B97F4A7C15)
-_SPACE = re.compile(r"\s+")
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: keep the top bits of h * _MIX
+_WORD_SALT = np.uint64(0xC4CEB9FE1A85EC53)
+_BIGRAM = np.uint64(0xFF51AFD7ED558CCD)
+_CACHED_LENGTHS = 512
+_ZERO = np.zeros(1, dtype=np.uint64)  # span layouts of texts up to this length are computed once
 
-# ASCII code points that separate words: everything that is not a letter or digit.
-_ASCII_SEPARATOR = np.array(
-    [not chr(i).isalnum() for i in range(128)] + [False], dtype=bool
-)
-
-
-def _mix(h: np.ndarray) -> np.ndarray:
-    """64-bit finaliser (MurmurHash3 fmix64): spreads similar n-grams apart."""
-    h ^= h >> _S33
-    h *= _MIX1
-    h ^= h >> _S33
-    h *= _MIX2
-    h ^= h >> _S33
-    return h
+# A word: a run of ASCII letters and digits or of any non-ASCII code points.
+_WORD = re.compile("[0-9a-zA-Z\u0080-\U0010ffff]+")
 
 
 def normalize(text: str, max_chars: int) -> str:
     """Apply text rules 1 and 2 (see the module docstring)."""
     if len(text) > 4 * max_chars:  # bound the work NFKC does on huge inputs
         text = text[: 2 * max_chars] + " " + text[-2 * max_chars :]
-    text = _SPACE.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
+    if not text.isascii():  # NFKC leaves ASCII unchanged; skip its cost for most queries
+        text = unicodedata.normalize("NFKC", text)
+    text = " ".join(text.lower().split())
     if len(text) > max_chars:
         half = max_chars // 2
         text = text[:half] + " " + text[-half:]
@@ -78,13 +73,15 @@ def normalize(text: str, max_chars: int) -> str:
 class Featurizer:
     """Hashed word and character n-gram featurizer; its fields go in a model card."""
 
-    n_buckets: int = 1 << 18
+    n_buckets: int = 1 << 16
     char_ngrams: tuple[int, ...] = (2, 3, 4, 5)
     word_ngrams: tuple[int, ...] = (1, 2)
     max_chars: int = 2048
     version: int = FEATURIZER_VERSION
     _pow: np.ndarray = field(init=False, repr=False, compare=False)
     _inv_pow: np.ndarray = field(init=False, repr=False, compare=False)
+    _spans: dict[int, tuple[np.ndarray, np.ndarray]] = field(init=False, repr=False, compare=False)
+    _shift: np.uint64 = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.n_buckets <= 0 or self.n_buckets & (self.n_buckets - 1):
@@ -97,12 +94,14 @@ class Featurizer:
         one = np.ones(1, dtype=np.uint64)
         object.__setattr__(self, "_pow", np.concatenate([one, powers[:-1]]))
         object.__setattr__(self, "_inv_pow", np.concatenate([one, inv[:-1]]))
+        object.__setattr__(self, "_spans", {})
+        object.__setattr__(self, "_shift", np.uint64(64 - self.n_buckets.bit_length() + 1))
 
     def params(self) -> dict[str, Any]:
         """The parameters to store in a model card."""
         d = asdict(self)
-        d.pop("_pow", None)
-        d.pop("_inv_pow", None)
+        for private in ("_pow", "_inv_pow", "_spans", "_shift"):
+            d.pop(private, None)
         d["char_ngrams"] = list(self.char_ngrams)
         d["word_ngrams"] = list(self.word_ngrams)
         return d
@@ -136,32 +135,44 @@ class Featurizer:
         # subtraction and one multiplication by the inverse power of its start.
         prefix = np.zeros(length + 1, dtype=np.uint64)
         np.cumsum(codes * self._pow[:length], out=prefix[1:])
-        parts = [np.zeros(1, dtype=np.uint64)]  # the constant feature
-        for n in self.char_ngrams:
-            if length >= n:
-                parts.append((prefix[n:] - prefix[:-n]) * self._inv_pow[: length - n + 1])
-        parts.extend(self._word_hashes(codes, prefix))
-        h = _mix(np.concatenate(parts))
-        return (h & np.uint64(self.n_buckets - 1)).astype(np.int64)
+        starts, ends = self._char_spans(length)
+        # Python's regex engine finds a short text's words faster than numpy calls can.
+        bounds = [i for m in _WORD.finditer(padded) for i in m.span()]
+        n_chars, n_words = len(starts), len(bounds) // 2
+        if n_words:
+            w = np.array(bounds, dtype=np.int64)
+            w_starts, w_ends = w[0::2], w[1::2]
+            starts = np.concatenate([starts, w_starts])
+            ends = np.concatenate([ends, w_ends])
+        h = (prefix[ends] - prefix[starts]) * self._inv_pow[starts]
+        parts = [_ZERO, h]  # _ZERO: the constant feature
+        if n_words:
+            # A word's own hash, moved out of the char n-gram space by a salt per length.
+            words = h[n_chars:]
+            words += _WORD_SALT * (w_ends - w_starts).astype(np.uint64)
+            if 1 not in self.word_ngrams:
+                parts[1] = h[:n_chars]
+            if 2 in self.word_ngrams and n_words > 1:
+                parts.append(words[:-1] * _BIGRAM + words[1:])
+        else:
+            parts[1] = h[:n_chars]
+        out = np.concatenate(parts) * _MIX
+        out >>= self._shift
+        return out.view(np.int64)
 
-    def _word_hashes(self, codes: np.ndarray, prefix: np.ndarray) -> list[np.ndarray]:
-        is_word = np.zeros(len(codes) + 2, dtype=np.int8)
-        is_word[1:-1] = ~_ASCII_SEPARATOR[np.minimum(codes, 128)]
-        edges = np.diff(is_word)
-        starts = np.flatnonzero(edges == 1)
-        if not len(starts):
-            return []
-        ends = np.flatnonzero(edges == -1)
-        # The word's own hash, shifted out of the char n-gram space by its length.
-        words = (prefix[ends] - prefix[starts]) * self._inv_pow[starts] + _WORD_SALT * (
-            ends - starts
-        ).astype(np.uint64)
-        out = []
-        if 1 in self.word_ngrams:
-            out.append(words)
-        if 2 in self.word_ngrams and len(words) > 1:
-            out.append(words[:-1] * _MIX1 + words[1:])
-        return out
+    def _char_spans(self, length: int) -> tuple[np.ndarray, np.ndarray]:
+        """Start and end offsets of every char n-gram of a padded text of ``length``."""
+        spans = self._spans.get(length)
+        if spans is None:
+            ns = [n for n in self.char_ngrams if n <= length]
+            starts = np.concatenate(
+                [np.arange(length - n + 1) for n in ns] or [np.zeros(0, np.int64)]
+            )
+            ends = starts + np.repeat(ns, [length - n + 1 for n in ns]).astype(np.int64)
+            spans = (starts, ends)
+            if length <= _CACHED_LENGTHS:
+                self._spans[length] = spans
+        return spans
 
     def batch(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Indices of many texts as one flat array plus offsets (CSR rows)."""

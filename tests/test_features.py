@@ -1,0 +1,103 @@
+"""The featurizer: deterministic, Unicode-safe, bounded on huge inputs, versioned."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge_moma.errors import BundleError
+from edge_moma.features import FEATURIZER_VERSION, Featurizer, normalize
+
+ODD_TEXTS = [
+    "",
+    " ",
+    "\n\t  \r\n",
+    "a",
+    "😀",
+    "😀😀😀 🚀 ok",
+    "Привет, как дела? 日本語のテキスト مرحبا",
+    "e\u0301 combining accent",
+    "\ud83d lone surrogate",
+    "\x00\x01 control chars",
+    "ｆｕｌｌｗｉｄｔｈ ＡＢＣ",
+]
+
+
+@pytest.mark.parametrize("text", ODD_TEXTS)
+def test_odd_texts_give_features_in_range(text: str) -> None:
+    f = Featurizer(n_buckets=1 << 12)
+    ids = f.indices(text)
+    assert ids.dtype == np.int64
+    assert len(ids) >= 1  # the constant feature: no text is featureless
+    assert ids.min() >= 0 and ids.max() < f.n_buckets
+
+
+def test_same_text_same_features_across_instances() -> None:
+    text = "Set an alarm for 7 am, please 😀"
+    a, b = Featurizer(), Featurizer()
+    np.testing.assert_array_equal(a.indices(text), b.indices(text))
+    np.testing.assert_array_equal(a.indices(text), a.indices(text))
+
+
+def test_known_hashes_are_stable() -> None:
+    """Pin the output: a change here must bump FEATURIZER_VERSION."""
+    ids = Featurizer(n_buckets=1 << 16).indices("set an alarm")
+    assert FEATURIZER_VERSION == 2
+    assert len(ids) == 1 + (13 + 12 + 11 + 10) + 3 + 2  # const + char 2..5 + words + bigrams
+    assert ids[:5].tolist() == [0, 25381, 51363, 10969, 2336]
+    assert int(ids.sum()) == 1667369
+
+
+def test_normalization_rules() -> None:
+    assert normalize("  Hello\t\nWORLD  ", 100) == "hello world"
+    assert normalize("ｆｕｌｌ", 100) == "full"  # NFKC
+    f = Featurizer()
+    np.testing.assert_array_equal(f.indices("Hello  World"), f.indices("hello world"))
+
+
+def test_long_inputs_are_truncated_head_and_tail() -> None:
+    text = "start " + "x" * 100_000 + " end"
+    out = normalize(text, 2048)
+    assert len(out) == 2048 + 1
+    assert out.startswith("start ") and out.endswith(" end")
+    ids = Featurizer().indices(text)
+    assert len(ids) < 5 * 2100  # bounded by max_chars, not by the input
+
+
+def test_100kb_of_emoji_and_mixed_scripts() -> None:
+    text = ("😀 日本 abc " * 12_000)[:100_000]
+    ids = Featurizer().indices(text)
+    assert 0 < len(ids) < 5 * 2100
+
+
+def test_word_features_differ_from_char_ngrams() -> None:
+    """The word 'ab' and the char bigram 'ab' must not share a bucket by construction."""
+    f = Featurizer(n_buckets=1 << 20, char_ngrams=(2,), word_ngrams=(1,))
+    ids = f.indices("ab")  # padded ' ab ': char ' a', 'ab', 'b ' + word 'ab' + const
+    assert len(ids) == 5
+    assert len(set(ids.tolist())) == 5
+
+
+def test_batch_is_rows_of_indices() -> None:
+    f = Featurizer(n_buckets=1 << 12)
+    texts = ["one", "", "three words here"]
+    flat, offsets = f.batch(texts)
+    assert offsets.tolist()[0] == 0 and offsets[-1] == len(flat)
+    for i, t in enumerate(texts):
+        np.testing.assert_array_equal(flat[offsets[i] : offsets[i + 1]], f.indices(t))
+
+
+def test_params_round_trip_and_version_mismatch() -> None:
+    f = Featurizer(n_buckets=1 << 14, char_ngrams=(3, 4), max_chars=512)
+    assert Featurizer.from_params(f.params()) == f
+    with pytest.raises(BundleError, match="featurizer version 1"):
+        Featurizer.from_params({**f.params(), "version": 1})
+    with pytest.raises(BundleError, match="invalid featurizer parameters"):
+        Featurizer.from_params({"version": FEATURIZER_VERSION, "n_buckets": 1024})
+
+
+def test_bad_parameters_are_refused() -> None:
+    with pytest.raises(ValueError, match="power of two"):
+        Featurizer(n_buckets=1000)
+    with pytest.raises(ValueError, match="word_ngrams"):
+        Featurizer(word_ngrams=(3,))

@@ -1,0 +1,73 @@
+"""The exported ONNX graph computes what the numpy model computes, in fp32 and int8."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from edge_moma.bundle import load_session
+from edge_moma.onnx_export import Dense, Head, build_embedding_bag, export_embedding_bag
+from edge_moma.training import EmbeddingBagModel
+
+
+def _model(pooling: str, rng: np.random.Generator) -> EmbeddingBagModel:
+    def arr(*shape: int) -> np.ndarray:
+        return rng.normal(0, 0.3, shape).astype(np.float32)
+
+    return EmbeddingBagModel(
+        embedding=arr(512, 8),
+        layers=[Dense(arr(8, 16), arr(16), "relu"), Dense(arr(16, 12), arr(12), "none")],
+        heads=[
+            Head("cls", arr(12, 5), arr(5), "softmax"),
+            Head("multi", arr(12, 3), arr(3), "sigmoid"),
+            Head("score", arr(12, 2), arr(2), "linear"),
+        ],
+        pooling=pooling,  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize("pooling", ["mean", "sum", "sqrtn"])
+def test_onnx_matches_numpy(tmp_path: Path, pooling: str) -> None:
+    rng = np.random.default_rng(1)
+    model = _model(pooling, rng)
+    paths = model.export(tmp_path / "m.onnx")
+    assert set(paths) == {"fp32", "int8"} and paths["int8"].name == "m.int8.onnx"
+    for indices in (np.array([3], np.int64), rng.integers(0, 512, 300).astype(np.int64)):
+        offsets = np.array([0, len(indices)])
+        expected = model.predict(indices, offsets)
+        fp32 = load_session(paths["fp32"]).run(None, {"indices": indices})
+        int8 = load_session(paths["int8"]).run(None, {"indices": indices})
+        for i, name in enumerate(["cls", "multi", "score"]):
+            assert fp32[i].shape == (1, expected[name].shape[1])
+            np.testing.assert_allclose(fp32[i][0], expected[name][0], rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(int8[i][0], expected[name][0], rtol=0.05, atol=0.05)
+        assert fp32[0].sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_int8_model_is_smaller_and_names_outputs(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    emb = rng.normal(0, 0.1, (4096, 32)).astype(np.float32)
+    head = Head("intent", rng.normal(0, 0.1, (32, 4)).astype(np.float32), np.zeros(4, np.float32))
+    paths = export_embedding_bag(tmp_path / "x.onnx", emb, [], [head], metadata={"k": "v"})
+    assert paths["int8"].stat().st_size < paths["fp32"].stat().st_size / 3
+    model = onnx.load(str(paths["fp32"]))
+    assert [o.name for o in model.graph.output] == ["intent"]
+    assert {p.key: p.value for p in model.metadata_props} == {"k": "v"}
+    no_int8 = export_embedding_bag(tmp_path / "y.onnx", emb, [], [head], quantize=False)
+    assert set(no_int8) == {"fp32"}
+
+
+def test_shape_and_name_errors() -> None:
+    emb = np.zeros((16, 4), np.float32)
+    good = Head("a", np.zeros((4, 2), np.float32), np.zeros(2, np.float32))
+    with pytest.raises(ValueError, match="at least one head"):
+        build_embedding_bag(emb, [], [])
+    with pytest.raises(ValueError, match="unique"):
+        build_embedding_bag(emb, [], [good, good])
+    with pytest.raises(ValueError, match="do not fit"):
+        build_embedding_bag(emb, [Dense(np.zeros((5, 3), np.float32), np.zeros(3))], [good])
+    with pytest.raises(ValueError, match="pooling"):
+        build_embedding_bag(emb, [], [good], pooling="max")  # type: ignore[arg-type]
