@@ -257,3 +257,232 @@ def eval_intent_cmd(data: str, model: str | None, report_path: str | None) -> No
     echo_json(report)
     if report_path:
         Path(report_path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+# --- decision log, feedback, sync, router rollout ------------------------------------
+
+
+def _log_store(config_path: str | None, *, readonly: bool = True) -> Any:
+    from .config import load_config
+    from .decision_log import LOG_FILE
+    from .log_store import LogStore
+
+    config = load_config(config_path, check_files=False)
+    return config, LogStore.open(config.data_dir / LOG_FILE, readonly=readonly)
+
+
+@main.group(name="log")
+def log_() -> None:
+    """Read the decision log (every routed decision, its attempts and feedback)."""
+
+
+@log_.command(name="tail")
+@config_option
+@click.option("-n", "count", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="Print the decisions as JSON.")
+@handle_errors
+def log_tail(config_path: str | None, count: int, as_json: bool) -> None:
+    """Show the last N decisions, oldest first."""
+    _, store = _log_store(config_path)
+    rows = store.tail(count)
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        outcome = (
+            "; ".join(f"{a['target']}: {a['error'] or 'ok'}" for a in r["attempts"])
+            or "routed only"
+        )
+        click.echo(f"{r['id'][:12]}  {r['target'] or '-':<20} {r['task'] or '-':<12} {outcome}")
+
+
+@log_.command(name="stats")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help='Print {"decisions": N, ...} as JSON.')
+@handle_errors
+def log_stats(config_path: str | None, as_json: bool) -> None:
+    """Counts: decisions, not yet synced, attempts, failures, feedback, spend, size."""
+    _, store = _log_store(config_path)
+    stats = store.stats()
+    if as_json:
+        echo_json(stats)
+        return
+    for key, value in stats.items():
+        click.echo(f"{key:>16}: {value}")
+
+
+@log_.command(name="show")
+@click.argument("decision_id")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+@handle_errors
+def log_show(decision_id: str, config_path: str | None, as_json: bool) -> None:
+    """Show one decision (an id or a unique prefix) with its candidates, attempts and feedback."""
+    _, store = _log_store(config_path)
+    row = store.show(decision_id)
+    if as_json:
+        echo_json(row)
+        return
+    click.echo(f"{row['id']}  {row['target']}  ({row['router_version']})")
+    click.echo(f"  reason: {row['reason']}")
+    for c in row["candidates"]:
+        mask = f"masked by {c['masked_by']}" if c["masked_by"] else "eligible"
+        click.echo(
+            f"  {c['target']:<20} quality {c['quality']:.2f}  utility {c['utility']:.3f}  {mask}"
+        )
+    for a in row["attempts"]:
+        click.echo(f"  tried {a['target']}: {a['error'] or 'ok'} in {a['latency_s']:.2f}s")
+    for f in row["feedback"]:
+        click.echo(f"  feedback: score {f['score']} correct {f['correct']} ({f['source']})")
+
+
+@log_.command(name="export")
+@config_option
+@click.option("--out", type=click.Path(dir_okay=False), help="Write JSON Lines here [stdout].")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (with --out).")
+@handle_errors
+def log_export(config_path: str | None, out: str | None, as_json: bool) -> None:
+    """Every logged decision as JSON Lines (the batch format), synced or not; no cursor moves."""
+    _, store = _log_store(config_path)
+    lines = store.iter_decisions()
+    if out is None:
+        for line in lines:
+            click.echo(line)
+        return
+    n = 0
+    with open(out, "w", encoding="utf-8") as fh:
+        for line in lines:
+            fh.write(line + "\n")
+            n += 1
+    summary = {"out": out, "decisions": n}
+    if as_json:
+        echo_json(summary)
+    else:
+        click.echo(f"wrote {n} decisions to {out}")
+
+
+@main.command()
+@click.argument("decision_id")
+@config_option
+@click.option("--score", type=click.FloatRange(0, 1), help="How good the answer was, 0 to 1.")
+@click.option("--correct/--wrong", default=None, help="Whether the answer was right.")
+@click.option("--note", help="Free text kept with the feedback.")
+@click.option("--json", "as_json", is_flag=True, help="Print the stored feedback as JSON.")
+@handle_errors
+def feedback(
+    decision_id: str,
+    config_path: str | None,
+    score: float | None,
+    correct: bool | None,
+    note: str | None,
+    as_json: bool,
+) -> None:
+    """Record feedback for a logged decision; retraining learns from it."""
+    from .log_store import Feedback
+
+    _, store = _log_store(config_path, readonly=False)
+    full_id = store.add_feedback(Feedback(decision_id, score, correct, "user", note))
+    result = {"decision_id": full_id, "score": score, "correct": correct}
+    if as_json:
+        echo_json(result)
+    else:
+        click.echo(f"feedback recorded for {full_id}")
+
+
+@main.group()
+def sync() -> None:
+    """Ship the decision log to the fleet as versioned batches."""
+
+
+@sync.command(name="export")
+@config_option
+@click.option("--out", default="outbox", show_default=True, type=click.Path(file_okay=False))
+@click.option("--max-rows", default=0, type=click.IntRange(min=0), help="Decisions per batch.")
+@click.option("--json", "as_json", is_flag=True, help="Print the batch manifests as JSON.")
+@handle_errors
+def sync_export(config_path: str | None, out: str, max_rows: int, as_json: bool) -> None:
+    """Write the rows not yet synced as gzip JSON Lines batches with a manifest (idempotent)."""
+    from .decision_log import device_id
+    from .sync import export_batch
+
+    config, store = _log_store(config_path, readonly=False)
+    dev = device_id(config.data_dir, config.runtime.device_id)
+    manifests = []
+    while (manifest := export_batch(store, out, dev, max_rows=max_rows)) is not None:
+        manifests.append(manifest)
+        if not max_rows:
+            break
+    if as_json:
+        echo_json({"out": out, "batches": manifests})
+    elif not manifests:
+        click.echo("nothing new to export")
+    for m in manifests if not as_json else ():
+        click.echo(
+            f"{m['batch_id']}: {m['files']['decisions']['rows']} decisions, "
+            f"{m['files']['feedback']['rows']} feedback"
+        )
+
+
+@main.group()
+def model() -> None:
+    """Install, list and roll back router bundles on this device."""
+
+
+def _shipped() -> dict[str, Any]:
+    from .resources import packaged_path
+    from .rollout import KINDS
+
+    return {kind: packaged_path("models") / kind for kind in KINDS}
+
+
+@model.command(name="install")
+@click.argument("bundle", type=click.Path(file_okay=False, exists=True))
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print the new rollout state as JSON.")
+@handle_errors
+def model_install(bundle: str, config_path: str | None, as_json: bool) -> None:
+    """Verify BUNDLE (a release or one bundle dir), install it and make it active."""
+    from .config import load_config
+    from .rollout import KINDS, install
+
+    config = load_config(config_path, check_files=False)
+    current = {kind: config.bundle_dir(kind) for kind in KINDS}  # type: ignore[arg-type]
+    state = install(config.data_dir, bundle, current=current)
+    if as_json:
+        echo_json(state)
+    else:
+        click.echo(f"active: {state['active']}")
+
+
+@model.command(name="rollback")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print the restored rollout state as JSON.")
+@handle_errors
+def model_rollback(config_path: str | None, as_json: bool) -> None:
+    """Make the previously active router versions active again."""
+    from .config import load_config
+    from .rollout import rollback
+
+    state = rollback(load_config(config_path, check_files=False).data_dir)
+    if as_json:
+        echo_json(state)
+    else:
+        click.echo(f"active: {state['active'] or 'shipped routers'}")
+
+
+@model.command(name="list")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print the versions as JSON.")
+@handle_errors
+def model_list(config_path: str | None, as_json: bool) -> None:
+    """Show the shipped and installed router versions and which are active."""
+    from .config import load_config
+    from .rollout import list_versions
+
+    rows = list_versions(load_config(config_path, check_files=False).data_dir, _shipped())
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        mark = "*" if r["active"] else " "
+        click.echo(f"{mark} {r['kind']:<8} {r['version']:<28} {r['source']}")

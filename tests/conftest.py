@@ -40,3 +40,12 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "xdg-runtime"))
     monkeypatch.delenv("EDGE_MOMA_CONFIG", raising=False)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def tiny_intent(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small real intent bundle (six CLINC150 labels, two epochs), trained once per session."""
+    from rollout_samples import train_tiny_intent
+
+    work = tmp_path_factory.mktemp("tiny-intent")
+    return train_tiny_intent(work / "bundle", work)

@@ -9,18 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
-from rollout_samples import derive, train_tiny_intent
+from rollout_samples import derive
 
 from edge_moma.bundle import read_card, verify_bundle
 from edge_moma.config import load_config
 from edge_moma.errors import BundleError
 from edge_moma.rollout import active_bundle_dir, install, list_versions, read_state, rollback
-
-
-@pytest.fixture(scope="session")
-def tiny_intent(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = tmp_path_factory.mktemp("tiny-intent")
-    return train_tiny_intent(work / "bundle", work)
 
 
 @pytest.fixture
