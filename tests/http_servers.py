@@ -207,3 +207,26 @@ class LlamaServer:
             except subprocess.TimeoutExpired:
                 self.kill()
         self._log.close()
+
+
+class Blackhole:
+    """A loopback port that never completes a TCP handshake (its accept queue is full),
+    as a black-holed host behaves: only the connect timeout ends a connection attempt."""
+
+    def __init__(self) -> None:
+        self._server = socket.socket()
+        self._server.bind(("127.0.0.1", 0))
+        self._server.listen(0)
+        self._fillers = []
+        for _ in range(8):  # fill the backlog; later SYNs are dropped by the kernel
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(self._server.getsockname())
+            self._fillers.append(s)
+        time.sleep(0.1)
+        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}/v1"
+
+    def close(self) -> None:
+        for s in self._fillers:
+            s.close()
+        self._server.close()

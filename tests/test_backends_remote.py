@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from http_servers import FaultServer, free_port
+from http_servers import Blackhole, FaultServer, free_port
 
 from edge_moma.backends import ChatRequest, create_backend
 from edge_moma.backends.base import drain
@@ -121,6 +121,17 @@ def test_nothing_listening_fails_fast() -> None:
     with pytest.raises(TargetError, match=r"^cloud: cannot connect to http://127\.0\.0\.1:\d+/v1"):
         backend.complete(ChatRequest(ASK, timeout_s=10))
     assert time.monotonic() - t0 < 2
+
+
+def test_a_host_that_never_answers_the_handshake_ends_at_the_connect_timeout() -> None:
+    hole = Blackhole()
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(TargetError, match="cannot connect to .* within the connect timeout"):
+            remote(hole.url, connect_timeout_s=0.5).complete(ChatRequest(ASK, timeout_s=10))
+        assert 0.4 < time.monotonic() - t0 < 2
+    finally:
+        hole.close()
 
 
 def test_a_stream_dropped_mid_answer_is_an_error_after_its_pieces(server: FaultServer) -> None:
