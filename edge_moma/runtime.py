@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import threading
@@ -23,12 +24,15 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .agent_stage import AgentChoice, AgentStage, StageSituation
+from .agents import AgentRegistry, AgentTurn
+from .agents.reminders import database_path
 from .backends import Backend, BackendOptions, ChatRequest, create_backend
 from .backends.pool import LocalPool
 from .breaker import CircuitBreaker
 from .config import Config, LocalModel, load_config
 from .context import RouteContext
-from .decision import Decision
+from .decision import Decision, Stage, Understanding
 from .device import DeviceMonitor
 from .errors import ConfigError, RequestError, TargetUnavailable
 from .executor import Attempt, Hooks, Response, ResponseStream, execute
@@ -37,6 +41,7 @@ from .ledger import DAY_S, MONTH_S, Ledger, MemoryLedger
 from .policy import Situation, choose, declared_speed, estimate
 from .privacy import PrivacyRules
 from .quality import QualityPredictor
+from .sessions import SessionManager, SessionStore
 from .speed import SpeedMeter
 
 Messages = Sequence[Mapping[str, Any]]
@@ -105,6 +110,20 @@ class Runtime:
             config.runtime.circuit_failures, config.runtime.circuit_cooldown_s
         )
         self.router_version = f"intent:{self.intent.version}+routing:{self.quality.version}"
+        st = config.agent_stage
+        self.agents = AgentRegistry(
+            config.agents, data_dir=config.data_dir, source=str(config.path)
+        )
+        self.agent_stage = AgentStage(
+            config.agents,
+            threshold=st.threshold,
+            switch_confidence=st.switch_confidence,
+            domains=self.intent.card.get("domains") or {},
+        )
+        store = SessionStore(database_path(config.data_dir)) if st.persist_sessions else None
+        self.sessions = SessionManager(
+            ttl_s=st.session_ttl_s, follow_up_s=st.follow_up_s, store=store
+        )
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> Runtime:
@@ -132,26 +151,34 @@ class Runtime:
             estimate(m, float(q), situation, self.speeds.speed(m.name, declared_speed(m)))
             for m, q in zip(self.config.models, qualities, strict=True)
         ]
+        agent = self._agent_stage(understanding, text, situation, ctx)
         choice = choose(estimates, situation, self.config.policy, self.config.budgets)
         target, fallbacks, reason = choice.target, choice.fallbacks, choice.reason
+        stage: Stage = "llm"
+        if agent.target:  # agents first: the LLM ranking becomes the agent's fallbacks
+            target, fallbacks = agent.target, tuple(t for t in (target, *fallbacks) if t)
+            stage = "agent"
+            reason = f"agent stage: {agent.reason}"
+        elif self.config.agents:
+            reason = f"{reason}; agent stage: {agent.reason}"
         if ctx.target:
-            if self.config.model(ctx.target) is None:
-                raise RequestError(
-                    f"unknown target {ctx.target!r}; known: {[m.name for m in self.config.models]}"
-                )
+            if self.config.model(ctx.target) is None and ctx.target not in self.agents:
+                known = [m.name for m in self.config.models] + [a.name for a in self.config.agents]
+                raise RequestError(f"unknown target {ctx.target!r}; known: {known}")
             rest = [t for t in (target, *fallbacks) if t and t != ctx.target]
             target, fallbacks = ctx.target, tuple(rest)
+            stage = "agent" if ctx.target in self.agents else "llm"
             reason = f"pinned to {ctx.target} by the caller; policy: {reason}"
         return Decision(
             id=uuid.uuid4().hex,
             created=time.time(),
-            stage="llm",
+            stage=stage,
             target=target,
             fallbacks=fallbacks,
             reason=reason,
-            candidates=choice.candidates,
+            candidates=agent.candidates + choice.candidates,
             understanding=understanding,
-            all_masked=choice.all_masked,
+            all_masked=choice.all_masked and stage == "llm",
             context={
                 "battery_percent": situation.battery_percent,
                 "charging": situation.charging,
@@ -161,8 +188,32 @@ class Runtime:
                 "prompt_tokens": situation.prompt_tokens,
                 "output_tokens": situation.output_tokens,
                 "query_sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
+                "session_id": ctx.session_id,
+                "agent_intent": agent.intent,
+                "session_action": agent.session_action,
             },
             router_version=self.router_version,
+        )
+
+    def _agent_stage(
+        self, understanding: Understanding, text: str, situation: Situation, ctx: RouteContext
+    ) -> AgentChoice:
+        """MoMA's first question: may an agent take this turn now? (``agent_stage.py``)."""
+        session = self.sessions.get(ctx.session_id)
+        left = self.config.budgets.daily_usd - situation.spent_today_usd
+        return self.agent_stage.select(
+            understanding,
+            text,
+            StageSituation(
+                online=situation.online,
+                sensitive=situation.sensitive_classes,
+                unavailable=situation.unavailable,
+                budget_left_usd=left,
+                permissions=frozenset(ctx.permissions or ()),
+                context_slots=frozenset(ctx.slots or {}),
+            ),
+            session,
+            self.sessions.follow_up_agent(session),
         )
 
     def _context(self, context: RouteContext | Mapping[str, Any] | None) -> RouteContext:
@@ -228,11 +279,12 @@ class Runtime:
         response = execute(
             decision,
             request,
-            self._backend,
+            self._backend_for(decision, request, context),
             deadline_s=decision.context["deadline_s"],
             hooks=self._hooks(),
         )
         self._charge(response.attempts)
+        self._advance_session(decision, response)
         return response
 
     def stream(
@@ -264,7 +316,7 @@ class Runtime:
         return ResponseStream(
             decision,
             request,
-            self._backend,
+            self._backend_for(decision, request, context),
             deadline_s=decision.context["deadline_s"],
             hooks=self._hooks(),
             on_done=self._charge,
@@ -305,7 +357,53 @@ class Runtime:
             if attempt.cost_usd:
                 self.ledger.add(attempt.target, attempt.cost_usd)
 
-    def _backend(self, name: str) -> Backend:
+    def _backend_for(
+        self,
+        decision: Decision,
+        request: ChatRequest,
+        context: RouteContext | Mapping[str, Any] | None,
+    ) -> functools.partial[Backend]:
+        """The executor's ``backend_for``: agents get this turn bound to them."""
+        return functools.partial(self._backend, turn=self._agent_turn(decision, request, context))
+
+    def _agent_turn(
+        self,
+        decision: Decision,
+        request: ChatRequest,
+        context: RouteContext | Mapping[str, Any] | None,
+    ) -> AgentTurn | None:
+        """What an agent target sees: the session's slots for it, over the context's slots."""
+        if decision.stage != "agent" or decision.target is None:
+            return None
+        sid = decision.context.get("session_id")
+        session = self.sessions.get(sid)
+        own: Mapping[str, Any] = {}
+        if session.agent == decision.target:
+            own = session.slots
+        elif session.last_agent == decision.target:
+            own = session.last_slots
+        top = decision.understanding.top_intent if decision.understanding else None
+        intent = decision.context.get("agent_intent") or (top.label if top else "")
+        slots = {**(self._context(context).slots or {}), **own}
+        return AgentTurn(sid or "", request.messages, intent, slots)
+
+    def _advance_session(self, decision: Decision, response: Response) -> None:
+        """Move the session's state machine after a turn was answered."""
+        sid = decision.context.get("session_id")
+        if not sid:
+            return
+        extra = response.completion.extra if response.completion else {}
+        slots = extra.get("slots")
+        if response.target in self.agents and isinstance(slots, dict):
+            intent, state = str(extra["intent"]), str(extra["state"])
+            self.sessions.agent_replied(sid, response.target, intent, state, slots)
+        else:
+            agent_failed = decision.stage == "agent" and decision.target in self.agents
+            self.sessions.end(sid, "agent_down" if agent_failed else "llm")
+
+    def _backend(self, name: str, turn: AgentTurn | None = None) -> Backend:
+        if name in self.agents:  # an agent bound to this turn; the executor cannot tell
+            return self.agents.backend(name, turn or AgentTurn("", (), ""))
         with self._lock:
             backend = self._backends.get(name)
             if backend is None:
@@ -326,6 +424,8 @@ class Runtime:
             for backend in self._backends.values():
                 backend.close()
             self._backends.clear()
+        self.agents.close()
+        self.sessions.close()
         self.device.close()
 
     def __enter__(self) -> Runtime:

@@ -47,12 +47,13 @@ def test_malformed_reply_is_a_target_error(server: AgentServer) -> None:
         agent(server.url + "/broken").handle(turn("hi", "x"))
 
 
-def test_refused_connection_is_unavailable() -> None:
+def test_refused_connection_is_a_transient_target_error() -> None:
     s = AgentServer()
     url = s.url
     s.server_close()  # the port is free again: nothing listens
-    with pytest.raises(TargetUnavailable, match="cannot connect"):
+    with pytest.raises(TargetError, match="cannot connect") as info:
         agent(url).handle(turn("hi", "x"))
+    assert not isinstance(info.value, TargetUnavailable)  # the breaker, not a permanent mask
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ Example::
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -115,8 +115,10 @@ class AgentBackend:
             },
         )
 
-    def stream(self, request: ChatRequest) -> Iterator[str]:
-        yield self.complete(request).text
+    def stream(self, request: ChatRequest) -> Generator[str, None, Completion]:
+        completion = self.complete(request)
+        yield completion.text
+        return completion
 
     def close(self) -> None:
         """Nothing to free: the agent outlives the turn."""

@@ -9,9 +9,9 @@ The protocol, small enough to implement in any language in an afternoon::
 
 ``state`` is ``"done"`` or ``"need_input"``; ``slots`` come back on the next
 turn of the same session. Failures are handled as for remote LLMs: a refused
-connection is ``TargetUnavailable`` (the circuit breaker masks the agent), a
-timeout, a non-2xx status or a malformed body is ``TargetError``; either way
-the executor falls back to LLM routing.
+connection, a timeout, a non-2xx status or a malformed body is a
+``TargetError``: the executor falls back to LLM routing and the circuit
+breaker masks the agent after ``[runtime] circuit_failures`` failures in a row.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from ..config import AgentConfig
-from ..errors import TargetError, TargetUnavailable
+from ..errors import TargetError
 from .base import AGENT_STATES, AgentReply, AgentTurn
 
 
@@ -45,10 +45,9 @@ class HttpAgent:
         }
         try:
             resp = self._client.post(self.url, json=body)
-        except httpx.ConnectError as exc:
-            raise TargetUnavailable(
-                f"cannot connect to {self.url}: {exc}", target=self.name
-            ) from exc
+        except httpx.ConnectError as exc:  # transient: the circuit breaker decides when to mask
+            why = f"cannot connect to {self.url}: {exc}"
+            raise TargetError(why, target=self.name) from exc
         except httpx.TimeoutException as exc:
             raise TargetError(
                 f"no answer from {self.url} in time: {exc!r}", target=self.name
