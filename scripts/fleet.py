@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Fleet side of the loop, on one machine: collect batches, retrain, gate, publish.
+
+    python scripts/fleet.py collect inbox/ --db fleet/fleet.db
+    python scripts/fleet.py retrain --db fleet/fleet.db --base intent_train.jsonl \\
+        --current models/intent --holdout intent_test.jsonl --out fleet/candidate
+    python scripts/fleet.py publish --intent fleet/candidate --gate fleet/candidate/gate.json \\
+        --release router-2 --out releases/
+
+Every command prints JSON. ``retrain`` writes the gate report (``gate.json`` in
+``--out``) and exits 3 when the candidate is worse than the current router;
+``publish`` refuses a candidate whose gate did not promote it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from edge_moma.errors import EdgeMomaError
+from edge_moma.fleet import collect, gate, publish, retrain_intent
+
+EXIT_NOT_PROMOTED = 3
+
+
+def out(obj: object) -> None:
+    click.echo(json.dumps(obj, indent=2, default=str))
+
+
+@click.group()
+def main() -> None:
+    """edge-moma fleet tools: collect -> retrain (+ gate) -> publish."""
+
+
+@main.command(name="collect")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--db", required=True, type=click.Path(dir_okay=False), help="Fleet database.")
+def collect_cmd(inputs: tuple[str, ...], db: str) -> None:
+    """Verify and ingest device batches (dedupe by decision id; unknown schemas rejected)."""
+    report = collect(inputs, db)
+    out(report)
+    for r in report["rejected"]:
+        click.echo(f"rejected {r['batch']}: {r['error']}", err=True)
+
+
+@main.command(name="retrain")
+@click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--base",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Base intent training file (JSON Lines text/label/task).",
+)
+@click.option(
+    "--current",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="The intent bundle the devices run now.",
+)
+@click.option(
+    "--holdout",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Held-out intent file(s) for the gate (the logged holdout is added).",
+)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Candidate bundle.")
+@click.option("--epochs", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--tolerance", default=0.0, show_default=True, type=float)
+def retrain_cmd(
+    db: str,
+    base: str,
+    current: str,
+    holdout: tuple[str, ...],
+    out: str,
+    epochs: int,
+    seed: int,
+    tolerance: float,
+) -> None:
+    """Retrain the intent router from logged feedback + base data, then gate it."""
+    out_dir = Path(out)
+    work = out_dir.parent / f"{out_dir.name}.work"
+    result = retrain_intent(db, base, out_dir, work, epochs=epochs, seed=seed)
+    files = [*holdout, result["holdout_file"]]
+    report = gate(out_dir, current, files, work / "gate.json", tolerance=tolerance)
+    result["gate"] = report
+    result["gate_report"] = str(work / "gate.json")
+    result.pop("card")
+    out_json = {**result, "candidate": str(out_dir)}
+    click.echo(json.dumps(out_json, indent=2, default=str))
+    if not report["promote"]:
+        click.echo("candidate is worse than the current router: not promoted", err=True)
+        sys.exit(EXIT_NOT_PROMOTED)
+
+
+@main.command(name="publish")
+@click.option("--intent", "intent_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--routing", "routing_dir", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--gate",
+    "gate_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="The gate report of this candidate.",
+)
+@click.option("--release", required=True, help="Release version, e.g. router-2026.11.29.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Releases dir.")
+def publish_cmd(
+    intent_dir: str | None, routing_dir: str | None, gate_path: str, release: str, out: str
+) -> None:
+    """Publish a gated candidate as a versioned release that devices install."""
+    report = json.loads(Path(gate_path).read_text(encoding="utf-8"))
+    if not report.get("promote"):
+        raise click.ClickException(f"{gate_path}: the gate did not promote this candidate")
+    components = {k: v for k, v in (("intent", intent_dir), ("routing", routing_dir)) if v}
+    if not components:
+        raise click.UsageError("pass --intent and/or --routing")
+    path = publish(components, out, release=release, gate_report=report)
+    out_obj = json.loads((path / "release.json").read_text(encoding="utf-8"))
+    out_obj["path"] = str(path)
+    click.echo(json.dumps(out_obj, indent=2))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except EdgeMomaError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)

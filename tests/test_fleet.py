@@ -1,0 +1,87 @@
+"""Fleet side: collect verifies, dedupes and rejects; the gate decides; publish makes a release."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from log_samples import make_record
+
+from edge_moma.errors import DataError
+from edge_moma.fleet import collect, gate, publish
+from edge_moma.log_store import Feedback, LogStore, decision_rows
+from edge_moma.rollout import active_bundle_dir, install
+from edge_moma.sync import MANIFEST_SUFFIX, export_batch
+
+
+def device_batches(tmp_path: Path, name: str, records: list) -> Path:
+    store = LogStore.open(tmp_path / name / "decisions.db")
+    rows, attempts = decision_rows(records, name, "store", None)
+    store.insert(rows, attempts)
+    store.add_feedback(Feedback(records[0].decision.id, score=1.0))
+    export_batch(store, tmp_path / "inbox" / name, name)
+    store.close()
+    return tmp_path / "inbox" / name
+
+
+def test_collect_verifies_dedupes_and_rejects(tmp_path: Path) -> None:
+    a = [make_record(i) for i in range(30)]
+    b = [make_record(i) for i in range(20)]
+    device_batches(tmp_path, "dev-a", a)
+    device_batches(tmp_path, "dev-b", b + a[:5])  # five decisions arrive twice
+    tampered_dir = device_batches(tmp_path, "dev-c", [make_record(i) for i in range(3)])
+    manifest = next(tampered_dir.glob(f"*{MANIFEST_SUFFIX}"))
+    data = json.loads(manifest.read_text())
+    data["schema_version"] = 42
+    manifest.write_text(json.dumps(data))
+    db = tmp_path / "fleet" / "fleet.db"
+    report = collect([tmp_path / "inbox"], db)
+    assert len(report["batches"]) == 2
+    assert report["decisions"] == 50 and report["duplicates"] == 5 and report["feedback"] == 2
+    assert len(report["rejected"]) == 1
+    assert "schema version 42 is unknown" in report["rejected"][0]["error"]
+    again = collect([tmp_path / "inbox"], db)
+    assert again["decisions"] == 0 and len(again["already_collected"]) == 2
+    with pytest.raises(DataError, match="not a batch manifest"):
+        collect([db], db)
+
+
+def test_gate_and_publish_make_an_installable_release(tiny_intent: Path, tmp_path: Path) -> None:
+    holdout = tmp_path / "holdout.jsonl"
+    holdout.write_text(
+        "\n".join(
+            json.dumps({"text": t, "label": label})
+            for t, label in [
+                ("what's the weather in paris", "weather"),
+                ("set a timer for ten minutes", "timer"),
+                ("how much money is in my checking account", "balance"),
+                ("translate thank you into german", "translate"),
+                ("what is 12 times 7", "calculator"),
+                ("who won the world cup in 1998", "oos"),
+            ]
+        )
+        + "\n"
+    )
+    report = gate(tiny_intent, tiny_intent, [holdout], tmp_path / "gate.json")
+    assert report["promote"] is True and report["delta"] == 0.0
+    assert json.loads((tmp_path / "gate.json").read_text())["holdout_rows"] == 6
+    stricter = gate(tiny_intent, tiny_intent, [holdout], tmp_path / "g2.json", tolerance=-0.01)
+    assert stricter["promote"] is False
+    release = publish(
+        {"intent": tiny_intent}, tmp_path / "releases", release="r1", gate_report=report
+    )
+    with pytest.raises(DataError, match="already exists"):
+        publish({"intent": tiny_intent}, tmp_path / "releases", release="r1")
+    state = install(tmp_path / "device", release)
+    assert state["active"]["intent"] == report["candidate"]["version"]
+    assert active_bundle_dir(tmp_path / "device", "intent") is not None
+    # A release with one byte changed is refused.
+    broken = tmp_path / "broken"
+    shutil.copytree(release, broken)
+    (broken / "intent" / "card.json").write_text(
+        (broken / "intent" / "card.json").read_text().replace('"kind"', '"kind" ', 1)
+    )
+    with pytest.raises(Exception, match="sha256 does not match the release"):
+        install(tmp_path / "device2", broken)
