@@ -41,8 +41,11 @@ HOLDOUT_PER_MILLE = 200  # logged examples held out of training for the gate
 _HEAD = re.compile(r'^\{"schema":(\d+),"id":"([^"\\]+)","seq":\d+,"device_id":"([^"\\]*)"')
 
 _FLEET_SCHEMA = (
+    # A rowid table with a unique index: a WITHOUT ROWID table keyed by random ids
+    # would move ~1 kB rows around its B-tree on every insert.
     """CREATE TABLE IF NOT EXISTS decisions (
-        id TEXT PRIMARY KEY, device_id TEXT NOT NULL, line TEXT NOT NULL) WITHOUT ROWID""",
+        seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, device_id TEXT NOT NULL,
+        line TEXT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS feedback (
         device_id TEXT NOT NULL, seq INTEGER NOT NULL, decision_id TEXT NOT NULL,
         line TEXT NOT NULL, PRIMARY KEY (device_id, seq)) WITHOUT ROWID""",
@@ -126,7 +129,7 @@ def _ingest(
     conn: sqlite3.Connection, manifest_path: Path, manifest: dict[str, Any]
 ) -> tuple[int, int, int]:
     """One batch in one transaction: all its rows and its ``batches`` row, or nothing."""
-    schema = str(manifest["schema_version"])
+    prefix = '{"schema":' + str(manifest["schema_version"]) + ","
     conn.execute("BEGIN IMMEDIATE")
     try:
         before = conn.total_changes
@@ -134,14 +137,18 @@ def _ingest(
         chunk: list[tuple[str, str, str]] = []
         for line in iter_lines(manifest_path, "decisions"):
             did, dev = _decision_key(line)
-            if not line.startswith('{"schema":' + schema):
-                raise DataError(f"a row's schema differs from the manifest's ({schema})")
+            if not line.startswith(prefix):
+                raise DataError(f"a row's schema differs from the manifest's: {line[:40]}")
             chunk.append((did, dev, line))
             if len(chunk) >= 8192:
-                conn.executemany("INSERT OR IGNORE INTO decisions VALUES (?, ?, ?)", chunk)
+                conn.executemany(
+                    "INSERT OR IGNORE INTO decisions (id, device_id, line) VALUES (?, ?, ?)", chunk
+                )
                 rows += len(chunk)
                 chunk = []
-        conn.executemany("INSERT OR IGNORE INTO decisions VALUES (?, ?, ?)", chunk)
+        conn.executemany(
+            "INSERT OR IGNORE INTO decisions (id, device_id, line) VALUES (?, ?, ?)", chunk
+        )
         rows += len(chunk)
         new = conn.total_changes - before
         if rows != manifest["files"]["decisions"]["rows"]:

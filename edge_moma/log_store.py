@@ -30,34 +30,34 @@ from .sinks import LogRecord
 
 TEXT_MODES = ("store", "redact", "hash")
 
-DECISION_JSON = f"""json_object(
-    'schema', {SCHEMA_VERSION},
-    'id', d.id,
-    'seq', d.seq,
-    'device_id', d.device_id,
-    'created', d.created,
-    'router_version', d.router_version,
-    'features_version', d.features_version,
-    'query_sha256', d.query_sha256,
-    'query_text', d.query_text,
-    'text_mode', d.text_mode,
-    'stage', d.stage,
-    'target', d.target,
-    'fallbacks', json(d.fallbacks),
-    'reason', d.reason,
-    'intents', json(d.intents),
-    'out_of_scope', CASE WHEN d.out_of_scope IS NULL THEN NULL
-        WHEN d.out_of_scope THEN json('true') ELSE json('false') END,
-    'task', d.task,
-    'task_confidence', d.task_confidence,
-    'all_masked', CASE WHEN d.all_masked THEN json('true') ELSE json('false') END,
-    'candidates', json(d.candidates),
-    'context', json(d.context),
-    'attempts', (SELECT json_group_array(json_object(
+# Concatenation rather than json_object(): the stored JSON columns are already
+# minified JSON, and json() would parse every one again (export runs 2x faster).
+DECISION_JSON = f"""('{{"schema":{SCHEMA_VERSION},"id":' || json_quote(d.id)
+    || ',"seq":' || d.seq
+    || ',"device_id":' || json_quote(d.device_id)
+    || ',"created":' || json_quote(d.created)
+    || ',"router_version":' || json_quote(d.router_version)
+    || ',"features_version":' || json_quote(d.features_version)
+    || ',"query_sha256":' || json_quote(d.query_sha256)
+    || ',"query_text":' || json_quote(d.query_text)
+    || ',"text_mode":' || json_quote(d.text_mode)
+    || ',"stage":' || json_quote(d.stage)
+    || ',"target":' || json_quote(d.target)
+    || ',"fallbacks":' || d.fallbacks
+    || ',"reason":' || json_quote(d.reason)
+    || ',"intents":' || d.intents
+    || ',"out_of_scope":' || CASE WHEN d.out_of_scope IS NULL THEN 'null'
+        WHEN d.out_of_scope THEN 'true' ELSE 'false' END
+    || ',"task":' || json_quote(d.task)
+    || ',"task_confidence":' || json_quote(d.task_confidence)
+    || ',"all_masked":' || CASE WHEN d.all_masked THEN 'true' ELSE 'false' END
+    || ',"candidates":' || d.candidates
+    || ',"context":' || d.context
+    || ',"attempts":' || (SELECT json_group_array(json_object(
         'target', a.target, 'latency_s', a.latency_s, 'prompt_tokens', a.prompt_tokens,
         'completion_tokens', a.completion_tokens, 'cost_usd', a.cost_usd, 'error', a.error))
         FROM (SELECT * FROM attempts WHERE decision_id = d.id ORDER BY n) AS a)
-)"""
+    || '}}')"""
 
 FEEDBACK_JSON = f"""json_object(
     'schema', {SCHEMA_VERSION},
@@ -106,12 +106,30 @@ def _str(x: str | None) -> str:
 
 
 # Hand-formatted JSON: the writer encodes tens of thousands of these a second, and
-# this is about twice as fast as json.dumps of the equivalent dicts.
+# this is about twice as fast as json.dumps of the equivalent dicts. Numbers go
+# through %s (str of a float is its shortest repr, valid JSON when finite).
 _CANDIDATE = (
     '{"target":%s,"kind":%s,"quality":%s,"cost_usd":%s,"latency_s":%s,'
     '"energy_j":%s,"utility":%s,"masked_by":%s,"reason":%s}'
 )
 _INTENT = '{"label":%s,"confidence":%s}'
+
+
+def _candidate(c: Any) -> str:
+    numbers: tuple[Any, ...] = (c.quality, c.cost_usd, c.latency_s, c.energy_j, c.utility)
+    if not math.isfinite(sum(numbers)):
+        numbers = tuple(_num(x) for x in numbers)
+    return _CANDIDATE % (
+        _quote(c.target),
+        _quote(c.kind),
+        *numbers,
+        _str(c.masked_by),
+        _str(c.reason),
+    )
+
+
+def _intent(i: Any) -> str:
+    return _INTENT % (_quote(i.label), i.confidence if math.isfinite(i.confidence) else "null")
 
 
 @dataclass(frozen=True)
@@ -174,34 +192,12 @@ def decision_rows(
                 d.target,
                 "[" + ",".join([_quote(f) for f in d.fallbacks]) + "]",
                 d.reason,
-                "["
-                + ",".join([_INTENT % (_quote(i.label), _num(i.confidence)) for i in u.intents])
-                + "]"
-                if u
-                else "[]",
+                "[" + ",".join([_intent(i) for i in u.intents]) + "]" if u else "[]",
                 None if u is None else int(u.out_of_scope),
                 None if u is None else u.task,
                 None if u is None else u.task_confidence,
                 int(d.all_masked),
-                "["
-                + ",".join(
-                    [
-                        _CANDIDATE
-                        % (
-                            _quote(c.target),
-                            _quote(c.kind),
-                            _num(c.quality),
-                            _num(c.cost_usd),
-                            _num(c.latency_s),
-                            _num(c.energy_j),
-                            _num(c.utility),
-                            _str(c.masked_by),
-                            _str(c.reason),
-                        )
-                        for c in d.candidates
-                    ]
-                )
-                + "]",
+                "[" + ",".join([_candidate(c) for c in d.candidates]) + "]",
                 _dumps(d.context),
             )
         )
