@@ -22,7 +22,7 @@ ASK = (({"role": "user", "content": "Name the capital of France."}),)
 
 
 def local_model(path: Path | None, name: str = "smol", **kw: object) -> LocalModel:
-    return LocalModel(name=name, path=SMOLLM, resolved_path=path, context=512, threads=1, **kw)
+    return LocalModel(name=name, path=SMOLLM, resolved_path=path, context=256, threads=1, **kw)
 
 
 @pytest.fixture(scope="module")

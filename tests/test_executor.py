@@ -42,7 +42,7 @@ def targets(server: FaultServer, smollm_path: Path) -> Iterator[dict[str, Backen
     """Named real targets: a local model and remote endpoints with known behaviours."""
     out: dict[str, Backend] = {
         "local": LocalBackend(
-            LocalModel(name="local", path=SMOLLM, resolved_path=smollm_path, threads=1)
+            LocalModel(name="local", path=SMOLLM, resolved_path=smollm_path, threads=1, context=256)
         )
     }
     remotes = {

@@ -32,7 +32,8 @@ def cloud_backend(server: LlamaServer, name: str = "cloud") -> RemoteBackend:
 
 @pytest.fixture(scope="module")
 def local(smollm_path: Path) -> Iterator[LocalBackend]:
-    backend = LocalBackend(LocalModel(name="local", path=SMOLLM, resolved_path=smollm_path))
+    model = LocalModel(name="local", path=SMOLLM, resolved_path=smollm_path, context=256)
+    backend = LocalBackend(model)
     yield backend
     backend.close()
 
