@@ -240,3 +240,27 @@ def test_sigterm_flushes_everything_accepted(tmp_path: Path) -> None:
             if proc.poll() is None:
                 proc.kill()
     assert count(tmp_path / "decisions.db") == 4000
+
+
+def test_non_finite_and_numpy_figures_are_stored_as_valid_json(tmp_path: Path) -> None:
+    import dataclasses
+    import json
+
+    import numpy as np
+
+    rec = make_record(0)
+    bad = dataclasses.replace(rec.decision.candidates[0], quality=float("nan"))
+    odd = dataclasses.replace(rec.decision.candidates[1], utility=np.float32(0.5))
+    decision = dataclasses.replace(
+        rec.decision,
+        candidates=(bad, odd),
+        context={**rec.decision.context, "n": np.int64(3)},
+    )
+    log = DecisionLog(settings(tmp_path))
+    log(dataclasses.replace(rec, decision=decision))
+    log.close()
+    store = LogStore.open(tmp_path / "decisions.db", readonly=True)
+    line = next(store.iter_decisions())
+    row = json.loads(line)
+    assert row["candidates"][0]["quality"] is None
+    assert row["candidates"][1]["utility"] == 0.5 and row["context"]["n"] == 3
