@@ -16,7 +16,11 @@ in order; the first that fires says why the agent is excluded:
 
 An agent's confidence is the summed confidence of its intents among the
 query's top intents (so "time" vs "timezone" confusion inside the clock agent
-costs nothing). The stage takes the highest-confidence unmasked agent; the
+costs nothing). A built-in agent may also *claim* a query its own parser
+recognises ("what is 100 multiplied by 55", which a bag-of-words intent model
+may call out of scope): the claim lifts it to its threshold, never above an
+agent the intent router is confident about. The stage takes the
+highest-confidence unmasked agent; the
 agent holding an active dialog keeps follow-ups without any threshold until
 the user cancels or the intent router is confident that the subject changed.
 Otherwise the turn goes to LLM routing, and the ``Decision`` still carries
@@ -26,7 +30,7 @@ every agent's mask. Pure and I/O-free: a few microseconds a turn.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -111,14 +115,23 @@ class AgentStage:
         self,
         agents: Sequence[AgentConfig],
         *,
-        threshold: float = 0.5,
+        threshold: float = 0.2,
         switch_confidence: float = 0.8,
         domains: Mapping[str, Sequence[str]] | None = None,
+        claims: Mapping[str, Callable[[str], bool]] | None = None,
     ):
+        """``claims``: agent name -> a test for queries its own parser plainly recognises
+        (``AgentRegistry.claims``); a claim lifts the agent to its threshold even when
+        the intent router is unsure or calls the query out of scope."""
         self.threshold = threshold
+        self._claims = dict(claims or {})
         self.switch_confidence = switch_confidence
         self._agents = [_Agent(a, domains or {}, threshold) for a in agents]
         self._by_name = {a.name: a for a in self._agents}
+        self._owners: dict[str, list[_Agent]] = {}
+        for a in self._agents:
+            for label in a.intents:
+                self._owners.setdefault(label, []).append(a)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -143,7 +156,11 @@ class AgentStage:
         ``follow_up_agent`` is the agent a follow-up may return to (the session's
         active agent, or the one that just finished); ``SessionManager.follow_up_agent``.
         """
-        scores = {s.label: s.confidence for s in understanding.intents}
+        confs: dict[str, tuple[float, str]] = {}  # agent -> (summed confidence, best intent)
+        for s in understanding.intents:  # best first, so the first intent seen is the best
+            for owner in self._owners.get(s.label, ()):
+                total, best_intent = confs.get(owner.name, (0.0, s.label))
+                confs[owner.name] = (total + s.confidence, best_intent)
         top = understanding.top_intent
         active = session.agent if session is not None and session.active else None
         holder: _Agent | None = None
@@ -177,12 +194,22 @@ class AgentStage:
         best: tuple[float, _Agent, str] | None = None
         holder_mask: tuple[str, str] | None = None
         for a in self._agents:
-            conf, intent = _confidence(a, scores)
+            conf, intent = confs.get(a.name, (0.0, ""))
             mask = self._mask(a, situation)
             if mask is None and holder is not None and a is not holder:
                 mask = ("session", f"{holder.name} holds this session's dialog")
+            claim = self._claims.get(a.name)
+            claimed = (
+                claim is not None
+                and mask is None
+                and a is not holder
+                and (conf < a.threshold or understanding.out_of_scope)
+                and claim(text)
+            )
+            if claimed:
+                conf, intent = max(conf, a.threshold), intent or min(a.intents)
             if mask is None and a is not holder:
-                if understanding.out_of_scope:
+                if understanding.out_of_scope and not claimed:
                     mask = ("out_of_scope", "the intent router judged the query out of scope")
                 elif conf < a.threshold:
                     mask = (
@@ -220,7 +247,7 @@ class AgentStage:
                     tuple(candidates),
                     "agent_down" if action != "follow_up" else "none",
                 )
-            conf, intent = _confidence(holder, scores)
+            conf, intent = confs.get(holder.name, (0.0, ""))
             if action == "cancel":
                 intent = CANCEL_INTENT
             elif conf < holder.threshold:  # no intent of its own: the dialog's intent
@@ -278,14 +305,3 @@ class AgentStage:
                 f"costs ${a.config.cost_usd:.4f}, ${max(s.budget_left_usd, 0):.4f} left today",
             )
         return None
-
-
-def _confidence(a: _Agent, scores: Mapping[str, float]) -> tuple[float, str]:
-    """Summed confidence of the agent's intents, and its best intent."""
-    total, best, best_p = 0.0, "", -1.0
-    for label, p in scores.items():
-        if label in a.intents:
-            total += p
-            if p > best_p:
-                best, best_p = label, p
-    return total, best

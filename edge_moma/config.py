@@ -177,7 +177,7 @@ class AgentConfig:
 class AgentStageSettings:
     """When an agent takes a turn, and how long a dialog with it lasts."""
 
-    threshold: float = 0.5  # default agent threshold on its intents' summed confidence
+    threshold: float = 0.2  # default agent threshold on its intents' summed confidence
     switch_confidence: float = 0.8  # an intent this confident elsewhere ends an active dialog
     session_ttl_s: float = 900.0  # a session idle this long is forgotten
     follow_up_s: float = 120.0  # a finished agent takes follow-ups for this long

@@ -119,6 +119,7 @@ class Runtime:
             threshold=st.threshold,
             switch_confidence=st.switch_confidence,
             domains=self.intent.card.get("domains") or {},
+            claims=self.agents.claims(),
         )
         store = SessionStore(database_path(config.data_dir)) if st.persist_sessions else None
         self.sessions = SessionManager(

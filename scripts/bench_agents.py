@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from edge_moma.agent_stage import AgentStage, StageSituation  # noqa: E402
+from edge_moma.agents import AgentRegistry  # noqa: E402
 from edge_moma.config import load_config  # noqa: E402
 from edge_moma.intent import IntentRouter  # noqa: E402
 from edge_moma.sessions import SessionManager  # noqa: E402
@@ -49,6 +50,7 @@ def main() -> int:
     parser.add_argument("--intent-model", default="", help="intent bundle dir (default: config's)")
     parser.add_argument("--out", default=str(ROOT / "build" / "bench_agents.json"))
     parser.add_argument("--repeats", type=int, default=3, help="latency passes (median kept)")
+    parser.add_argument("--split", choices=["test", "val"], default="test", help="+ oos_<split>")
     args = parser.parse_args()
 
     config = load_config(args.config, check_files=False)
@@ -59,11 +61,13 @@ def main() -> int:
         threshold=st.threshold,
         switch_confidence=st.switch_confidence,
         domains=router.card.get("domains") or {},
+        claims=AgentRegistry(config.agents, data_dir=ROOT / "build").claims(),
     )
     sessions = SessionManager(ttl_s=st.session_ttl_s, follow_up_s=st.follow_up_s)
     situation = StageSituation()
     data = json.loads(DATA.read_text(encoding="utf-8"))
-    rows = [(q, label) for q, label in data["test"]] + [(q, "oos") for q, _ in data["oos_test"]]
+    rows = [(q, label) for q, label in data[args.split]]
+    rows += [(q, "oos") for q, _ in data[f"oos_{args.split}"]]
 
     owner = {label: stage.owner_of(label) for _, label in rows}
     counts: Counter[str] = Counter()
@@ -104,7 +108,8 @@ def main() -> int:
     best = passes[p50s.index(statistics.median(p50s))]
 
     result = {
-        "command": "python scripts/bench_agents.py",
+        "command": "python scripts/bench_agents.py" + " --split val" * (args.split == "val"),
+        "split": f"{args.split} + oos_{args.split}",
         "router_version": router.version,
         "agents": {a.name: a.intents for a in config.agents if a.enabled},
         "threshold": st.threshold,

@@ -141,3 +141,16 @@ def test_follow_up_after_done_needs_a_cue(stage) -> None:
 )  # fmt: skip
 def test_is_cancel(text: str, expected: bool) -> None:
     assert is_cancel(text) is expected
+
+
+def test_a_claim_lifts_an_agent_the_intent_router_was_unsure_of() -> None:
+    from edge_moma.agents.calculator import claims
+
+    stage = AgentStage(AGENTS, threshold=0.5, claims={"calculator": claims})
+    unsure = u(("calculator", 0.2), ("time", 0.1), oos=True)
+    choice = stage.select(unsure, "what is 100 multiplied by 55", StageSituation())
+    assert (choice.target, choice.intent, choice.confidence) == ("calculator", "calculator", 0.5)
+    plain = stage.select(unsure, "what is a multiplier", StageSituation())
+    assert plain.target is None and masks(plain)["calculator"] == "out_of_scope"
+    confident = stage.select(u(("time", 0.9), ("calculator", 0.05)), "time 2+2", StageSituation())
+    assert confident.target == "clock"  # a claim never outranks a confident intent

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from agent_turns import turn
 
-from edge_moma.agents.calculator import CalculationError, CalculatorAgent, evaluate
+from edge_moma.agents.calculator import CalculationError, CalculatorAgent, claims, evaluate
 
 
 @pytest.mark.parametrize(
@@ -75,3 +75,20 @@ def test_replies_clearly_to_bad_input() -> None:
     bad = agent.handle(turn("what is 5 divided by 0", "calculator"))
     assert bad.state == "done" and "division by zero" in bad.reply and "error" in bad.data
     assert agent.handle(turn("never mind", "cancel")).data == {"cancelled": True}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("what is 100 multiplied by 55", True),
+        ("if something is 15% off $35, how much is it", True),
+        ("divide 100 by 12", True),
+        ("find the square root of 1243435", True),
+        ("what is 2+2", True),
+        ("set a timer for 5 minutes", False),
+        ("how many days between 2024-01-01 and 2024-03-01", False),
+        ("tell me a joke", False),
+    ],
+)
+def test_claims_plain_calculations(text: str, expected: bool) -> None:
+    assert claims(text) is expected

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +76,16 @@ class AgentRegistry:
                     agent = _load(AGENT_KINDS[config.kind])(config, data_dir=self.data_dir)
                 self._agents[name] = agent
             return agent
+
+    def claims(self) -> dict[str, Callable[[str], bool]]:
+        """Built-in agents' ``claim`` tests (queries their parser plainly recognises)."""
+        out = {}
+        for name, config in self.configs.items():
+            if config.kind == "builtin":
+                claim = getattr(_load(BUILTIN_AGENTS[config.entry_point or name]), "claim", None)
+                if claim is not None:
+                    out[name] = claim
+        return out
 
     def backend(self, name: str, turn: AgentTurn) -> AgentBackend:
         """The agent bound to one turn, as a ``Backend`` for the executor."""

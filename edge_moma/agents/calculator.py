@@ -80,6 +80,25 @@ _FUNCS: dict[str, Callable[[list[float]], float]] = {
     "cbrt": lambda a: math.copysign(abs(a[0]) ** (1 / 3), a[0]),
     "avg": lambda a: sum(a) / len(a),
 }
+_CLAIM = re.compile(
+    r"\d ?(?:[+*^×÷%]|percent|plus|minus|times|multiplied|divided|squared|cubed|to the power)"
+    r"|root of|(?:sum|average) of \d|(?:divide|multiply|subtract) \d"
+)
+_DIGIT = re.compile(r"\d")
+
+
+def claims(text: str) -> bool:
+    """Whether ``text`` is plainly a calculation, so the agent stage lets the calculator claim it.
+
+    A cheap gate first (no digit and no "root of": not a calculation), since the
+    agent stage asks this of every query.
+    """
+    t = text.lower()
+    if "root of" not in t and not _DIGIT.search(t):
+        return False
+    return _CLAIM.search(t) is not None
+
+
 _REFERENCES = re.compile(r"\b(?:that|it|the\s+result|the\s+answer|this)\b")
 _NEEDS_PROMPT = "What should I calculate? For example: 15% of 80, 2^10, or the square root of 81."
 
@@ -283,6 +302,7 @@ class CalculatorAgent:
     """Answers the ``calculator`` intent on the device."""
 
     name = "calculator"
+    claim = staticmethod(claims)
 
     def __init__(self, name: str = "calculator", **_: Any):
         self.name = name
