@@ -187,7 +187,7 @@ class AgentStage:
                     switched = f"; the subject changed ({top.label} {top.confidence:.2f})"  # type: ignore[union-attr]
                 else:
                     holder, action = candidate, "continue"
-            elif not confident_elsewhere and not own and _FOLLOW_UP.search(text):
+            elif not confident_elsewhere and _FOLLOW_UP.search(text):
                 holder, action = candidate, "follow_up"
 
         candidates = []

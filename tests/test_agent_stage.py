@@ -154,3 +154,11 @@ def test_a_claim_lifts_an_agent_the_intent_router_was_unsure_of() -> None:
     assert plain.target is None and masks(plain)["calculator"] == "out_of_scope"
     confident = stage.select(u(("time", 0.9), ("calculator", 0.05)), "time 2+2", StageSituation())
     assert confident.target == "clock"  # a claim never outranks a confident intent
+
+
+def test_follow_up_with_its_own_intent_weakly_on_top(stage: AgentStage) -> None:
+    sm = SessionManager()
+    sm.agent_replied("s", "calculator", "calculator", "done", {"result": 12.0})
+    weak = u(("calculator", 0.01), ("timer", 0.0), oos=True)
+    choice = stage.select(weak, "and times 2?", StageSituation(), sm.get("s"), "calculator")
+    assert (choice.target, choice.session_action) == ("calculator", "follow_up")
