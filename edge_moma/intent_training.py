@@ -51,7 +51,8 @@ def split_holdout(
     rows: Sequence[IntentExample], fraction: float = VAL_FRACTION
 ) -> tuple[list[IntentExample], list[IntentExample]]:
     """A deterministic (text-hash based) holdout for files given without ``--val``."""
-    train, val = [], []
+    train: list[IntentExample] = []
+    val: list[IntentExample] = []
     for r in rows:
         bucket = zlib.crc32(r.text.encode("utf-8", "surrogatepass")) % 1000
         (val if bucket < fraction * 1000 else train).append(r)

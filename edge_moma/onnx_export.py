@@ -83,7 +83,8 @@ def build_embedding_bag(
     if len({h.name for h in heads}) != len(heads) or INPUT_NAME in {h.name for h in heads}:
         raise ValueError(f"head names must be unique and not {INPUT_NAME!r}")
     width = embedding.shape[1]
-    for i, layer in enumerate([*layers, *heads]):
+    stack: list[Dense | Head] = [*layers, *heads]
+    for i, layer in enumerate(stack):
         if layer.weight.shape[0] != width or layer.bias.shape != (layer.weight.shape[1],):
             raise ValueError(
                 f"layer {i}: weight {layer.weight.shape} / bias {layer.bias.shape} "

@@ -280,7 +280,8 @@ def train_embedding_bag(
                 grads_hw.append(x.T @ gz)
                 grads_hb.append(gz.sum(axis=0))
                 gx += gz @ hw.T
-            grads_dw, grads_db = [], []
+            grads_dw: list[np.ndarray] = []
+            grads_db: list[np.ndarray] = []
             for i in range(len(dense_w) - 1, -1, -1):
                 gx = gx * masks[i] * (acts[i + 1] > 0)
                 grads_dw.insert(0, acts[i].T @ gx)
@@ -344,9 +345,9 @@ def _head_loss(
     scale = head.loss_weight / max(int(present.sum()), 1)
     if head.activation == "sigmoid":
         p = _activate(z, "sigmoid")
-        loss = -(y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12))
+        losses = -(y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12))
         g = p - y
     else:
-        loss = (z - y) ** 2
+        losses = (z - y) ** 2
         g = 2 * (z - y)
-    return float((loss * present).sum() * scale), (g * present * scale).astype(np.float32)
+    return float((losses * present).sum() * scale), (g * present * scale).astype(np.float32)

@@ -58,7 +58,11 @@ TASK_MAP: dict[str, str] = {
     "clinc150 (all, incl. oos)": "chat",
 }
 
-INTENT_CONFIG = TrainConfig(seed=SEED, epochs=10)
+# Chosen on CLINC150 val: label smoothing gave +1.2 points of in-scope accuracy
+# at the same oos recall. Validation oos recall is 100 rows, and test recall ran
+# 5-10 points below it at the same threshold, hence the 0.7 floor.
+INTENT_CONFIG = TrainConfig(seed=SEED, epochs=10, label_smoothing=0.1)
+MIN_OOS_RECALL = 0.7
 
 
 def _say(msg: str) -> None:
@@ -133,6 +137,7 @@ def build_intent(out: Path = MODELS / "intent", work: Path = BUILD / "intent") -
         trained,
         files["val"],
         config=INTENT_CONFIG,
+        min_oos_recall=MIN_OOS_RECALL,
         progress=_say,
         card_extra={
             "sources": _sources(),
