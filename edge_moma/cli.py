@@ -443,11 +443,11 @@ def _shipped() -> dict[str, Any]:
 def model_install(bundle: str, config_path: str | None, as_json: bool) -> None:
     """Verify BUNDLE (a release or one bundle dir), install it and make it active."""
     from .config import load_config
-    from .rollout import KINDS, install
+    from .rollout import install
 
     config = load_config(config_path, check_files=False)
-    current = {kind: config.bundle_dir(kind) for kind in KINDS}  # type: ignore[arg-type]
-    state = install(config.data_dir, bundle, current=current)
+    intents = {i for a in config.agents if a.enabled for i in a.intents}
+    state = install(config.data_dir, bundle, required_labels={"intent": intents})
     if as_json:
         echo_json(state)
     else:

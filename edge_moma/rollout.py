@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -128,11 +129,14 @@ def read_release(path: str | Path) -> dict[str, Path]:
     return {kind: path / sub for kind, sub in components.items()}
 
 
-def check_compatible(bundle: Path, kind: str, current: Path | None) -> dict[str, Any]:
-    """Verify checksums, featurizer version and labels against the router in use; return the card.
+def check_compatible(
+    bundle: Path, kind: str, *, required: Iterable[str] | None, current: Path | None
+) -> dict[str, Any]:
+    """Verify checksums, featurizer version and labels; return the card.
 
-    A new bundle may add labels but never drop one the current router has:
-    agents and policies are configured on those names.
+    ``required`` names labels the device depends on (its agents' intents); a
+    bundle without one of them is refused. Without ``required`` the bundle
+    must keep every label of ``current``, the router in use.
     """
     card = verify_bundle(bundle, kind)
     version = (card.get("featurizer") or {}).get("version")
@@ -143,32 +147,42 @@ def check_compatible(bundle: Path, kind: str, current: Path | None) -> dict[str,
         )
     if not card.get("version"):
         raise BundleError(f"{bundle}: the model card has no version")
-    if current is not None and (current / CARD_NAME).is_file():
-        old = read_card(current)
-        missing = set(old.get("labels") or []) - set(card.get("labels") or [])
-        if missing:
-            raise BundleError(
-                f"{bundle}: drops labels the current router has ({sorted(missing)[:5]}...); "
-                "a router update must keep every label"
-            )
+    labels = set(card.get("labels") or [])
+    if required is not None:
+        need, what = set(required), "labels this device's config uses"
+    elif current is not None and (current / CARD_NAME).is_file():
+        need, what = set(read_card(current).get("labels") or []), "labels the current router has"
+    else:
+        need, what = set(), ""
+    missing = need - labels if labels else set()
+    if missing:
+        raise BundleError(
+            f"{bundle}: lacks {what} ({sorted(missing)[:5]}); a router update must keep them"
+        )
     return card
 
 
 def install(
-    data_dir: str | Path, bundle: str | Path, *, current: dict[str, Path] | None = None
+    data_dir: str | Path,
+    bundle: str | Path,
+    *,
+    required_labels: Mapping[str, Iterable[str]] | None = None,
 ) -> dict[str, Any]:
     """Verify ``bundle``, copy it into the data dir and make it active; return the new state.
 
-    ``current`` maps a kind to the bundle in use now (default: the installed
-    one, else nothing) for the label check.
+    ``required_labels`` maps a kind to the labels the device's config uses
+    (``edge-moma model install`` passes the agents' intents); without it a
+    new bundle must keep every label of the installed one.
     """
     data_dir = Path(data_dir)
     sources = read_release(bundle)
     state = read_state(data_dir)
     new_active = dict(state["active"])
     for kind, src in sources.items():
-        now = (current or {}).get(kind) or active_bundle_dir(data_dir, kind)
-        card = check_compatible(src, kind, now)
+        required = None if required_labels is None else required_labels.get(kind, ())
+        card = check_compatible(
+            src, kind, required=required, current=active_bundle_dir(data_dir, kind)
+        )
         version = str(card["version"])
         new_active[kind] = _copy_verified(src, routers_dir(data_dir) / kind, version, kind)
     if new_active == state["active"]:

@@ -76,8 +76,13 @@ def test_incompatible_bundles_are_refused(tiny_intent: Path, tmp_path: Path) -> 
         install(data, derive(tiny_intent, tmp_path / "oldfeat", featurizer=old_featurizer))
     install(data, derive(tiny_intent, tmp_path / "v1", version="intent-v1"))
     fewer = derive(tiny_intent, tmp_path / "fewer", version="intent-v3", labels=card["labels"][1:])
-    with pytest.raises(BundleError, match="drops labels"):
+    with pytest.raises(BundleError, match="lacks labels the current router has"):
         install(data, fewer)
+    with pytest.raises(BundleError, match="lacks labels this device's config uses"):
+        install(data, fewer, required_labels={"intent": ["timer", card["labels"][0]]})
+    assert install(data, fewer, required_labels={"intent": ["timer"]})["active"] == {
+        "intent": "intent-v3"
+    }
     with pytest.raises(BundleError, match="neither a router release"):
         install(data, tmp_path)
     same_name = derive(tiny_intent, tmp_path / "again", version="intent-v1", note="different")
