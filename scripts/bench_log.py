@@ -153,17 +153,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--routes", type=int, default=5_000)
     parser.add_argument("--export-rows", type=int, default=1_000_000)
     parser.add_argument("--out", default="bench_log.json")
+    parser.add_argument(
+        "--only", choices=("throughput", "route", "export"), help="Run one part only."
+    )
     args = parser.parse_args(argv)
     results: dict[str, object] = {"python": sys.version.split()[0]}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        results["log_throughput"] = bench_throughput(work, args.decisions)
-        print("log_throughput", json.dumps(results["log_throughput"]), flush=True)
-        results["route_p99"] = bench_route(work, args.routes)
-        print("route_p99", json.dumps(results["route_p99"]), flush=True)
-        results.update(bench_export_ingest(work, args.export_rows))
-        print("export", json.dumps(results["export"]), flush=True)
-        print("ingest", json.dumps(results["ingest"]), flush=True)
+        if args.only in (None, "throughput"):
+            results["log_throughput"] = bench_throughput(work, args.decisions)
+            print("log_throughput", json.dumps(results["log_throughput"]), flush=True)
+        if args.only in (None, "route"):
+            results["route_p99"] = bench_route(work, args.routes)
+            print("route_p99", json.dumps(results["route_p99"]), flush=True)
+        if args.only in (None, "export"):
+            results.update(bench_export_ingest(work, args.export_rows))
+            print("export", json.dumps(results["export"]), flush=True)
+            print("ingest", json.dumps(results["ingest"]), flush=True)
     results["targets"] = {
         "log_written_per_s": 50_000,
         "route_p99_delta_us": 50,
