@@ -1,0 +1,305 @@
+"""Per-model quality predictor: how well would each model in the pool answer this query?
+
+One int8 ONNX embedding-bag network over the shared featurizer's indices has
+two heads, one output per model it was trained on (its *known* models):
+
+* ``quality``  (sigmoid): probability of a correct / good answer;
+* ``log_cost`` (linear): log of the USD the call is expected to cost, so the
+  benchmark can price a query before making it (output length, and so cost,
+  depends on the kind of query).
+
+The form was chosen by 5-fold cross-validation on RouterBench (see the README):
+a shared body with per-model heads matched per-model logistic regression and
+beat kNN, at a fraction of the size and time.
+
+**Pools that are not the training pool.** A pool entry (anything with ``name``,
+``profile`` and ``priors`` attributes, such as a config's model entry) is
+scored by the first rule that applies:
+
+1. ``profile`` names a known model: that model's head;
+2. ``name`` is a known model: its head (a learned profile replaces priors);
+3. ``priors`` (``{"overall": q, "<task>": q, ...}``, task labels of the intent
+   router): the prior for the query's task (``overall`` when the task has no
+   prior), moved by the query's *difficulty* — how far the known models'
+   predictions for this query sit from their average, on the logit scale;
+4. nothing: ``DEFAULT_PRIOR`` (0.5) moved by the same difficulty.
+
+No ONNX re-export is needed for a new pool. Example::
+
+    predictor = QualityPredictor.load("models/routing")
+    q = predictor.predict(featurizer.indices("Write a haiku"), config.models, task="writing")
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from .bundle import load_session, verify_bundle
+from .errors import BundleError
+from .features import Featurizer
+
+logger = logging.getLogger(__name__)
+
+KIND = "routing"
+DEFAULT_PRIOR = 0.5
+_EPS = 1e-4
+
+
+class PoolEntry(Protocol):
+    """What the predictor reads from a pool entry (a config model entry fits)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def profile(self) -> str | None: ...
+    @property
+    def priors(self) -> Mapping[str, float] | None: ...
+
+
+def _logit(p: np.ndarray | float) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1 - _EPS)
+    return np.log(p / (1 - p))
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """How one pool entry is scored: a known model's head, or a prior (``source``)."""
+
+    name: str
+    source: str  # "profile", "name", "priors" or "default"
+    known: str | None  # the known model whose head scores it
+    priors: Mapping[str, float] | None
+
+
+class QualityPredictor:
+    """Loaded routing bundle: scores any pool for one query from featurizer indices."""
+
+    def __init__(self, session: Any, card: dict[str, Any], bundle_dir: Path):
+        self._session = session
+        self.card = card
+        self.bundle_dir = bundle_dir
+        self.featurizer = Featurizer.from_params(card["featurizer"])
+        self.version: str = str(card.get("version", ""))
+        self.models: tuple[str, ...] = tuple(card["known_models"])
+        self._index = {m: i for i, m in enumerate(self.models)}
+        # Mean logit of every known model's quality over the training prompts:
+        # the zero point of the difficulty offset applied to priors.
+        self._base_logit = float(card["base_logit"])
+        self._cache: dict[tuple[int, ...], list[Resolution]] = {}
+
+    @classmethod
+    def load(cls, bundle_dir: str | Path, variant: str = "int8") -> QualityPredictor:
+        """Verify the bundle's checksums and open its ONNX model (one intra-op thread)."""
+        bundle_dir = Path(bundle_dir)
+        card = verify_bundle(bundle_dir, kind=KIND)
+        files = card.get("onnx", {})
+        if variant not in files:
+            raise BundleError(f"{bundle_dir}: the bundle has no {variant!r} model ({list(files)})")
+        for key in ("featurizer", "known_models", "base_logit"):
+            if key not in card:
+                raise BundleError(f"{bundle_dir}: model card lacks {key!r}; rebuild the bundle")
+        return cls(load_session(bundle_dir / files[variant]), card, bundle_dir)
+
+    # --- raw model -------------------------------------------------------------------
+
+    def known(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(quality, expected cost in USD) of every known model for one query."""
+        q, log_cost = self._session.run(
+            ["quality", "log_cost"], {"indices": np.asarray(indices, dtype=np.int64)}
+        )
+        return q[0].astype(np.float64), np.exp(log_cost[0].astype(np.float64))
+
+    def known_batch(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``known`` for many texts: (n, k) quality and (n, k) expected cost."""
+        rows = [self.known(self.featurizer.indices(t)) for t in texts]
+        k = len(self.models)
+        if not rows:
+            return np.zeros((0, k)), np.zeros((0, k))
+        return np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows])
+
+    # --- pools -----------------------------------------------------------------------
+
+    def resolve(self, pool: Sequence[PoolEntry]) -> list[Resolution]:
+        """How each pool entry will be scored (rules in the module docstring)."""
+        out = []
+        for entry in pool:
+            profile = getattr(entry, "profile", None)
+            priors = getattr(entry, "priors", None)
+            if profile and profile in self._index:
+                out.append(Resolution(entry.name, "profile", profile, priors))
+            elif entry.name in self._index:
+                out.append(Resolution(entry.name, "name", entry.name, priors))
+            elif priors:
+                out.append(Resolution(entry.name, "priors", None, priors))
+            else:
+                out.append(Resolution(entry.name, "default", None, None))
+            if profile and profile not in self._index:
+                logger.warning(
+                    "model %r names profile %r, which this routing bundle does not know "
+                    "(known: %s); scoring it by %s",
+                    entry.name,
+                    profile,
+                    ", ".join(self.models),
+                    out[-1].source,
+                )
+        return out
+
+    def _resolved(self, pool: Sequence[PoolEntry]) -> list[Resolution]:
+        key = tuple(id(e) for e in pool)
+        hit = self._cache.get(key)
+        if hit is None or [r.name for r in hit] != [e.name for e in pool]:
+            hit = self.resolve(pool)
+            if len(self._cache) > 64:
+                self._cache.clear()
+            self._cache[key] = hit
+        return hit
+
+    def predict(
+        self,
+        indices: np.ndarray,
+        pool: Sequence[PoolEntry],
+        task: str | None = None,
+        task_probs: Mapping[str, float] | None = None,
+    ) -> np.ndarray:
+        """Predicted quality in [0, 1] of every pool entry for one query, in pool order.
+
+        ``task`` (the intent router's top task) or ``task_probs`` (its
+        distribution) pick the per-task prior of entries scored by priors.
+        """
+        quality, _ = self.known(indices)
+        return self.score_pool(quality, pool, task, task_probs)
+
+    def score_pool(
+        self,
+        known_quality: np.ndarray,
+        pool: Sequence[PoolEntry],
+        task: str | None = None,
+        task_probs: Mapping[str, float] | None = None,
+    ) -> np.ndarray:
+        """Map the known models' qualities for one query onto ``pool``."""
+        resolved = self._resolved(pool)
+        out = np.empty(len(resolved))
+        difficulty: float | None = None
+        for i, r in enumerate(resolved):
+            if r.known is not None:
+                out[i] = known_quality[self._index[r.known]]
+                continue
+            if difficulty is None:
+                difficulty = float(_logit(known_quality).mean()) - self._base_logit
+            prior = _prior(r.priors, task, task_probs)
+            out[i] = float(_sigmoid(_logit(prior) + difficulty))
+        return out
+
+
+def _prior(
+    priors: Mapping[str, float] | None, task: str | None, task_probs: Mapping[str, float] | None
+) -> float:
+    if not priors:
+        return DEFAULT_PRIOR
+    overall = float(priors.get("overall", DEFAULT_PRIOR))
+    if task_probs:
+        total = sum(task_probs.values()) or 1.0
+        return sum(float(priors.get(t, overall)) * p for t, p in task_probs.items()) / total
+    if task is not None:
+        return float(priors.get(task, overall))
+    return overall
+
+
+# --- training ----------------------------------------------------------------------------
+
+
+def default_train_config() -> Any:
+    """The trainer settings the shipped bundle uses (chosen by cross-validation)."""
+    from .training import TrainConfig
+
+    return TrainConfig(dim=QUALITY_DIM, hidden=(32,), epochs=10, seed=0)
+
+
+# 2^18 buckets x 8 int8 = 2 MB. In 5-fold CV on RouterBench, dim 8 / hidden 32 gave
+# AIQ 0.846, dim 32 / hidden 64 0.845, dim 64 / hidden 128 0.843: wider only overfits.
+QUALITY_DIM = 8
+
+
+def train_quality(
+    data: Any,
+    out_dir: str | Path,
+    config: Any = None,
+    data_path: str | None = None,
+    featurizer: Featurizer | None = None,
+    metrics: dict[str, Any] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Train the predictor on a ``RoutingSet`` and write a bundle to ``out_dir``.
+
+    ``data_path`` is what the card records as the training file (relative to
+    the repository for shipped bundles) so ``eval routing`` can train its
+    baselines on the same file. Returns the written card.
+    """
+    from .bundle import write_card
+    from .training import HeadData, train_embedding_bag
+
+    cfg = config or default_train_config()
+    featurizer = featurizer or Featurizer()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    flat, offsets = featurizer.batch(list(data.prompts))
+    log_cost = np.log(np.maximum(data.costs, 1e-12))
+    cost_mean = log_cost.mean(axis=0)
+    heads = [
+        HeadData("quality", data.scores, len(data.models), "sigmoid"),
+        HeadData("log_cost", log_cost - cost_mean, len(data.models), "linear", loss_weight=0.5),
+    ]
+    model = train_embedding_bag(flat, offsets, featurizer.n_buckets, heads, cfg, progress)
+    # Fold the per-model mean log cost into the head, so the graph outputs log USD.
+    model.heads = [
+        replace(h, bias=(h.bias + cost_mean).astype(np.float32)) if h.name == "log_cost" else h
+        for h in model.heads
+    ]
+    # Buckets no training text touched keep their random init: zero them, so an
+    # unseen n-gram adds nothing instead of noise.
+    seen = np.zeros(featurizer.n_buckets, dtype=bool)
+    seen[flat] = True
+    model.embedding[~seen] = 0.0
+    for stale in out_dir.glob("quality*.onnx"):
+        stale.unlink()
+    paths = model.export(out_dir / "quality.onnx", metadata={"kind": KIND})
+    predicted = model.predict(flat, offsets)["quality"]
+    base_logit = float(_logit(predicted).mean())
+    card = {
+        "kind": KIND,
+        "version": f"routing-{len(data.models)}m-{data.sha256[:8]}-s{cfg.seed}",
+        "onnx": {k: p.name for k, p in paths.items()},
+        "featurizer": featurizer.params(),
+        "known_models": list(data.models),
+        "base_logit": base_logit,
+        "heads": {"quality": "sigmoid, P(good answer)", "log_cost": "linear, log USD per call"},
+        "default_prior": DEFAULT_PRIOR,
+        "train_config": cfg.params(),
+        "data": {
+            "path": data_path or data.path,
+            "sha256": data.sha256,
+            "n": len(data),
+            "tasks": sorted({t for t in data.tasks if t is not None}),
+            "mean_score": dict(
+                zip(data.models, np.round(data.scores.mean(0), 6).tolist(), strict=True)
+            ),
+            "mean_cost_usd": dict(zip(data.models, data.costs.mean(0).tolist(), strict=True)),
+        },
+        "metrics": metrics or {},
+    }
+    return write_card(out_dir, card)
+
+
+def _per_model(models: Sequence[str], values: np.ndarray) -> dict[str, float]:
+    return {m: float(v) for m, v in zip(models, values, strict=True)}
+
