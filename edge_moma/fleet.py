@@ -21,13 +21,14 @@ machine reads the same batches with DuckDB or Spark and keeps only ``publish``.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import shutil
 import sqlite3
 import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -37,21 +38,20 @@ from .errors import DataError
 from .sync import MANIFEST_SUFFIX, iter_lines, verify_batch
 
 HOLDOUT_PER_MILLE = 200  # logged examples held out of training for the gate
+BATCHES_DIR = "batches"
 
-_HEAD = re.compile(r'^\{"schema":(\d+),"id":"([^"\\]+)","seq":\d+,"device_id":"([^"\\]*)"')
-
+# Collected batches stay gzip JSON Lines files (copied under ``batches/``): the
+# fleet database indexes decision ids for dedupe and keeps the (small) feedback;
+# copying ~1 kB lines into SQLite would cost more than everything else together.
 _FLEET_SCHEMA = (
-    # A rowid table with a unique index: a WITHOUT ROWID table keyed by random ids
-    # would move ~1 kB rows around its B-tree on every insert.
-    """CREATE TABLE IF NOT EXISTS decisions (
-        seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, device_id TEXT NOT NULL,
-        line TEXT NOT NULL)""",
+    "CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY) WITHOUT ROWID",
     """CREATE TABLE IF NOT EXISTS feedback (
         device_id TEXT NOT NULL, seq INTEGER NOT NULL, decision_id TEXT NOT NULL,
         line TEXT NOT NULL, PRIMARY KEY (device_id, seq)) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS batches (
-        batch_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, decisions INTEGER NOT NULL,
-        feedback INTEGER NOT NULL, collected_at REAL NOT NULL)""",
+        batch_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, manifest TEXT NOT NULL,
+        decisions INTEGER NOT NULL, duplicates INTEGER NOT NULL, feedback INTEGER NOT NULL,
+        collected_at REAL NOT NULL)""",
 )
 
 
@@ -80,18 +80,14 @@ def find_manifests(inputs: Iterable[str | Path]) -> list[Path]:
     return found
 
 
-def _decision_key(line: str) -> tuple[str, str]:
-    """(id, device_id) of a decision line; a fast path for the exporter's own field order."""
-    m = _HEAD.match(line)
-    if m:
-        return m.group(2), m.group(3)
-    row = json.loads(line)
-    return str(row["id"]), str(row["device_id"])
-
-
 def collect(inputs: Iterable[str | Path], fleet_db: str | Path) -> dict[str, Any]:
-    """Ingest every batch under ``inputs`` into ``fleet_db``; return what happened."""
+    """Verify and ingest every batch under ``inputs``; return what happened.
+
+    Accepted batches are copied to ``batches/<device>/`` next to ``fleet_db``.
+    One collector at a time per fleet database.
+    """
     conn = open_fleet_db(fleet_db)
+    store = Path(fleet_db).parent / BATCHES_DIR
     report: dict[str, Any] = {
         "batches": [],
         "already_collected": [],
@@ -102,6 +98,8 @@ def collect(inputs: Iterable[str | Path], fleet_db: str | Path) -> dict[str, Any
     }
     try:
         for manifest_path in find_manifests(inputs):
+            if manifest_path.is_relative_to(store):
+                continue
             try:
                 manifest = verify_batch(manifest_path)
             except DataError as exc:
@@ -112,8 +110,8 @@ def collect(inputs: Iterable[str | Path], fleet_db: str | Path) -> dict[str, Any
                 report["already_collected"].append(bid)
                 continue
             try:
-                new, dup, fb = _ingest(conn, manifest_path, manifest)
-            except (DataError, ValueError, OSError) as exc:
+                new, dup, fb = _ingest(conn, manifest_path, manifest, store)
+            except (DataError, ValueError, OSError, zlib.error) as exc:
                 report["rejected"].append({"batch": str(manifest_path), "error": str(exc)})
                 continue
             report["batches"].append(bid)
@@ -125,53 +123,90 @@ def collect(inputs: Iterable[str | Path], fleet_db: str | Path) -> dict[str, Any
     return report
 
 
+def _decision_ids(path: Path, schema: int) -> list[str]:
+    """The decision ids of a batch file, checking each line's schema."""
+    prefix = b'{"schema":%d,"id":"' % schema
+    start = len(prefix)
+    with gzip.open(path, "rb") as fh:
+        lines = fh.read().split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    ids = []
+    for n, line in enumerate(lines, 1):
+        if not line.startswith(prefix):
+            raise DataError(f"line {n} is not a schema-{schema} decision: {line[:40]!r}")
+        ids.append(line[start : line.index(b'"', start)].decode())
+    return ids
+
+
 def _ingest(
-    conn: sqlite3.Connection, manifest_path: Path, manifest: dict[str, Any]
+    conn: sqlite3.Connection, manifest_path: Path, manifest: dict[str, Any], store: Path
 ) -> tuple[int, int, int]:
-    """One batch in one transaction: all its rows and its ``batches`` row, or nothing."""
-    prefix = '{"schema":' + str(manifest["schema_version"]) + ","
+    """One batch: ids and feedback in one transaction, its files kept under ``store``."""
+    files = manifest["files"]
+    ids = _decision_ids(
+        manifest_path.parent / files["decisions"]["file"], manifest["schema_version"]
+    )
+    if len(ids) != files["decisions"]["rows"]:
+        raise DataError(
+            f"{len(ids)} decision rows, the manifest says {files['decisions']['rows']}",
+            path=str(manifest_path),
+        )
+    fb_rows = []
+    for line in iter_lines(manifest_path, "feedback"):
+        f = json.loads(line)
+        fb_rows.append((f["device_id"], f["seq"], f["decision_id"], line))
+    target = store / _safe(manifest["device_id"])
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in files.values():
+        shutil.copyfile(manifest_path.parent / entry["file"], target / entry["file"])
+    kept = target / manifest_path.name
+    shutil.copyfile(manifest_path, kept)
     conn.execute("BEGIN IMMEDIATE")
     try:
         before = conn.total_changes
-        rows = 0
-        chunk: list[tuple[str, str, str]] = []
-        for line in iter_lines(manifest_path, "decisions"):
-            did, dev = _decision_key(line)
-            if not line.startswith(prefix):
-                raise DataError(f"a row's schema differs from the manifest's: {line[:40]}")
-            chunk.append((did, dev, line))
-            if len(chunk) >= 8192:
-                conn.executemany(
-                    "INSERT OR IGNORE INTO decisions (id, device_id, line) VALUES (?, ?, ?)", chunk
-                )
-                rows += len(chunk)
-                chunk = []
-        conn.executemany(
-            "INSERT OR IGNORE INTO decisions (id, device_id, line) VALUES (?, ?, ?)", chunk
-        )
-        rows += len(chunk)
+        conn.executemany("INSERT OR IGNORE INTO seen VALUES (?)", [(i,) for i in ids])
         new = conn.total_changes - before
-        if rows != manifest["files"]["decisions"]["rows"]:
-            raise DataError(
-                f"{rows} decision rows, the manifest says {manifest['files']['decisions']['rows']}",
-                path=str(manifest_path),
-            )
-        fb_rows = []
-        for line in iter_lines(manifest_path, "feedback"):
-            f = json.loads(line)
-            fb_rows.append((f["device_id"], f["seq"], f["decision_id"], line))
-        before_fb = conn.total_changes
+        before = conn.total_changes
         conn.executemany("INSERT OR IGNORE INTO feedback VALUES (?, ?, ?, ?)", fb_rows)
-        fb_new = conn.total_changes - before_fb
+        fb_new = conn.total_changes - before
         conn.execute(
-            "INSERT INTO batches VALUES (?, ?, ?, ?, ?)",
-            (manifest["batch_id"], manifest["device_id"], rows, len(fb_rows), time.time()),
+            "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                manifest["batch_id"],
+                manifest["device_id"],
+                str(kept),
+                len(ids),
+                len(ids) - new,
+                fb_new,
+                time.time(),
+            ),
         )
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    return new, rows - new, fb_new
+    return new, len(ids) - new, fb_new
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "_"
+
+
+def iter_collected(fleet_db: str | Path) -> Iterator[dict[str, Any]]:
+    """Every collected decision once (the first copy of a duplicated id), as a dict."""
+    conn = open_fleet_db(fleet_db)
+    try:
+        manifests = [r[0] for r in conn.execute("SELECT manifest FROM batches ORDER BY rowid")]
+    finally:
+        conn.close()
+    seen: set[str] = set()
+    for manifest in manifests:
+        for line in iter_lines(manifest, "decisions"):
+            row = json.loads(line)
+            if row["id"] not in seen:
+                seen.add(row["id"])
+                yield row
 
 
 # --- retraining -----------------------------------------------------------------------
@@ -188,16 +223,15 @@ def logged_intent_examples(fleet_db: str | Path) -> dict[str, Any]:
 
     conn = open_fleet_db(fleet_db)
     try:
-        rows = conn.execute(
-            "SELECT d.line, f.line FROM feedback f JOIN decisions d ON d.id = f.decision_id "
-            "ORDER BY f.device_id, f.seq"
-        ).fetchall()
+        feedback: dict[str, dict[str, Any]] = {}
+        for (line,) in conn.execute("SELECT line FROM feedback ORDER BY device_id, seq"):
+            f = json.loads(line)
+            feedback[f["decision_id"]] = f  # the last feedback on a decision wins
     finally:
         conn.close()
-    latest: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
-    for d_line, f_line in rows:
-        d, f = json.loads(d_line), json.loads(f_line)
-        latest[d["id"]] = (d, f)  # the last feedback on a decision wins
+    latest = {
+        d["id"]: (d, feedback[d["id"]]) for d in iter_collected(fleet_db) if d["id"] in feedback
+    }
     train: list[Any] = []
     held: list[Any] = []
     skipped = 0

@@ -10,7 +10,7 @@ import pytest
 from log_samples import make_record
 
 from edge_moma.errors import DataError
-from edge_moma.fleet import collect, gate, publish
+from edge_moma.fleet import collect, gate, iter_collected, logged_intent_examples, publish
 from edge_moma.log_store import Feedback, LogStore, decision_rows
 from edge_moma.rollout import active_bundle_dir, install
 from edge_moma.sync import MANIFEST_SUFFIX, export_batch
@@ -42,8 +42,15 @@ def test_collect_verifies_dedupes_and_rejects(tmp_path: Path) -> None:
     assert report["decisions"] == 50 and report["duplicates"] == 5 and report["feedback"] == 2
     assert len(report["rejected"]) == 1
     assert "schema version 42 is unknown" in report["rejected"][0]["error"]
+    collected = list(iter_collected(db))
+    assert len(collected) == 50 and len({r["id"] for r in collected}) == 50
+    shutil.rmtree(tmp_path / "inbox" / "dev-a")  # the fleet keeps its own copy
+    assert len(list(iter_collected(db))) == 50
+    logged = logged_intent_examples(db)
+    assert len(logged["train"]) + len(logged["holdout"]) == 2  # two decisions had feedback
+    assert {r.label for r in logged["train"] + logged["holdout"]} == {"calculator"}
     again = collect([tmp_path / "inbox"], db)
-    assert again["decisions"] == 0 and len(again["already_collected"]) == 2
+    assert again["decisions"] == 0 and len(again["already_collected"]) == 1
     with pytest.raises(DataError, match="not a batch manifest"):
         collect([db], db)
 
