@@ -486,3 +486,63 @@ def model_list(config_path: str | None, as_json: bool) -> None:
     for r in rows:
         mark = "*" if r["active"] else " "
         click.echo(f"{mark} {r['kind']:<8} {r['version']:<28} {r['source']}")
+
+
+# --- LLM routing: the quality predictor and its benchmark ---------------------------
+
+
+@train.command(name="routing")
+@click.option("--data", required=True, type=click.Path(dir_okay=False), help="Routing file.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle to write.")
+@click.option("--epochs", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=0, show_default=True, type=int)
+@handle_errors
+def train_routing_cmd(data: str, out: str, epochs: int, seed: int) -> None:
+    """Train a quality predictor from a routing file ({"prompt", "scores", "costs"} JSON Lines)."""
+    from dataclasses import replace
+
+    from .quality import default_train_config, train_quality
+    from .routing_data import load_routing_set
+
+    card = train_quality(
+        load_routing_set(data),
+        out,
+        replace(default_train_config(), epochs=epochs, seed=seed),
+        progress=lambda msg: click.echo(msg, err=True),
+    )
+    echo_json({"bundle": out, "version": card["version"], "known_models": card["known_models"]})
+
+
+@eval_.command(name="routing")
+@click.option("--data", required=True, type=click.Path(dir_okay=False), help="Routing file.")
+@click.option("--model", type=click.Path(file_okay=False), help="Bundle [shipped models/routing].")
+@click.option("--train", "train_path", type=click.Path(dir_okay=False), help="Baselines' data.")
+@click.option("--cv", type=click.IntRange(min=2), help="Cross-validate K folds on --data instead.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Fold split and training.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write JSON here.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write a PNG here.")
+@handle_errors
+def eval_routing_cmd(
+    data: str,
+    model: str | None,
+    train_path: str | None,
+    cv: int | None,
+    seed: int,
+    report_path: str | None,
+    plot_path: str | None,
+) -> None:
+    """Quality-cost curve, AIQ and baselines of the LLM router on a routing file."""
+    from pathlib import Path
+
+    from .routing_eval import evaluate_routing, plot_report, summary
+
+    if cv and (model or train_path):
+        raise click.UsageError("--cv trains on the file itself; drop --model / --train")
+    report = evaluate_routing(
+        data, model, train_path, cv=cv, seed=seed, progress=lambda m: click.echo(m, err=True)
+    )
+    if report_path:
+        Path(report_path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if plot_path:
+        plot_report(report, plot_path)
+    echo_json(summary(report))

@@ -238,6 +238,7 @@ def train_quality(
     featurizer: Featurizer | None = None,
     metrics: dict[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
+    keep_fp32: bool = False,
 ) -> dict[str, Any]:
     """Train the predictor on a ``RoutingSet`` and write a bundle to ``out_dir``.
 
@@ -273,6 +274,8 @@ def train_quality(
     for stale in out_dir.glob("quality*.onnx"):
         stale.unlink()
     paths = model.export(out_dir / "quality.onnx", metadata={"kind": KIND})
+    if not keep_fp32:  # the int8 twin is what runs; the fp32 file is 4x its size
+        paths.pop("fp32").unlink()
     predicted = model.predict(flat, offsets)["quality"]
     base_logit = float(_logit(predicted).mean())
     card = {
@@ -302,4 +305,3 @@ def train_quality(
 
 def _per_model(models: Sequence[str], values: np.ndarray) -> dict[str, float]:
     return {m: float(v) for m, v in zip(models, values, strict=True)}
-

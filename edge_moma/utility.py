@@ -60,8 +60,24 @@ def select_batch(
 def select(
     quality: np.ndarray, cost: np.ndarray, lam: float, eligible: np.ndarray | None = None
 ) -> int:
-    """Index of the best-utility candidate of one query, or -1 if none is eligible."""
-    return int(select_batch(quality, cost, lam, eligible)[0])
+    """Index of the best-utility candidate of one query, or -1 if none is eligible.
+
+    Same choice as ``select_batch`` on one row; a plain loop, because for a
+    pool of a dozen models numpy's per-call overhead costs more than the work.
+    """
+    u = utilities(quality, cost, lam).tolist()
+    q, c = (
+        np.asarray(quality, dtype=np.float64).tolist(),
+        np.asarray(cost, dtype=np.float64).tolist(),
+    )
+    ok = [True] * len(u) if eligible is None else np.asarray(eligible, dtype=bool).tolist()
+    best = -1
+    for i, ui in enumerate(u):
+        if not ok[i] or ui == -math.inf:
+            continue
+        if best < 0 or (ui, -c[i], q[i]) > (u[best], -c[best], q[best]):
+            best = i
+    return best
 
 
 def rank(

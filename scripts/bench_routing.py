@@ -1,0 +1,95 @@
+"""Latency of one LLM-routing decision with the shipped quality predictor; print and write JSON.
+
+    python scripts/bench_routing.py [--model models/routing] [--data FILE.jsonl]
+                                    [--report reports/bench_routing.json]
+
+One decision = featurize the prompt + run the int8 ONNX predictor (every known
+model's quality and cost) + map it onto the pool + the argmax-utility choice,
+on one thread, one prompt at a time, over the prompts of a routing file. The
+pool is the bundle's known models (11 for the shipped one). Also: the share of
+prompts whose decision is identical when repeated (determinism), model size
+and load time. The targets are printed next to the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from edge_moma.quality import QualityPredictor  # noqa: E402
+from edge_moma.routing_data import load_routing_set  # noqa: E402
+from edge_moma.utility import select  # noqa: E402
+
+TARGETS = {"decision_p50_us": 150.0, "decision_p99_us": 500.0}
+LAMBDA = 1.0  # on costs in units of the pool's largest expected cost, as in the benchmark
+
+
+class _Entry:
+    def __init__(self, name: str):
+        self.name, self.profile, self.priors = name, None, None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", type=Path, default=ROOT / "models" / "routing")
+    parser.add_argument("--data", type=Path, default=ROOT / "scripts/data/routerbench/train.jsonl")
+    parser.add_argument("--report", type=Path, default=ROOT / "reports" / "bench_routing.json")
+    parser.add_argument("--repeat", type=int, default=3, help="Passes over the prompts.")
+    args = parser.parse_args(argv)
+
+    began = time.perf_counter()
+    predictor = QualityPredictor.load(args.model)
+    load_ms = (time.perf_counter() - began) * 1e3
+    pool = [_Entry(m) for m in predictor.models]
+    prompts = list(load_routing_set(args.data).prompts)
+    c_ref = max(predictor.card["data"]["mean_cost_usd"].values())
+
+    def decide(text: str) -> int:
+        indices = predictor.featurizer.indices(text)
+        known_q, known_c = predictor.known(indices)
+        quality = predictor.score_pool(known_q, pool)
+        return select(quality, known_c / c_ref, LAMBDA)
+
+    for text in prompts[:200]:  # warm-up
+        decide(text)
+    times, first = [], [decide(t) for t in prompts]
+    for _ in range(args.repeat):
+        for text in prompts:
+            t0 = time.perf_counter_ns()
+            decide(text)
+            times.append((time.perf_counter_ns() - t0) / 1e3)
+    same = float(np.mean([decide(t) == c for t, c in zip(prompts, first, strict=True)]))
+    q = statistics.quantiles(times, n=100)
+    size = sum(p.stat().st_size for p in args.model.iterdir() if p.suffix == ".onnx")
+    report = {
+        "model": str(args.model),
+        "version": predictor.version,
+        "pool_size": len(pool),
+        "prompts": len(prompts),
+        "decisions_timed": len(times),
+        "decision_p50_us": round(q[49], 1),
+        "decision_p99_us": round(q[98], 1),
+        "decision_mean_us": round(statistics.fmean(times), 1),
+        "deterministic_share": same,
+        "model_mb": round(size / 1e6, 2),
+        "load_ms": round(load_ms, 1),
+        "targets": {k: f"<= {v}" for k, v in TARGETS.items()},
+    }
+    report["met"] = {k: report[k] <= v for k, v in TARGETS.items()}
+    print(json.dumps(report, indent=2))
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

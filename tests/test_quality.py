@@ -1,0 +1,134 @@
+"""Quality predictor: trained on a real file, scored through real ONNX Runtime sessions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from routing_samples import routing_rows, write_routing_file
+
+from edge_moma.bundle import CARD_NAME
+from edge_moma.errors import BundleError
+from edge_moma.features import Featurizer
+from edge_moma.quality import DEFAULT_PRIOR, QualityPredictor, default_train_config, train_quality
+from edge_moma.routing_data import load_routing_set
+
+
+@dataclass(frozen=True)
+class Model:
+    """Shaped like a config's model entry."""
+
+    name: str
+    profile: str = ""
+    priors: dict[str, float] = field(default_factory=dict)
+
+
+CODE, CHAT = "def parse_lamp7(text): return text.split()", "tell me a joke about cloud3"
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("quality")
+    data = load_routing_set(write_routing_file(tmp / "train.jsonl", routing_rows(80)))
+    cfg = replace(default_train_config(), epochs=30)
+    train_quality(data, tmp / "bundle", cfg, data_path="train.jsonl")
+    return tmp / "bundle"
+
+
+def _ids(predictor: QualityPredictor, text: str) -> np.ndarray:
+    return predictor.featurizer.indices(text)
+
+
+def test_card_records_models_data_and_files(bundle: Path) -> None:
+    p = QualityPredictor.load(bundle)
+    assert p.models == ("big", "small")
+    assert p.card["data"]["path"] == "train.jsonl" and p.card["data"]["n"] == 80
+    assert p.featurizer == Featurizer()
+    assert set(p.card["files"]) == {"quality.int8.onnx"}
+
+
+def test_known_models_learn_the_signal(bundle: Path) -> None:
+    p = QualityPredictor.load(bundle)
+    pool = [Model("big"), Model("small")]
+    code = p.predict(_ids(p, CODE), pool)
+    chat = p.predict(_ids(p, CHAT), pool)
+    assert ((code >= 0) & (code <= 1)).all()
+    assert code[0] - code[1] > 0.3  # only big writes code
+    assert abs(chat[0] - chat[1]) < code[0] - code[1]
+    _, cost = p.known(_ids(p, CHAT))
+    assert cost[0] > 5 * cost[1]  # the cost head prices big above small
+
+
+def test_profile_and_name_use_the_learned_head(bundle: Path) -> None:
+    p = QualityPredictor.load(bundle)
+    pool = [Model("my-gpt", profile="big"), Model("small", priors={"overall": 0.99})]
+    q = p.predict(_ids(p, CODE), pool)
+    known, _ = p.known(_ids(p, CODE))
+    assert q.tolist() == [known[0], known[1]]  # a learned profile replaces priors
+    assert [r.source for r in p.resolve(pool)] == ["profile", "name"]
+
+
+def test_unknown_model_is_scored_by_priors_per_task(bundle: Path) -> None:
+    p = QualityPredictor.load(bundle)
+    local = Model("local-gguf", priors={"overall": 0.6, "code": 0.2, "chat": 0.9})
+    ids = _ids(p, CHAT)
+    as_code = p.predict(ids, [local], task="code")[0]
+    as_chat = p.predict(ids, [local], task="chat")[0]
+    overall = p.predict(ids, [local], task="math")[0]  # no prior for math: overall
+    assert as_code < overall < as_chat
+    mixed = p.predict(ids, [local], task_probs={"code": 0.5, "chat": 0.5})[0]
+    assert as_code < mixed < as_chat
+    assert [r.source for r in p.resolve([local])] == ["priors"]
+
+
+def test_unknown_model_without_priors_gets_the_default_moved_by_difficulty(bundle: Path) -> None:
+    p = QualityPredictor.load(bundle)
+    stranger = Model("stranger")
+    code = p.predict(_ids(p, CODE), [stranger])[0]
+    chat = p.predict(_ids(p, CHAT), [stranger])[0]
+    # Code prompts are harder for the known models, so the stranger's estimate drops there.
+    assert code < chat
+    assert abs(0.5 * (code + chat) - DEFAULT_PRIOR) < 0.3
+    assert p.resolve([stranger])[0].source == "default"
+
+
+def test_unknown_profile_falls_back_and_warns(
+    bundle: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    p = QualityPredictor.load(bundle)
+    entry = Model("x", profile="no-such-model", priors={"overall": 0.8})
+    assert p.resolve([entry])[0].source == "priors"
+    assert "no-such-model" in caplog.text
+
+
+def test_predictions_are_deterministic_across_loads(bundle: Path) -> None:
+    a, b = QualityPredictor.load(bundle), QualityPredictor.load(bundle)
+    pool = [Model("big"), Model("small"), Model("local", priors={"overall": 0.7})]
+    for text in (CODE, CHAT, "", "x" * 5000):
+        first = a.predict(_ids(a, text), pool, task="code")
+        assert np.array_equal(first, a.predict(_ids(a, text), pool, task="code"))
+        assert np.array_equal(first, b.predict(_ids(b, text), pool, task="code"))
+
+
+def test_training_twice_gives_the_same_model(bundle: Path, tmp_path: Path) -> None:
+    data = load_routing_set(write_routing_file(tmp_path / "train.jsonl", routing_rows(80)))
+    train_quality(data, tmp_path / "again", replace(default_train_config(), epochs=30))
+    first = (bundle / "quality.int8.onnx").read_bytes()
+    assert (tmp_path / "again" / "quality.int8.onnx").read_bytes() == first
+
+
+def test_corrupt_or_foreign_bundle_is_refused(bundle: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for f in bundle.iterdir():
+        (broken / f.name).write_bytes(f.read_bytes())
+    onnx_file = broken / "quality.int8.onnx"
+    onnx_file.write_bytes(onnx_file.read_bytes()[:-10])
+    with pytest.raises(BundleError, match="sha256"):
+        QualityPredictor.load(broken)
+    card = (bundle / CARD_NAME).read_text(encoding="utf-8").replace('"routing"', '"intent"', 1)
+    (broken / CARD_NAME).write_text(card, encoding="utf-8")
+    with pytest.raises(BundleError, match="expected 'routing'"):
+        QualityPredictor.load(broken)
