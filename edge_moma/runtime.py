@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import os
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .agent_stage import AgentChoice, AgentStage, StageSituation
 from .agents import AgentRegistry, AgentTurn
@@ -34,17 +35,22 @@ from .config import Config, LocalModel, load_config
 from .context import RouteContext
 from .decision import Decision, Stage, Understanding
 from .device import DeviceMonitor
-from .errors import ConfigError, RequestError, TargetUnavailable
-from .executor import Attempt, Hooks, Response, ResponseStream, execute
+from .errors import ConfigError, LogError, RequestError, TargetUnavailable
+from .executor import AllTargetsFailed, Attempt, Hooks, Response, ResponseStream, execute
 from .intent import IntentRouter
 from .ledger import DAY_S, MONTH_S, Ledger, MemoryLedger
 from .policy import Situation, choose, declared_speed, estimate
 from .privacy import PrivacyRules
 from .quality import QualityPredictor
 from .sessions import SessionManager, SessionStore
+from .sinks import DecisionSink, LogRecord
 from .speed import SpeedMeter
 
+if TYPE_CHECKING:
+    from .decision_log import DecisionLog
+
 Messages = Sequence[Mapping[str, Any]]
+logger = logging.getLogger(__name__)
 _ROLES = ("system", "user", "assistant", "tool")
 
 
@@ -95,7 +101,17 @@ class Runtime:
         self.intent = IntentRouter.load(config.bundle_dir("intent"))
         self.quality = QualityPredictor.load(config.bundle_dir("routing"))
         self.privacy = PrivacyRules(config.policy.privacy)
-        self.ledger: Ledger = ledger or MemoryLedger()
+        self._sinks: list[DecisionSink] = []
+        self.decision_log: DecisionLog | None = None
+        if config.runtime.log:
+            from .decision_log import DecisionLog, LogSettings
+
+            self.decision_log = DecisionLog(LogSettings.from_config(config, self.privacy.redact))
+            self._sinks.append(self.decision_log)
+        self.ledger: Ledger = ledger or (
+            self.decision_log.ledger if self.decision_log else MemoryLedger()
+        )
+        self._bundle_dirs = (config.bundle_dir("intent"), config.bundle_dir("routing"))
         self.device = device or DeviceMonitor()
         self._same_features = self.intent.featurizer == self.quality.featurizer
         self._backends: dict[str, Backend] = {}
@@ -139,7 +155,21 @@ class Runtime:
         *,
         context: RouteContext | Mapping[str, Any] | None = None,
     ) -> Decision:
-        """Decide who answers ``query``; never blocks on I/O and never raises for a full mask."""
+        """Decide who answers ``query``; never blocks on I/O and never raises for a full mask.
+
+        The decision goes to every sink (the decision log, unless ``[runtime] log = false``).
+        """
+        decision = self._route(query, context=context)
+        if self._sinks:
+            self._emit(decision, query if isinstance(query, str) else query_text(query))
+        return decision
+
+    def _route(
+        self,
+        query: str | Messages,
+        *,
+        context: RouteContext | Mapping[str, Any] | None = None,
+    ) -> Decision:
         messages = normalize_messages(query)
         ctx = self._context(context)
         text = query_text(messages)
@@ -277,14 +307,19 @@ class Runtime:
         decision, request = self._prepare(
             messages_or_text, max_tokens, temperature, stop, context, target, cancel
         )
-        response = execute(
-            decision,
-            request,
-            self._backend_for(decision, request, context),
-            deadline_s=decision.context["deadline_s"],
-            hooks=self._hooks(),
-        )
-        self._charge(response.attempts)
+        done = self._done(decision, request)
+        try:
+            response = execute(
+                decision,
+                request,
+                self._backend_for(decision, request, context),
+                deadline_s=decision.context["deadline_s"],
+                hooks=self._hooks(),
+            )
+        except AllTargetsFailed as exc:
+            done(exc.attempts)
+            raise
+        done(response.attempts)
         self._advance_session(decision, response)
         return response
 
@@ -320,7 +355,7 @@ class Runtime:
             self._backend_for(decision, request, context),
             deadline_s=decision.context["deadline_s"],
             hooks=self._hooks(),
-            on_done=self._charge,
+            on_done=self._done(decision, request),
         )
 
     def _prepare(
@@ -339,7 +374,7 @@ class Runtime:
         ctx = self._context(context)
         if target:
             ctx = RouteContext(**{**ctx.to_dict(), "target": target})
-        decision = self.route(messages, context=ctx)
+        decision = self._route(messages, context=ctx)
         request = ChatRequest(
             messages=messages,
             max_tokens=max_tokens,
@@ -351,6 +386,65 @@ class Runtime:
 
     def _hooks(self) -> Hooks:
         return Hooks(self._mark_unavailable, self.breaker, self.speeds)
+
+    def _done(
+        self, decision: Decision, request: ChatRequest
+    ) -> Callable[[Sequence[Attempt]], None]:
+        """What runs once a request ended: charge the ledger, log decision and attempts."""
+
+        def done(attempts: Sequence[Attempt]) -> None:
+            self._charge(attempts)
+            if self._sinks:
+                self._emit(decision, query_text(request.messages), tuple(attempts))
+
+        return done
+
+    # --- logging and feedback -----------------------------------------------------
+
+    def add_sink(self, sink: DecisionSink) -> None:
+        """Also hand every decision (a ``LogRecord``) to ``sink``; it must not block."""
+        self._sinks.append(sink)
+
+    def _emit(self, decision: Decision, text: str, attempts: tuple[Attempt, ...] = ()) -> None:
+        record = LogRecord(decision, text, attempts, self.intent.featurizer.version)
+        for sink in self._sinks:
+            try:
+                sink(record)
+            except Exception:  # a broken sink must never break routing
+                logger.exception("decision sink %r failed", sink)
+
+    def feedback(
+        self,
+        decision_id: str,
+        *,
+        score: float | None = None,
+        correct: bool | None = None,
+        note: str | None = None,
+        source: str = "app",
+    ) -> None:
+        """Record how good a decision's answer was (score 0..1 and/or correct) for retraining."""
+        if self.decision_log is None:
+            raise LogError("logging is off ([runtime] log = false); feedback has nowhere to go")
+        from .log_store import Feedback
+
+        self.decision_log.add_feedback(Feedback(decision_id, score, correct, source, note))
+
+    def reload_router(self) -> bool:
+        """Load the router bundles the config resolves to now; True if they changed.
+
+        After ``edge-moma model install`` or ``rollback`` a long-running process
+        (the daemon) calls this to route with the new version without a restart.
+        """
+        dirs = (self.config.bundle_dir("intent"), self.config.bundle_dir("routing"))
+        if dirs == self._bundle_dirs:
+            return False
+        intent, quality = IntentRouter.load(dirs[0]), QualityPredictor.load(dirs[1])
+        with self._lock:
+            self.intent, self.quality = intent, quality
+            self._same_features = intent.featurizer == quality.featurizer
+            self.router_version = f"intent:{intent.version}+routing:{quality.version}"
+            self._bundle_dirs = dirs
+        return True
 
     def _charge(self, attempts: Sequence[Attempt]) -> None:
         """Add what remote attempts cost to the spend ledger that budgets read."""
@@ -420,7 +514,7 @@ class Runtime:
         self._unavailable[target] = why
 
     def close(self) -> None:
-        """Free loaded models and stop the device monitor."""
+        """Free loaded models, stop the device monitor and flush the decision log."""
         with self._lock:
             for backend in self._backends.values():
                 backend.close()
@@ -428,6 +522,8 @@ class Runtime:
         self.agents.close()
         self.sessions.close()
         self.device.close()
+        if self.decision_log is not None:
+            self.decision_log.close()
 
     def __enter__(self) -> Runtime:
         return self

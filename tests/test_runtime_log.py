@@ -1,0 +1,90 @@
+"""Runtime and the decision log: every route and complete is logged through the sink hook."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from edge_moma import Runtime
+from edge_moma.config import load_config
+from edge_moma.errors import LogError, TargetError
+from edge_moma.log_store import LogStore
+
+POOL = """
+[runtime]
+data_dir = "{data}"
+log = {log}
+log_text = "{mode}"
+
+[[policy.privacy]]
+name = "email"
+regex = '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{{2,}}'
+
+[[models]]
+name = "dead-cloud"
+kind = "remote"
+base_url = "http://127.0.0.1:9/v1"
+model = "gpt-4-1106-preview"
+price_in = 0.01
+price_out = 0.03
+connect_timeout_s = 1
+max_retries = 0
+"""
+
+
+@pytest.fixture
+def make_rt(write_config: Callable[..., Path], tmp_path: Path) -> Callable[..., Runtime]:
+    def make(log: bool = True, mode: str = "redact") -> Runtime:
+        text = POOL.format(data=tmp_path / "data", log=str(log).lower(), mode=mode)
+        return Runtime(load_config(write_config(text)))
+
+    return make
+
+
+def test_route_and_complete_are_logged_with_attempts(make_rt, tmp_path: Path) -> None:
+    seen = []
+    with make_rt() as rt:
+        rt.add_sink(seen.append)
+        routed = rt.route("my email is a.b@example.com, what's 2+2?", context={"online": True})
+        with pytest.raises(TargetError):
+            rt.complete("tell me a joke", context={"online": True})
+        rt.feedback(routed.id, score=0.5, correct=False)
+        assert rt.decision_log is not None
+        rt.decision_log.flush()
+    store = LogStore.open(tmp_path / "data" / "decisions.db", readonly=True)
+    assert store.stats()["decisions"] == 2
+    shown = store.show(routed.id)
+    assert shown["router_version"] == routed.router_version
+    assert "[email]" in shown["query_text"] and "example.com" not in shown["query_text"]
+    assert shown["feedback"][0]["correct"] is False
+    failed = store.tail(1)[0]
+    assert failed["attempts"][0]["target"] == "dead-cloud" and failed["attempts"][0]["error"]
+    assert [r.decision.id for r in seen] == [routed.id, failed["id"]]
+    assert seen[1].attempts and not seen[0].attempts
+
+
+def test_logging_off_writes_nothing(make_rt, tmp_path: Path) -> None:
+    with make_rt(log=False) as rt:
+        rt.route("hello there")
+        with pytest.raises(LogError, match="logging is off"):
+            rt.feedback("x", score=1.0)
+        assert rt.reload_router() is False
+    assert not (tmp_path / "data" / "decisions.db").exists()
+
+
+def test_broken_sink_never_breaks_routing(make_rt) -> None:
+    def broken(record: object) -> None:
+        raise RuntimeError("sink down")
+
+    with make_rt(mode="hash") as rt:
+        rt.add_sink(broken)
+        assert rt.route("what's 15% of 80").target == "dead-cloud"
+
+
+def test_spend_survives_a_restart(make_rt) -> None:
+    with make_rt() as rt:
+        rt.ledger.add("dead-cloud", 0.25)
+    with make_rt() as rt:
+        assert rt.ledger.spent_since(0) == pytest.approx(0.25)
