@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=ROOT / "scripts/data/routerbench/train.jsonl")
     parser.add_argument("--report", type=Path, default=ROOT / "reports" / "bench_routing.json")
     parser.add_argument("--repeat", type=int, default=3, help="Passes over the prompts.")
+    parser.add_argument("--max-chars", type=int, default=0, help="Cut prompts to their last N.")
     args = parser.parse_args(argv)
 
     began = time.perf_counter()
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     load_ms = (time.perf_counter() - began) * 1e3
     pool = [_Entry(m) for m in predictor.models]
     prompts = list(load_routing_set(args.data).prompts)
+    if args.max_chars:  # e.g. 200: the question of a few-shot prompt, like a chat turn
+        prompts = [t[-args.max_chars :] for t in prompts]
     c_ref = max(predictor.card["data"]["mean_cost_usd"].values())
 
     def decide(text: str) -> int:
@@ -67,6 +70,17 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter_ns()
             decide(text)
             times.append((time.perf_counter_ns() - t0) / 1e3)
+    # The same decisions split in two: featurizing (shared with the intent router at
+    # run time) and the routing proper (predict + pool mapping + choice).
+    feat_us, route_us = [], []
+    for text in prompts:
+        t0 = time.perf_counter_ns()
+        indices = predictor.featurizer.indices(text)
+        t1 = time.perf_counter_ns()
+        known_q, known_c = predictor.known(indices)
+        select(predictor.score_pool(known_q, pool), known_c / c_ref, LAMBDA)
+        feat_us.append((t1 - t0) / 1e3)
+        route_us.append((time.perf_counter_ns() - t1) / 1e3)
     same = float(np.mean([decide(t) == c for t, c in zip(prompts, first, strict=True)]))
     q = statistics.quantiles(times, n=100)
     size = sum(p.stat().st_size for p in args.model.iterdir() if p.suffix == ".onnx")
@@ -79,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         "decision_p50_us": round(q[49], 1),
         "decision_p99_us": round(q[98], 1),
         "decision_mean_us": round(statistics.fmean(times), 1),
+        "featurize_p50_us": round(statistics.median(feat_us), 1),
+        "predict_and_select_p50_us": round(statistics.median(route_us), 1),
+        "prompt_chars_p50": statistics.median(len(t) for t in prompts),
         "deterministic_share": same,
         "model_mb": round(size / 1e6, 2),
         "load_ms": round(load_ms, 1),
