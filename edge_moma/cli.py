@@ -146,6 +146,7 @@ def route(text: str, config_path: str | None, as_json: bool, **ctx: Any) -> None
 @click.option("--max-tokens", default=256, show_default=True, type=click.IntRange(min=1))
 @click.option("--temperature", default=0.2, show_default=True, type=click.FloatRange(0, 2))
 @click.option("--json", "as_json", is_flag=True, help="Print the answer and decision as JSON.")
+@click.option("--stream", is_flag=True, help="Print the answer as it is generated.")
 @handle_errors
 def run(
     text: str,
@@ -153,14 +154,31 @@ def run(
     max_tokens: int,
     temperature: float,
     as_json: bool,
+    stream: bool,
     **ctx: Any,
 ) -> None:
-    """Route TEXT and answer it with the chosen target, falling back if it fails."""
-    from .report import format_response, response_dict
+    """Route TEXT and answer it with the chosen target, falling back if it fails.
+
+    With --target NAME the first choice is pinned and the policy's ranking stays
+    as fallback; with --stream a target that fails before its first token still
+    falls back, one that fails mid-answer ends with an error.
+    """
+    from .report import format_answered_by, format_response, response_dict
     from .runtime import Runtime
 
+    if stream and as_json:
+        raise click.UsageError("--stream and --json cannot be combined")
     context = build_context(**ctx)
     with Runtime.from_config(config_path) as rt:
+        if stream:
+            with rt.stream(
+                text, max_tokens=max_tokens, temperature=temperature, context=context
+            ) as answer:
+                for piece in answer:
+                    click.echo(piece, nl=False)
+            if answer.response is not None:
+                click.echo(f"\n\n{format_answered_by(answer.response)}")
+            return
         response = rt.complete(
             text, max_tokens=max_tokens, temperature=temperature, context=context
         )

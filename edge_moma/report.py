@@ -40,12 +40,19 @@ def response_dict(response: Response) -> dict[str, Any]:
 
 
 def format_response(response: Response) -> str:
+    return f"{response.text.strip()}\n\n{format_answered_by(response)}"
+
+
+def format_answered_by(response: Response) -> str:
+    """The footer under an answer: who answered, how fast, and who failed first."""
     tried = ""
     if response.fell_back:
         failed = ", ".join(f"{a.target} ({a.error})" for a in response.attempts if a.error)
         tried = f"; fell back after: {failed}"
-    last = response.attempts[-1]
+    last = response.attempts[-1] if response.attempts else None
+    if last is None:
+        return "-- nothing answered (cancelled)"
     return (
-        f"{response.text.strip()}\n\n-- answered by {response.target} "
+        f"-- answered by {response.target} "
         f"in {last.latency_s:.2f} s, {last.completion_tokens} tokens{tried}"
     )
