@@ -177,60 +177,62 @@ class Spend:
     usd: float
 
 
+Encoded = tuple[tuple[Any, ...], list[tuple[Any, ...]]]
+
+
+def encode(
+    rec: LogRecord, device_id: str, text_mode: str, redact: Callable[[str], str] | None
+) -> Encoded:
+    """The ``decisions`` row and ``attempts`` rows of one record; text per ``text_mode``."""
+    d = rec.decision
+    u = d.understanding
+    if text_mode == "store":
+        text: str | None = rec.text
+    elif text_mode == "redact":
+        text = redact(rec.text) if redact else rec.text
+    else:
+        text = None
+    row = (
+        d.id,
+        d.created,
+        device_id,
+        d.router_version,
+        d.context.get("query_sha256", ""),
+        text,
+        text_mode,
+        rec.features_version,
+        d.stage,
+        d.target,
+        "[" + ",".join([_quote(f) for f in d.fallbacks]) + "]",
+        d.reason,
+        "[" + ",".join([_intent(i) for i in u.intents]) + "]" if u else "[]",
+        None if u is None else int(u.out_of_scope),
+        None if u is None else u.task,
+        None if u is None else u.task_confidence,
+        int(d.all_masked),
+        "[" + ",".join([_candidate(c) for c in d.candidates]) + "]",
+        _dumps(d.context),
+    )
+    attempts = [
+        (d.id, n, a.target, a.latency_s, a.prompt_tokens, a.completion_tokens, a.cost_usd, a.error)
+        for n, a in enumerate(rec.attempts)
+    ]
+    return row, attempts
+
+
 def decision_rows(
     records: Iterable[LogRecord],
     device_id: str,
     text_mode: str,
     redact: Callable[[str], str] | None,
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """Rows for ``decisions`` and ``attempts``; the query text per ``text_mode``."""
+    """Rows for ``decisions`` and ``attempts`` of many records (see ``encode``)."""
     rows: list[tuple[Any, ...]] = []
     attempts: list[tuple[Any, ...]] = []
     for rec in records:
-        d = rec.decision
-        u = d.understanding
-        if text_mode == "store":
-            text: str | None = rec.text
-        elif text_mode == "redact":
-            text = redact(rec.text) if redact else rec.text
-        else:
-            text = None
-        rows.append(
-            (
-                d.id,
-                d.created,
-                device_id,
-                d.router_version,
-                d.context.get("query_sha256", ""),
-                text,
-                text_mode,
-                rec.features_version,
-                d.stage,
-                d.target,
-                "[" + ",".join([_quote(f) for f in d.fallbacks]) + "]",
-                d.reason,
-                "[" + ",".join([_intent(i) for i in u.intents]) + "]" if u else "[]",
-                None if u is None else int(u.out_of_scope),
-                None if u is None else u.task,
-                None if u is None else u.task_confidence,
-                int(d.all_masked),
-                "[" + ",".join([_candidate(c) for c in d.candidates]) + "]",
-                _dumps(d.context),
-            )
-        )
-        for n, a in enumerate(rec.attempts):
-            attempts.append(
-                (
-                    d.id,
-                    n,
-                    a.target,
-                    a.latency_s,
-                    a.prompt_tokens,
-                    a.completion_tokens,
-                    a.cost_usd,
-                    a.error,
-                )
-            )
+        row, tried = encode(rec, device_id, text_mode, redact)
+        rows.append(row)
+        attempts += tried
     return rows, attempts
 
 
