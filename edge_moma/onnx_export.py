@@ -58,12 +58,19 @@ class Dense:
 
 @dataclass(frozen=True)
 class Head:
-    """A named graph output ``activation(x @ weight + bias)``; weight is [in, K]."""
+    """A named graph output ``activation(x @ weight + bias)``; weight is [in, K].
+
+    ``top_k > 0`` adds two outputs, ``<name>_top_values`` [1, k] and
+    ``<name>_top_indices`` [1, k] (int64, best first): fetching those instead of
+    all K outputs saves the caller a sort in Python, which at batch size 1
+    costs more than the TopK inside the graph.
+    """
 
     name: str
     weight: np.ndarray
     bias: np.ndarray
     activation: HeadActivation = "softmax"
+    top_k: int = 0
 
 
 def build_embedding_bag(
@@ -138,6 +145,13 @@ def build_embedding_bag(
         outputs.append(
             helper.make_tensor_value_info(head.name, TensorProto.FLOAT, [1, head.weight.shape[1]])
         )
+        if head.top_k > 0:
+            k = min(head.top_k, head.weight.shape[1])
+            inits.append(numpy_helper.from_array(np.array([k], np.int64), f"{head.name}_k"))
+            top = [f"{head.name}_top_values", f"{head.name}_top_indices"]
+            nodes.append(helper.make_node("TopK", [head.name, f"{head.name}_k"], top, axis=-1))
+            outputs.append(helper.make_tensor_value_info(top[0], TensorProto.FLOAT, [1, k]))
+            outputs.append(helper.make_tensor_value_info(top[1], TensorProto.INT64, [1, k]))
     graph = helper.make_graph(
         nodes,
         "embedding_bag",

@@ -45,7 +45,8 @@ class HeadData:
     ``sigmoid`` (independent 0..1 outputs, binary cross-entropy) and ``linear``
     (squared error): ``targets`` are floats [n, K], NaN = missing.
     ``class_weight`` [K] reweights softmax classes (rare classes count more);
-    ``loss_weight`` balances heads against each other.
+    ``loss_weight`` balances heads against each other; ``top_k`` is passed to
+    the exported ``Head`` (extra best-k outputs).
     """
 
     name: str
@@ -54,6 +55,7 @@ class HeadData:
     activation: HeadActivation = "softmax"
     class_weight: np.ndarray | None = None
     loss_weight: float = 1.0
+    top_k: int = 0
 
 
 @dataclass(frozen=True)
@@ -311,7 +313,7 @@ def train_embedding_bag(
         embedding=emb,
         layers=[Dense(wl, bl, "relu") for wl, bl in zip(dense_w, dense_b, strict=True)],
         heads=[
-            Head(h.name, hw, hb, h.activation)
+            Head(h.name, hw, hb, h.activation, h.top_k)
             for h, hw, hb in zip(heads, head_w, head_b, strict=True)
         ],
         pooling=cfg.pooling,

@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         "macro_f1": report["macro_f1"],
         "latency_p50_us": report["latency_us"]["p50"],
         "latency_p99_us": report["latency_us"]["p99"],
+        "cpu_p50_us": report["cpu_us"]["p50"],
+        "cpu_p99_us": report["cpu_us"]["p99"],
         "model_mb": round(bundle_bytes / 1e6, 3),
         "load_ms": round(statistics.median(loads), 1),
         "int8_vs_fp32_points": diff,

@@ -71,3 +71,18 @@ def test_shape_and_name_errors() -> None:
         build_embedding_bag(emb, [Dense(np.zeros((5, 3), np.float32), np.zeros(3))], [good])
     with pytest.raises(ValueError, match="pooling"):
         build_embedding_bag(emb, [], [good], pooling="max")  # type: ignore[arg-type]
+
+
+def test_top_k_outputs_are_the_best_classes_in_order(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    emb = rng.normal(0, 1, (256, 8)).astype(np.float32)
+    head = Head(
+        "c", rng.normal(0, 1, (8, 10)).astype(np.float32), np.zeros(10, np.float32), top_k=3
+    )
+    path = export_embedding_bag(tmp_path / "t.onnx", emb, [], [head], quantize=False)["fp32"]
+    session = load_session(path)
+    assert [o.name for o in session.get_outputs()] == ["c", "c_top_values", "c_top_indices"]
+    probs, values, indices = session.run(None, {"indices": np.array([5, 9, 200], np.int64)})
+    best = np.argsort(-probs[0])[:3]
+    assert indices[0].tolist() == best.tolist()
+    np.testing.assert_allclose(values[0], probs[0][best])
