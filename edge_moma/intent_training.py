@@ -269,6 +269,8 @@ def evaluate_rows(
     warmup: int = 200,
 ) -> dict[str, Any]:
     """``evaluate_intent`` on rows already in memory."""
+    import onnxruntime  # noqa: F401  (a one-time import, not part of loading a bundle)
+
     model_dir = Path(model_dir)
     began = time.perf_counter()
     router = IntentRouter.load(model_dir)
@@ -331,7 +333,7 @@ def _precision_diff(
 ) -> dict[str, Any]:
     if "fp32" not in card["models"] or not (model_dir / card["models"]["fp32"]).is_file():
         quoted = read_card(model_dir).get("metrics", {}).get("test", {}).get("int8_vs_fp32")
-        return {"source": "model card (no fp32 model in this bundle)", **(quoted or {})}
+        return {**(quoted or {}), "source": "model card (no fp32 model in this bundle)"}
     fp32 = IntentRouter.load(model_dir, precision="fp32", verify=False)
     preds, _, _, _ = _run(fp32, texts, False, 0)
     fp32_acc = intent_metrics([r.label for r in rows], preds)["accuracy"] or 0.0

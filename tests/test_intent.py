@@ -200,3 +200,19 @@ def test_shipped_bundle() -> None:
     assert math.out_of_scope and math.task == "math"
     code = router.understand('def add(a: int, b: int) -> int:\n    """Return the sum."""\n')
     assert code.task == "code"
+
+
+def test_int8_only_bundle_quotes_the_card(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    bundle = _copy(trained[0], tmp_path / "b")
+    (bundle / "intent.onnx").unlink()
+    card = read_card(bundle)
+    card["models"] = {"int8": "intent.int8.onnx"}
+    card["metrics"]["test"] = {"int8_vs_fp32": {"difference_points": 0.1}}
+    write_card(bundle, {k: v for k, v in card.items() if k not in ("files", "schema")})
+    report = evaluate_intent(trained[1], bundle, latency=False)
+    assert report["int8_vs_fp32"] == {
+        "difference_points": 0.1,
+        "source": "model card (no fp32 model in this bundle)",
+    }
+    with pytest.raises(BundleError, match="no 'fp32' model"):
+        IntentRouter.load(bundle, precision="fp32")
