@@ -216,6 +216,32 @@ def demo(config_path: str | None, no_generate: bool) -> None:
         run_demo(rt, click.echo, generate=not no_generate)
 
 
+@main.command()
+@config_option
+@click.option(
+    "--socket",
+    "socket_path",
+    type=click.Path(dir_okay=False),
+    help="Unix socket to serve on [[server] socket, else edge-moma.sock in the runtime dir].",
+)
+@click.option("--log-level", default="info", show_default=True, help="debug, info, warning...")
+@handle_errors
+def serve(config_path: str | None, socket_path: str | None, log_level: str) -> None:
+    """Serve the OpenAI-compatible API on a Unix socket only this user can reach.
+
+    Endpoints: /v1/chat/completions, /v1/route, /v1/models, /v1/feedback,
+    /healthz, /metrics, /admin/reload. Stops cleanly on SIGTERM.
+    """
+    import logging
+
+    from .daemon import serve as run_daemon
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    run_daemon(config_path, socket_path)
+
+
 @main.group()
 def train() -> None:
     """Train a router bundle from a data file."""

@@ -62,6 +62,18 @@ class RuntimeSettings:
     log_flush_ms: int = 200  # the writer flushes at least this often
     log_retention_days: float = 30.0  # delete decisions older than this; 0: keep
     log_max_mb: float = 256.0  # prune oldest (synced first) above this size; 0: no limit
+    max_queue: int = 0  # requests waiting per local model; more are refused; 0: no limit
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """The local daemon (``edge-moma serve``): its socket, who may call it, its limits."""
+
+    socket: str = ""  # empty: edge-moma.sock in the platformdirs user runtime dir
+    allowed_uids: list[int] = field(default_factory=list)  # empty: only the daemon's own uid
+    max_body_bytes: int = 1_048_576  # larger request bodies get 413
+    grace_s: float = 10.0  # on SIGTERM, in-flight requests get this long to finish
+    max_queue: int = 8  # [runtime] max_queue while serving, unless that is set
 
 
 @dataclass(frozen=True)
@@ -194,6 +206,7 @@ class Config:
     policy: Policy = field(default_factory=Policy)
     router: RouterSettings = field(default_factory=RouterSettings)
     agent_stage: AgentStageSettings = field(default_factory=AgentStageSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
     models: list[ModelConfig] = field(default_factory=list)
     agents: list[AgentConfig] = field(default_factory=list)
 
@@ -224,6 +237,7 @@ _SECTIONS: dict[str, type] = {
     "policy": Policy,
     "router": RouterSettings,
     "agent_stage": AgentStageSettings,
+    "server": ServerSettings,
 }
 
 
@@ -457,6 +471,11 @@ def _check_values(config: Config) -> None:
     need(r.memory_budget_mb >= 0, "runtime.memory_budget_mb", r.memory_budget_mb, "MB >= 0")
     need(r.circuit_failures >= 1, "runtime.circuit_failures", r.circuit_failures, "an integer >= 1")
     need(r.circuit_cooldown_s >= 0, "runtime.circuit_cooldown_s", r.circuit_cooldown_s, ">= 0")
+    need(r.max_queue >= 0, "runtime.max_queue", r.max_queue, "an integer >= 0 (0: no limit)")
+    sv = config.server
+    need(sv.max_body_bytes > 0, "server.max_body_bytes", sv.max_body_bytes, "an integer > 0")
+    need(sv.grace_s >= 0, "server.grace_s", sv.grace_s, "seconds >= 0")
+    need(sv.max_queue >= 0, "server.max_queue", sv.max_queue, "an integer >= 0 (0: no limit)")
     for i, rule in enumerate(p.privacy):
         need(
             bool(rule.regex or rule.keywords),

@@ -11,8 +11,10 @@ sqlite, HTTP) are turned into ours where we call them (``raise ... from exc``)::
     ├── DataError              a training / evaluation file is malformed (path, line)
     ├── RequestError           a request (messages, options, context) is malformed
     ├── LogError               the decision log database cannot be read or written (path)
+    ├── DaemonError            the local daemon cannot start, or answered with an error (status)
     └── TargetError            a routing target failed to answer (target)
-        └── TargetUnavailable  a target cannot be used at all right now (not loaded, masked)
+        ├── TargetUnavailable  a target cannot be used at all right now (not loaded, masked)
+        └── TargetBusy         a local model's queue is full; retry later (retry_after_s)
 """
 
 from __future__ import annotations
@@ -78,3 +80,31 @@ class TargetError(EdgeMomaError):
 
 class TargetUnavailable(TargetError):
     """A target cannot be used right now (missing file, failed load, masked)."""
+
+
+class TargetBusy(TargetError):
+    """A local model already has ``[runtime] max_queue`` requests waiting; not a failure.
+
+    The executor falls back without counting it against the target's circuit
+    breaker; the daemon answers 429 with ``Retry-After: retry_after_s``.
+    """
+
+    def __init__(self, message: str, *, target: str, retry_after_s: float = 1.0):
+        self.retry_after_s = retry_after_s
+        super().__init__(message, target=target)
+
+
+class DaemonError(EdgeMomaError):
+    """The daemon cannot start (socket in use, unsafe directory) or answered with an error.
+
+    ``status`` is the HTTP status (0 when there was no answer) and ``type`` /
+    ``code`` come from the OpenAI-style error object the daemon returned.
+    """
+
+    def __init__(
+        self, message: str, *, status: int = 0, type: str | None = None, code: str | None = None
+    ):
+        self.status = status
+        self.type = type
+        self.code = code
+        super().__init__(message)

@@ -28,7 +28,7 @@ from .backends import Backend, ChatRequest, Completion
 from .backends.base import FINISH_CANCELLED
 from .breaker import CircuitBreaker
 from .decision import Decision
-from .errors import TargetError, TargetUnavailable
+from .errors import TargetBusy, TargetError, TargetUnavailable
 from .speed import SpeedMeter
 
 
@@ -62,8 +62,11 @@ class Response:
 class AllTargetsFailed(TargetError):
     """Every target in the decision's ranking failed; ``attempts`` says how."""
 
-    def __init__(self, attempts: tuple[Attempt, ...], note: str = ""):
+    def __init__(
+        self, attempts: tuple[Attempt, ...], note: str = "", retry_after_s: float | None = None
+    ):
         self.attempts = attempts
+        self.retry_after_s = retry_after_s  # set when a target refused for a full queue
         detail = "; ".join(f"{a.target}: {a.error}" for a in attempts) or "no target to try"
         super().__init__(f"every target failed ({detail}){note}", target="*")
 
@@ -104,6 +107,7 @@ class _Run:
         self.start = time.monotonic()
         self.attempts: list[Attempt] = []
         self.note = ""
+        self.retry_after_s: float | None = None
 
     def targets(self) -> Iterator[tuple[str, ChatRequest]]:
         """Targets to try, each with the request bounded by what is left of the deadline."""
@@ -126,7 +130,9 @@ class _Run:
     def failed(self, target: str, t0: float, exc: TargetError, tokens: int = 0) -> Attempt:
         attempt = Attempt(target, time.monotonic() - t0, completion_tokens=tokens, error=str(exc))
         self.attempts.append(attempt)
-        if isinstance(exc, TargetUnavailable):
+        if isinstance(exc, TargetBusy):  # a full queue is no fault of the target's
+            self.retry_after_s = min(self.retry_after_s or exc.retry_after_s, exc.retry_after_s)
+        elif isinstance(exc, TargetUnavailable):
             if self.hooks.on_unavailable is not None:
                 self.hooks.on_unavailable(target, str(exc))
         elif self.hooks.breaker is not None:
@@ -155,7 +161,7 @@ class _Run:
         return Response(completion.text, target, self.decision, tuple(self.attempts), completion)
 
     def all_failed(self) -> AllTargetsFailed:
-        return AllTargetsFailed(tuple(self.attempts), self.note)
+        return AllTargetsFailed(tuple(self.attempts), self.note, self.retry_after_s)
 
 
 def execute(

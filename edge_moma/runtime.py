@@ -505,10 +505,44 @@ class Runtime:
                 model = self.config.model(name)
                 if model is None:
                     raise TargetUnavailable("not in the configured pool", target=name)
-                options = BackendOptions(threads=self.config.runtime.threads, pool=self.pool)
+                options = BackendOptions(
+                    threads=self.config.runtime.threads,
+                    pool=self.pool,
+                    max_queue=self.config.runtime.max_queue,
+                )
                 backend = create_backend(model, options)
                 self._backends[name] = backend
             return backend
+
+    def targets(self) -> list[dict[str, Any]]:
+        """Every configured model and agent, with whether it can be used now and why not.
+
+        What ``GET /v1/models`` of the daemon lists; ``queued`` counts requests
+        waiting for a local model, ``loaded`` says whether it is in memory.
+        """
+        blocked = {**self.breaker.open_targets(), **self._unavailable}
+        online = self.device.state().online
+        loaded = set(self.pool.loaded)
+        rows: list[dict[str, Any]] = []
+        for m in self.config.models:
+            why = blocked.get(m.name) or (None if online or m.kind != "remote" else "offline")
+            backend = self._backends.get(m.name)
+            rows.append(
+                {
+                    "id": m.name,
+                    "kind": m.kind,
+                    "available": why is None,
+                    "reason": why,
+                    "loaded": m.name in loaded,
+                    "queued": getattr(backend, "queued", 0),
+                }
+            )
+        for a in self.config.agents:
+            why = blocked.get(a.name) or (None if a.enabled else "disabled in the config")
+            if why is None and "network" in a.requires and not online:
+                why = "offline"
+            rows.append({"id": a.name, "kind": "agent", "available": why is None, "reason": why})
+        return rows
 
     def _mark_unavailable(self, target: str, why: str) -> None:
         self._unavailable[target] = why

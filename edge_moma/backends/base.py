@@ -77,6 +77,7 @@ class BackendOptions:
 
     threads: int = 0  # llama.cpp threads when a local model sets none; 0: one per core
     pool: LocalPool | None = None  # the memory-budgeted pool of loaded local models
+    max_queue: int = 0  # requests waiting per local model (TargetBusy beyond); 0: no limit
 
 
 class Backend(Protocol):

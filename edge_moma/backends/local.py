@@ -23,7 +23,7 @@ from collections.abc import Generator
 from typing import Any
 
 from ..config import LocalModel
-from ..errors import TargetError, TargetUnavailable
+from ..errors import TargetBusy, TargetError, TargetUnavailable
 from .base import FINISH_CANCELLED, BackendOptions, ChatRequest, Completion, drain
 from .pool import FairLock, LocalPool
 
@@ -43,6 +43,8 @@ class LocalBackend:
         self._pool = options.pool if options.pool is not None else LocalPool()
         self._llama: Any = None
         self._lock = FairLock()
+        self._max_queue = options.max_queue
+        self._last_latency_s = 1.0  # the Retry-After estimate of a refused request
 
     @property
     def loaded(self) -> bool:
@@ -128,6 +130,13 @@ class LocalBackend:
 
     def stream(self, request: ChatRequest) -> Generator[str, None, Completion]:
         start = time.perf_counter()
+        waiting = self._lock.waiting
+        if self._max_queue and self._lock.locked and waiting >= self._max_queue:
+            raise TargetBusy(
+                f"{waiting} requests are already queued for this model ([runtime] max_queue)",
+                target=self.name,
+                retry_after_s=max(1.0, (waiting + 1) * self._last_latency_s),
+            )
         if not self._lock.acquire(timeout=request.timeout_s, cancel=request.cancel):
             if request.cancelled:
                 return Completion("", self.name, finish_reason=FINISH_CANCELLED)
@@ -135,6 +144,7 @@ class LocalBackend:
                 f"busy: still queued behind other requests after {request.timeout_s:.1f} s",
                 target=self.name,
             )
+        served = time.perf_counter()
         try:
             llama = self._load()
             self._pool.touch(self.name)
@@ -169,6 +179,7 @@ class LocalBackend:
         except (ValueError, RuntimeError) as exc:
             raise TargetError(f"generation failed: {exc}", target=self.name) from exc
         finally:
+            self._last_latency_s = time.perf_counter() - served
             self._lock.release()
         return Completion(
             text="".join(pieces),
