@@ -29,6 +29,11 @@ from .log_schema import SCHEMA_VERSION, describe, open_log_db
 from .sinks import LogRecord
 
 TEXT_MODES = ("store", "redact", "hash")
+# Export moves this cursor along seq: decisions with seq <= cursor are synced, so
+# the synced rows are always the oldest ones.
+CURSOR_DECISIONS = "cursor.decisions"
+_SYNCED = "(d.seq <= coalesce((SELECT CAST(value AS INTEGER) FROM sync_state "
+_SYNCED += f"WHERE key = '{CURSOR_DECISIONS}'), 0))"
 
 # One printf() per row rather than json_object(): the stored JSON columns are
 # already minified JSON that json() would parse again, and || would copy the
@@ -347,7 +352,7 @@ class LogStore:
         full_id = self.resolve_id(decision_id)
         row = self._guard(
             lambda: self.conn.execute(
-                f"SELECT {DECISION_JSON}, d.synced FROM decisions d WHERE d.id = ?", (full_id,)
+                f"SELECT {DECISION_JSON}, {_SYNCED} FROM decisions d WHERE d.id = ?", (full_id,)
             ).fetchone()
         )
         out: dict[str, Any] = json.loads(row[0])
@@ -416,7 +421,7 @@ class LogStore:
             "path": str(self.path),
             "schema_version": SCHEMA_VERSION,
             "decisions": one("SELECT count(*) FROM decisions"),
-            "unsynced": one("SELECT count(*) FROM decisions WHERE synced = 0"),
+            "unsynced": one(f"SELECT count(*) FROM decisions d WHERE NOT {_SYNCED}"),
             "attempts": one("SELECT count(*) FROM attempts"),
             "failed_attempts": one("SELECT count(*) FROM attempts WHERE error IS NOT NULL"),
             "feedback": one("SELECT count(*) FROM feedback"),
@@ -445,7 +450,8 @@ class LogStore:
         return int((pages - free) * page)
 
     def prune(self, *, max_age_days: float = 0.0, max_bytes: int = 0, now: float = 0.0) -> int:
-        """Delete old rows: by age, then by size, oldest synced rows before unsynced ones.
+        """Delete old rows: by age, then by size, oldest first — so synced rows (always the
+        oldest: export moves a cursor along seq) go before unsynced ones.
 
         Returns how many decisions were deleted. ``0`` disables a limit. Size
         pruning removes rows until the used pages fit in 90% of ``max_bytes``.
@@ -455,7 +461,7 @@ class LogStore:
         if max_age_days > 0:
             cutoff = (now or time.time()) - max_age_days * 86_400.0
             deleted += self._delete(
-                "SELECT seq, id FROM decisions WHERE created < ? ORDER BY synced DESC, seq",
+                "SELECT seq, id FROM decisions WHERE created < ? ORDER BY seq",
                 (cutoff,),
             )
         if max_bytes > 0:
@@ -468,9 +474,7 @@ class LogStore:
                     break
                 excess = used - int(max_bytes * 0.9)
                 n = max(1, min(count, int(excess / max(1, used / count)) + 1))
-                deleted += self._delete(
-                    "SELECT seq, id FROM decisions ORDER BY synced DESC, seq LIMIT ?", (n,)
-                )
+                deleted += self._delete("SELECT seq, id FROM decisions ORDER BY seq LIMIT ?", (n,))
         if deleted:
             conn.execute("PRAGMA incremental_vacuum")
         return deleted

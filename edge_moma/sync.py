@@ -34,12 +34,12 @@ from typing import Any
 
 from .errors import DataError
 from .log_schema import SCHEMA_VERSION
-from .log_store import LogStore
+from .log_store import CURSOR_DECISIONS, LogStore
 
 BATCH_FORMAT = "edge-moma-decision-batch"
 SUPPORTED_SCHEMAS = frozenset({SCHEMA_VERSION})
 MANIFEST_SUFFIX = ".manifest.json"
-_CURSOR_D, _CURSOR_F, _PENDING = "cursor.decisions", "cursor.feedback", "pending"
+_CURSOR_D, _CURSOR_F, _PENDING = CURSOR_DECISIONS, "cursor.feedback", "pending"
 _CHUNK = 4096
 
 
@@ -149,12 +149,11 @@ def plan_batch(store: LogStore, *, max_rows: int = 0) -> Span | None:
 
 
 def commit_batch(store: LogStore, span: Span) -> None:
-    """Mark the batch's decisions synced and move the cursor past it, in one transaction."""
-    (d_lo, d_hi), (_, f_hi) = span["d"], span["f"]
+    """Move the cursors past the batch (its decisions count as synced from now on)."""
+    d_hi, f_hi = span["d"][1], span["f"][1]
     conn = store.conn
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.execute("UPDATE decisions SET synced = 1 WHERE seq > ? AND seq <= ?", (d_lo, d_hi))
         conn.executemany(
             "INSERT OR REPLACE INTO sync_state (key, value) VALUES (?, ?)",
             [(_CURSOR_D, str(d_hi)), (_CURSOR_F, str(f_hi))],

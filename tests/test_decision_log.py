@@ -173,7 +173,8 @@ def test_retention_by_age_and_size_prunes_oldest_synced_first(tmp_path: Path) ->
         log(r)
     log.close()
     store = LogStore.open(tmp_path / "decisions.db")
-    store.conn.execute("UPDATE decisions SET synced = 1 WHERE seq <= 1000")
+    store.conn.execute("INSERT INTO sync_state VALUES ('cursor.decisions', '1000')")
+    assert store.stats()["unsynced"] == 2010 - 1000
     assert store.prune(max_age_days=30) == 10
     assert store.stats()["decisions"] == 2000
     size = store.used_bytes()

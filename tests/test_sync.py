@@ -10,6 +10,7 @@ import pytest
 from log_samples import make_record
 
 from edge_moma.errors import DataError
+from edge_moma.log_schema import SCHEMA_VERSION
 from edge_moma.log_store import Feedback, LogStore, decision_rows
 from edge_moma.sync import (
     MANIFEST_SUFFIX,
@@ -42,7 +43,7 @@ def test_batch_has_manifest_checksums_and_the_documented_fields(tmp_path: Path) 
     store.add_feedback(Feedback(ids[0], score=1.0, correct=True))
     manifest = export_batch(store, tmp_path / "out", "dev-a")
     assert manifest is not None
-    assert manifest["schema_version"] == 3 and manifest["device_id"] == "dev-a"
+    assert manifest["schema_version"] == SCHEMA_VERSION and manifest["device_id"] == "dev-a"
     assert manifest["files"]["decisions"]["rows"] == 5
     assert manifest["files"]["decisions"]["first_seq"] == 1
     assert manifest["files"]["decisions"]["last_seq"] == 5
