@@ -291,7 +291,6 @@ def evaluate_rows(
         report["task"] = _task_metrics([a for a, _ in with_task], [b for _, b in with_task])
     models = router.card["models"]
     report["model_bytes"] = (model_dir / models["int8"]).stat().st_size
-    report["bundle_bytes"] = sum(p.stat().st_size for p in model_dir.iterdir() if p.is_file())
     report["int8_vs_fp32"] = _precision_diff(model_dir, router.card, texts, rows, report)
     return report
 
