@@ -1,8 +1,9 @@
 """Find the files edge-moma ships: the default config and the router bundles.
 
-In a source checkout (and an editable install) they are the repository's
-top-level ``configs/`` and ``models/``; a wheel carries them inside the
-package as ``edge_moma/_shipped/{configs,models}``.
+They live at the top of the repository (``configs/``, ``models/``);
+``edge_moma/_shipped/`` links to them, so a wheel carries copies inside the
+package and a checkout (or an editable install) reads the originals. Where a
+checkout has no symlinks, the top-level directories are used directly.
 """
 
 from __future__ import annotations
