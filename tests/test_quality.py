@@ -12,7 +12,16 @@ from routing_samples import routing_rows, write_routing_file
 from edge_moma.bundle import CARD_NAME
 from edge_moma.errors import BundleError
 from edge_moma.features import Featurizer
-from edge_moma.quality import DEFAULT_PRIOR, QualityPredictor, default_train_config, train_quality
+from edge_moma.quality import (
+    BLEND_WEIGHTS,
+    DEFAULT_PRIOR,
+    ROUTING_MAX_CHARS,
+    QualityPredictor,
+    blend_task_prior,
+    default_featurizer,
+    default_train_config,
+    train_quality,
+)
 from edge_moma.routing_data import load_routing_set
 
 
@@ -45,8 +54,32 @@ def test_card_records_models_data_and_files(bundle: Path) -> None:
     p = QualityPredictor.load(bundle)
     assert p.models == ("big", "small")
     assert p.card["data"]["path"] == "train.jsonl" and p.card["data"]["n"] == 80
-    assert p.featurizer == Featurizer()
+    assert p.featurizer == default_featurizer() == Featurizer(max_chars=ROUTING_MAX_CHARS)
     assert set(p.card["files"]) == {"quality.int8.onnx"}
+
+
+def test_task_prior_is_chosen_on_held_out_rows_and_served(bundle: Path) -> None:
+    p = QualityPredictor.load(bundle)
+    prior = p.card["task_prior"]
+    assert prior["labels"] == ["chat", "code"]
+    assert prior["weight"] in BLEND_WEIGHTS
+    assert set(prior["holdout_brier"]) == {str(w) for w in BLEND_WEIGHTS}
+    best = min(prior["holdout_brier"].values())
+    assert prior["holdout_brier"][str(prior["weight"])] == best
+    # Code prompts: only big answers well, in the per-task table and in what is served.
+    table = np.array(prior["quality"])
+    assert table[1, 0] - table[1, 1] > 0.5
+    quality, _ = p.known(_ids(p, CODE))
+    assert quality[0] - quality[1] > 0.3
+
+
+def test_blend_task_prior_mixes_head_and_task_table() -> None:
+    head = np.array([0.2, 0.8])
+    table = np.array([[1.0, 0.0], [0.0, 1.0]])
+    assert blend_task_prior(head, np.array([1.0, 0.0]), table, 1.0).tolist() == [0.2, 0.8]
+    assert blend_task_prior(head, np.array([1.0, 0.0]), table, 0.0).tolist() == [1.0, 0.0]
+    mixed = blend_task_prior(head, np.array([0.5, 0.5]), table, 0.5)
+    assert np.allclose(mixed, [0.35, 0.65])
 
 
 def test_known_models_learn_the_signal(bundle: Path) -> None:
