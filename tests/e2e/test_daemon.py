@@ -1,0 +1,619 @@
+"""The daemon end to end: real ``python -m edge_moma serve`` processes on temporary Unix
+sockets, the real SmolLM2 model, the real ``openai`` SDK, the real SQLite decision log."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from edge_moma.client import AsyncClient, Client
+from edge_moma.config import default_config_path
+from edge_moma.errors import DaemonError
+from edge_moma.log_store import LogStore
+
+KEY = "sk-daemon-e2e-7f3a91c2"
+KEY_ENV = "EDGE_MOMA_DAEMON_KEY"
+SAY_HI = [{"role": "user", "content": "Say hi."}]
+
+
+def config_text(data_dir: Path, *, server: str = "", extra: str = "") -> str:
+    """The packaged default config with a small llama.cpp context and its own data dir."""
+    text = default_config_path().read_text(encoding="utf-8")
+    text = text.replace("context = 2048", "context = 512").replace("threads = 0", "threads = 1")
+    text = text.replace('# data_dir = ""', f'data_dir = "{data_dir}"')
+    if server:
+        start = text.index("[server]")
+        end = text.index("[budgets]")
+        text = text[:start] + "[server]\n" + server + "\n\n" + text[end:]
+    return text + extra
+
+
+def accepts(path: Path) -> bool:
+    """Whether something listens on ``path`` (a raw probe: httpcore's Unix-socket connect
+    leaves its socket unclosed when the connect fails, a ResourceWarning under -W error)."""
+    with socket.socket(socket.AF_UNIX) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
+class Daemon:
+    """One ``edge-moma serve`` subprocess with its own config, data dir and socket."""
+
+    def __init__(self, root: Path, *, server: str = "", extra: str = "", sock: Path | None = None):
+        root.mkdir(parents=True, exist_ok=True)
+        self.root = root
+        self.data = root / "data"
+        self.config = root / "config.toml"
+        self.config.write_text(config_text(self.data, server=server, extra=extra), "utf-8")
+        self.socket = sock or root / "run" / "d.sock"
+        self.stderr_path = root / "stderr.log"
+        self.env = {
+            **os.environ,
+            "XDG_RUNTIME_DIR": str(root / "xdg-runtime"),
+            "XDG_DATA_HOME": str(root / "xdg-data"),
+            "XDG_CONFIG_HOME": str(root / "xdg-config"),
+            KEY_ENV: KEY,
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "edge_moma", "serve", "--config", str(self.config)] + [
+            "--socket",
+            str(self.socket),
+        ]
+
+    def start(self, wait: bool = True) -> Daemon:
+        with open(self.stderr_path, "ab") as err:
+            self.proc = subprocess.Popen(self.command(), env=self.env, stderr=err)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        assert self.proc is not None
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"daemon exited {self.proc.returncode}: {self.stderr()}")
+            if accepts(self.socket):
+                with self.http() as http:
+                    if http.get("/healthz").status_code == 200:
+                        return
+            time.sleep(0.1)
+        raise AssertionError(f"daemon not ready after {timeout} s: {self.stderr()}")
+
+    def http(self, timeout: float = 120.0) -> httpx.Client:
+        transport = httpx.HTTPTransport(uds=str(self.socket))
+        return httpx.Client(transport=transport, base_url="http://daemon", timeout=timeout)
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+
+    def terminate(self, timeout: float = 60.0) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(30)
+
+    def log(self) -> LogStore:
+        return LogStore.open(self.data / "decisions.db", readonly=True)
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    """One daemon shared by the endpoint tests; stopped (and checked) at the end."""
+    d = Daemon(tmp_path_factory.mktemp("daemon")).start()
+    yield d
+    code = d.terminate()
+    d.kill()
+    assert code == 0, d.stderr()
+
+
+@pytest.fixture
+def http(daemon: Daemon) -> Iterator[httpx.Client]:
+    with daemon.http() as client:
+        yield client
+
+
+# --- the socket, its permissions, one daemon at a time -----------------------------------
+
+
+def test_socket_is_private_and_names_its_pid(daemon: Daemon) -> None:
+    assert stat.S_ISSOCK(daemon.socket.lstat().st_mode)
+    assert stat.S_IMODE(daemon.socket.stat().st_mode) == 0o600
+    assert stat.S_IMODE(daemon.socket.parent.stat().st_mode) == 0o700
+    assert daemon.socket.parent.stat().st_uid == os.geteuid()
+    pid_file = daemon.socket.with_name("d.sock.pid")
+    assert daemon.proc is not None
+    assert pid_file.read_text().strip() == str(daemon.proc.pid)
+
+
+def test_a_second_daemon_on_the_same_socket_is_refused(daemon: Daemon) -> None:
+    assert daemon.proc is not None
+    second = subprocess.run(daemon.command(), env=daemon.env, capture_output=True, timeout=60)
+    assert second.returncode == 1
+    assert f"already running, pid {daemon.proc.pid}" in second.stderr.decode()
+    with daemon.http() as http:  # the first one is untouched
+        assert http.get("/healthz").json()["pid"] == daemon.proc.pid
+
+
+def test_a_stale_socket_is_replaced(tmp_path: Path) -> None:
+    first = Daemon(tmp_path / "a").start()
+    first.kill()  # SIGKILL: the socket file stays behind, nobody listens on it
+    assert stat.S_ISSOCK(first.socket.lstat().st_mode)
+    second = Daemon(tmp_path / "a").start()
+    try:
+        assert second.proc is not None
+        with second.http() as http:
+            assert http.get("/healthz").json()["pid"] == second.proc.pid
+        assert "replacing the stale socket" in second.stderr()
+    finally:
+        assert second.terminate() == 0
+    assert not second.socket.exists()
+
+
+def test_a_socket_directory_others_can_enter_is_refused(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    d = Daemon(tmp_path / "d", sock=shared / "d.sock")
+    run = subprocess.run(d.command(), env=d.env, capture_output=True, timeout=60)
+    assert run.returncode == 1
+    assert "is mode 0755" in run.stderr.decode()
+    assert not (shared / "d.sock").exists()
+
+
+# httpcore leaves the socket of a failed Unix-socket exchange unclosed (a ResourceWarning,
+# an unraisable-exception warning); gc.collect() keeps it in this test.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_peer_whose_uid_is_not_allowed_is_cut_off(tmp_path: Path) -> None:
+    other = os.geteuid() + 4242
+    d = Daemon(tmp_path / "d", server=f"allowed_uids = [{other}]").start(wait=False)
+    try:
+        deadline = time.monotonic() + 90
+        while "Application startup complete" not in d.stderr():
+            assert d.proc is not None and d.proc.poll() is None, d.stderr()
+            assert time.monotonic() < deadline, d.stderr()
+            time.sleep(0.1)
+        with pytest.raises(DaemonError) as info, Client(d.socket) as client:
+            client.health()
+        assert info.value.status == 0
+        del info
+        assert f"refused a connection from uid {os.geteuid()}" in d.stderr()
+        assert d.proc is not None and d.proc.poll() is None  # still serving
+        gc.collect()
+    finally:
+        assert d.terminate() == 0, d.stderr()
+
+
+# --- endpoints ----------------------------------------------------------------------
+
+
+def test_healthz_and_models(http: httpx.Client, daemon: Daemon) -> None:
+    health = http.get("/healthz").json()
+    assert health["status"] == "ok" and health["router_version"].startswith("intent:")
+    models = http.get("/v1/models").json()
+    assert models["object"] == "list"
+    by_id = {m["id"]: m for m in models["data"]}
+    assert {"auto", "smollm2-135m", "calculator", "units", "clock", "reminders"} <= set(by_id)
+    local = by_id["smollm2-135m"]["edge_moma"]
+    assert local["kind"] == "local" and local["available"] is True
+    assert by_id["calculator"]["edge_moma"]["kind"] == "agent"
+
+
+def test_route_returns_what_the_cli_prints(http: httpx.Client, daemon: Daemon) -> None:
+    text = "convert 5 miles to kilometers"
+    body = {"model": "auto", "messages": [{"role": "user", "content": text}]}
+    served = http.post("/v1/route", json=body).json()
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edge_moma",
+            "route",
+            "--json",
+            "--config",
+            str(daemon.config),
+            text,
+        ],
+        env=daemon.env,
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    printed = json.loads(cli.stdout)
+
+    def shape(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: shape(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [shape(v) for v in value]
+        return type(value).__name__
+
+    assert shape(served) == shape(printed)
+    for key in ("target", "stage", "fallbacks", "understanding", "router_version"):
+        assert served[key] == printed[key], key
+    assert served["target"] == "units"
+    assert [c["target"] for c in served["candidates"]] == [
+        c["target"] for c in printed["candidates"]
+    ]
+
+
+def test_route_pins_a_concrete_model(http: httpx.Client) -> None:
+    body = {"model": "smollm2-135m", "messages": [{"role": "user", "content": "what is 2+2"}]}
+    decision = http.post("/v1/route", json=body).json()
+    assert decision["target"] == "smollm2-135m"
+    assert "pinned" in decision["reason"]
+
+
+def test_chat_auto_goes_to_an_agent_first(http: httpx.Client) -> None:
+    body = {"model": "auto", "messages": [{"role": "user", "content": "what is 12*7"}]}
+    r = http.post("/v1/chat/completions", json=body)
+    assert r.status_code == 200
+    answer = r.json()
+    assert answer["object"] == "chat.completion"
+    assert answer["model"] == "calculator" == r.headers["x-edge-moma-target"]
+    assert "84" in answer["choices"][0]["message"]["content"]
+    assert answer["edge_moma"]["decision_id"] == r.headers["x-edge-moma-decision-id"]
+    assert answer["id"] == f"chatcmpl-{answer['edge_moma']['decision_id']}"
+
+
+def test_chat_pinned_to_the_local_model(http: httpx.Client) -> None:
+    body = {"model": "smollm2-135m", "messages": SAY_HI, "max_tokens": 4, "temperature": 0}
+    r = http.post("/v1/chat/completions", json=body)
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["model"] == "smollm2-135m" == r.headers["x-edge-moma-target"]
+    assert answer["choices"][0]["message"]["content"]
+    assert 1 <= answer["usage"]["completion_tokens"] <= 4
+    assert answer["choices"][0]["finish_reason"] in ("stop", "length")
+    assert answer["edge_moma"]["attempts"][0]["target"] == "smollm2-135m"
+
+
+def test_streaming_sends_openai_chunks(http: httpx.Client) -> None:
+    body = {
+        "model": "smollm2-135m",
+        "messages": SAY_HI,
+        "max_tokens": 5,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    with http.stream("POST", "/v1/chat/completions", json=body) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        decision_id = r.headers["x-edge-moma-decision-id"]
+        events = [line[6:] for line in r.iter_lines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert {c["id"] for c in chunks} == {f"chatcmpl-{decision_id}"}
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert chunks[0]["edge_moma"]["target"] == "smollm2-135m"
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+    assert text
+    finals = [c for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]]
+    assert [f["choices"][0]["finish_reason"] for f in finals] in (["stop"], ["length"])
+    assert chunks[-1]["choices"] == [] and 1 <= chunks[-1]["usage"]["completion_tokens"] <= 5
+
+
+def test_feedback_reaches_the_decision_log(http: httpx.Client, daemon: Daemon) -> None:
+    body = {"model": "auto", "messages": [{"role": "user", "content": "what is 3+4"}]}
+    decision_id = http.post("/v1/chat/completions", json=body).json()["edge_moma"]["decision_id"]
+    r = http.post("/v1/feedback", json={"decision_id": decision_id, "score": 0.9, "note": "ok"})
+    assert r.status_code == 200 and r.json()["decision_id"] == decision_id
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            row = daemon.log().show(decision_id)
+            if row["feedback"]:
+                break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            raise AssertionError("feedback not written within 10 s")
+        time.sleep(0.2)
+    assert row["feedback"][0]["score"] == 0.9 and row["target"] == "calculator"
+
+
+def test_metrics_in_prometheus_text(http: httpx.Client) -> None:
+    http.post("/v1/route", json={"messages": [{"role": "user", "content": "what time is it"}]})
+    r = http.get("/metrics")
+    assert r.headers["content-type"].startswith("text/plain")
+    text = r.text
+    for family in (
+        "edge_moma_requests_total",
+        "edge_moma_decisions_total",
+        "edge_moma_request_seconds",
+        "edge_moma_fallbacks_total",
+        "edge_moma_log_dropped_total",
+        "edge_moma_models_loaded",
+    ):
+        assert f"# TYPE {family} " in text, family
+    assert 'edge_moma_requests_total{endpoint="/v1/route",status="200"}' in text
+    assert 'edge_moma_request_seconds_bucket{endpoint="/v1/route",le="+Inf"}' in text
+    assert 'edge_moma_decisions_total{target="clock",stage="agent"}' in text
+    assert "edge_moma_log_dropped_total 0" in text
+
+
+def test_reload_rereads_the_config(http: httpx.Client, daemon: Daemon) -> None:
+    version = http.get("/healthz").json()["router_version"]
+    same = http.post("/admin/reload").json()
+    assert same["config_changed"] is False and same["router_version"] == version
+    original = daemon.config.read_text()
+    daemon.config.write_text(original.replace("tradeoff = 0.5", "tradeoff = 0.6"))
+    try:
+        changed = http.post("/admin/reload").json()
+        assert changed["config_changed"] is True
+        body = {"messages": [{"role": "user", "content": "what is 9*9"}]}
+        assert http.post("/v1/route", json=body).json()["target"] == "calculator"
+    finally:
+        daemon.config.write_text(original)
+        assert http.post("/admin/reload").json()["config_changed"] is True
+    daemon.config.write_text(original.replace("tradeoff = 0.5", "tradeoff = 7"))
+    try:
+        bad = http.post("/admin/reload")
+        assert bad.status_code == 400 and "policy.tradeoff" in bad.json()["error"]["message"]
+        assert http.get("/healthz").status_code == 200  # the old runtime keeps serving
+    finally:
+        daemon.config.write_text(original)
+
+
+# --- bad requests: OpenAI-style 4xx, the daemon keeps serving ------------------------
+
+CHAT = "/v1/chat/completions"
+HI = [{"role": "user", "content": "hi"}]
+BAD = [
+    ("malformed JSON", "POST", CHAT, b'{"messages": [', 400, "invalid_json"),
+    ("not UTF-8", "POST", CHAT, b"\xff\xfe{}", 400, "invalid_json"),
+    ("empty body", "POST", CHAT, b"", 400, "invalid_body"),
+    ("a JSON array", "POST", CHAT, [1, 2], 400, "invalid_body"),
+    ("no messages", "POST", CHAT, {"model": "auto"}, 400, None),
+    ("messages not a list", "POST", CHAT, {"messages": "hi"}, 400, None),
+    ("empty messages", "POST", CHAT, {"messages": []}, 400, None),
+    ("message not an object", "POST", CHAT, {"messages": ["hi"]}, 400, "invalid_type"),
+    ("bad role", "POST", CHAT, {"messages": [{"role": "robot", "content": "x"}]}, 400, None),
+    ("content a number", "POST", CHAT, {"messages": [{"role": "user", "content": 5}]}, 400, "invalid_type"),  # noqa: E501
+    ("image part", "POST", CHAT, {"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, 400, None),  # noqa: E501
+    ("unknown message field", "POST", CHAT, {"messages": [{**HI[0], "mood": 1}]}, 400, "unknown_parameter"),  # noqa: E501
+    ("unknown field", "POST", CHAT, {"messages": HI, "tools": []}, 400, "unknown_parameter"),
+    ("model a number", "POST", CHAT, {"messages": HI, "model": 3}, 400, "invalid_type"),
+    ("unknown model", "POST", CHAT, {"messages": HI, "model": "gpt-9"}, 404, "model_not_found"),
+    ("max_tokens a string", "POST", CHAT, {"messages": HI, "max_tokens": "5"}, 400, "invalid_type"),
+    ("max_tokens zero", "POST", CHAT, {"messages": HI, "max_tokens": 0}, 400, None),
+    ("max_tokens a bool", "POST", CHAT, {"messages": HI, "max_tokens": True}, 400, "invalid_type"),
+    ("temperature too high", "POST", CHAT, {"messages": HI, "temperature": 9}, 400, None),
+    ("stream a string", "POST", CHAT, {"messages": HI, "stream": "yes"}, 400, "invalid_type"),
+    ("stop a number", "POST", CHAT, {"messages": HI, "stop": 7}, 400, "invalid_type"),
+    ("n = 2", "POST", CHAT, {"messages": HI, "n": 2}, 400, None),
+    ("unknown context key", "POST", CHAT, {"messages": HI, "edge_moma": {"x": 1}}, 400, None),
+    ("only a system message", "POST", "/v1/route", {"messages": [{"role": "system", "content": "x"}]}, 400, None),  # noqa: E501
+    ("oversized body", "POST", "/v1/route", b'{"messages": "' + b"x" * 2_000_000 + b'"}', 413, "request_too_large"),  # noqa: E501
+    ("feedback without id", "POST", "/v1/feedback", {"score": 1}, 400, "invalid_type"),
+    ("feedback score out of range", "POST", "/v1/feedback", {"decision_id": "ab", "score": 3}, 400, None),  # noqa: E501
+    ("feedback with neither", "POST", "/v1/feedback", {"decision_id": "ab"}, 400, None),
+    ("feedback unknown field", "POST", "/v1/feedback", {"decision_id": "ab", "stars": 5}, 400, "unknown_parameter"),  # noqa: E501
+    ("unknown path", "GET", "/v1/nothing", None, 404, "not_found"),
+    ("wrong method", "GET", "/v1/route", None, 405, "method_not_allowed"),
+    ("reload with a body", "POST", "/admin/reload", {"x": 1}, 400, "invalid_body"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code"),
+    [b[1:] for b in BAD],
+    ids=[b[0] for b in BAD],
+)
+def test_bad_requests_get_openai_errors(
+    http: httpx.Client, method: str, path: str, body: Any, status: int, code: str | None
+) -> None:
+    if isinstance(body, bytes):
+        r = http.request(method, path, content=body, headers={"content-type": "application/json"})
+    else:
+        r = http.request(method, path, json=body)
+    assert r.status_code == status, r.text
+    error = r.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["message"] and error["type"] == "invalid_request_error"
+    if code is not None:
+        assert error["code"] == code
+    assert http.get("/healthz").status_code == 200
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(daemon: Daemon) -> None:
+    """A body declared larger than the limit is answered without waiting for its bytes."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(10)
+        s.connect(str(daemon.socket))
+        s.sendall(
+            b"POST /v1/route HTTP/1.1\r\nhost: d\r\ncontent-type: application/json\r\n"
+            b"content-length: 50000000\r\n\r\n{"
+        )
+        head = s.recv(65536).decode()
+    assert head.startswith("HTTP/1.1 413")
+
+
+# --- clients ------------------------------------------------------------------------
+
+
+def test_the_official_openai_sdk_works_unchanged(daemon: Daemon) -> None:
+    import openai
+
+    client = openai.OpenAI(
+        base_url="http://edge-moma/v1",
+        api_key="unused-on-a-unix-socket",
+        http_client=httpx.Client(transport=httpx.HTTPTransport(uds=str(daemon.socket))),
+    )
+    with client:
+        answer = client.chat.completions.create(
+            model="auto", messages=[{"role": "user", "content": "what is 6*7"}]
+        )
+        assert answer.model == "calculator" and "42" in (answer.choices[0].message.content or "")
+        assert answer.model_extra and answer.model_extra["edge_moma"]["decision_id"]
+        pinned = client.chat.completions.create(
+            model="smollm2-135m", messages=SAY_HI, max_tokens=3, temperature=0
+        )
+        assert pinned.choices[0].message.content and pinned.usage is not None
+        pieces = [
+            c.choices[0].delta.content or ""
+            for c in client.chat.completions.create(
+                model="smollm2-135m", messages=SAY_HI, max_tokens=4, stream=True
+            )
+            if c.choices
+        ]
+        assert "".join(pieces)
+        assert "smollm2-135m" in [m.id for m in client.models.list()]
+        with pytest.raises(openai.NotFoundError):
+            client.chat.completions.create(model="gpt-9", messages=SAY_HI)
+        with pytest.raises(openai.BadRequestError) as info:
+            client.chat.completions.create(model="auto", messages=SAY_HI, extra_body={"foo": 1})
+        assert info.value.code == "unknown_parameter"
+
+
+def test_edge_moma_client_sync(daemon: Daemon) -> None:
+    with Client(daemon.socket) as client:
+        assert client.health()["status"] == "ok"
+        assert client.route("what is 5+5")["target"] == "calculator"
+        offline = client.route("Write a haiku about rain.", context={"online": False})
+        assert offline["context"]["online"] is False
+        answer = client.chat("what is 8*8")
+        assert "64" in answer["choices"][0]["message"]["content"]
+        decision_id = answer["edge_moma"]["decision_id"]
+        assert client.feedback(decision_id, correct=True)["correct"] is True
+        text = "".join(client.stream(SAY_HI, model="smollm2-135m", max_tokens=4))
+        assert text
+        assert any(m["id"] == "auto" for m in client.models())
+        assert "edge_moma_requests_total" in client.metrics()
+        with pytest.raises(DaemonError) as info:
+            client.chat("hi", model="gpt-9")
+        assert info.value.status == 404 and info.value.code == "model_not_found"
+
+
+def test_edge_moma_client_async(daemon: Daemon) -> None:
+    async def main() -> tuple[list[dict[str, Any]], str]:
+        async with AsyncClient(daemon.socket) as client:
+            decisions = await asyncio.gather(*(client.route(f"what is {i}+{i}") for i in range(8)))
+            pieces = [p async for p in client.stream(SAY_HI, model="smollm2-135m", max_tokens=3)]
+            return list(decisions), "".join(pieces)
+
+    decisions, text = asyncio.run(main())
+    assert {d["target"] for d in decisions} == {"calculator"}
+    assert len({d["id"] for d in decisions}) == 8
+    assert text
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # as above
+def test_a_client_without_a_daemon_says_how_to_start_one(tmp_path: Path) -> None:
+    with pytest.raises(DaemonError) as info, Client(tmp_path / "none.sock") as client:
+        client.health()
+    assert "edge-moma serve" in str(info.value) and info.value.status == 0
+    del info
+    gc.collect()
+
+
+# --- backpressure, secrets, shutdown ---------------------------------------------------
+
+CLOUD = f"""
+[[models]]
+name = "cloud"
+kind = "remote"
+base_url = "http://127.0.0.1:9/v1"
+model = "gpt-4o-mini"
+api_key_env = "{KEY_ENV}"
+connect_timeout_s = 1
+max_retries = 0
+"""
+
+
+def test_a_full_local_queue_answers_429_and_keys_never_leak(tmp_path: Path) -> None:
+    d = Daemon(tmp_path / "d", server="max_queue = 1", extra=CLOUD).start()
+    try:
+        body = {"model": "smollm2-135m", "messages": SAY_HI, "max_tokens": 24}
+        results: list[httpx.Response] = []
+
+        def ask() -> None:
+            with d.http() as http:
+                results.append(http.post("/v1/chat/completions", json=body))
+
+        threads = [threading.Thread(target=ask) for _ in range(5)]
+        for t in threads:
+            t.start()
+            time.sleep(0.05)
+        for t in threads:
+            t.join(120)
+        statuses = sorted(r.status_code for r in results)
+        assert statuses.count(200) >= 2 and 429 in statuses, statuses
+        busy = next(r for r in results if r.status_code == 429)
+        assert int(busy.headers["retry-after"]) >= 1
+        assert busy.json()["error"]["code"] == "queue_full"
+        with d.http() as http:
+            # the cloud is pinned, fails (nothing listens) and falls back: the key stays secret
+            cloud = http.post("/v1/chat/completions", json={**body, "model": "cloud"})
+            models = http.get("/v1/models").text
+            metrics = http.get("/metrics").text
+        assert cloud.status_code == 200 and cloud.json()["model"] == "smollm2-135m"
+        assert cloud.json()["edge_moma"]["attempts"][0]["error"]
+        seen = [cloud.text, models, metrics, *(r.text for r in results)]
+        assert all(KEY not in text for text in seen)
+    finally:
+        assert d.terminate() == 0, d.stderr()
+    assert KEY not in d.stderr()
+    assert KEY.encode() not in (d.data / "decisions.db").read_bytes()
+
+
+def test_sigterm_finishes_requests_in_flight_and_loses_no_decision(tmp_path: Path) -> None:
+    d = Daemon(tmp_path / "d", server="grace_s = 60").start()
+    body = {"model": "smollm2-135m", "messages": SAY_HI, "max_tokens": 12}
+    results: list[httpx.Response] = []
+
+    def ask(payload: dict[str, Any]) -> None:
+        with d.http() as http:
+            results.append(http.post("/v1/chat/completions", json=payload))
+
+    threads = [threading.Thread(target=ask, args=(body,)) for _ in range(3)]
+    threads.append(threading.Thread(target=ask, args=({**body, "stream": True},)))
+    for t in threads:
+        t.start()
+    with d.http() as http:  # wait until the generations are really in flight
+        deadline = time.monotonic() + 60
+        while "edge_moma_generations_in_flight 4" not in http.get("/metrics").text:
+            assert time.monotonic() < deadline, "requests never got in flight"
+            time.sleep(0.05)
+    assert d.proc is not None
+    d.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    assert not accepts(d.socket)  # no longer accepting
+    for t in threads:
+        t.join(120)
+    assert d.proc.wait(60) == 0, d.stderr()
+    assert sorted(r.status_code for r in results) == [200, 200, 200, 200], [r.text for r in results]
+    assert not d.socket.exists() and not d.socket.with_name("d.sock.pid").exists()
+    ids = [r.headers["x-edge-moma-decision-id"] for r in results]
+    store = d.log()
+    for decision_id in ids:
+        row = store.show(decision_id)
+        assert row["attempts"] and row["attempts"][0]["target"] == "smollm2-135m"
+        assert row["attempts"][-1]["error"] is None
