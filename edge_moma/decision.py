@@ -7,7 +7,8 @@ retrain from one routing call. ``Decision.to_dict()`` is the JSON that
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from copy import deepcopy
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Stage = Literal["agent", "llm"]
@@ -90,9 +91,27 @@ class Decision:
         return next((c for c in self.candidates if c.target == target), None)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["fallbacks"] = list(self.fallbacks)
-        d["candidates"] = [asdict(c) for c in self.candidates]
-        if self.understanding is not None:
-            d["understanding"]["intents"] = [asdict(i) for i in self.understanding.intents]
-        return d
+        """Plain JSON-able data; built field by field (``asdict`` deep-copies every value
+        and took ~0.3 ms, a third of a daemon ``/v1/route`` call)."""
+        u = self.understanding
+        return {
+            "id": self.id,
+            "created": self.created,
+            "stage": self.stage,
+            "target": self.target,
+            "fallbacks": list(self.fallbacks),
+            "reason": self.reason,
+            "candidates": [dict(vars(c)) for c in self.candidates],
+            "understanding": None
+            if u is None
+            else {
+                "intents": [{"label": i.label, "confidence": i.confidence} for i in u.intents],
+                "out_of_scope": u.out_of_scope,
+                "task": u.task,
+                "task_confidence": u.task_confidence,
+                "router_version": u.router_version,
+            },
+            "all_masked": self.all_masked,
+            "context": deepcopy(self.context),
+            "router_version": self.router_version,
+        }

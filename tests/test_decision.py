@@ -1,0 +1,57 @@
+"""``Decision.to_dict`` is the JSON contract of the CLI, the daemon and the log."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from edge_moma.decision import Candidate, Decision, IntentScore, Understanding
+
+
+def reference(decision: Decision) -> dict:
+    """The original ``asdict``-based rendering: the shape ``to_dict`` must keep, key order too."""
+    d = dataclasses.asdict(decision)
+    d["fallbacks"] = list(decision.fallbacks)
+    d["candidates"] = [dataclasses.asdict(c) for c in decision.candidates]
+    if decision.understanding is not None:
+        d["understanding"]["intents"] = [
+            dataclasses.asdict(i) for i in decision.understanding.intents
+        ]
+    return d
+
+
+CANDIDATES = (
+    Candidate("calculator", "agent", 0.99, 0.0, 0.001, 0.0, 0.99),
+    Candidate("cloud", "remote", 0.8, 0.002, 1.5, 0.0, 0.4, "network", "offline"),
+)
+UNDERSTANDING = Understanding(
+    (IntentScore("calculator", 0.97), IntentScore("oos", 0.01)), False, "math", 0.9, "intent:x"
+)
+
+
+@pytest.mark.parametrize("understanding", [UNDERSTANDING, None])
+def test_to_dict_matches_asdict_and_copies_nested_context(
+    understanding: Understanding | None,
+) -> None:
+    context = {"online": False, "sensitive": ["email"], "deadline_s": 30.0, "nested": {"a": [1]}}
+    decision = Decision(
+        id="d1",
+        created=1.5,
+        stage="agent",
+        target="calculator",
+        fallbacks=("cloud",),
+        reason="agent stage: ...",
+        candidates=CANDIDATES,
+        understanding=understanding,
+        context=context,
+        router_version="intent:x+routing:y",
+    )
+    out = decision.to_dict()
+    assert out == reference(decision)
+    assert list(out) == list(reference(decision))
+    assert list(out["candidates"][1]) == [f.name for f in dataclasses.fields(Candidate)]
+    out["context"]["nested"]["a"].append(2)  # a copy: the frozen decision is untouched
+    assert decision.context["nested"]["a"] == [1]
+    json.dumps(out)
