@@ -166,6 +166,10 @@ class LlamaServer:
             str(ctx),
             "--n_threads",
             str(threads),
+            # queue a request behind a running one (the default interrupts the running one):
+            # the tests that kill the server mid-request rely on one being in flight
+            "--interrupt_requests",
+            "false",
         ]
         self.proc: subprocess.Popen[bytes] | None = None
         # a file, not a pipe: a full pipe would stall the server
