@@ -617,3 +617,33 @@ def test_sigterm_finishes_requests_in_flight_and_loses_no_decision(tmp_path: Pat
         row = store.show(decision_id)
         assert row["attempts"] and row["attempts"][0]["target"] == "smollm2-135m"
         assert row["attempts"][-1]["error"] is None
+
+
+def test_systemd_socket_activation(tmp_path: Path) -> None:
+    """As under edge-moma.socket: the daemon serves on the listening fd 3 it is handed
+    (LISTEN_PID / LISTEN_FDS) and leaves that socket in place when it stops."""
+    d = Daemon(tmp_path / "d")
+    run_dir = tmp_path / "systemd-run"
+    run_dir.mkdir(mode=0o700)
+    path = run_dir / "edge-moma.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))
+    listener.listen(16)
+    cmd = ["sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"', "sh", *d.command()[:-2]]
+    fd = listener.fileno()
+
+    def as_fd_3() -> None:
+        os.dup2(fd, 3)
+
+    with open(d.stderr_path, "ab") as err:
+        d.proc = subprocess.Popen(cmd, env=d.env, stderr=err, preexec_fn=as_fd_3, close_fds=False)
+    listener.close()
+    try:
+        d.socket = path
+        d.wait_ready()
+        with Client(path) as client:
+            assert client.route("what is 2+3")["target"] == "calculator"
+        assert f"serving on {path}" in d.stderr()
+    finally:
+        assert d.terminate() == 0, d.stderr()
+    assert path.exists()  # systemd's socket: not ours to remove
