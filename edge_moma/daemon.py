@@ -205,7 +205,7 @@ def serve(
             runtime.close()
             raise
         service = Service(runtime, config_path=str(config.path))
-        app = create_app(service, max_body_bytes=settings.max_body_bytes, grace_s=settings.grace_s)
+        app = create_app(service, max_body_bytes=settings.max_body_bytes)
         allowed = frozenset(settings.allowed_uids or [os.geteuid()])
         protocol = peer_checked(import_from_string(HTTP_PROTOCOLS[http]), allowed)
         server = uvicorn.Server(

@@ -725,13 +725,18 @@ ROUTES = [
 ]
 
 
-def create_app(service: Service, *, max_body_bytes: int, grace_s: float) -> ASGIApp:
-    """The ASGI app; its lifespan closes the runtime (flushing the log) at shutdown."""
+def create_app(service: Service, *, max_body_bytes: int) -> ASGIApp:
+    """The ASGI app; its lifespan closes the runtime (flushing the log) at shutdown.
+
+    The server grants the grace period (uvicorn's ``timeout_graceful_shutdown``)
+    before the lifespan ends: generations still running then have used it up and
+    are cancelled at once; their partial answers are logged like any other.
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        await anyio.to_thread.run_sync(service.close, grace_s)
+        await anyio.to_thread.run_sync(service.close, 0.0)
 
     app = Starlette(
         routes=ROUTES,

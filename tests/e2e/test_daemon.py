@@ -647,3 +647,47 @@ def test_systemd_socket_activation(tmp_path: Path) -> None:
     finally:
         assert d.terminate() == 0, d.stderr()
     assert path.exists()  # systemd's socket: not ours to remove
+
+
+def test_sigterm_past_the_grace_period_cancels_and_still_logs(tmp_path: Path) -> None:
+    """Generations still running when grace_s is up are cancelled between two tokens; the
+    daemon exits promptly and their decisions (with the cut-short attempt) are in the log."""
+    d = Daemon(tmp_path / "d", server="grace_s = 1").start()
+    body = {"model": "smollm2-135m", "messages": SAY_HI, "max_tokens": 400, "temperature": 1.0}
+    outcomes: list[object] = []
+
+    def ask(payload: dict[str, Any]) -> None:
+        try:
+            with d.http() as http:
+                outcomes.append(http.post("/v1/chat/completions", json=payload).status_code)
+        except httpx.TransportError as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=ask, args=(p,)) for p in (body, {**body, "stream": True})]
+    for t in threads:
+        t.start()
+    with d.http() as http:
+        deadline = time.monotonic() + 60
+        while "edge_moma_generations_in_flight 2" not in http.get("/metrics").text:
+            assert time.monotonic() < deadline, "requests never got in flight"
+            time.sleep(0.05)
+    assert d.proc is not None
+    t0 = time.monotonic()
+    d.proc.send_signal(signal.SIGTERM)
+    assert d.proc.wait(60) == 0, d.stderr()
+    assert time.monotonic() - t0 < 20  # 400 tokens each would take far longer on this box
+    for t in threads:
+        t.join(60)
+    assert len(outcomes) == 2
+    stats = d.log().stats()
+    assert stats["decisions"] == 2, stats
+    rows = d.log().tail(2)
+    assert all(r["attempts"] and r["attempts"][0]["target"] == "smollm2-135m" for r in rows)
+
+
+def test_an_oversized_chunked_body_is_counted_and_refused(http: httpx.Client) -> None:
+    """No Content-Length (chunked): the limit is enforced on the bytes as they arrive."""
+    chunks = iter([b'{"messages": "'] + [b"x" * 300_000] * 5 + [b'"}'])
+    r = http.post("/v1/route", content=chunks, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
+    assert http.get("/healthz").status_code == 200
