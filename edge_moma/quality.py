@@ -246,11 +246,6 @@ def _prior(
 # --- training ----------------------------------------------------------------------------
 
 
-def default_featurizer() -> Featurizer:
-    """The routing model's featurizer (``ROUTING_MAX_CHARS``; other settings as the default)."""
-    return Featurizer(max_chars=ROUTING_MAX_CHARS)
-
-
 def default_train_config() -> Any:
     """The trainer settings the shipped bundle uses (chosen by cross-validation)."""
     from .training import TrainConfig
@@ -261,10 +256,6 @@ def default_train_config() -> Any:
 # 2^18 buckets x 8 int8 = 2 MB. In 5-fold CV on RouterBench, dim 8 / hidden 32 gave
 # AIQ 0.846, dim 32 / hidden 64 0.845, dim 64 / hidden 128 0.843: wider only overfits.
 QUALITY_DIM = 8
-# Head + tail of 256 characters. 5-fold CV on RouterBench with the task prior:
-# AIQ 0.8470 at 256 against 0.8468 at 2048, and a few-shot prompt featurizes in
-# about a quarter of the time (~60 against ~240 us).
-ROUTING_MAX_CHARS = 256
 # Candidate weights of the quality head against the task prior (0 = task prior only),
 # and the share of the training file held out to choose among them.
 BLEND_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -291,7 +282,7 @@ def train_quality(
     from .training import train_embedding_bag
 
     cfg = config or default_train_config()
-    featurizer = featurizer or default_featurizer()
+    featurizer = featurizer or Featurizer()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     flat, offsets = featurizer.batch(list(data.prompts))

@@ -15,10 +15,8 @@ from edge_moma.features import Featurizer
 from edge_moma.quality import (
     BLEND_WEIGHTS,
     DEFAULT_PRIOR,
-    ROUTING_MAX_CHARS,
     QualityPredictor,
     blend_task_prior,
-    default_featurizer,
     default_train_config,
     train_quality,
 )
@@ -54,7 +52,7 @@ def test_card_records_models_data_and_files(bundle: Path) -> None:
     p = QualityPredictor.load(bundle)
     assert p.models == ("big", "small")
     assert p.card["data"]["path"] == "train.jsonl" and p.card["data"]["n"] == 80
-    assert p.featurizer == default_featurizer() == Featurizer(max_chars=ROUTING_MAX_CHARS)
+    assert p.featurizer == Featurizer()  # one featurization serves both routers
     assert set(p.card["files"]) == {"quality.int8.onnx"}
 
 
