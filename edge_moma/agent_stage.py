@@ -169,11 +169,15 @@ class AgentStage:
         if follow_up_agent and follow_up_agent in self._by_name:
             candidate = self._by_name[follow_up_agent]
             own = top is not None and top.label in candidate.intents
+            # An agent waiting for an answer keeps the turn unless the user clearly
+            # turns to another agent: "call the plumber" answering "what should I
+            # remind you about?" is not a phone call, whatever the intent router says.
             confident_elsewhere = (
                 not understanding.out_of_scope
                 and top is not None
                 and top.confidence >= self.switch_confidence
                 and not own
+                and any(o.config.enabled for o in self._owners.get(top.label, ()))
             )
             if active == follow_up_agent:
                 if is_cancel(text) or (

@@ -106,6 +106,16 @@ def test_active_dialog_keeps_follow_ups_masks_others_and_ends_on_subject_change(
     )
 
 
+@pytest.mark.parametrize("intent", ["book_flight", "weather"])  # no agent / a disabled one
+def test_a_waiting_agent_takes_an_answer_no_other_agent_could(stage, intent: str) -> None:
+    sm = SessionManager()
+    sm.agent_replied("s", "reminders", "reminder_update", "need_input", {"pending": "item"})
+    answer = stage.select(
+        u((intent, 0.99)), "call the plumber", StageSituation(), sm.get("s"), "reminders"
+    )
+    assert (answer.target, answer.session_action) == ("reminders", "continue")
+
+
 def test_a_masked_dialog_holder_sends_the_turn_to_llm_routing(stage) -> None:
     sm = SessionManager()
     sm.agent_replied("s", "booker", "restaurant_reservation", "need_input", {"city": None})
