@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .context import RouteContext
     from .decision import Candidate, Decision, Understanding
     from .errors import EdgeMomaError
-    from .executor import Response
+    from .executor import Response, ResponseStream
     from .runtime import Runtime
 
 _EXPORTS = {
@@ -29,6 +29,7 @@ _EXPORTS = {
     "Decision": "decision",
     "EdgeMomaError": "errors",
     "Response": "executor",
+    "ResponseStream": "executor",
     "RouteContext": "context",
     "Runtime": "runtime",
     "Understanding": "decision",

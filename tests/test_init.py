@@ -1,0 +1,27 @@
+"""The promised public surface, and nothing heavy at import time."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import edge_moma
+
+
+def test_every_public_name_resolves() -> None:
+    for name in edge_moma.__all__:
+        assert getattr(edge_moma, name) is not None
+    with pytest.raises(AttributeError):
+        edge_moma.NotAName  # noqa: B018
+
+
+def test_import_loads_no_inference_engine_or_http_client() -> None:
+    code = (
+        "import sys, edge_moma, edge_moma.features\n"
+        "heavy = {'onnxruntime', 'llama_cpp', 'httpx', 'numpy'} & set(sys.modules)\n"
+        "print(sorted(heavy - {'numpy'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
