@@ -584,12 +584,30 @@ async def _stream(service: Service, chat: ChatBody, target: str | None) -> Respo
                 body = {**base, "choices": [], "usage": usage}
                 yield b"data: " + json.dumps(body).encode() + b"\n\n"
             yield b"data: [DONE]\n\n"
-        finally:  # a reader that went away stops the generation at the next token
-            if answer.response is None:
-                answer.cancel()
+        finally:
+            stop()
+
+    def stop() -> None:  # a reader that went away stops the generation at the next token
+        if answer.response is None:
+            answer.cancel()
 
     headers = {**_headers(decision.id, answering), "Cache-Control": "no-cache"}
-    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+    return _EventStream(events(), stop, media_type="text/event-stream", headers=headers)
+
+
+class _EventStream(StreamingResponse):
+    """A streamed response that calls ``on_end`` as soon as it ends, even when the client
+    disconnected: the cancelled async generator itself is only finalized much later."""
+
+    def __init__(self, content: AsyncIterator[bytes], on_end: Callable[[], None], **kw: Any):
+        super().__init__(content, **kw)
+        self._on_end = on_end
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._on_end()
 
 
 async def models(request: Request) -> Response:

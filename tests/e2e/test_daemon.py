@@ -691,3 +691,28 @@ def test_an_oversized_chunked_body_is_counted_and_refused(http: httpx.Client) ->
     r = http.post("/v1/route", content=chunks, headers={"content-type": "application/json"})
     assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
     assert http.get("/healthz").status_code == 200
+
+
+def test_a_reader_that_disconnects_mid_stream_stops_the_generation(daemon: Daemon) -> None:
+    body = {"model": "smollm2-135m", "messages": SAY_HI, "max_tokens": 400, "stream": True}
+    body["temperature"] = 1.0
+    with daemon.http() as http:
+        with http.stream("POST", "/v1/chat/completions", json=body) as r:
+            decision_id = r.headers["x-edge-moma-decision-id"]
+            for i, _ in enumerate(r.iter_lines()):
+                if i >= 4:
+                    break  # leave after a few pieces: the connection closes
+        deadline = time.monotonic() + 3  # 400 tokens take far longer; one token does not
+        while "edge_moma_generations_in_flight 0" not in http.get("/metrics").text:
+            assert time.monotonic() < deadline, "the generation kept running"
+            time.sleep(0.05)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            row = daemon.log().show(decision_id)
+            break
+        except Exception:
+            assert time.monotonic() < deadline, "the cut-short decision was not logged"
+            time.sleep(0.2)
+    attempt = row["attempts"][-1]
+    assert attempt["target"] == "smollm2-135m" and attempt["completion_tokens"] < 400
