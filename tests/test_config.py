@@ -169,3 +169,16 @@ def test_search_order(isolated_dirs: Path, write_config, monkeypatch) -> None:
 def test_shipped_configs_are_valid(name: str) -> None:
     cfg = load_config(default_config_path().parent / name)
     assert cfg.models and all(m.name for m in cfg.models)
+
+
+def test_readme_documents_every_config_key() -> None:
+    import dataclasses
+
+    from edge_moma import config as c
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    classes = [*c._SECTIONS.values(), c.LocalModel, c.RemoteModel, c.AgentConfig, c.PrivacyRule]
+    for cls in classes:
+        for f in dataclasses.fields(cls):
+            if f.init and f.name != "resolved_path":
+                assert f"`{f.name}`" in readme, f"{cls.__name__}.{f.name}"
