@@ -2,14 +2,17 @@
 
 It routes a small set of real queries (from the training datasets' kinds:
 assistant requests, math, code, knowledge, writing, a sensitive one), shows
-how decisions flip when the device state changes, then answers two queries
-with the local model for real.
+how decisions flip when the device state changes (with an example cloud model
+added to the pool: routed, never called), then answers two queries with the
+local model for real.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
+from .config import Config, RemoteModel
 from .context import RouteContext
 from .errors import TargetError
 from .report import format_decision, format_response
@@ -28,9 +31,22 @@ DEMO_QUERIES: tuple[str, ...] = (
     "my email is jane.doe@example.com, can you draft a reply to my doctor about my prescription",
 )
 
+# Routed, never called: shows the policy weighing a cloud model against the local one.
+EXAMPLE_CLOUD = RemoteModel(
+    name="example-cloud-gpt-4",
+    base_url="https://api.example.invalid/v1",
+    model="gpt-4-1106-preview",
+    price_in=0.01,
+    price_out=0.03,
+    latency_s=0.8,
+    tokens_per_s=40.0,
+    profile="gpt-4-1106-preview",
+)
+
 DEMO_CONTEXTS: tuple[tuple[str, RouteContext], ...] = (
-    ("as the device is now", RouteContext()),
+    ("online, on mains", RouteContext(online=True, charging=True, battery_percent=None)),
     ("offline", RouteContext(online=False)),
+    ("sensitive (privacy rule)", RouteContext(online=True, sensitive=True)),
     ("battery 15%, not charging", RouteContext(battery_percent=15, charging=False)),
     ("battery 3%, not charging", RouteContext(battery_percent=3, charging=False)),
     ("deadline 0.5 s", RouteContext(deadline_s=0.5)),
@@ -49,13 +65,14 @@ def run_demo(rt: Runtime, echo: Callable[[str], None], *, generate: bool = True)
     for query in DEMO_QUERIES:
         echo("> " + query.splitlines()[0][:100])
         echo(_indent(format_decision(rt.route(query))) + "\n")
-    echo("== the same query as the device state changes ==")
+    echo(f"== the same query as the device state changes (pool + {EXAMPLE_CLOUD.name}) ==")
     query = "Summarise the plot of Hamlet in three sentences."
     echo("> " + query)
-    for label, ctx in DEMO_CONTEXTS:
-        d = rt.route(query, context=ctx)
-        flag = " (all masked)" if d.all_masked else ""
-        echo(f"  {label:<28} -> {d.target}{flag}: {d.reason}")
+    with Runtime(with_example_cloud(rt.config)) as cloud_rt:
+        for label, ctx in DEMO_CONTEXTS:
+            d = cloud_rt.route(query, context=ctx)
+            flag = " (all masked)" if d.all_masked else ""
+            echo(f"  {label:<28} -> {d.target}{flag}: {d.reason}")
     if not generate:
         return
     echo("\n== answering with the chosen target ==")
@@ -67,6 +84,12 @@ def run_demo(rt: Runtime, echo: Callable[[str], None], *, generate: bool = True)
             echo(f"  failed: {exc}")
             continue
         echo(_indent(format_response(response)) + "\n")
+
+
+def with_example_cloud(config: Config) -> Config:
+    """The config's pool plus ``EXAMPLE_CLOUD``, logging off: for routing only."""
+    runtime = dataclasses.replace(config.runtime, log=False)
+    return dataclasses.replace(config, runtime=runtime, models=[*config.models, EXAMPLE_CLOUD])
 
 
 def _indent(text: str) -> str:

@@ -122,6 +122,10 @@ def test_demo_routes_every_query_offline() -> None:
     for query in DEMO_QUERIES:
         assert query.splitlines()[0][:60] in result.output
     assert "offline" in result.output and "reason:" in result.output
+    flips = result.output.split("device state changes")[1]
+    assert "-> example-cloud-gpt-4" in flips  # online, on mains: the cloud wins
+    assert "(network)" in flips and "(privacy)" in flips and "(battery)" in flips
+    assert "(all masked)" in flips
 
 
 def _commands(group, prefix=()):
