@@ -89,8 +89,9 @@ def tradeoff_lambda(tradeoff: float, budget_left_fraction: float = 1.0) -> float
 
     Calls cost $0.0001-$0.01 here, so at the middle of the knob a cent buys up to
     0.3 quality points, and at 0 only calls under a tenth of a cent stay
-    competitive with a free local model. A day's budget that is running out raises lambda in proportion (down to 5%
-    left, where it is 20x), so spending slows before the budget mask stops it.
+    competitive with a free local model. A day's budget that is running out
+    raises lambda in proportion (down to 5% left, where it is 20x), so spending
+    slows before the budget mask stops it.
     """
     base = 10.0 ** (3.0 * (1.0 - tradeoff)) - 1.0
     return base / max(min(budget_left_fraction, 1.0), 0.05)
