@@ -19,6 +19,7 @@ from .errors import (
     ConfigError,
     DataError,
     EdgeMomaError,
+    MissingDependency,
     ModelFileError,
     RequestError,
 )
@@ -26,7 +27,14 @@ from .errors import (
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-_USAGE_ERRORS = (ConfigError, ModelFileError, DataError, BundleError, RequestError)
+_USAGE_ERRORS = (
+    ConfigError,
+    ModelFileError,
+    DataError,
+    BundleError,
+    RequestError,
+    MissingDependency,
+)
 
 
 def handle_errors(func: F) -> F:

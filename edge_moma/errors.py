@@ -10,6 +10,7 @@ sqlite, HTTP) are turned into ours where we call them (``raise ... from exc``)::
     ├── BundleError            a router bundle is corrupt, mismatched or incompatible
     ├── DataError              a training / evaluation file is malformed (path, line)
     ├── RequestError           a request (messages, options, context) is malformed
+    ├── MissingDependency      an optional extra (training, benchmarks, server) is not installed
     ├── LogError               the decision log database cannot be read or written (path)
     ├── DaemonError            the local daemon cannot start, or answered with an error (status)
     └── TargetError            a routing target failed to answer (target)
@@ -56,6 +57,10 @@ class DataError(EdgeMomaError):
         if path:
             where = f"{path}:{line}: " if line else f"{path}: "
         super().__init__(f"{where}{message}")
+
+
+class MissingDependency(EdgeMomaError):
+    """A feature needs a package from an optional extra that is not installed."""
 
 
 class RequestError(EdgeMomaError):

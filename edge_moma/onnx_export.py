@@ -37,6 +37,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .extras import require
+
 logger = logging.getLogger(__name__)
 
 Activation = Literal["relu", "none"]
@@ -81,6 +83,7 @@ def build_embedding_bag(
     metadata: dict[str, str] | None = None,
 ) -> Any:
     """The fp32 ``onnx.ModelProto`` of an embedding-bag network (see the module docstring)."""
+    require("onnx", "train")
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 

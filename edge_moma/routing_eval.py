@@ -39,6 +39,7 @@ import numpy as np
 
 from . import routing_metrics as rm
 from .errors import BundleError, DataError
+from .extras import require
 from .routing_data import RoutingSet, kfold_indices, load_routing_set
 from .utility import select_batch
 
@@ -173,6 +174,7 @@ def _align(train: RoutingSet, test: RoutingSet, values: np.ndarray, fill: float)
 
 
 def _tfidf(train: RoutingSet, test: RoutingSet) -> tuple[Any, Any]:
+    require("sklearn", "bench")
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     vec = TfidfVectorizer(sublinear_tf=True, min_df=2)
@@ -437,7 +439,7 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
 
 def plot_report(report: dict[str, Any], path: str | Path) -> Path:
     """Draw every curve (mean cost vs mean quality) into a PNG."""
-    import matplotlib
+    matplotlib = require("matplotlib", "bench")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
