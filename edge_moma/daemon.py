@@ -28,6 +28,7 @@ import signal
 import socket
 import stat
 import struct
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,8 +46,15 @@ _UCRED = struct.Struct("3i")  # pid, uid, gid
 
 
 def default_socket_path() -> Path:
-    """``edge-moma.sock`` in the user runtime dir (``$XDG_RUNTIME_DIR/edge-moma`` on Linux)."""
-    return Path(platformdirs.user_runtime_dir(APP_NAME)) / SOCKET_NAME
+    """``edge-moma.sock`` in the user runtime dir (``$XDG_RUNTIME_DIR/edge-moma`` on Linux).
+
+    Without ``$XDG_RUNTIME_DIR`` platformdirs falls back to ``/tmp/runtime-<uid>``
+    and warns; the fallback is fine (the daemon makes its directory 0700), so
+    the warning is not passed on to users.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Path(platformdirs.user_runtime_dir(APP_NAME)) / SOCKET_NAME
 
 
 def socket_path(config: Config, override: str | os.PathLike[str] | None = None) -> Path:

@@ -8,16 +8,14 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-import platformdirs
-
 from .config import (
-    APP_NAME,
     ENV_CONFIG,
     LocalModel,
     default_config_path,
     load_config,
     user_config_path,
 )
+from .daemon import default_socket_path
 from .device import probe
 from .errors import ModelFileError
 from .model_files import resolve_model_path
@@ -58,7 +56,7 @@ def diagnose(config_path: str | None = None) -> dict[str, Any]:
             str(default_config_path()),
         ],
         "data_dir": str(config.data_dir),
-        "runtime_dir": platformdirs.user_runtime_dir(APP_NAME),
+        "socket": str(default_socket_path()),
         "models_dir": str(packaged_path("models")),
         "models": models,
         "agents": [{"name": a.name, "kind": a.kind, "enabled": a.enabled} for a in config.agents],
@@ -74,6 +72,7 @@ def format_diagnosis(report: dict[str, Any]) -> str:
         f"config:    {report['config_path']}",
         "  search order: " + " -> ".join(report["search_order"]),
         f"data dir:  {report['data_dir']}",
+        f"socket:    {report['socket']}  (edge-moma serve)",
         f"router:    {report['models_dir']}",
     ]
     for name, b in report["bundles"].items():

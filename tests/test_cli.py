@@ -112,6 +112,7 @@ def test_doctor_json_reports_paths_and_missing_models(write_config) -> None:
     assert models["gone"]["found"] is False and "does not exist" in models["gone"]["problem"]
     assert models["smol"]["found"] is True
     assert report["bundles"]["intent"]["found"] and report["bundles"]["routing"]["found"]
+    assert report["socket"].endswith("edge-moma.sock")
 
 
 def test_demo_routes_every_query_offline() -> None:
