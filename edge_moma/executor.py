@@ -215,7 +215,7 @@ class ResponseStream:
         *,
         deadline_s: float,
         hooks: Hooks | None = None,
-        on_done: Callable[[tuple[Attempt, ...]], None] | None = None,
+        on_done: Callable[[tuple[Attempt, ...], Response | None], None] | None = None,
     ):
         self.decision = decision
         self._cancel = request.cancel or threading.Event()
@@ -276,7 +276,7 @@ class ResponseStream:
             self.response = Response("", "", self.decision, tuple(run.attempts))
         finally:
             if self._on_done is not None:
-                self._on_done(tuple(run.attempts))
+                self._on_done(tuple(run.attempts), self.response)
 
     def _deliver(
         self, target: str, first: str, pieces: Generator[str, None, Completion], t0: float

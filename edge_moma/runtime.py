@@ -317,10 +317,9 @@ class Runtime:
                 hooks=self._hooks(),
             )
         except AllTargetsFailed as exc:
-            done(exc.attempts)
+            done(exc.attempts, None)
             raise
-        done(response.attempts)
-        self._advance_session(decision, response)
+        done(response.attempts, response)
         return response
 
     def stream(
@@ -389,13 +388,16 @@ class Runtime:
 
     def _done(
         self, decision: Decision, request: ChatRequest
-    ) -> Callable[[Sequence[Attempt]], None]:
-        """What runs once a request ended: charge the ledger, log decision and attempts."""
+    ) -> Callable[[Sequence[Attempt], Response | None], None]:
+        """What runs once a request ended, whole or streamed: charge the ledger, log
+        the decision and its attempts, and move the session on if it was answered."""
 
-        def done(attempts: Sequence[Attempt]) -> None:
+        def done(attempts: Sequence[Attempt], response: Response | None = None) -> None:
             self._charge(attempts)
             if self._sinks:
                 self._emit(decision, query_text(request.messages), tuple(attempts))
+            if response is not None and response.target:
+                self._advance_session(decision, response)
 
         return done
 

@@ -177,7 +177,7 @@ def test_a_stream_that_delivered_text_is_not_switched(targets: dict[str, Backend
         ChatRequest(ASK),
         backend_for(targets),
         deadline_s=10,
-        on_done=lambda attempts: done.append(len(attempts)),
+        on_done=lambda attempts, response: done.append(len(attempts)),
     )
     got = []
     with pytest.raises(StreamInterrupted, match=r"^drop: the answer stopped after 5 char") as info:

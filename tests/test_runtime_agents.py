@@ -265,3 +265,17 @@ def test_reminders_and_dialogs_survive_a_restart(tmp_path: Path, smollm_path: Pa
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ("Your reminders: 1. renew my passport; 2. call the plumber.")
+
+
+def test_a_streamed_turn_moves_the_dialog_on(tmp_path: Path, smollm_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(config_text(tmp_path / "data", smollm_path, "http://127.0.0.1:9/"))
+    ctx = {"session_id": "streamed"}
+    with Runtime.from_config(path) as rt:
+        with rt.stream("please set up a reminder for me", context=ctx) as asked:
+            assert "".join(asked).startswith("What should I")
+        assert rt.sessions.get("streamed").agent == "reminders"
+        with rt.stream("water the plants", context=ctx) as answered:
+            assert "".join(answered) == 'Added "water the plants" to your reminders.'
+        assert answered.response is not None and answered.response.target == "reminders"
+        assert not rt.sessions.get("streamed").active
