@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -98,8 +99,9 @@ class Runtime:
         device: DeviceMonitor | None = None,
     ):
         self.config = config
-        self.intent = IntentRouter.load(config.bundle_dir("intent"))
-        self.quality = QualityPredictor.load(config.bundle_dir("routing"))
+        self._bundle_dirs = (config.bundle_dir("intent"), config.bundle_dir("routing"))
+        self.intent = IntentRouter.load(self._bundle_dirs[0])
+        self.quality = QualityPredictor.load(self._bundle_dirs[1])
         self.privacy = PrivacyRules(config.policy.privacy)
         self._sinks: list[DecisionSink] = []
         self.decision_log: DecisionLog | None = None
@@ -111,7 +113,6 @@ class Runtime:
         self.ledger: Ledger = ledger or (
             self.decision_log.ledger if self.decision_log else MemoryLedger()
         )
-        self._bundle_dirs = (config.bundle_dir("intent"), config.bundle_dir("routing"))
         self.device = device or DeviceMonitor()
         self._same_features = self.intent.featurizer == self.quality.featurizer
         self._backends: dict[str, Backend] = {}
@@ -159,19 +160,14 @@ class Runtime:
 
         The decision goes to every sink (the decision log, unless ``[runtime] log = false``).
         """
-        decision = self._route(query, context=context)
+        messages = normalize_messages(query)
+        decision = self._route(messages, self._context(context))
         if self._sinks:
-            self._emit(decision, query if isinstance(query, str) else query_text(query))
+            self._emit(decision, query_text(messages))
         return decision
 
-    def _route(
-        self,
-        query: str | Messages,
-        *,
-        context: RouteContext | Mapping[str, Any] | None = None,
-    ) -> Decision:
-        messages = normalize_messages(query)
-        ctx = self._context(context)
+    def _route(self, messages: tuple[dict[str, str], ...], ctx: RouteContext) -> Decision:
+        """The decision for messages and a context already validated by the caller."""
         text = query_text(messages)
         indices = self.intent.featurizer.indices(text)
         understanding = self.intent.understand_indices(indices)
@@ -304,7 +300,7 @@ class Runtime:
         setting ``cancel`` from another thread stops a running generation.
         Raises ``AllTargetsFailed`` (with every attempt) if no target answers.
         """
-        decision, request = self._prepare(
+        decision, request, backend_for = self._prepare(
             messages_or_text, max_tokens, temperature, stop, context, target, cancel
         )
         done = self._done(decision, request)
@@ -312,7 +308,7 @@ class Runtime:
             response = execute(
                 decision,
                 request,
-                self._backend_for(decision, request, context),
+                backend_for,
                 deadline_s=decision.context["deadline_s"],
                 hooks=self._hooks(),
             )
@@ -345,13 +341,13 @@ class Runtime:
                     print(piece, end="", flush=True)
             print(answer.response.target)
         """
-        decision, request = self._prepare(
+        decision, request, backend_for = self._prepare(
             messages_or_text, max_tokens, temperature, stop, context, target, None
         )
         return ResponseStream(
             decision,
             request,
-            self._backend_for(decision, request, context),
+            backend_for,
             deadline_s=decision.context["deadline_s"],
             hooks=self._hooks(),
             on_done=self._done(decision, request),
@@ -366,14 +362,15 @@ class Runtime:
         context: RouteContext | Mapping[str, Any] | None,
         target: str | None,
         cancel: threading.Event | None,
-    ) -> tuple[Decision, ChatRequest]:
+    ) -> tuple[Decision, ChatRequest, functools.partial[Backend]]:
+        """Validate, route, and build the request and the executor's ``backend_for``."""
         if not isinstance(max_tokens, int) or max_tokens <= 0:
             raise RequestError(f"max_tokens must be a positive integer, got {max_tokens!r}")
         messages = normalize_messages(messages_or_text)
         ctx = self._context(context)
         if target:
-            ctx = RouteContext(**{**ctx.to_dict(), "target": target})
-        decision = self._route(messages, context=ctx)
+            ctx = dataclasses.replace(ctx, target=target)
+        decision = self._route(messages, ctx)
         request = ChatRequest(
             messages=messages,
             max_tokens=max_tokens,
@@ -381,7 +378,7 @@ class Runtime:
             stop=tuple(stop),
             cancel=cancel,
         )
-        return decision, request
+        return decision, request, self._backend_for(decision, request, ctx)
 
     def _hooks(self) -> Hooks:
         return Hooks(self._mark_unavailable, self.breaker, self.speeds)
@@ -455,19 +452,13 @@ class Runtime:
                 self.ledger.add(attempt.target, attempt.cost_usd)
 
     def _backend_for(
-        self,
-        decision: Decision,
-        request: ChatRequest,
-        context: RouteContext | Mapping[str, Any] | None,
+        self, decision: Decision, request: ChatRequest, ctx: RouteContext
     ) -> functools.partial[Backend]:
         """The executor's ``backend_for``: agents get this turn bound to them."""
-        return functools.partial(self._backend, turn=self._agent_turn(decision, request, context))
+        return functools.partial(self._backend, turn=self._agent_turn(decision, request, ctx))
 
     def _agent_turn(
-        self,
-        decision: Decision,
-        request: ChatRequest,
-        context: RouteContext | Mapping[str, Any] | None,
+        self, decision: Decision, request: ChatRequest, ctx: RouteContext
     ) -> AgentTurn | None:
         """What an agent target sees: the session's slots for it, over the context's slots."""
         if decision.stage != "agent" or decision.target is None:
@@ -481,7 +472,7 @@ class Runtime:
             own = session.last_slots
         top = decision.understanding.top_intent if decision.understanding else None
         intent = decision.context.get("agent_intent") or (top.label if top else "")
-        slots = {**(self._context(context).slots or {}), **own}
+        slots = {**(ctx.slots or {}), **own}
         return AgentTurn(sid or "", request.messages, intent, slots)
 
     def _advance_session(self, decision: Decision, response: Response) -> None:
