@@ -4,11 +4,12 @@ Why hashed indices and not a dense vector: ONNX Runtime is fed the bucket ids
 and does the embedding-bag itself (Gather + mean), which costs tens of
 microseconds where a dense 2^16-wide input costs a millisecond.
 
-The hashing is done in numpy on the text's code points (a polynomial hash
-modulo 2^64, then Fibonacci hashing: the top bits of ``h * 0x9E37...``), so it
-is the same on every machine and every run, unlike Python's salted ``hash()``.
-It costs a fixed couple of dozen numpy calls per text whatever its length, which
-is what keeps a short query at tens of microseconds.
+The hashing is done on the text's code points (a polynomial hash modulo 2^64,
+then Fibonacci hashing: the top bits of ``h * 0x9E37...``), so it is the same
+on every machine and every run, unlike Python's salted ``hash()``. A small C
+extension (``_ngrams.c``, compiled at install when a compiler is present)
+computes it in a few microseconds; without it ``numpy_indices`` gives the same
+ids with a couple of dozen numpy calls (tens of microseconds a query).
 
 Text rules (documented in the README, part of ``FEATURIZER_VERSION``):
 
@@ -44,6 +45,11 @@ from typing import Any
 import numpy as np
 
 from .errors import BundleError
+
+try:  # the C hashing (edge_moma/_ngrams.c), built at install where a compiler is present
+    from . import _ngrams
+except ImportError:  # pragma: no cover - the numpy path gives the same ids, slower
+    _ngrams = None
 
 FEATURIZER_VERSION = 2
 
@@ -85,6 +91,8 @@ class Featurizer:
     _inv_pow: np.ndarray = field(init=False, repr=False, compare=False)
     _spans: dict[int, tuple[np.ndarray, np.ndarray]] = field(init=False, repr=False, compare=False)
     _shift: np.uint64 = field(init=False, repr=False, compare=False)
+    _orders: bytes = field(init=False, repr=False, compare=False)
+    _words: tuple[bool, bool] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.n_buckets <= 0 or self.n_buckets & (self.n_buckets - 1):
@@ -99,11 +107,15 @@ class Featurizer:
         object.__setattr__(self, "_inv_pow", np.concatenate([one, inv[:-1]]))
         object.__setattr__(self, "_spans", {})
         object.__setattr__(self, "_shift", np.uint64(64 - self.n_buckets.bit_length() + 1))
+        if not all(1 <= n <= 16 for n in self.char_ngrams):
+            raise ValueError(f"char_ngrams must be in 1..16, got {self.char_ngrams}")
+        object.__setattr__(self, "_orders", bytes(self.char_ngrams))
+        object.__setattr__(self, "_words", (1 in self.word_ngrams, 2 in self.word_ngrams))
 
     def params(self) -> dict[str, Any]:
         """The parameters to store in a model card."""
         d = asdict(self)
-        for private in ("_pow", "_inv_pow", "_spans", "_shift"):
+        for private in ("_pow", "_inv_pow", "_spans", "_shift", "_orders", "_words"):
             d.pop(private, None)
         d["char_ngrams"] = list(self.char_ngrams)
         d["word_ngrams"] = list(self.word_ngrams)
@@ -132,6 +144,13 @@ class Featurizer:
     def indices(self, text: str) -> np.ndarray:
         """Bucket ids (int64, with repeats) of one text; never empty."""
         padded = " " + normalize(text, self.max_chars) + " "
+        if _ngrams is not None:
+            raw = _ngrams.hash_ngrams(padded, self._orders, *self._words, int(self._shift))
+            return np.frombuffer(raw, dtype=np.int64)
+        return self.numpy_indices(padded)
+
+    def numpy_indices(self, padded: str) -> np.ndarray:
+        """``indices`` of an already normalized, padded text, in numpy (the portable path)."""
         codes = np.frombuffer(padded.encode("utf-32-le", "surrogatepass"), dtype="<u4")
         length = len(codes)
         # prefix[i] = sum_{j<i} codes[j] * P**j, so any span's hash is one

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edge_moma import features
 from edge_moma.errors import BundleError
 from edge_moma.features import FEATURIZER_VERSION, Featurizer, normalize
 
@@ -96,8 +97,36 @@ def test_params_round_trip_and_version_mismatch() -> None:
         Featurizer.from_params({"version": FEATURIZER_VERSION, "n_buckets": 1024})
 
 
+def test_c_hashing_is_built_by_the_install() -> None:
+    """The documented install compiles edge_moma/_ngrams.c; without it routing is slower."""
+    assert features._ngrams is not None
+
+
+FEATURIZERS = [
+    Featurizer(),
+    Featurizer(n_buckets=1 << 12, char_ngrams=(1, 3), word_ngrams=(2,)),
+    Featurizer(char_ngrams=(5, 2), word_ngrams=(1,)),
+    Featurizer(char_ngrams=(), word_ngrams=(1, 2)),
+]
+
+
+@pytest.mark.parametrize("f", FEATURIZERS, ids=lambda f: f"{f.char_ngrams}-{f.word_ngrams}")
+def test_c_and_numpy_hashing_give_the_same_ids(f: Featurizer) -> None:
+    rng = np.random.default_rng(0)
+    # Random texts over ASCII, Latin-1, CJK, emoji and lone surrogates, 0-600 chars.
+    alphabet = [chr(c) for c in [*range(32, 127), 0xE9, 0x4E2D, 0x1F600, 0xD83D, 0x0301]]
+    texts = ODD_TEXTS + [
+        "".join(rng.choice(alphabet, size=int(rng.integers(0, 600)))) for _ in range(200)
+    ]
+    for text in texts:
+        padded = " " + normalize(text, f.max_chars) + " "
+        np.testing.assert_array_equal(f.indices(text), f.numpy_indices(padded), err_msg=text)
+
+
 def test_bad_parameters_are_refused() -> None:
     with pytest.raises(ValueError, match="power of two"):
         Featurizer(n_buckets=1000)
     with pytest.raises(ValueError, match="word_ngrams"):
         Featurizer(word_ngrams=(3,))
+    with pytest.raises(ValueError, match="char_ngrams"):
+        Featurizer(char_ngrams=(0, 3))

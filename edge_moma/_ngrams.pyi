@@ -1,0 +1,3 @@
+def hash_ngrams(
+    padded_text: str, char_orders: bytes, word_unigrams: bool, word_bigrams: bool, shift: int, /
+) -> bytes: ...
