@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -110,9 +111,13 @@ class ApiError(Exception):
         return _json(self.body(), self.status, self.headers)
 
 
+def _dumps(obj: Any) -> bytes:
+    """JSON bytes of an answer (orjson, as ``Decision.to_json``; anything odd as a string)."""
+    return orjson.dumps(obj, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
 def _json(obj: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    # default=str and NaN allowed: byte for byte what `edge-moma route --json` prints
-    body = json.dumps(obj, ensure_ascii=False, default=str).encode()
+    body = obj if isinstance(obj, bytes) else _dumps(obj)
     return Response(body, status, headers, media_type="application/json")
 
 
@@ -431,7 +436,7 @@ async def route(request: Request) -> Response:
     if chat.model != "auto":
         context = RouteContext(**{**(context.to_dict() if context else {}), "target": chat.model})
     decision = rt.route(chat.messages, context=context)
-    return _json(decision.to_dict())
+    return _json(decision.to_json())
 
 
 async def chat_completions(request: Request) -> Response:
@@ -554,7 +559,7 @@ async def _stream(service: Service, chat: ChatBody, target: str | None) -> Respo
     def chunk(delta: dict[str, str], finish: str | None, **extra: Any) -> bytes:
         body = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
         body.update(extra)
-        return b"data: " + json.dumps(body, ensure_ascii=False).encode() + b"\n\n"
+        return b"data: " + _dumps(body) + b"\n\n"
 
     async def events() -> AsyncIterator[bytes]:
         try:
@@ -569,7 +574,7 @@ async def _stream(service: Service, chat: ChatBody, target: str | None) -> Respo
                     if isinstance(item, StreamInterrupted):
                         message = str(item)
                     error = ApiError(500, message, type="server_error", code="stream_interrupted")
-                    yield b"data: " + json.dumps(error.body()).encode() + b"\n\n"
+                    yield b"data: " + _dumps(error.body()) + b"\n\n"
                     return
                 if item:
                     yield chunk({"content": item}, None)
@@ -582,7 +587,7 @@ async def _stream(service: Service, chat: ChatBody, target: str | None) -> Respo
                 p, t = (c.prompt_tokens, c.completion_tokens) if c else (0, 0)
                 usage = {"prompt_tokens": p, "completion_tokens": t, "total_tokens": p + t}
                 body = {**base, "choices": [], "usage": usage}
-                yield b"data: " + json.dumps(body).encode() + b"\n\n"
+                yield b"data: " + _dumps(body) + b"\n\n"
             yield b"data: [DONE]\n\n"
         finally:
             stop()
