@@ -47,6 +47,7 @@ No ONNX re-export is needed for a new pool. Example::
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -81,10 +82,6 @@ def _logit(p: np.ndarray | float) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
-
-
 @dataclass(frozen=True)
 class Resolution:
     """How one pool entry is scored: a known model's head, or a prior (``source``)."""
@@ -115,7 +112,11 @@ class QualityPredictor:
         self._task_quality = (
             np.asarray(prior["quality"], dtype=np.float64) if prior else np.zeros((0, 0))
         )
-        self._outputs = ["quality", "log_cost"] + (["task"] if self._blend < 1 else [])
+        # Only the outputs the served quality reads: with the task prior alone
+        # (weight 0) the quality head is not fetched, and log_cost only by ``known``.
+        self._quality_outputs = (["quality"] if self._blend > 0 else []) + (
+            ["task"] if self._blend < 1 else []
+        )
 
     @classmethod
     def load(cls, bundle_dir: str | Path, variant: str = "int8") -> QualityPredictor:
@@ -134,11 +135,23 @@ class QualityPredictor:
 
     def known(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(quality, expected cost in USD) of every known model for one query."""
-        out = self._session.run(self._outputs, {"indices": np.asarray(indices, dtype=np.int64)})
-        q = out[0][0].astype(np.float64)
-        if self._blend < 1:
-            q = blend_task_prior(q, out[2][0].astype(np.float64), self._task_quality, self._blend)
-        return q, np.exp(out[1][0].astype(np.float64))
+        out = self._session.run([*self._quality_outputs, "log_cost"], {"indices": indices})
+        return self._served(out[:-1]), np.exp(out[-1][0].astype(np.float64))
+
+    def known_quality(self, indices: np.ndarray) -> np.ndarray:
+        """The quality of every known model for one query (``known`` without the cost)."""
+        return self._served(self._session.run(self._quality_outputs, {"indices": indices}))
+
+    def _served(self, out: list[np.ndarray]) -> np.ndarray:
+        """The served quality from the ``_quality_outputs`` of one run (module docstring)."""
+        if self._blend >= 1:
+            return out[0][0].astype(np.float64)
+        task_probs = out[-1][0].astype(np.float64)
+        if self._blend <= 0:
+            return task_probs @ self._task_quality
+        return blend_task_prior(
+            out[0][0].astype(np.float64), task_probs, self._task_quality, self._blend
+        )
 
     def known_batch(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """``known`` for many texts: (n, k) quality and (n, k) expected cost."""
@@ -197,8 +210,7 @@ class QualityPredictor:
         ``task`` (the intent router's top task) or ``task_probs`` (its
         distribution) pick the per-task prior of entries scored by priors.
         """
-        quality, _ = self.known(indices)
-        return self.score_pool(quality, pool, task, task_probs)
+        return self.score_pool(self.known_quality(indices), pool, task, task_probs)
 
     def score_pool(
         self,
@@ -217,8 +229,8 @@ class QualityPredictor:
                 continue
             if difficulty is None:
                 difficulty = float(_logit(known_quality).mean()) - self._base_logit
-            prior = _prior(r.priors, task, task_probs)
-            out[i] = float(_sigmoid(_logit(prior) + difficulty))
+            prior = min(max(_prior(r.priors, task, task_probs), _EPS), 1 - _EPS)
+            out[i] = 1.0 / (1.0 + math.exp(-(math.log(prior / (1 - prior)) + difficulty)))
         return out
 
 
