@@ -63,6 +63,8 @@ class CircuitBreaker:
 
     def open_targets(self) -> dict[str, str]:
         """Every target whose circuit is open, with why: the policy's unavailable mask."""
+        if not self._circuits:  # the usual case, on every routing call
+            return {}
         now = self._clock()
         with self._lock:
             out = {n: self._why(n, c, now) for n, c in self._circuits.items()}

