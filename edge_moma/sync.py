@@ -37,7 +37,9 @@ from .log_schema import SCHEMA_VERSION
 from .log_store import CURSOR_DECISIONS, LogStore
 
 BATCH_FORMAT = "edge-moma-decision-batch"
-SUPPORTED_SCHEMAS = frozenset({SCHEMA_VERSION})
+# Version 4 lines carry the same fields as version 5 (5 changed how the device
+# stores a decision, not the line), so a fleet reads batches from both.
+SUPPORTED_SCHEMAS = frozenset({4, SCHEMA_VERSION})
 MANIFEST_SUFFIX = ".manifest.json"
 _CURSOR_D, _CURSOR_F, _PENDING = CURSOR_DECISIONS, "cursor.feedback", "pending"
 _CHUNK = 4096

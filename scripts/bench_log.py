@@ -129,7 +129,7 @@ def bench_export_ingest(work: Path, rows: int) -> dict[str, dict[str, float]]:
             dataclasses.replace(r, decision=dataclasses.replace(r.decision, id=uuid.uuid4().hex))
             for r in chunk[: min(len(chunk), rows - start)]
         ]
-        store.insert(*decision_rows(batch, "bench", "redact", None))
+        store.insert(decision_rows(batch, "bench", "redact", None))
     fill = time.perf_counter() - t0
     c0, t0 = time.process_time(), time.perf_counter()
     manifest = export_batch(store, work / "outbox", "bench")

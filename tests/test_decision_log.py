@@ -190,6 +190,47 @@ def test_retention_by_age_and_size_prunes_oldest_synced_first(tmp_path: Path) ->
     )
 
 
+def test_new_log_uses_large_pages_and_gives_pruned_space_back(tmp_path: Path) -> None:
+    log = DecisionLog(settings(tmp_path, retention_days=0, max_mb=0))
+    for i in range(3000):
+        log(make_record(i, attempts=True))
+    log.close()
+    store = LogStore.open(tmp_path / "decisions.db")
+    assert store.conn.execute("PRAGMA page_size").fetchone()[0] == 16384
+    assert store.conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
+    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    before = (tmp_path / "decisions.db").stat().st_size
+    assert store.prune(max_bytes=before // 3) > 0
+    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert (tmp_path / "decisions.db").stat().st_size <= before // 3
+
+
+def test_writer_encodes_off_the_routing_thread(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The sink only queues the record; text redaction and JSON happen in the writer,
+    # and a record that cannot be encoded is counted, not raised into routing.
+    import threading
+
+    seen: list[str] = []
+
+    def redact(text: str) -> str:
+        seen.append(threading.current_thread().name)
+        if "boom" in text:
+            raise ValueError("a broken privacy rule")
+        return text
+
+    log = DecisionLog(settings(tmp_path, text_mode="redact", redact=redact))
+    good, bad = make_record(0), make_record(1)
+    log(good)
+    log(type(bad)(bad.decision, "boom", bad.attempts, bad.features_version))
+    log.close()
+    assert seen and set(seen) == {"edge-moma-log"}
+    assert log.dropped == 1 and log.written == 1
+    assert "cannot encode a decision" in str(log.error) and "broken privacy rule" in caplog.text
+    assert count(tmp_path / "decisions.db") == 1
+
+
 def test_feedback_and_ledger_survive_restart(tmp_path: Path) -> None:
     log = DecisionLog(settings(tmp_path))
     rec = make_record(0)

@@ -18,8 +18,7 @@ from edge_moma.sync import MANIFEST_SUFFIX, export_batch
 
 def device_batches(tmp_path: Path, name: str, records: list) -> Path:
     store = LogStore.open(tmp_path / name / "decisions.db")
-    rows, attempts = decision_rows(records, name, "store", None)
-    store.insert(rows, attempts)
+    store.insert(decision_rows(records, name, "store", None))
     store.add_feedback(Feedback(records[0].decision.id, score=1.0))
     export_batch(store, tmp_path / "inbox" / name, name)
     store.close()
@@ -53,6 +52,31 @@ def test_collect_verifies_dedupes_and_rejects(tmp_path: Path) -> None:
     assert again["decisions"] == 0 and len(again["already_collected"]) == 1
     with pytest.raises(DataError, match="not a batch manifest"):
         collect([db], db)
+
+
+def test_collect_reads_batches_of_the_previous_schema(tmp_path: Path) -> None:
+    # A device not yet upgraded still exports version-4 batches (the same fields).
+    import gzip
+    import hashlib
+
+    records = [make_record(i) for i in range(4)]
+    inbox = device_batches(tmp_path, "dev-old", records)
+    manifest_path = next(inbox.glob(f"*{MANIFEST_SUFFIX}"))
+    manifest = json.loads(manifest_path.read_text())
+    manifest["schema_version"] = 4
+    for entry in manifest["files"].values():
+        path = inbox / entry["file"]
+        lines = gzip.decompress(path.read_bytes()).decode().splitlines()
+        old = [
+            json.dumps({**json.loads(line), "schema": 4}, separators=(",", ":")) for line in lines
+        ]
+        path.write_bytes(gzip.compress(("\n".join(old) + "\n").encode()))
+        entry["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    manifest_path.write_text(json.dumps(manifest))
+    report = collect([inbox], tmp_path / "fleet" / "fleet.db")
+    assert report["rejected"] == [] and report["decisions"] == 4
+    ids = {r["id"] for r in iter_collected(tmp_path / "fleet" / "fleet.db")}
+    assert ids == {r.decision.id for r in records}
 
 
 def test_gate_and_publish_make_an_installable_release(tiny_intent: Path, tmp_path: Path) -> None:

@@ -24,8 +24,7 @@ from edge_moma.sync import (
 
 def add(store: LogStore, n: int, start: int = 0) -> list[str]:
     records = [make_record(start + i, attempts=i % 2 == 0) for i in range(n)]
-    rows, attempts = decision_rows(records, "dev-a", "hash", None)
-    store.insert(rows, attempts)
+    store.insert(decision_rows(records, "dev-a", "hash", None))
     return [r.decision.id for r in records]
 
 
