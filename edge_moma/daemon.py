@@ -256,6 +256,10 @@ def serve(
                 lifespan="on",
                 access_log=False,
                 log_config=None,
+                # A Unix socket has no proxies in front and needs no "server" header:
+                # both would be work on every request.
+                proxy_headers=False,
+                server_header=False,
                 timeout_graceful_shutdown=math.ceil(settings.grace_s),
                 ws="none",
             )
