@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import LogError
+from .ledger import WINDOW_S, SpendWindow
 from .log_schema import describe, is_corruption, move_aside
 from .log_store import Feedback, LogStore, Spend, encode
 from .sinks import LogRecord
@@ -62,7 +63,6 @@ LOG_FILE = "decisions.db"
 DEVICE_ID_FILE = "device_id"
 _RETRY_OPEN_S = 5.0
 _PRUNE_EVERY_S = 60.0
-_SPEND_WINDOW_S = 31 * 86_400.0
 
 
 @dataclass(frozen=True)
@@ -145,11 +145,11 @@ class DecisionLog:
         self._store: LogStore | None = None
         self._last_open_try = 0.0
         self._last_prune = 0.0
-        self._spend: list[tuple[float, str, float]] = []
-        self._spend_lock = threading.Lock()
+        self._spend = SpendWindow()
         self._open_store()
         if self._store is not None:
-            self._spend = self._store.spend_since(time.time() - _SPEND_WINDOW_S)
+            for at, _, usd in self._store.spend_since(time.time() - WINDOW_S):
+                self._spend.add(at, usd)
             self._prune()
         self._thread = threading.Thread(target=self._run, name="edge-moma-log", daemon=True)
         self._thread.start()
@@ -368,11 +368,7 @@ class DecisionLog:
             logger.warning("decision log %s: retention failed: %s", self.path, describe(exc))
 
     def _add_spend(self, spend: Spend) -> None:
-        with self._spend_lock:
-            self._spend.append((spend.at, spend.target, spend.usd))
-            cutoff = spend.at - _SPEND_WINDOW_S
-            if self._spend and self._spend[0][0] < cutoff:
-                self._spend = [e for e in self._spend if e[0] >= cutoff]
+        self._spend.add(spend.at, spend.usd)
         self._buf.append(spend)
         self._wake.set()
 
@@ -387,8 +383,7 @@ class SqliteLedger:
         self._log._add_spend(Spend(time.time() if at is None else at, target, usd))
 
     def spent_since(self, since: float) -> float:
-        with self._log._spend_lock:
-            return sum(usd for at, _, usd in self._log._spend if at >= since)
+        return self._log._spend.spent_since(since)
 
 
 def exit_on_sigterm() -> None:
