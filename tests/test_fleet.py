@@ -116,3 +116,77 @@ def test_gate_and_publish_make_an_installable_release(tiny_intent: Path, tmp_pat
     )
     with pytest.raises(Exception, match="sha256 does not match the release"):
         install(tmp_path / "device2", broken)
+
+
+def _rewrite(inbox: Path, data: bytes) -> None:
+    """Replace a batch's decisions file with ``data`` and fix its sha256 in the manifest."""
+    import hashlib
+
+    manifest_path = next(inbox.glob(f"*{MANIFEST_SUFFIX}"))
+    manifest = json.loads(manifest_path.read_text())
+    entry = manifest["files"]["decisions"]
+    (inbox / entry["file"]).write_bytes(data)
+    entry["sha256"] = hashlib.sha256(data).hexdigest()
+    manifest_path.write_text(json.dumps(manifest))
+
+
+def _lines(inbox: Path) -> list[bytes]:
+    import gzip
+
+    path = next(inbox.glob("*.decisions.jsonl.gz"))
+    return gzip.decompress(path.read_bytes()).splitlines(keepends=True)
+
+
+def test_collect_reads_many_gzip_members_across_small_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gzip
+
+    import edge_moma.fleet
+
+    records = [make_record(i, attempts=i % 2 == 0) for i in range(25)]
+    inbox = device_batches(tmp_path, "dev-m", records)
+    lines = _lines(inbox)
+    # Three members (as `cat a.gz b.gz c.gz` makes), read 100 compressed bytes at a time:
+    # lines and members end in the middle of reads.
+    members = [lines[:7], lines[7:8], lines[8:]]
+    _rewrite(inbox, b"".join(gzip.compress(b"".join(m)) for m in members))
+    monkeypatch.setattr(edge_moma.fleet, "_RAW_CHUNK", 100)
+    report = collect([inbox], tmp_path / "fleet" / "fleet.db")
+    assert report["rejected"] == [] and report["decisions"] == 25
+    ids = [r["id"] for r in iter_collected(tmp_path / "fleet" / "fleet.db")]
+    assert sorted(ids) == sorted(r.decision.id for r in records)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("truncate", "truncated"),
+        ("no_newline", "truncated"),
+        ("schema", "line 3 is not a schema-5 decision"),
+        ("order", "line 2 is not a schema-5 decision"),
+    ],
+)
+def test_collect_rejects_damaged_lines_even_with_a_matching_sha256(
+    tmp_path: Path, damage: str, message: str
+) -> None:
+    import gzip
+
+    inbox = device_batches(tmp_path, "dev-d", [make_record(i) for i in range(5)])
+    lines = _lines(inbox)
+    if damage == "truncate":
+        data = gzip.compress(b"".join(lines))[:-40]
+    elif damage == "no_newline":
+        data = gzip.compress(b"".join(lines)[:-1])
+    elif damage == "schema":
+        lines[2] = lines[2].replace(b'"schema":5', b'"schema":9', 1)
+        data = gzip.compress(b"".join(lines))
+    else:  # a valid JSON object whose keys are in another order
+        row = json.loads(lines[1])
+        lines[1] = (json.dumps({"id": row.pop("id"), **row}, separators=(",", ":")) + "\n").encode()
+        data = gzip.compress(b"".join(lines))
+    _rewrite(inbox, data)
+    report = collect([inbox], tmp_path / "fleet" / "fleet.db")
+    assert report["decisions"] == 0 and len(report["rejected"]) == 1
+    error = report["rejected"][0]["error"]
+    assert message in error, error
