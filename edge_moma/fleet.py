@@ -30,7 +30,7 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -285,6 +285,23 @@ def logged_intent_examples(fleet_db: str | Path) -> dict[str, Any]:
     """
     from .intent import OOS, IntentExample
 
+    train: list[Any] = []
+    held: list[Any] = []
+    skipped = 0
+    for did, (d, f) in _with_feedback(fleet_db):
+        text = d.get("query_text")
+        if not text or not d.get("intents"):
+            skipped += 1
+            continue
+        good = f["correct"] if f.get("correct") is not None else (f.get("score") or 0) >= 0.5
+        label = d["intents"][0]["label"] if good else OOS
+        example = IntentExample(text, label, d.get("task"))
+        (held if _held_out(did) else train).append(example)
+    return {"train": train, "holdout": held, "skipped_without_text": skipped}
+
+
+def _with_feedback(fleet_db: str | Path) -> list[tuple[str, tuple[dict[str, Any], dict[str, Any]]]]:
+    """(id, (decision, its latest feedback)) of every collected decision with feedback."""
     conn = open_fleet_db(fleet_db)
     try:
         feedback: dict[str, dict[str, Any]] = {}
@@ -296,20 +313,12 @@ def logged_intent_examples(fleet_db: str | Path) -> dict[str, Any]:
     latest = {
         d["id"]: (d, feedback[d["id"]]) for d in iter_collected(fleet_db) if d["id"] in feedback
     }
-    train: list[Any] = []
-    held: list[Any] = []
-    skipped = 0
-    for did, (d, f) in sorted(latest.items()):
-        text = d.get("query_text")
-        if not text or not d.get("intents"):
-            skipped += 1
-            continue
-        good = f["correct"] if f.get("correct") is not None else (f.get("score") or 0) >= 0.5
-        label = d["intents"][0]["label"] if good else OOS
-        example = IntentExample(text, label, d.get("task"))
-        bucket = zlib.crc32(did.encode()) % 1000
-        (held if bucket < HOLDOUT_PER_MILLE else train).append(example)
-    return {"train": train, "holdout": held, "skipped_without_text": skipped}
+    return sorted(latest.items())
+
+
+def _held_out(decision_id: str) -> bool:
+    """The same ~20 % of logged decisions, whichever router is retrained from them."""
+    return zlib.crc32(decision_id.encode()) % 1000 < HOLDOUT_PER_MILLE
 
 
 def retrain_intent(
@@ -441,3 +450,206 @@ def publish(
     (partial / RELEASE_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     partial.rename(target)
     return target
+
+
+# --- the routing quality predictor --------------------------------------------------------
+
+
+def logged_routing_rows(
+    fleet_db: str | Path, aliases: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Partial routing rows from logged LLM decisions with feedback.
+
+    A row is one prompt with *one* model's observed score: the model that
+    answered (the last attempt without an error; for a decision that was only
+    routed, its target) and the feedback score (``correct`` counts as 1 or 0).
+    Its cost is that attempt's ``cost_usd`` when there was one. ``aliases``
+    maps a device's target name to the model column it should train (e.g. a
+    known model of the base file); by default a target trains a column of its
+    own name, which the predictor then knows (a learned profile). Agent
+    decisions and hash-only rows (no text) are skipped and counted.
+    """
+    aliases = aliases or {}
+    rows: dict[str, list[dict[str, Any]]] = {"train": [], "holdout": []}
+    skipped = {"without_text": 0, "not_llm": 0, "no_answer": 0}
+    for did, (d, f) in _with_feedback(fleet_db):
+        text = d.get("query_text")
+        if not text:
+            skipped["without_text"] += 1
+            continue
+        if d.get("stage") != "llm":
+            skipped["not_llm"] += 1
+            continue
+        attempts = d.get("attempts") or []
+        answered = [a for a in attempts if a.get("error") is None]
+        if attempts and not answered:
+            skipped["no_answer"] += 1  # every target failed: no answer was scored
+            continue
+        model = answered[-1]["target"] if answered else d.get("target")
+        if not model:
+            skipped["no_answer"] += 1
+            continue
+        if f.get("score") is not None:
+            score = float(f["score"])
+        else:
+            score = 1.0 if f.get("correct") else 0.0
+        cost = float(answered[-1]["cost_usd"]) if answered else float("nan")
+        row = {"id": did, "prompt": text, "model": aliases.get(model, model)}
+        row.update(score=score, cost=cost, device_task=d.get("task"))
+        rows["holdout" if _held_out(did) else "train"].append(row)
+    return {**rows, "skipped": skipped}
+
+
+def merge_routing(base: Any, logged: Sequence[Mapping[str, Any]]) -> Any:
+    """The base ``RoutingSet`` plus logged partial rows, as one ``RoutingSet``.
+
+    Models are the base pool plus every logged model; entries a row did not
+    observe are NaN (the trainer leaves them out of the loss). Logged rows have
+    no task: the base file's tasks are benchmarks a device cannot name.
+    """
+    import hashlib
+
+    import numpy as np
+
+    from .routing_data import RoutingSet
+
+    models = tuple(base.models) + tuple(sorted({r["model"] for r in logged} - set(base.models)))
+    col = {m: i for i, m in enumerate(models)}
+    n, k = len(base) + len(logged), len(models)
+    scores = np.full((n, k), np.nan)
+    costs = np.full((n, k), np.nan)
+    scores[: len(base), : len(base.models)] = base.scores
+    costs[: len(base), : len(base.models)] = base.costs
+    for i, r in enumerate(logged, len(base)):
+        scores[i, col[r["model"]]] = r["score"]
+        costs[i, col[r["model"]]] = r["cost"]
+    digest = hashlib.sha256(base.sha256.encode())
+    for r in logged:
+        digest.update(f"\n{r['id']}\t{r['model']}\t{r['score']!r}".encode())
+    return RoutingSet(
+        path=base.path,
+        ids=tuple(base.ids) + tuple(r["id"] for r in logged),
+        prompts=tuple(base.prompts) + tuple(r["prompt"] for r in logged),
+        tasks=tuple(base.tasks) + (None,) * len(logged),
+        models=models,
+        scores=scores,
+        costs=costs,
+        sha256=digest.hexdigest(),
+    )
+
+
+def retrain_routing(
+    fleet_db: str | Path,
+    base_train: str | Path,
+    current: str | Path,
+    out_dir: str | Path,
+    work_dir: str | Path,
+    *,
+    aliases: Mapping[str, str] | None = None,
+    epochs: int | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Train a candidate routing bundle from the base routing file plus logged outcomes.
+
+    Trains through ``edge_moma.quality.train_quality`` (the code of
+    ``edge-moma train routing``) with the current bundle's featurizer, so the
+    candidate installs where the current one does. The held-out logged rows are
+    written to ``work_dir/logged_holdout.jsonl`` for ``gate_routing``.
+    """
+    from .features import Featurizer
+    from .quality import KIND, default_train_config, train_quality
+    from .routing_data import load_routing_set
+
+    work = Path(work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    logged = logged_routing_rows(fleet_db, aliases)
+    base = load_routing_set(base_train)
+    data = merge_routing(base, logged["train"])
+    featurizer = Featurizer.from_params(verify_bundle(current, KIND)["featurizer"])
+    cfg = default_train_config()
+    cfg = replace(cfg, seed=seed, **({"epochs": epochs} if epochs else {}))
+    card = train_quality(data, out_dir, cfg, data_path=str(base_train), featurizer=featurizer)
+    holdout = work / "logged_holdout.jsonl"
+    holdout.write_text("".join(json.dumps(r) + "\n" for r in logged["holdout"]), "utf-8")
+    counts = {
+        "base_rows": len(base),
+        "logged_rows": len(logged["train"]),
+        "logged_holdout": len(logged["holdout"]),
+        "logged_models": sorted({r["model"] for r in logged["train"]}),
+        "skipped": logged["skipped"],
+    }
+    return {"card": card, "logged": counts, "holdout_file": str(holdout)}
+
+
+def gate_routing(
+    candidate: str | Path,
+    current: str | Path,
+    holdout_files: Sequence[str | Path],
+    logged_holdout: str | Path | None,
+    report_path: str | Path,
+    *,
+    tolerance: float = 0.0,
+) -> dict[str, Any]:
+    """Score both predictors on the same held-out scores; promote if not worse.
+
+    The metric is the Brier score (mean squared error of the predicted quality
+    against the observed score; lower is better) over every observed entry of
+    the held-out routing files and the logged held-out rows, for the models both
+    bundles know. Models only the candidate knows (new logged targets) are
+    reported separately. ``promote`` when candidate <= current + ``tolerance``.
+    """
+    import numpy as np
+
+    from .quality import QualityPredictor
+    from .routing_data import load_routing_set
+
+    cand, cur = QualityPredictor.load(candidate), QualityPredictor.load(current)
+    entries: list[tuple[str, str, float]] = []  # (prompt, model, observed score)
+    for f in holdout_files:
+        data = load_routing_set(f)
+        for prompt, row in zip(data.prompts, data.scores, strict=True):
+            entries += [(prompt, m, float(s)) for m, s in zip(data.models, row, strict=True)]
+    if logged_holdout and Path(logged_holdout).is_file():
+        for line in Path(logged_holdout).read_text("utf-8").splitlines():
+            if line.strip():
+                r = json.loads(line)
+                entries.append((r["prompt"], r["model"], float(r["score"])))
+    prompts = sorted({p for p, _, _ in entries})
+    if not prompts:
+        raise DataError("the held-out set is empty; pass a --holdout routing file with rows")
+    predicted = {}
+    for name, model in (("candidate", cand), ("current", cur)):
+        quality, _ = model.known_batch(prompts)
+        predicted[name] = {
+            p: dict(zip(model.models, q, strict=True))
+            for p, q in zip(prompts, quality, strict=True)
+        }
+
+    def brier(name: str, models: set[str]) -> tuple[float | None, int]:
+        errs = [(predicted[name][p][m] - s) ** 2 for p, m, s in entries if m in models]
+        return (round(float(np.mean(errs)), 6) if errs else None), len(errs)
+
+    common = set(cand.models) & set(cur.models)
+    c_value, n = brier("candidate", common)
+    k_value, _ = brier("current", common)
+    new_models = set(cand.models) - set(cur.models)
+    new_value, new_n = brier("candidate", new_models)
+    promote = c_value is not None and k_value is not None and c_value <= k_value + tolerance
+    report = {
+        "kind": "routing",
+        "metric": "brier",
+        "lower_is_better": True,
+        "tolerance": tolerance,
+        "holdout_entries": n,
+        "holdout_files": [str(f) for f in holdout_files],
+        "logged_holdout": None if logged_holdout is None else str(logged_holdout),
+        "candidate": {"version": cand.version, "brier": c_value, "models": list(cand.models)},
+        "current": {"version": cur.version, "brier": k_value, "models": list(cur.models)},
+        "new_models": {"models": sorted(new_models), "brier": new_value, "entries": new_n},
+        "delta": None if c_value is None or k_value is None else round(c_value - k_value, 6),
+        "promote": promote,
+        "decided_at": time.time(),
+    }
+    Path(report_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(report_path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return report

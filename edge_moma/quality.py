@@ -308,7 +308,10 @@ def train_quality(
     out_dir.mkdir(parents=True, exist_ok=True)
     flat, offsets = featurizer.batch(list(data.prompts))
     tasks = sorted({t for t in data.tasks if t is not None})
-    with_tasks = data.has_tasks and len(tasks) > 1
+    # Rows without a task (logged outcomes: the device does not know the benchmark
+    # a query resembles) leave the task head unlabelled; a file where every row
+    # lacks one trains without it.
+    with_tasks = len(tasks) > 1
     task_prior: dict[str, Any] | None = None
     if with_tasks:
         weight, brier = _choose_blend(data, flat, offsets, featurizer.n_buckets, tasks, cfg)
@@ -322,7 +325,7 @@ def train_quality(
             progress(f"task prior: head weight {weight} (held-out Brier {brier})")
     heads = _heads(data, tasks if with_tasks else [], np.arange(len(data)))
     model = train_embedding_bag(flat, offsets, featurizer.n_buckets, heads, cfg, progress)
-    cost_mean = np.log(np.maximum(data.costs, 1e-12)).mean(axis=0)
+    cost_mean = _col_mean(np.log(np.maximum(data.costs, 1e-12)))
     # Fold the per-model mean log cost into the head, so the graph outputs log USD.
     model.heads = [
         replace(h, bias=(h.bias + cost_mean).astype(np.float32)) if h.name == "log_cost" else h
@@ -365,20 +368,44 @@ def train_quality(
             "n": len(data),
             "tasks": sorted({t for t in data.tasks if t is not None}),
             "mean_score": dict(
-                zip(data.models, np.round(data.scores.mean(0), 6).tolist(), strict=True)
+                zip(data.models, np.round(_col_mean(data.scores), 6).tolist(), strict=True)
             ),
-            "mean_cost_usd": dict(zip(data.models, data.costs.mean(0).tolist(), strict=True)),
+            "mean_cost_usd": dict(zip(data.models, _col_mean(data.costs).tolist(), strict=True)),
+            **(
+                {"observed": dict(zip(data.models, observed.tolist(), strict=True))}
+                if (observed := np.isfinite(data.scores).sum(0)).min() < len(data)
+                else {}
+            ),
         },
         "metrics": metrics or {},
     }
     return write_card(out_dir, card)
 
 
+def _col_mean(x: np.ndarray, fallback: np.ndarray | float | None = None) -> np.ndarray:
+    """Column means ignoring NaN (a score or cost not observed for that prompt).
+
+    A column with nothing observed takes ``fallback`` (default: the mean of all
+    observed values, else 0). Dense data gives exactly ``x.mean(axis=0)``.
+    """
+    seen = np.isfinite(x)
+    if seen.all():
+        return np.asarray(x.mean(axis=0), dtype=np.float64)
+    counts = seen.sum(axis=0)
+    sums = np.where(seen, x, 0.0).sum(axis=0)
+    if fallback is None:
+        fallback = float(sums.sum() / counts.sum()) if counts.sum() else 0.0
+    return np.where(counts > 0, sums / np.maximum(counts, 1), fallback)
+
+
 def _task_table(data: Any, tasks: list[str], rows: np.ndarray | None = None) -> np.ndarray:
-    """Mean score of every model per task (tasks x models) over ``rows``."""
+    """Mean score of every model per task (tasks x models) over ``rows``; a model with
+    no observed score on a task takes its mean over all of ``rows``."""
     rows = np.arange(len(data)) if rows is None else rows
-    labels = np.array([data.tasks[i] for i in rows])
-    return np.stack([data.scores[rows][labels == t].mean(axis=0) for t in tasks])
+    labels = np.array([data.tasks[i] for i in rows], dtype=object)
+    scores = data.scores[rows]
+    overall = _col_mean(scores)
+    return np.stack([_col_mean(scores[labels == t], overall) for t in tasks])
 
 
 def _heads(data: Any, tasks: list[str], rows: np.ndarray) -> list[Any]:
@@ -386,13 +413,14 @@ def _heads(data: Any, tasks: list[str], rows: np.ndarray) -> list[Any]:
     from .training import HeadData
 
     k = len(data.models)
-    log_cost = np.log(np.maximum(data.costs[rows], 1e-12))
+    log_cost = np.log(np.maximum(data.costs[rows], 1e-12))  # NaN (not observed) stays NaN
     heads = [
         HeadData("quality", data.scores[rows], k, "sigmoid"),
-        HeadData("log_cost", log_cost - log_cost.mean(axis=0), k, "linear", loss_weight=0.5),
+        HeadData("log_cost", log_cost - _col_mean(log_cost), k, "linear", loss_weight=0.5),
     ]
     if tasks:
-        ids = np.array([tasks.index(data.tasks[i]) for i in rows])
+        index = {t: i for i, t in enumerate(tasks)}
+        ids = np.array([index.get(data.tasks[i], -1) for i in rows])  # -1: no task
         heads.append(HeadData("task", ids, len(tasks), "softmax", loss_weight=0.5))
     return heads
 
@@ -410,18 +438,24 @@ def _choose_blend(
     order = np.random.default_rng(cfg.seed).permutation(len(data))
     n_val = max(1, int(round(BLEND_HOLDOUT * len(data))))
     val, fit = np.sort(order[:n_val]), np.sort(order[n_val:])
-    if not all(t in {data.tasks[i] for i in fit} for t in tasks):
+    if (
+        not all(t in {data.tasks[i] for i in fit} for t in tasks)
+        or not np.isfinite(data.scores[val]).any()
+    ):
         return 1.0, {}  # too few prompts to hold some out: keep the head alone
     sub_flat, sub_off = _rows(flat, offsets, fit)
     model = train_embedding_bag(sub_flat, sub_off, n_buckets, _heads(data, tasks, fit), cfg)
     out = model.predict(*_rows(flat, offsets, val))
     table = _task_table(data, tasks, fit)
+    seen = np.isfinite(data.scores[val])  # Brier over the observed scores only
     brier = {
         str(w): round(
             float(
                 np.mean(
-                    (blend_task_prior(out["quality"], out["task"], table, w) - data.scores[val])
-                    ** 2
+                    (
+                        (blend_task_prior(out["quality"], out["task"], table, w) - data.scores[val])
+                        ** 2
+                    )[seen]
                 )
             ),
             6,

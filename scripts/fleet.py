@@ -4,6 +4,8 @@
     python scripts/fleet.py collect inbox/ --db fleet/fleet.db
     python scripts/fleet.py retrain --db fleet/fleet.db --base intent_train.jsonl \\
         --current models/intent --holdout intent_test.jsonl --out fleet/candidate
+    python scripts/fleet.py retrain-routing --db fleet/fleet.db --base routing_train.jsonl \\
+        --current models/routing --holdout routing_test.jsonl --out fleet/routing-candidate
     python scripts/fleet.py publish --intent fleet/candidate --gate fleet/candidate/gate.json \\
         --release router-2 --out releases/
 
@@ -21,7 +23,7 @@ from pathlib import Path
 import click
 
 from edge_moma.errors import EdgeMomaError
-from edge_moma.fleet import collect, gate, publish, retrain_intent
+from edge_moma.fleet import collect, gate, gate_routing, publish, retrain_intent, retrain_routing
 
 EXIT_NOT_PROMOTED = 3
 
@@ -93,6 +95,71 @@ def retrain_cmd(
     click.echo(json.dumps(out_json, indent=2, default=str))
     if not report["promote"]:
         click.echo("candidate is worse than the current router: not promoted", err=True)
+        sys.exit(EXIT_NOT_PROMOTED)
+
+
+@main.command(name="retrain-routing")
+@click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--base",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="The base routing file (JSON Lines: prompt, scores and costs per model).",
+)
+@click.option(
+    "--current",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="The routing bundle the devices run now.",
+)
+@click.option(
+    "--holdout",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Held-out routing file(s) for the gate (the logged holdout is added).",
+)
+@click.option(
+    "--alias",
+    multiple=True,
+    metavar="TARGET=MODEL",
+    help="Train a device target's outcomes into another model's column (repeatable).",
+)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Candidate bundle.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Default: the shipped bundle's.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--tolerance", default=0.0, show_default=True, type=float)
+def retrain_routing_cmd(
+    db: str,
+    base: str,
+    current: str,
+    holdout: tuple[str, ...],
+    alias: tuple[str, ...],
+    out: str,
+    epochs: int | None,
+    seed: int,
+    tolerance: float,
+) -> None:
+    """Retrain the quality predictor from logged outcomes + the base routing file, then gate."""
+    aliases = {}
+    for item in alias:
+        name, sep, model = item.partition("=")
+        if not sep or not name or not model:
+            raise click.BadParameter(f"{item!r}: expected TARGET=MODEL", param_hint="--alias")
+        aliases[name] = model
+    out_dir = Path(out)
+    work = out_dir.parent / f"{out_dir.name}.work"
+    result = retrain_routing(
+        db, base, current, out_dir, work, aliases=aliases, epochs=epochs, seed=seed
+    )
+    report = gate_routing(
+        out_dir, current, holdout, result["holdout_file"], work / "gate.json", tolerance=tolerance
+    )
+    result["gate"] = report
+    result["gate_report"] = str(work / "gate.json")
+    result.pop("card")
+    click.echo(json.dumps({**result, "candidate": str(out_dir)}, indent=2, default=str))
+    if not report["promote"]:
+        click.echo("candidate is worse than the current predictor: not promoted", err=True)
         sys.exit(EXIT_NOT_PROMOTED)
 
 

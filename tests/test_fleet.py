@@ -190,3 +190,91 @@ def test_collect_rejects_damaged_lines_even_with_a_matching_sha256(
     assert report["decisions"] == 0 and len(report["rejected"]) == 1
     error = report["rejected"][0]["error"]
     assert message in error, error
+
+
+def test_routing_predictor_retrains_from_logged_outcomes_gates_and_publishes(
+    tmp_path: Path,
+) -> None:
+    import dataclasses
+
+    from log_samples import make_decision
+    from routing_samples import routing_rows, write_routing_file
+
+    from edge_moma.fleet import gate_routing, logged_routing_rows, retrain_routing
+    from edge_moma.quality import QualityPredictor, default_train_config, train_quality
+    from edge_moma.routing_data import load_routing_set
+    from edge_moma.sinks import LogRecord
+
+    base = write_routing_file(tmp_path / "base.jsonl", routing_rows(80, seed=0))
+    holdout = write_routing_file(tmp_path / "holdout.jsonl", routing_rows(30, seed=1))
+    current = tmp_path / "current"
+    cfg = dataclasses.replace(default_train_config(), epochs=30)
+    train_quality(load_routing_set(base), current, cfg)
+    # Devices run a local model the base file never saw: good at chat, bad at code.
+    records, scores = [], {}
+    for row in routing_rows(120, seed=2):
+        d = dataclasses.replace(make_decision(row["prompt"]), target="local-tiny")
+        records.append(LogRecord(d, row["prompt"], (), 1))
+        scores[d.id] = 1.0 if row["task"] == "chat" else 0.0
+    hashed = dataclasses.replace(make_decision("secret"), target="local-tiny")
+    records.append(LogRecord(hashed, "secret", (), 1))
+    for name, part in (("dev-a", records[:60]), ("dev-b", records[60:])):
+        store = LogStore.open(tmp_path / name / "decisions.db")
+        mode = "hash" if name == "dev-b" else "store"
+        store.insert(decision_rows(part[:-1], name, "store", None))
+        store.insert(decision_rows(part[-1:], name, mode, None))
+        for r in part:
+            store.add_feedback(Feedback(r.decision.id, score=scores.get(r.decision.id, 1.0)))
+        export_batch(store, tmp_path / "inbox" / name, name)
+        store.close()
+    db = tmp_path / "fleet" / "fleet.db"
+    assert collect([tmp_path / "inbox"], db)["decisions"] == 121
+    logged = logged_routing_rows(db)
+    assert logged["skipped"]["without_text"] == 1
+    assert len(logged["train"]) + len(logged["holdout"]) == 120 and logged["holdout"]
+    assert {r["model"] for r in logged["train"]} == {"local-tiny"}
+
+    out = retrain_routing(db, base, current, tmp_path / "cand", tmp_path / "work", epochs=30)
+    assert out["logged"]["logged_models"] == ["local-tiny"]
+    candidate = QualityPredictor.load(tmp_path / "cand")
+    assert candidate.models == ("big", "small", "local-tiny")
+    assert candidate.card["featurizer"] == QualityPredictor.load(current).card["featurizer"]
+    assert candidate.card["data"]["observed"]["local-tiny"] == len(logged["train"])
+    # The learned profile: the new model's predicted quality follows its outcomes.
+    q, _ = candidate.known_batch(
+        ["tell me a joke about lamp12", "def sort_cat3(xs): return sorted(xs)"]
+    )
+    assert q[0, 2] > 0.6 > 0.4 > q[1, 2]
+
+    report = gate_routing(
+        tmp_path / "cand", current, [holdout], out["holdout_file"], tmp_path / "gate.json"
+    )
+    assert report["holdout_entries"] == 30 * 2  # two common models, 30 held-out prompts
+    assert report["new_models"]["models"] == ["local-tiny"]
+    assert report["new_models"]["entries"] == len(logged["holdout"])
+    assert report["promote"] == (report["candidate"]["brier"] <= report["current"]["brier"])
+    strict = gate_routing(
+        tmp_path / "cand", current, [holdout], None, tmp_path / "g2.json", tolerance=-1.0
+    )
+    assert strict["promote"] is False
+    release = publish(
+        {"routing": tmp_path / "cand"}, tmp_path / "releases", release="r2", gate_report=report
+    )
+    state = install(tmp_path / "device", release)
+    assert state["active"]["routing"] == candidate.version
+    # The same through the fleet script (exit 3 = gated out, still a candidate).
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "fleet.py"
+    args = [sys.executable, str(script), "retrain-routing", "--db", str(db), "--base", str(base)]
+    args += ["--current", str(current), "--holdout", str(holdout), "--epochs", "30"]
+    args += ["--alias", "local-tiny=small", "--out", str(tmp_path / "cli-cand")]
+    run = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert run.returncode in (0, 3), run.stderr
+    printed = json.loads(run.stdout)
+    assert printed["logged"]["logged_models"] == ["small"]  # aliased into a known column
+    assert printed["gate"]["new_models"]["models"] == []
+    assert (tmp_path / "cli-cand.work" / "gate.json").is_file()
+    bad = subprocess.run([*args, "--alias", "nonsense"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "TARGET=MODEL" in bad.stderr
