@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -46,10 +47,17 @@ import numpy as np
 
 from .errors import BundleError
 
-try:  # the C hashing (edge_moma/_ngrams.c), built at install where a compiler is present
-    from . import _ngrams
-except ImportError:  # pragma: no cover - the numpy path gives the same ids, slower
-    _ngrams = None
+
+def _c_hashing() -> Callable[[str, bytes, bool, bool, int], bytes] | None:
+    """The C hashing (``_ngrams.c``), built at install where a compiler is present."""
+    try:
+        from ._ngrams import hash_ngrams
+    except ImportError:  # pragma: no cover - the numpy path gives the same ids, slower
+        return None
+    return hash_ngrams
+
+
+_hash_ngrams = _c_hashing()
 
 FEATURIZER_VERSION = 2
 
@@ -144,8 +152,8 @@ class Featurizer:
     def indices(self, text: str) -> np.ndarray:
         """Bucket ids (int64, with repeats) of one text; never empty."""
         padded = " " + normalize(text, self.max_chars) + " "
-        if _ngrams is not None:
-            raw = _ngrams.hash_ngrams(padded, self._orders, *self._words, int(self._shift))
+        if _hash_ngrams is not None:
+            raw = _hash_ngrams(padded, self._orders, *self._words, int(self._shift))
             return np.frombuffer(raw, dtype=np.int64)
         return self.numpy_indices(padded)
 
