@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .errors import BundleError
 
@@ -127,3 +130,34 @@ def load_session(path: str | Path, intra_op_threads: int = 1) -> Any:
         raise BundleError(
             f"{path}: ONNX Runtime cannot load this model ({exc}); {_REBUILD_HINT}"
         ) from exc
+
+
+Runner = Callable[[list[str], dict[str, Any]], list[Any]]
+
+
+def runner(session: Any, probe: dict[str, Any]) -> Runner:
+    """``session.run`` without its per-call Python checks, where this onnxruntime allows.
+
+    ``InferenceSession.run`` re-validates the feed in Python on every call,
+    about 12 us of a 30 us intent-model run at batch size 1 (onnxruntime 1.32).
+    Our feeds are built by our own code for inputs checked at load, so the
+    binding underneath is called directly once it has answered ``probe``
+    exactly as the public ``run`` does; otherwise the public ``run`` is used.
+    """
+    raw: Any = getattr(session, "_sess", None)
+    names = [o.name for o in session.get_outputs()]
+    try:
+        direct = raw.run(names, probe, None)
+        public = session.run(names, probe)
+        same = len(direct) == len(public) and all(
+            np.array_equal(a, b) for a, b in zip(direct, public, strict=True)
+        )
+    except Exception:  # no such binding, or another signature: keep the public run
+        same = False
+    if not same:
+        return lambda outputs, feed: session.run(outputs, feed)
+
+    def run(outputs: list[str], feed: dict[str, Any]) -> list[Any]:
+        return raw.run(outputs, feed, None)
+
+    return run

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from .bundle import load_session, verify_bundle
+from .bundle import load_session, runner, verify_bundle
 from .decision import IntentScore, Understanding
 from .errors import BundleError, DataError
 from .features import Featurizer
@@ -107,7 +107,7 @@ class IntentRouter:
     """A loaded intent bundle: one ONNX Runtime session, created at load time only."""
 
     def __init__(self, session: Any, card: dict[str, Any], featurizer: Featurizer):
-        self._session = session
+        self._run = runner(session, {"indices": np.zeros(1, dtype=np.int64)})
         self.card = card
         self.featurizer = featurizer
         self.version: str = card["version"]
@@ -165,7 +165,7 @@ class IntentRouter:
         The graph returns the best ``TOP_K + 1`` intents already sorted, so this
         is a few list operations in Python, not a sort over every label.
         """
-        out = self._session.run(self._outputs, {"indices": indices})
+        out = self._run(self._outputs, {"indices": indices})
         values, ids = out[0][0].tolist(), out[1][0].tolist()
         oos = self._oos
         intents = tuple(

@@ -55,7 +55,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .bundle import load_session, verify_bundle
+from .bundle import load_session, runner, verify_bundle
 from .errors import BundleError
 from .features import Featurizer
 
@@ -96,7 +96,7 @@ class QualityPredictor:
     """Loaded routing bundle: scores any pool for one query from featurizer indices."""
 
     def __init__(self, session: Any, card: dict[str, Any], bundle_dir: Path):
-        self._session = session
+        self._run = runner(session, {"indices": np.zeros(1, dtype=np.int64)})
         self.card = card
         self.bundle_dir = bundle_dir
         self.featurizer = Featurizer.from_params(card["featurizer"])
@@ -135,12 +135,12 @@ class QualityPredictor:
 
     def known(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(quality, expected cost in USD) of every known model for one query."""
-        out = self._session.run([*self._quality_outputs, "log_cost"], {"indices": indices})
+        out = self._run([*self._quality_outputs, "log_cost"], {"indices": indices})
         return self._served(out[:-1]), np.exp(out[-1][0].astype(np.float64))
 
     def known_quality(self, indices: np.ndarray) -> np.ndarray:
         """The quality of every known model for one query (``known`` without the cost)."""
-        return self._served(self._session.run(self._quality_outputs, {"indices": indices}))
+        return self._served(self._run(self._quality_outputs, {"indices": indices}))
 
     def _served(self, out: list[np.ndarray]) -> np.ndarray:
         """The served quality from the ``_quality_outputs`` of one run (module docstring)."""

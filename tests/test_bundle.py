@@ -8,7 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_moma.bundle import load_session, read_card, sha256_file, verify_bundle, write_card
+from edge_moma.bundle import (
+    load_session,
+    read_card,
+    runner,
+    sha256_file,
+    verify_bundle,
+    write_card,
+)
 from edge_moma.errors import BundleError
 from edge_moma.onnx_export import Head, export_embedding_bag
 
@@ -64,3 +71,31 @@ def test_session_errors_become_bundle_errors(bundle: Path) -> None:
     (bundle / "bad.onnx").write_bytes(b"\x08\x07garbage, not a protobuf")
     with pytest.raises(BundleError, match="bad.onnx: ONNX Runtime cannot load"):
         load_session(bundle / "bad.onnx")
+
+
+SHIPPED_INTENT = Path(__file__).resolve().parents[1] / "models" / "intent" / "intent.int8.onnx"
+
+
+class _PublicOnly:
+    """A real session seen only through its public API (as an onnxruntime without ``_sess``)."""
+
+    def __init__(self, session: object):
+        self._inner = session
+
+    def run(self, outputs: list[str], feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return self._inner.run(outputs, feed)  # type: ignore[attr-defined,no-any-return]
+
+    def get_outputs(self) -> list[object]:
+        return self._inner.get_outputs()  # type: ignore[attr-defined,no-any-return]
+
+
+def test_runner_answers_as_the_public_run() -> None:
+    session = load_session(SHIPPED_INTENT)
+    probe = {"indices": np.zeros(1, dtype=np.int64)}
+    names = [o.name for o in session.get_outputs()]
+    rng = np.random.default_rng(0)
+    for run in (runner(session, probe), runner(_PublicOnly(session), probe)):
+        for n in (1, 7, 300):
+            feed = {"indices": rng.integers(0, 1 << 16, size=n, dtype=np.int64)}
+            for got, want in zip(run(names, feed), session.run(names, feed), strict=True):
+                np.testing.assert_array_equal(got, want)
