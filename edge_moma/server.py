@@ -39,7 +39,7 @@ import anyio
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -391,16 +391,26 @@ class Service:
 
 async def _body(request: Request) -> Any:
     """The JSON body, refused with 413 past ``[server] max_body_bytes`` before it is all read."""
-    limit: int = request.app.state.max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
+    return await _read_json(request.scope, request.receive, request.app.state.max_body_bytes)
+
+
+async def _read_json(scope: Scope, receive: Receive, limit: int) -> Any:
+    """``_body`` on the raw ASGI messages (no ``Request`` needed: the route fast path)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            raise _too_large(limit)
     chunks, size = [], 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise _too_large(limit)
         chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
     raw = b"".join(chunks)
     if not raw.strip():
         raise ApiError(400, "the request body is empty; send a JSON object", code="invalid_body")
@@ -430,13 +440,16 @@ def _known(rt: Runtime) -> Callable[[str], bool]:
 
 
 async def route(request: Request) -> Response:
-    rt = _service(request).runtime
-    chat = parse_chat(await _body(request), _known(rt))
+    return _json(_decide(_service(request).runtime, await _body(request)))
+
+
+def _decide(rt: Runtime, body: Any) -> bytes:
+    """``/v1/route``: the decision's JSON for a request body."""
+    chat = parse_chat(body, _known(rt))
     context = chat.context
     if chat.model != "auto":
         context = RouteContext(**{**(context.to_dict() if context else {}), "target": chat.model})
-    decision = rt.route(chat.messages, context=context)
-    return _json(decision.to_json())
+    return rt.route(chat.messages, context=context).to_json()
 
 
 async def chat_completions(request: Request) -> Response:
@@ -734,20 +747,23 @@ class _FastRoute:
     and every error of this one, is answered exactly as through Starlette.
     """
 
-    def __init__(self, app: Starlette):
-        self.app = app
+    def __init__(self, app: Starlette, service: Service, max_body_bytes: int):
+        self.app, self.service, self.limit = app, service, max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != "/v1/route" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        scope["app"] = self.app
-        request = Request(scope, receive)
         try:
-            response = await route(request)
+            body = _decide(self.service.runtime, await _read_json(scope, receive, self.limit))
         except Exception as exc:
-            response = await _error_response(request, exc)
-        await response(scope, receive, send)
+            scope["app"] = self.app
+            response = await _error_response(Request(scope, receive), exc)
+            await response(scope, receive, send)
+            return
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 class _Measure:
@@ -807,4 +823,6 @@ def create_app(service: Service, *, max_body_bytes: int) -> ASGIApp:
     )
     app.state.service = service
     app.state.max_body_bytes = max_body_bytes
-    return _Measure(_FastRoute(app), service.metrics, {r.path for r in ROUTES})
+    return _Measure(
+        _FastRoute(app, service, max_body_bytes), service.metrics, {r.path for r in ROUTES}
+    )
