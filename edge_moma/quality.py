@@ -92,6 +92,15 @@ class Resolution:
     priors: Mapping[str, float] | None
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """How ``score_pool`` maps one pool: a gather of known heads, then the prior-scored entries."""
+
+    names: tuple[str, ...]
+    take: np.ndarray  # the known model scoring each entry (0, overwritten, for prior-scored ones)
+    priors: tuple[tuple[int, Resolution], ...]
+
+
 class QualityPredictor:
     """Loaded routing bundle: scores any pool for one query from featurizer indices."""
 
@@ -106,7 +115,7 @@ class QualityPredictor:
         # Mean logit of every known model's quality over the training prompts:
         # the zero point of the difficulty offset applied to priors.
         self._base_logit = float(card["base_logit"])
-        self._cache: dict[tuple[int, ...], list[Resolution]] = {}
+        self._cache: dict[tuple[int, ...], _Plan] = {}
         prior = card.get("task_prior")
         self._blend = float(prior["weight"]) if prior else 1.0
         self._task_quality = (
@@ -188,11 +197,20 @@ class QualityPredictor:
                 )
         return out
 
-    def _resolved(self, pool: Sequence[PoolEntry]) -> list[Resolution]:
+    def _plan(self, pool: Sequence[PoolEntry]) -> _Plan:
+        """``resolve(pool)`` as a gather plus the prior-scored entries, cached per pool."""
         key = tuple(id(e) for e in pool)
         hit = self._cache.get(key)
-        if hit is None or [r.name for r in hit] != [e.name for e in pool]:
-            hit = self.resolve(pool)
+        if hit is None or hit.names != tuple(e.name for e in pool):
+            resolved = self.resolve(pool)
+            hit = _Plan(
+                names=tuple(r.name for r in resolved),
+                take=np.array(
+                    [self._index[r.known] if r.known is not None else 0 for r in resolved],
+                    dtype=np.intp,
+                ),
+                priors=tuple((i, r) for i, r in enumerate(resolved) if r.known is None),
+            )
             if len(self._cache) > 64:
                 self._cache.clear()
             self._cache[key] = hit
@@ -220,17 +238,13 @@ class QualityPredictor:
         task_probs: Mapping[str, float] | None = None,
     ) -> np.ndarray:
         """Map the known models' qualities for one query onto ``pool``."""
-        resolved = self._resolved(pool)
-        out = np.empty(len(resolved))
-        difficulty: float | None = None
-        for i, r in enumerate(resolved):
-            if r.known is not None:
-                out[i] = known_quality[self._index[r.known]]
-                continue
-            if difficulty is None:
-                difficulty = _mean_logit(known_quality.tolist()) - self._base_logit
-            prior = min(max(_prior(r.priors, task, task_probs), _EPS), 1 - _EPS)
-            out[i] = 1.0 / (1.0 + math.exp(-(math.log(prior / (1 - prior)) + difficulty)))
+        plan = self._plan(pool)
+        out = np.asarray(known_quality, dtype=np.float64)[plan.take]
+        if plan.priors:
+            difficulty = _mean_logit(known_quality.tolist()) - self._base_logit
+            for i, r in plan.priors:
+                prior = min(max(_prior(r.priors, task, task_probs), _EPS), 1 - _EPS)
+                out[i] = 1.0 / (1.0 + math.exp(-(math.log(prior / (1 - prior)) + difficulty)))
         return out
 
 
