@@ -173,9 +173,9 @@ class IntentRouter:
         )[:TOP_K]
         out_of_scope = ids[0] == oos or not intents or intents[0].confidence < self.threshold
         if self.tasks:
-            task_p = out[2][0]
-            t = int(task_p.argmax())
-            task, task_conf = self.tasks[t], float(task_p[t])
+            task_p = out[2][0].tolist()  # a handful of floats: a list beats numpy calls
+            task_conf = max(task_p)
+            task = self.tasks[task_p.index(task_conf)]
         else:
             task, task_conf = "", 0.0
         return Understanding(intents, out_of_scope, task, task_conf, self.version)

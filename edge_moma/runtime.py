@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 Messages = Sequence[Mapping[str, Any]]
 logger = logging.getLogger(__name__)
 _ROLES = ("system", "user", "assistant", "tool")
+_NO_CONTEXT = RouteContext()
 
 
 def normalize_messages(messages_or_text: str | Messages) -> tuple[dict[str, str], ...]:
@@ -114,6 +115,7 @@ class Runtime:
         )
         self.device = device or DeviceMonitor()
         self._same_features = self.intent.featurizer == self.quality.featurizer
+        self._declared = {m.name: declared_speed(m) for m in config.models}
         self._backends: dict[str, Backend] = {}
         self._unavailable: dict[str, str] = {}
         for model in config.models:
@@ -174,7 +176,7 @@ class Runtime:
         qualities = self.quality.predict(q_indices, self.config.models, task=understanding.task)
         situation = self._situation(messages, text, ctx)
         estimates = [
-            estimate(m, float(q), situation, self.speeds.speed(m.name, declared_speed(m)))
+            estimate(m, float(q), situation, self.speeds.speed(m.name, self._declared[m.name]))
             for m, q in zip(self.config.models, qualities, strict=True)
         ]
         agent = self._agent_stage(understanding, text, situation, ctx)
@@ -244,13 +246,18 @@ class Runtime:
 
     def _context(self, context: RouteContext | Mapping[str, Any] | None) -> RouteContext:
         if context is None:
-            return RouteContext()
+            return _NO_CONTEXT
         if isinstance(context, RouteContext):
             return context
         try:
             return RouteContext.from_dict(dict(context))
         except ConfigError as exc:
             raise RequestError(str(exc)) from None
+
+    def _unavailable_now(self) -> dict[str, str]:
+        """Targets no request may use now: open circuits and missing model files."""
+        open_circuits = self.breaker.open_targets()
+        return {**open_circuits, **self._unavailable} if open_circuits else self._unavailable
 
     def _situation(
         self, messages: Sequence[Mapping[str, str]], text: str, ctx: RouteContext
@@ -277,7 +284,7 @@ class Runtime:
             sensitive_classes=sensitive,
             spent_today_usd=self.ledger.spent_since(now - DAY_S),
             spent_month_usd=self.ledger.spent_since(now - MONTH_S),
-            unavailable={**self.breaker.open_targets(), **self._unavailable},
+            unavailable=self._unavailable_now(),
         )
 
     # --- execution ----------------------------------------------------------------

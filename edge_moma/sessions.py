@@ -108,6 +108,9 @@ class SessionStore:
             self._db.close()
 
 
+_NO_SESSION = Session(id="")  # the state of every turn outside a session (immutable)
+
+
 class SessionManager:
     """Sessions by id, with expiry after ``ttl_s`` of inactivity."""
 
@@ -129,7 +132,7 @@ class SessionManager:
     def get(self, session_id: str | None) -> Session:
         """The session's state now (a fresh idle one if unknown or expired); no I/O."""
         if not session_id:
-            return Session(id="")
+            return _NO_SESSION
         now = self._clock()
         session = self._sessions.get(session_id)
         if session is None:

@@ -74,6 +74,8 @@ class SpeedMeter:
         ``None`` when nothing is measured and nothing declared is given: the
         policy then uses the config's figures.
         """
+        if target not in self._n:  # nothing measured yet: the usual case for remote models
+            return declared
         s = self.sample(target)
         ttft = s.ttft_s if s.ttft_s is not None else (declared.ttft_s if declared else None)
         tps = (
