@@ -1,15 +1,15 @@
 """The decision log: a sink that writes every decision to SQLite off the hot path.
 
-Routing appends the ``LogRecord`` itself to a bounded in-memory queue and
-returns (about a microsecond); a writer thread drains the queue in batches —
-when ``batch_size`` records wait or every ``flush_interval_s`` — one transaction
-per batch. The writer encodes each record (text per the privacy mode, one JSON
-document, about 5 us with orjson) *inside* ``executemany``, one row at a time:
-it holds the GIL for one record, then releases it while SQLite stores the row,
-so a routing thread waits for at most one record's encoding — never a batch's
-(encoding a whole batch up front held the GIL for milliseconds). A ``Decision``
-is an immutable value; its ``context`` dict must not be changed after routing,
-since the writer reads it later.
+Routing encodes the record into its row (text per the privacy mode, one JSON
+document with orjson: about 15 us) and appends it to a bounded in-memory queue;
+a writer thread drains the queue in batches — when ``batch_size`` rows wait or
+every ``flush_interval_s`` — one transaction per batch, ``INSERT_CHUNK`` rows per
+statement. Why the encoding is the caller's: Python threads share one GIL, and a
+writer that encoded rows, or stored them with ``executemany`` (which hands the
+GIL back and takes it again for every row), traded the GIL with the routing
+thread hundreds of times per batch; in the daemon that cost more CPU per
+decision than the encoding and the insert together. Now the writer needs the
+GIL a few times per batch and holds it briefly.
 
 Guarantees, as the README states them:
 
@@ -43,7 +43,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from .errors import LogError
 from .ledger import WINDOW_S, SpendWindow
 from .log_schema import describe, is_corruption, move_aside
-from .log_store import Feedback, LogStore, Spend, encode
+from .log_store import Feedback, LogStore, Row, Spend, encode
 from .sinks import LogRecord
 
 if TYPE_CHECKING:
@@ -166,7 +166,12 @@ class DecisionLog:
             with self._drop_lock:
                 self.dropped += 1
             return
-        buf.append(record)
+        try:
+            row = encode(record, s.device_id, s.text_mode, s.redact)
+        except Exception as exc:  # e.g. a privacy rule that raises: never into routing
+            self._fail(1, f"cannot encode a decision: {exc!r}")
+            return
+        buf.append(row)
         if len(buf) >= s.batch_size and not self._wake.is_set():
             self._wake.set()
 
@@ -258,9 +263,9 @@ class DecisionLog:
                 self._prune()
 
     def _drain(self) -> None:
-        # Little Python per record here: the writer holds the GIL while it runs,
-        # and routing threads wait for it. Decision rows are tuples; feedback,
-        # spend and flush markers are rare and sorted out only when present.
+        # Little Python per row here: the writer holds the GIL while it runs, and
+        # routing threads wait for it. Decision rows are tuples; feedback, spend
+        # and flush markers are rare and sorted out only when present.
         buf = self._buf
         popleft = buf.popleft
         limit = max(self.settings.batch_size, 1) * 4
@@ -270,9 +275,9 @@ class DecisionLog:
             rows: list[Any] = items
             feedback: list[Feedback] = []
             spend: list[Spend] = []
-            others = [i for i in items if type(i) is not LogRecord]
+            others = [i for i in items if type(i) is not tuple]
             if others:
-                rows = [i for i in items if type(i) is LogRecord]
+                rows = [i for i in items if type(i) is tuple]
                 markers = [i for i in others if isinstance(i, _Marker)]
                 feedback = [i for i in others if isinstance(i, Feedback)]
                 spend = [i for i in others if isinstance(i, Spend)]
@@ -281,17 +286,14 @@ class DecisionLog:
             for m in markers:  # everything queued before it is written (or counted)
                 m.done.set()
 
-    def _write(
-        self, records: list[LogRecord], feedback: list[Feedback], spend: list[Spend]
-    ) -> None:
+    def _write(self, rows: list[Row], feedback: list[Feedback], spend: list[Spend]) -> None:
         for attempt in range(4):
             store = self._store or self._open_store()
             if store is None:
-                self._fail(len(records), self.error or "the log is not open")
+                self._fail(len(rows), self.error or "the log is not open")
                 return
-            bad: list[str] = []
             try:
-                store.insert(self._encoded(records, bad), feedback, spend)
+                store.insert(rows, feedback, spend)
             except sqlite3.Error as exc:
                 if is_corruption(exc):
                     self._recover_corrupt(store)
@@ -303,25 +305,12 @@ class DecisionLog:
                 if "full" in text and attempt == 0:
                     self._prune(emergency=True)
                     continue
-                self._fail(len(records), describe(exc))
+                self._fail(len(rows), describe(exc))
                 return
-            self.written += len(records) - len(bad)
+            self.written += len(rows)
             self.error = None
-            if bad:
-                self._fail(len(bad), bad[-1])
             return
-        self._fail(len(records), "the log could not be written after retries")
-
-    def _encoded(self, records: list[LogRecord], bad: list[str]) -> Iterator[Any]:
-        """Rows one at a time: executemany encodes a record, then releases the GIL while
-        SQLite stores it, so a routing thread never waits for more than one record.
-        A record that cannot be encoded is skipped and noted in ``bad``."""
-        s = self.settings
-        for record in records:
-            try:
-                yield encode(record, s.device_id, s.text_mode, s.redact)
-            except Exception as exc:  # e.g. a privacy rule that raises
-                bad.append(f"cannot encode a decision: {exc!r}")
+        self._fail(len(rows), "the log could not be written after retries")
 
     def _fail(self, n: int, why: str) -> None:
         if self.error != why:

@@ -13,6 +13,7 @@ the batch format is defined in exactly one place.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import sqlite3
 import time
@@ -57,9 +58,17 @@ FEEDBACK_JSON = f"""json_object(
     'note', f.note
 )"""
 
-_INSERT_DECISION = (
-    "INSERT INTO decisions (id, created, target, attempts, failed, body) VALUES (?, ?, ?, ?, ?, ?)"
-)
+# Rows per INSERT statement: the sqlite3 module hands the GIL back and takes it
+# again around every statement step, so one step per row (executemany) made the
+# writer trade the GIL with routing threads for every decision.
+INSERT_CHUNK = 64
+
+
+@functools.lru_cache(maxsize=2)
+def _insert_decisions(n: int) -> str:
+    """An INSERT of ``n`` decision rows in one statement."""
+    values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * n)
+    return f"INSERT INTO decisions (id, created, target, attempts, failed, body) VALUES {values}"
 
 
 def _plain(value: Any) -> Any:
@@ -205,7 +214,10 @@ class LogStore:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany(_INSERT_DECISION, rows)
+            rows = rows if isinstance(rows, list) else list(rows)
+            for i in range(0, len(rows), INSERT_CHUNK):
+                chunk = rows[i : i + INSERT_CHUNK]
+                conn.execute(_insert_decisions(len(chunk)), [v for row in chunk for v in row])
             if feedback:
                 conn.executemany(
                     "INSERT INTO feedback (decision_id, created, score, correct, source, note) "

@@ -205,11 +205,11 @@ def test_new_log_uses_large_pages_and_gives_pruned_space_back(tmp_path: Path) ->
     assert (tmp_path / "decisions.db").stat().st_size <= before // 3
 
 
-def test_writer_encodes_off_the_routing_thread(
+def test_a_record_that_cannot_be_encoded_is_counted_not_raised(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # The sink only queues the record; text redaction and JSON happen in the writer,
-    # and a record that cannot be encoded is counted, not raised into routing.
+    # The caller encodes (so the writer barely needs the GIL); a record whose text
+    # redaction fails is counted as dropped and never raised into routing.
     import threading
 
     seen: list[str] = []
@@ -225,10 +225,22 @@ def test_writer_encodes_off_the_routing_thread(
     log(good)
     log(type(bad)(bad.decision, "boom", bad.attempts, bad.features_version))
     log.close()
-    assert seen and set(seen) == {"edge-moma-log"}
-    assert log.dropped == 1 and log.written == 1
-    assert "cannot encode a decision" in str(log.error) and "broken privacy rule" in caplog.text
+    assert seen and set(seen) == {threading.current_thread().name}
+    assert log.dropped == 1 and log.written == 1  # (error clears once a batch is written)
+    assert "cannot encode a decision" in caplog.text and "broken privacy rule" in caplog.text
     assert count(tmp_path / "decisions.db") == 1
+
+
+def test_batches_larger_than_one_statement_are_written_whole(tmp_path: Path) -> None:
+    from edge_moma.log_store import INSERT_CHUNK
+
+    log = DecisionLog(settings(tmp_path))
+    n = 2 * INSERT_CHUNK + 5  # two full INSERT statements and a short one
+    for i in range(n):
+        log(make_record(i))
+    log.close()
+    assert log.written == n and log.dropped == 0
+    assert count(tmp_path / "decisions.db") == n
 
 
 def test_feedback_and_ledger_survive_restart(tmp_path: Path) -> None:
