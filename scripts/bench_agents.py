@@ -48,7 +48,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", default=str(ROOT / "configs" / "default.toml"))
     parser.add_argument("--intent-model", default="", help="intent bundle dir (default: config's)")
-    parser.add_argument("--out", default=str(ROOT / "build" / "bench_agents.json"))
+    parser.add_argument("--out", default=str(ROOT / "reports" / "bench_agents.json"))
     parser.add_argument("--repeats", type=int, default=3, help="latency passes (median kept)")
     parser.add_argument("--split", choices=["test", "val"], default="test", help="+ oos_<split>")
     args = parser.parse_args()

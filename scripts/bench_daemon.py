@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark the local daemon over its Unix socket; print figures and write JSON.
 
-    python scripts/bench_daemon.py [--seconds 10] [--clients 16] [--out bench_daemon.json]
+    python scripts/bench_daemon.py [--seconds 10] [--clients 16] [--out FILE]
 
 Starts a real ``edge-moma serve`` (the packaged default config, a temporary data
 dir with the decision log on) and measures, targets from the issue in brackets:
@@ -50,6 +50,9 @@ QUERIES = [
     "remind me to call mum at 6pm",
     "What is the capital of Australia?",
 ]
+
+
+REPORTS = Path(__file__).resolve().parent.parent / "reports"
 
 
 def request_bytes(text: str) -> bytes:
@@ -227,7 +230,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs; medians are reported")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0, help="concurrent run length")
-    parser.add_argument("--out", default="bench_daemon.json")
+    parser.add_argument("--out", default=str(REPORTS / "bench_daemon.json"))
     args = parser.parse_args()
 
     results: dict[str, Any] = {"loadavg_before": os.getloadavg(), "cpus": os.cpu_count()}
@@ -244,9 +247,7 @@ def main() -> None:
             results["single_httpx"] = bench_single_httpx(path, args.requests // 3)
             print("single_httpx", json.dumps(results["single_httpx"]), flush=True)
             cpu0 = cpu_s(proc.pid)
-            runs = [
-                bench_concurrent(path, args.clients, args.seconds) for _ in range(args.repeats)
-            ]
+            runs = [bench_concurrent(path, args.clients, args.seconds) for _ in range(args.repeats)]
             daemon_cpu = cpu_s(proc.pid) - cpu0
             total = sum(r["requests"] for r in runs)
             results["concurrent"] = {
@@ -275,6 +276,7 @@ def main() -> None:
     }
     print("loadavg", results["loadavg_before"], "->", results["loadavg_after"])
     print("targets", json.dumps(results["targets"]))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
 
 

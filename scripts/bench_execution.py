@@ -16,7 +16,7 @@
    accept queue is full, as a black-holed host would behave; the connect
    timeout must end it). Target: the added latency <= ``connect_timeout_s``.
 
-Figures are printed and written as JSON (default ``build/bench_execution.json``).
+Figures are printed and written as JSON (default ``reports/bench_execution.json``).
 """
 
 from __future__ import annotations
@@ -205,7 +205,7 @@ def main() -> int:
     parser.add_argument(
         "--threads", type=int, default=1, help="llama.cpp threads (1 is least hurt by a busy box)"
     )
-    parser.add_argument("--out", default=str(ROOT / "build" / "bench_execution.json"))
+    parser.add_argument("--out", default=str(ROOT / "reports" / "bench_execution.json"))
     args = parser.parse_args()
     threads = args.threads
     model_path = resolve_model_path(SMOLLM)

@@ -36,6 +36,8 @@ from edge_moma.fleet import collect  # noqa: E402
 from edge_moma.log_store import LogStore, decision_rows  # noqa: E402
 from edge_moma.sync import export_batch  # noqa: E402
 
+REPORTS = Path(__file__).resolve().parent.parent / "reports"
+
 
 def bench_throughput(work: Path, n: int) -> dict[str, float]:
     records = [make_record(i, attempts=i % 4 == 0) for i in range(n)]
@@ -164,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--decisions", type=int, default=200_000)
     parser.add_argument("--routes", type=int, default=5_000)
     parser.add_argument("--export-rows", type=int, default=1_000_000)
-    parser.add_argument("--out", default="bench_log.json")
+    parser.add_argument("--out", default=str(REPORTS / "bench_log.json"))
     parser.add_argument(
         "--only", choices=("throughput", "route", "export"), help="Run one part only."
     )
@@ -188,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         "export_1m_seconds": 30,
         "ingest_rows_per_s": 100_000,
     }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
     return 0
