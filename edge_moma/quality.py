@@ -144,12 +144,14 @@ class QualityPredictor:
 
     def known(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(quality, expected cost in USD) of every known model for one query."""
-        out = self._run([*self._quality_outputs, "log_cost"], {"indices": indices})
+        feed = {"indices": np.asarray(indices, dtype=np.int64)}
+        out = self._run([*self._quality_outputs, "log_cost"], feed)
         return self._served(out[:-1]), np.exp(out[-1][0].astype(np.float64))
 
     def known_quality(self, indices: np.ndarray) -> np.ndarray:
         """The quality of every known model for one query (``known`` without the cost)."""
-        return self._served(self._run(self._quality_outputs, {"indices": indices}))
+        feed = {"indices": np.asarray(indices, dtype=np.int64)}
+        return self._served(self._run(self._quality_outputs, feed))
 
     def _served(self, out: list[np.ndarray]) -> np.ndarray:
         """The served quality from the ``_quality_outputs`` of one run (module docstring)."""
@@ -241,20 +243,11 @@ class QualityPredictor:
         plan = self._plan(pool)
         out = np.asarray(known_quality, dtype=np.float64)[plan.take]
         if plan.priors:
-            difficulty = _mean_logit(known_quality.tolist()) - self._base_logit
+            difficulty = float(_logit(known_quality).mean()) - self._base_logit
             for i, r in plan.priors:
                 prior = min(max(_prior(r.priors, task, task_probs), _EPS), 1 - _EPS)
                 out[i] = 1.0 / (1.0 + math.exp(-(math.log(prior / (1 - prior)) + difficulty)))
         return out
-
-
-def _mean_logit(ps: list[float]) -> float:
-    """``_logit(ps).mean()`` in plain floats: one query's few values (numpy calls cost more)."""
-    total = 0.0
-    for p in ps:
-        p = min(max(p, _EPS), 1 - _EPS)
-        total += math.log(p / (1 - p))
-    return total / len(ps)
 
 
 def blend_task_prior(
