@@ -254,11 +254,6 @@ class Runtime:
         except ConfigError as exc:
             raise RequestError(str(exc)) from None
 
-    def _unavailable_now(self) -> dict[str, str]:
-        """Targets no request may use now: open circuits and missing model files."""
-        open_circuits = self.breaker.open_targets()
-        return {**open_circuits, **self._unavailable} if open_circuits else self._unavailable
-
     def _situation(
         self, messages: Sequence[Mapping[str, str]], text: str, ctx: RouteContext
     ) -> Situation:
@@ -284,7 +279,7 @@ class Runtime:
             sensitive_classes=sensitive,
             spent_today_usd=self.ledger.spent_since(now - DAY_S),
             spent_month_usd=self.ledger.spent_since(now - MONTH_S),
-            unavailable=self._unavailable_now(),
+            unavailable={**self.breaker.open_targets(), **self._unavailable},
         )
 
     # --- execution ----------------------------------------------------------------
