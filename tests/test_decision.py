@@ -1,4 +1,4 @@
-"""``Decision.to_dict`` is the JSON contract of the CLI, the daemon and the log."""
+"""``Decision.to_json`` / ``to_dict`` are the JSON contract of the CLI and the daemon."""
 
 from __future__ import annotations
 
@@ -55,3 +55,23 @@ def test_to_dict_matches_asdict_and_copies_nested_context(
     out["context"]["nested"]["a"].append(2)  # a copy: the frozen decision is untouched
     assert decision.context["nested"]["a"] == [1]
     json.dumps(out)
+
+
+def test_text_that_is_not_utf8_is_written_escaped() -> None:
+    # A lone surrogate (valid in a Python str, e.g. from a JSON "\\ud83d" escape in a
+    # daemon request's session id) must not make the decision unserializable.
+    decision = Decision(
+        id="d2",
+        created=2.0,
+        stage="llm",
+        target="cloud",
+        fallbacks=(),
+        reason="best utility",
+        candidates=CANDIDATES,
+        understanding=UNDERSTANDING,
+        context={"session_id": "abc\ud83d"},
+    )
+    raw = decision.to_json()
+    assert b"\\ud83d" in raw  # escaped, so the bytes are valid UTF-8
+    assert json.loads(raw) == reference(decision)
+    assert decision.to_dict()["context"]["session_id"] == "abc\ud83d"

@@ -224,6 +224,17 @@ def test_healthz_and_models(http: httpx.Client, daemon: Daemon) -> None:
     assert by_id["calculator"]["edge_moma"]["kind"] == "agent"
 
 
+def test_route_answers_a_session_id_that_is_not_utf8(http: httpx.Client) -> None:
+    # JSON may escape a lone surrogate; the decision carries it back, escaped.
+    raw = (
+        b'{"messages": [{"role": "user", "content": "hi"}], '
+        b'"edge_moma": {"session_id": "s\\ud83d"}}'
+    )
+    r = http.post("/v1/route", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert r.json()["context"]["session_id"] == "s\ud83d"
+
+
 def test_route_returns_what_the_cli_prints(http: httpx.Client, daemon: Daemon) -> None:
     text = "convert 5 miles to kilometers"
     body = {"model": "auto", "messages": [{"role": "user", "content": text}]}
