@@ -25,9 +25,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .agent_db import database_path
 from .agent_stage import AgentChoice, AgentStage, StageSituation
 from .agents import AgentRegistry, AgentTurn
-from .agents.reminders import database_path
 from .backends import Backend, BackendOptions, ChatRequest, create_backend
 from .backends.pool import LocalPool
 from .breaker import CircuitBreaker

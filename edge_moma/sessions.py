@@ -32,8 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import sqlite_utils
-
+from .agent_db import open_table
 from .errors import ConfigError
 
 SessionStateName = Literal["idle", "agent_active"]
@@ -66,11 +65,8 @@ class SessionStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(self.path), check_same_thread=False)
-            self._db = sqlite_utils.Database(conn)
-            self._db.table(TABLE).create(
-                {"id": str, "state": str, "updated": float}, pk="id", if_not_exists=True
+            self._db = open_table(
+                self.path, TABLE, {"id": str, "state": str, "updated": float}, "id"
             )
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from agent_turns import turn
 
-from edge_moma.agents.reminders import RemindersAgent, database_path
+from edge_moma.agent_db import database_path
+from edge_moma.agents.reminders import RemindersAgent
 
 
 @pytest.fixture

@@ -23,12 +23,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
+from ..agent_db import database_path, open_table
 from ..errors import TargetError, TargetUnavailable
 from .base import CANCEL_INTENT, AgentReply, AgentTurn, cancelled
 
-DB_NAME = "agents.db"
 TABLE = "agent_list_items"
 LISTS = {"reminders": "reminders", "todo": "to-do list", "shopping": "shopping list"}
 _INTENT_LISTS = {
@@ -87,24 +85,14 @@ _TRIM = re.compile(
 )
 
 
-def database_path(data_dir: str | Path) -> Path:
-    """The agent database in the runtime's data dir."""
-    return Path(data_dir) / DB_NAME
-
-
 class ListStore:
     """Items of the three lists in one SQLite table (thread-safe, one connection)."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(self.path), check_same_thread=False)
-            self._db = sqlite_utils.Database(conn)
-            self._db.table(TABLE).create(
-                {"id": int, "list": str, "text": str, "created": float},
-                pk="id",
-                if_not_exists=True,
+            self._db = open_table(
+                self.path, TABLE, {"id": int, "list": str, "text": str, "created": float}, pk="id"
             )
         except (OSError, sqlite3.Error) as exc:
             raise TargetUnavailable(
