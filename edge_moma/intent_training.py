@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,35 @@ from .training import HeadData, TrainConfig, train_embedding_bag
 
 DEFAULT_CONFIG = TrainConfig()
 VAL_FRACTION = 0.1
+TEACHER_HEAD = "teacher"
+
+
+@dataclass(frozen=True)
+class Distillation:
+    """What a teacher model adds to training (the shipped bundle's build uses one).
+
+    ``texts`` are extra rows (e.g. augmented copies of training queries) with
+    task ``task`` and intent targets ``soft_labels`` [len(texts), labels], the
+    teacher's probabilities over the sorted labels of the training file.
+    ``teacher_targets`` [training rows + len(texts), k], if given, are what a
+    training-only head regresses (e.g. the teacher's sentence embeddings): it
+    shapes the shared layers and is not exported. ``about`` goes into the card.
+    """
+
+    texts: tuple[str, ...]
+    task: str | None
+    soft_labels: np.ndarray
+    teacher_targets: np.ndarray | None = None
+    about: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A temperature and out-of-scope threshold chosen elsewhere (``train_intent``)."""
+
+    temperature: float
+    threshold: float
+    source: str
 
 
 def split_holdout(
@@ -137,17 +167,24 @@ def train_intent(
     min_oos_recall: float = 0.6,
     progress: Progress | None = None,
     card_extra: dict[str, Any] | None = None,
+    distillation: Distillation | None = None,
+    calibration: Calibration | None = None,
 ) -> dict[str, Any]:
     """Train an intent bundle into ``out_dir`` and return its model card.
 
     Without ``val_path`` a deterministic 10 % of the training file is held
-    out for calibration. ``card_extra`` adds fields (sources, label notes).
+    out for calibration, unless ``calibration`` is given: then every row
+    trains (e.g. a refit on train + validation after a twin trained without
+    the validation rows chose the rule). ``distillation`` adds a teacher's
+    rows and targets. ``card_extra`` adds fields (sources, label notes).
     """
     say = progress or (lambda _msg: None)
     featurizer = featurizer or Featurizer()
     train_rows = read_intent_file(train_path)
     if val_path is not None:
         val_rows = read_intent_file(val_path)
+    elif calibration is not None:
+        val_rows = []
     else:
         train_rows, val_rows = split_holdout(train_rows)
     labels = sorted({r.label for r in train_rows})
@@ -157,29 +194,53 @@ def train_intent(
     label_index = {label: i for i, label in enumerate(labels)}
     task_index = {task: i for i, task in enumerate(tasks)}
 
-    say(f"featurizing {len(train_rows)} training and {len(val_rows)} validation texts")
-    flat, offsets = featurizer.batch([r.text for r in train_rows])
+    extra = distillation.texts if distillation else ()
+    say(
+        f"featurizing {len(train_rows)} training"
+        + (f" (+{len(extra)} distillation)" if extra else "")
+        + f" and {len(val_rows)} validation texts"
+    )
+    flat, offsets = featurizer.batch([r.text for r in train_rows] + list(extra))
     y = np.array([label_index[r.label] for r in train_rows])
-    heads = [HeadData("intent", y, len(labels), top_k=TOP_K + 1)]
+    intent_targets: np.ndarray = y
+    if distillation is not None:
+        intent_targets = _distilled_targets(y, distillation, len(labels), config.label_smoothing)
+    heads = [HeadData("intent", intent_targets, len(labels), top_k=TOP_K + 1)]
+    if distillation is not None and distillation.teacher_targets is not None:
+        t = np.asarray(distillation.teacher_targets, dtype=np.float32)
+        heads.append(HeadData(TEACHER_HEAD, t, t.shape[1], activation="linear"))
+    if distillation is not None and distillation.task is not None:
+        tasks = sorted({*tasks, distillation.task})
+        task_index = {task: i for i, task in enumerate(tasks)}
     if tasks:
-        y_task = np.array([task_index[r.task] if r.task else -1 for r in train_rows])
+        extra_task = distillation.task if distillation else None
+        y_task = np.array(
+            [task_index[r.task] if r.task else -1 for r in train_rows]
+            + [task_index[extra_task] if extra_task else -1] * len(extra)
+        )
         counts = np.bincount(y_task[y_task >= 0], minlength=len(tasks)).astype(np.float64)
         weight = np.sqrt(counts.sum() / (len(tasks) * np.maximum(counts, 1)))
         weight /= np.sum(weight * counts) / counts.sum()
         heads.append(HeadData("task", y_task, len(tasks), class_weight=weight.astype(np.float32)))
     say(f"training {len(labels)} intents" + (f" and {len(tasks)} tasks" if tasks else ""))
     model = train_embedding_bag(flat, offsets, featurizer.n_buckets, heads, config, say)
+    model = model.without(TEACHER_HEAD)
 
-    # Calibrate and choose the out-of-scope rule on rows whose label the model knows.
-    val_known = [r for r in val_rows if r.label in label_index]
-    val_flat, val_offsets = featurizer.batch([r.text for r in val_known])
-    val_y = np.array([label_index[r.label] for r in val_known])
-    temperature = fit_temperature(model.logits(val_flat, val_offsets)["intent"], val_y)
-    model = model.with_temperature("intent", temperature)
-    oos_index = label_index.get(OOS, -1)
-    threshold = choose_threshold(
-        model.predict(val_flat, val_offsets)["intent"], val_y, oos_index, min_oos_recall
-    )
+    if calibration is not None:
+        temperature, threshold = calibration.temperature, calibration.threshold
+        model = model.with_temperature("intent", temperature)
+    else:  # calibrate and choose the out-of-scope rule on rows whose label the model knows
+        val_known = [r for r in val_rows if r.label in label_index]
+        val_flat, val_offsets = featurizer.batch([r.text for r in val_known])
+        val_y = np.array([label_index[r.label] for r in val_known])
+        temperature = fit_temperature(model.logits(val_flat, val_offsets)["intent"], val_y)
+        model = model.with_temperature("intent", temperature)
+        threshold = choose_threshold(
+            model.predict(val_flat, val_offsets)["intent"],
+            val_y,
+            label_index.get(OOS, -1),
+            min_oos_recall,
+        )
     say(f"temperature {temperature:.3f}, out-of-scope threshold {threshold:.3f}")
 
     out_dir = Path(out_dir)
@@ -213,18 +274,36 @@ def train_intent(
             "threshold": threshold,
             "temperature": round(temperature, 6),
             "min_oos_recall": min_oos_recall,
+            **({"chosen_by": calibration.source} if calibration else {}),
         },
         "training": {**config.params(), "loss": [round(h["loss"], 5) for h in model.history]},
         "seed": config.seed,
         "data": data,
         "metrics": {},
+        **({"distillation": {"rows": len(extra), **distillation.about}} if distillation else {}),
         **(card_extra or {}),
     }
     card["version"] = f"intent-{sha256_file(out_dir / MODEL_INT8)[:12]}"
     write_card(out_dir, card)
-    say("evaluating on the validation split")
-    card["metrics"]["val"] = evaluate_rows(val_rows, out_dir, latency=False)
+    if val_rows:
+        say("evaluating on the validation split")
+        card["metrics"]["val"] = evaluate_rows(val_rows, out_dir, latency=False)
     return write_card(out_dir, card)
+
+
+def _distilled_targets(
+    y: np.ndarray, d: Distillation, n_labels: int, smoothing: float
+) -> np.ndarray:
+    """Intent targets as probability rows: the file's labels (smoothed), then the teacher's."""
+    soft = np.asarray(d.soft_labels, dtype=np.float32)
+    if soft.shape != (len(d.texts), n_labels):
+        raise DataError(
+            f"distillation: soft labels of shape {soft.shape}, expected "
+            f"({len(d.texts)}, {n_labels}) (one row per text over the training file's labels)"
+        )
+    hard = np.full((len(y), n_labels), smoothing / n_labels, dtype=np.float32)
+    hard[np.arange(len(y)), y] += 1.0 - smoothing
+    return np.concatenate([hard, soft])
 
 
 def _data_entry(role: str, path: str | Path) -> dict[str, Any]:

@@ -41,7 +41,9 @@ Progress = Callable[[str], None]
 class HeadData:
     """Training targets of one head.
 
-    ``softmax``: ``targets`` are class ids [n], -1 = no label for this row.
+    ``softmax``: ``targets`` are class ids [n], -1 = no label for this row, or
+    probability rows [n, K] (soft targets, e.g. a teacher's: used as given, no
+    label smoothing or class weights).
     ``sigmoid`` (independent 0..1 outputs, binary cross-entropy) and ``linear``
     (squared error): ``targets`` are floats [n, K], NaN = missing.
     ``class_weight`` [K] reweights softmax classes (rare classes count more);
@@ -118,6 +120,10 @@ class EmbeddingBagModel:
         """Head outputs (probabilities for softmax/sigmoid heads), the ONNX graph's math."""
         z = self.logits(flat, offsets)
         return {h.name: _activate(z[h.name], h.activation) for h in self.heads}
+
+    def without(self, head_name: str) -> EmbeddingBagModel:
+        """A copy without one head: a training-only target (e.g. a teacher's) is not exported."""
+        return replace(self, heads=[h for h in self.heads if h.name != head_name])
 
     def with_temperature(self, head_name: str, temperature: float) -> EmbeddingBagModel:
         """A copy whose head divides its logits by ``temperature`` (folded into the weights)."""
@@ -326,6 +332,11 @@ def _head_loss(
 ) -> tuple[float, np.ndarray]:
     """Mean loss of one head over the batch and its gradient w.r.t. the logits."""
     b = len(rows)
+    if head.activation == "softmax" and head.targets.ndim == 2:  # soft targets
+        p = _activate(z, "softmax")
+        q = head.targets[rows].astype(np.float32)
+        scale = head.loss_weight / b
+        return float(-(q * np.log(p + 1e-12)).sum() * scale), ((p - q) * scale).astype(np.float32)
     if head.activation == "softmax":
         y = head.targets[rows]
         labelled = y >= 0

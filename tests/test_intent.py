@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnxruntime
 import pytest
 from click.testing import CliRunner
 
@@ -15,6 +16,8 @@ from edge_moma.errors import BundleError, DataError
 from edge_moma.features import Featurizer
 from edge_moma.intent import OOS, IntentRouter, read_intent_file
 from edge_moma.intent_training import (
+    Calibration,
+    Distillation,
     choose_threshold,
     evaluate_intent,
     intent_metrics,
@@ -216,3 +219,48 @@ def test_int8_only_bundle_quotes_the_card(trained: tuple[Path, Path], tmp_path: 
     }
     with pytest.raises(BundleError, match="no 'fp32' model"):
         IntentRouter.load(bundle, precision="fp32")
+
+
+def test_distilled_training_with_a_given_rule(tmp_path: Path) -> None:
+    """A teacher's extra rows teach a phrasing the file lacks; its head is not exported."""
+    train = _write(tmp_path / "train.jsonl", PLACES[:6])
+    rows = read_intent_file(train)
+    labels = sorted({r.label for r in rows})
+    texts = tuple(f"it is freezing in the {p}" for p in PLACES)
+    soft = np.zeros((len(texts), len(labels)), dtype=np.float32)
+    soft[:, labels.index("lights_off")] = 1.0  # the file alone says thermostat
+    rng = np.random.default_rng(0)
+    distillation = Distillation(
+        texts=texts,
+        task="chat",
+        soft_labels=soft,
+        teacher_targets=rng.standard_normal((len(rows) + len(texts), 8)).astype(np.float32),
+        about={"teacher": "a test"},
+    )
+    rule = Calibration(temperature=1.0, threshold=0.05, source="a test")
+    card = train_intent(
+        train,
+        tmp_path / "b",
+        config=SMALL,
+        featurizer=FEATURIZER,
+        distillation=distillation,
+        calibration=rule,
+    )
+    assert card["distillation"] == {"rows": len(texts), "teacher": "a test"}
+    assert card["decision"]["threshold"] == 0.05 and card["decision"]["chosen_by"] == "a test"
+    assert card["data"][0]["rows"] == len(rows) and "val" not in card["metrics"]
+    router = IntentRouter.load(tmp_path / "b")
+    assert router.threshold == 0.05
+    exported = onnxruntime.InferenceSession(str(tmp_path / "b" / "intent.int8.onnx"))
+    assert "teacher" not in {o.name for o in exported.get_outputs()}
+    u = router.understand("it is freezing in the garden")
+    assert u.top_intent is not None and u.top_intent.label == "lights_off"
+    with pytest.raises(DataError, match="soft labels of shape"):
+        train_intent(
+            train,
+            tmp_path / "c",
+            config=SMALL,
+            featurizer=FEATURIZER,
+            distillation=Distillation(texts, "chat", soft[:, :2]),
+            calibration=rule,
+        )

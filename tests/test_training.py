@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from edge_moma.features import Featurizer
@@ -69,3 +71,24 @@ def test_long_rows_are_subsampled_in_training() -> None:
     cfg = TrainConfig(dim=8, hidden=(8,), epochs=10, batch_size=4, max_row_features=64, seed=0)
     model = train_embedding_bag(flat, offsets, f.n_buckets, [HeadData("c", y, 2)], cfg)
     assert (model.predict(flat, offsets)["c"].argmax(axis=1) == y).all()
+
+
+def test_soft_targets_match_smoothed_labels_and_a_head_can_be_dropped() -> None:
+    f = Featurizer(n_buckets=1 << 12)
+    texts, y = _data(160, 4)
+    flat, offsets = f.batch(texts)
+    smoothing = 0.1
+    hard = train_embedding_bag(
+        flat, offsets, f.n_buckets, [HeadData("c", y, 3)], replace(SMALL, label_smoothing=smoothing)
+    )
+    soft_targets = np.full((len(y), 3), smoothing / 3, dtype=np.float32)
+    soft_targets[np.arange(len(y)), y] += 1 - smoothing
+    aux = np.random.default_rng(0).standard_normal((len(y), 4)).astype(np.float32)
+    heads = [HeadData("c", soft_targets, 3), HeadData("aux", aux, 4, activation="linear")]
+    soft = train_embedding_bag(flat, offsets, f.n_buckets, heads[:1], SMALL)
+    np.testing.assert_allclose(
+        soft.predict(flat, offsets)["c"], hard.predict(flat, offsets)["c"], atol=1e-4
+    )
+    both = train_embedding_bag(flat, offsets, f.n_buckets, heads, SMALL)
+    assert [h.name for h in both.without("aux").heads] == ["c"]
+    assert set(both.without("aux").predict(flat, offsets)) == {"c"}
