@@ -108,6 +108,12 @@ class _Agent:
         self.slots = tuple(r.split(":", 1)[1] for r in config.requires if r.startswith("slot:"))
 
 
+# A reply of one or two words ("Lisbon", "at 7") answers the question the waiting
+# agent asked: it never ends the dialog, however sure the intent router is of a
+# fragment it was not trained to read alone.
+SWITCH_MIN_WORDS = 3
+
+
 class AgentStage:
     """Masks agents and picks one per turn; built once from the config."""
 
@@ -176,6 +182,7 @@ class AgentStage:
                 not understanding.out_of_scope
                 and top is not None
                 and top.confidence >= self.switch_confidence
+                and len(text.split()) >= SWITCH_MIN_WORDS
                 and not own
                 and any(o.config.enabled for o in self._owners.get(top.label, ()))
             )

@@ -98,6 +98,8 @@ def test_active_dialog_keeps_follow_ups_masks_others_and_ends_on_subject_change(
     assert (switch.target, switch.session_action) == ("clock", "subject_change")
     unsure = stage.select(u(("time", 0.6)), "what time", StageSituation(), session, "reminders")
     assert unsure.target == "reminders"  # not confident enough to leave the dialog
+    short = stage.select(u(("time", 0.99)), "Lisbon", StageSituation(), session, "reminders")
+    assert (short.target, short.session_action) == ("reminders", "continue")  # an answer
     cancel = stage.select(u(("cancel", 0.4)), "never mind", StageSituation(), session, "reminders")
     assert (cancel.target, cancel.intent, cancel.session_action) == (
         "reminders",
