@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from edge_moma.bundle import sha256_file, write_card  # noqa: E402
-from edge_moma.intent import OOS, IntentExample, write_intent_file  # noqa: E402
-from edge_moma.intent_training import evaluate_intent, train_intent  # noqa: E402
+from edge_moma.intent import OOS, IntentExample, read_intent_file, write_intent_file  # noqa: E402
+from edge_moma.intent_training import Calibration, evaluate_intent, train_intent  # noqa: E402
 from edge_moma.training import TrainConfig  # noqa: E402
 
 DATA = ROOT / "scripts" / "data"
@@ -59,10 +59,11 @@ TASK_MAP: dict[str, str] = {
 }
 
 # Chosen on CLINC150 val: label smoothing gave +1.2 points of in-scope accuracy
-# at the same oos recall. Validation oos recall is 100 rows, and test recall ran
-# 5-10 points below it at the same threshold, hence the 0.7 floor.
+# at the same oos recall.
 INTENT_CONFIG = TrainConfig(seed=SEED, epochs=10, label_smoothing=0.1)
-MIN_OOS_RECALL = 0.7
+# The oos rule's floor on validation oos recall: the 60 % target plus one standard
+# error of a recall measured on 100 validation oos rows (sqrt(0.6 * 0.4 / 100) ~ 0.05).
+MIN_OOS_RECALL = 0.65
 
 
 def _say(msg: str) -> None:
@@ -128,30 +129,61 @@ def _sources() -> list[dict[str, str]]:
 
 
 def build_intent(out: Path = MODELS / "intent", work: Path = BUILD / "intent") -> dict[str, Any]:
-    """Train, evaluate and ship the intent + task router bundle; returns its card."""
+    """Train, evaluate and ship the intent + task router bundle; returns its card.
+
+    Two trainings, both distilled from the MiniLM teacher (``scripts/teacher.py``):
+    a twin on the training split chooses the temperature and the out-of-scope
+    threshold on CLINC150 val, then the shipped model trains on train + val with
+    that rule (the validation rows are 3,100 more labelled queries).
+    """
+    from teacher import Lesson, Teacher
+
     _say("converting CLINC150 and the prompt sets to the intent format")
     files = make_intent_data(work / "data")
-    trained = work / "bundle"
-    card = train_intent(
+    train_rows, val_rows = read_intent_file(files["train"]), read_intent_file(files["val"])
+    lesson = Lesson(Teacher(work / "teacher", _say), train_rows, task="chat", seed=SEED)
+    extra = {
+        "sources": _sources(),
+        "task_map": TASK_MAP,
+        "benchmark": "CLINC150 test + oos_test (clinc150_test.jsonl)",
+    }
+    _say("training the twin on the training split (it chooses the out-of-scope rule)")
+    twin = train_intent(
         files["train"],
-        trained,
+        work / "twin",
         files["val"],
         config=INTENT_CONFIG,
         min_oos_recall=MIN_OOS_RECALL,
         progress=_say,
-        card_extra={
-            "sources": _sources(),
-            "task_map": TASK_MAP,
-            "benchmark": "CLINC150 test + oos_test (clinc150_test.jsonl)",
-        },
+        distillation=lesson.distillation(),
+        card_extra=extra,
     )
+    rule = twin["decision"]
+    _say("training the shipped model on train + val with the twin's rule")
+    train_val = write_intent_file(work / "data" / "train_val.jsonl", train_rows + val_rows)
+    trained = work / "bundle"
+    card = train_intent(
+        train_val,
+        trained,
+        config=INTENT_CONFIG,
+        min_oos_recall=MIN_OOS_RECALL,
+        progress=_say,
+        distillation=lesson.distillation(more=val_rows),
+        calibration=Calibration(
+            rule["temperature"],
+            rule["threshold"],
+            f"a twin trained without the validation rows ({twin['version']}), on val.jsonl",
+        ),
+        card_extra=extra,
+    )
+    card["metrics"]["val"] = {**twin["metrics"]["val"], "note": "the twin's (val trains the model)"}
     _say("evaluating on CLINC150 test + oos_test")
     card["metrics"]["test"] = evaluate_intent(files["test"], trained)
     _say("evaluating on the held-out prompts (task head)")
     card["metrics"]["prompts_test"] = evaluate_intent(files["prompts_test"], trained, latency=False)
     card["data"] += [
         {"role": role, "file": files[role].name, "sha256": sha256_file(files[role])}
-        for role in ("test", "prompts_test")
+        for role in ("val", "test", "prompts_test")
     ]
 
     # Ship the int8 model only; the fp32 twin stays in build/ (its accuracy is in the card).
