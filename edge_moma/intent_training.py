@@ -208,6 +208,11 @@ def train_intent(
     heads = [HeadData("intent", intent_targets, len(labels), top_k=TOP_K + 1)]
     if distillation is not None and distillation.teacher_targets is not None:
         t = np.asarray(distillation.teacher_targets, dtype=np.float32)
+        if t.ndim != 2 or len(t) != len(train_rows) + len(extra):
+            raise DataError(
+                f"distillation: teacher targets of shape {t.shape}, expected "
+                f"({len(train_rows) + len(extra)}, k): the training rows, then the extra texts"
+            )
         heads.append(HeadData(TEACHER_HEAD, t, t.shape[1], activation="linear"))
     if distillation is not None and distillation.task is not None:
         tasks = sorted({*tasks, distillation.task})

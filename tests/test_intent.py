@@ -264,3 +264,12 @@ def test_distilled_training_with_a_given_rule(tmp_path: Path) -> None:
             distillation=Distillation(texts, "chat", soft[:, :2]),
             calibration=rule,
         )
+    with pytest.raises(DataError, match="teacher targets of shape"):
+        train_intent(
+            train,
+            tmp_path / "d",
+            config=SMALL,
+            featurizer=FEATURIZER,
+            distillation=Distillation(texts, "chat", soft, np.zeros((len(texts), 8))),
+            calibration=rule,
+        )
