@@ -255,21 +255,17 @@ def test_distilled_training_with_a_given_rule(tmp_path: Path) -> None:
     assert "teacher" not in {o.name for o in exported.get_outputs()}
     u = router.understand("it is freezing in the garden")
     assert u.top_intent is not None and u.top_intent.label == "lights_off"
-    with pytest.raises(DataError, match="soft labels of shape"):
-        train_intent(
-            train,
-            tmp_path / "c",
-            config=SMALL,
-            featurizer=FEATURIZER,
-            distillation=Distillation(texts, "chat", soft[:, :2]),
-            calibration=rule,
-        )
-    with pytest.raises(DataError, match="teacher targets of shape"):
-        train_intent(
-            train,
-            tmp_path / "d",
-            config=SMALL,
-            featurizer=FEATURIZER,
-            distillation=Distillation(texts, "chat", soft, np.zeros((len(texts), 8))),
-            calibration=rule,
-        )
+    misaligned = {
+        "soft labels of shape": Distillation(texts, "chat", soft[:, :2]),
+        "teacher targets of shape": Distillation(texts, "chat", soft, np.zeros((len(texts), 8))),
+    }
+    for message, bad in misaligned.items():
+        with pytest.raises(DataError, match=message):
+            train_intent(
+                train,
+                tmp_path / "bad",
+                config=SMALL,
+                featurizer=FEATURIZER,
+                distillation=bad,
+                calibration=rule,
+            )
