@@ -479,7 +479,3 @@ def _rows(flat: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> tuple[np.n
     sub_off = np.zeros(len(rows) + 1, dtype=np.int64)
     np.cumsum([len(p) for p in parts], out=sub_off[1:])
     return np.concatenate(parts), sub_off
-
-
-def _per_model(models: Sequence[str], values: np.ndarray) -> dict[str, float]:
-    return {m: float(v) for m, v in zip(models, values, strict=True)}
