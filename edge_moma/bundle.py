@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .errors import BundleError
+from .features import bag_feed
 
 CARD_NAME = "card.json"
 CARD_SCHEMA = 1
@@ -161,3 +162,18 @@ def runner(session: Any, probe: dict[str, Any]) -> Runner:
         return raw.run(outputs, feed, None)
 
     return run
+
+
+def bag_runner(session: Any, what: str) -> Runner:
+    """``runner`` for an embedding-bag model (``onnx_export``), fed by ``features.bag_feed``.
+
+    A model exported before batches (one ``indices`` input) is refused with a
+    rebuild hint rather than failing on its first query.
+    """
+    inputs = sorted(i.name for i in session.get_inputs())
+    if inputs != ["indices", "mask"]:
+        raise BundleError(
+            f"{what}: the ONNX model takes {inputs}, not a batch of padded ids "
+            f"['indices', 'mask']; it was exported by an older edge-moma: {_REBUILD_HINT}"
+        )
+    return runner(session, bag_feed([np.zeros(1, dtype=np.int64)]))

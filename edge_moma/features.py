@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -211,3 +211,21 @@ class Featurizer:
         np.cumsum([len(r) for r in rows], out=offsets[1:])
         flat = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
         return flat, offsets
+
+
+def bag_feed(rows: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+    """The ONNX feed of an embedding-bag model for one or more texts' ``indices``.
+
+    Rows are padded to the longest with id 0 under a mask of 0 (``onnx_export``
+    says why the graph takes batches); one row needs no padding.
+    """
+    if not rows:
+        raise ValueError("bag_feed needs at least one row of indices")
+    if len(rows) == 1:
+        row = rows[0]
+        return {"indices": row.reshape(1, -1), "mask": np.ones((1, len(row)), np.float32)}
+    lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+    mask = (np.arange(int(lengths.max())) < lengths[:, None]).astype(np.float32)
+    indices = np.zeros(mask.shape, dtype=np.int64)
+    indices[mask > 0] = np.concatenate(rows)
+    return {"indices": indices, "mask": mask}

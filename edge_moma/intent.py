@@ -22,6 +22,7 @@ Example::
     u.top_intent.label, u.out_of_scope, u.task         # ('alarm', False, 'chat')
     ids = router.featurizer.indices(text)              # featurize once ...
     router.understand_indices(ids)                      # ... share with other models
+    router.understand_many([ids, other_ids])            # one model run for several
 """
 
 from __future__ import annotations
@@ -35,10 +36,10 @@ from typing import Any
 
 import numpy as np
 
-from .bundle import load_session, runner, verify_bundle
+from .bundle import bag_runner, load_session, verify_bundle
 from .decision import IntentScore, Understanding
 from .errors import BundleError, DataError
-from .features import Featurizer
+from .features import Featurizer, bag_feed
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class IntentRouter:
     """A loaded intent bundle: one ONNX Runtime session, created at load time only."""
 
     def __init__(self, session: Any, card: dict[str, Any], featurizer: Featurizer):
-        self._run = runner(session, {"indices": np.zeros(1, dtype=np.int64)})
+        self._run = bag_runner(session, f"intent bundle {card.get('version', '')}")
         self.card = card
         self.featurizer = featurizer
         self.version: str = card["version"]
@@ -160,25 +161,31 @@ class IntentRouter:
         return self.understand_indices(self.featurizer.indices(text))
 
     def understand_indices(self, indices: np.ndarray) -> Understanding:
-        """Classify indices from ``self.featurizer`` (so a caller can featurize once).
+        """Classify indices from ``self.featurizer`` (so a caller can featurize once)."""
+        return self.understand_many([indices])[0]
+
+    def understand_many(self, rows: Sequence[np.ndarray]) -> list[Understanding]:
+        """``understand_indices`` for several texts in one model run (``onnx_export``).
 
         The graph returns the best ``TOP_K + 1`` intents already sorted, so this
-        is a few list operations in Python, not a sort over every label.
+        is a few list operations in Python a row, not a sort over every label.
         """
-        out = self._run(self._outputs, {"indices": indices})
-        values, ids = out[0][0].tolist(), out[1][0].tolist()
-        oos = self._oos
-        intents = tuple(
-            IntentScore(self.labels[i], v) for i, v in zip(ids, values, strict=True) if i != oos
-        )[:TOP_K]
-        out_of_scope = ids[0] == oos or not intents or intents[0].confidence < self.threshold
-        if self.tasks:
-            task_p = out[2][0].tolist()  # a handful of floats: a list beats numpy calls
-            task_conf = max(task_p)
-            task = self.tasks[task_p.index(task_conf)]
-        else:
-            task, task_conf = "", 0.0
-        return Understanding(intents, out_of_scope, task, task_conf, self.version)
+        out = self._run(self._outputs, bag_feed(rows))
+        oos, labels, threshold, version = self._oos, self.labels, self.threshold, self.version
+        task_rows = out[2].tolist() if self.tasks else [None] * len(rows)
+        result = []
+        for values, ids, task_p in zip(out[0].tolist(), out[1].tolist(), task_rows, strict=True):
+            intents = tuple(
+                IntentScore(labels[i], v) for i, v in zip(ids, values, strict=True) if i != oos
+            )[:TOP_K]
+            out_of_scope = ids[0] == oos or not intents or intents[0].confidence < threshold
+            if task_p is not None:  # a handful of floats: a list beats numpy calls
+                task_conf = max(task_p)
+                task = self.tasks[task_p.index(task_conf)]
+            else:
+                task, task_conf = "", 0.0
+            result.append(Understanding(intents, out_of_scope, task, task_conf, version))
+        return result
 
 
 def _read_kind(bundle_dir: Path) -> dict[str, Any]:

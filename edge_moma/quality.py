@@ -55,15 +55,16 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .bundle import load_session, runner, verify_bundle
+from .bundle import bag_runner, load_session, verify_bundle
 from .errors import BundleError
-from .features import Featurizer
+from .features import Featurizer, bag_feed
 
 logger = logging.getLogger(__name__)
 
 KIND = "routing"
 DEFAULT_PRIOR = 0.5
 _EPS = 1e-4
+_CHUNK = 64  # texts a model run in known_batch: padding to the longest wastes little
 
 
 class PoolEntry(Protocol):
@@ -105,7 +106,7 @@ class QualityPredictor:
     """Loaded routing bundle: scores any pool for one query from featurizer indices."""
 
     def __init__(self, session: Any, card: dict[str, Any], bundle_dir: Path):
-        self._run = runner(session, {"indices": np.zeros(1, dtype=np.int64)})
+        self._run = bag_runner(session, f"routing bundle {bundle_dir}")
         self.card = card
         self.bundle_dir = bundle_dir
         self.featurizer = Featurizer.from_params(card["featurizer"])
@@ -144,33 +145,43 @@ class QualityPredictor:
 
     def known(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(quality, expected cost in USD) of every known model for one query."""
-        feed = {"indices": np.asarray(indices, dtype=np.int64)}
-        out = self._run([*self._quality_outputs, "log_cost"], feed)
-        return self._served(out[:-1]), np.exp(out[-1][0].astype(np.float64))
+        quality, cost = self.known_many([indices])
+        return quality[0], cost[0]
+
+    def known_many(self, rows: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """``known`` for several queries' indices in one model run: two (n, k) arrays."""
+        out = self._run([*self._quality_outputs, "log_cost"], bag_feed(rows))
+        return self._served(out[:-1]), np.exp(out[-1].astype(np.float64))
 
     def known_quality(self, indices: np.ndarray) -> np.ndarray:
         """The quality of every known model for one query (``known`` without the cost)."""
-        feed = {"indices": np.asarray(indices, dtype=np.int64)}
-        return self._served(self._run(self._quality_outputs, feed))
+        return self.known_quality_many([indices])[0]
+
+    def known_quality_many(self, rows: Sequence[np.ndarray]) -> np.ndarray:
+        """``known_quality`` for several queries' indices in one model run: (n, k)."""
+        return self._served(self._run(self._quality_outputs, bag_feed(rows)))
 
     def _served(self, out: list[np.ndarray]) -> np.ndarray:
-        """The served quality from the ``_quality_outputs`` of one run (module docstring)."""
+        """The served quality (n, k) from the ``_quality_outputs`` of one run (module docstring)."""
         if self._blend >= 1:
-            return out[0][0].astype(np.float64)
-        task_probs = out[-1][0].astype(np.float64)
+            return out[0].astype(np.float64)
+        task_probs = out[-1].astype(np.float64)
         if self._blend <= 0:
             return task_probs @ self._task_quality
         return blend_task_prior(
-            out[0][0].astype(np.float64), task_probs, self._task_quality, self._blend
+            out[0].astype(np.float64), task_probs, self._task_quality, self._blend
         )
 
     def known_batch(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """``known`` for many texts: (n, k) quality and (n, k) expected cost."""
-        rows = [self.known(self.featurizer.indices(t)) for t in texts]
         k = len(self.models)
-        if not rows:
+        chunks = [
+            self.known_many([self.featurizer.indices(t) for t in texts[i : i + _CHUNK]])
+            for i in range(0, len(texts), _CHUNK)
+        ]
+        if not chunks:
             return np.zeros((0, k)), np.zeros((0, k))
-        return np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows])
+        return np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks])
 
     # --- pools -----------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from edge_moma.bundle import (
+    bag_runner,
     load_session,
     read_card,
     runner,
@@ -17,6 +18,7 @@ from edge_moma.bundle import (
     write_card,
 )
 from edge_moma.errors import BundleError
+from edge_moma.features import bag_feed
 from edge_moma.onnx_export import Head, export_embedding_bag
 
 
@@ -64,7 +66,7 @@ def test_no_card(tmp_path: Path) -> None:
 
 def test_session_errors_become_bundle_errors(bundle: Path) -> None:
     session = load_session(bundle / "m.onnx")
-    out = session.run(None, {"indices": np.array([1, 2], np.int64)})[0]
+    out = session.run(None, bag_feed([np.array([1, 2], np.int64)]))[0]
     np.testing.assert_allclose(out, [[4.0, 4.0]])
     with pytest.raises(BundleError, match="not found"):
         load_session(bundle / "absent.onnx")
@@ -91,11 +93,27 @@ class _PublicOnly:
 
 def test_runner_answers_as_the_public_run() -> None:
     session = load_session(SHIPPED_INTENT)
-    probe = {"indices": np.zeros(1, dtype=np.int64)}
+    probe = bag_feed([np.zeros(1, dtype=np.int64)])
     names = [o.name for o in session.get_outputs()]
     rng = np.random.default_rng(0)
     for run in (runner(session, probe), runner(_PublicOnly(session), probe)):
         for n in (1, 7, 300):
-            feed = {"indices": rng.integers(0, 1 << 16, size=n, dtype=np.int64)}
+            feed = bag_feed([rng.integers(0, 1 << 16, size=k, dtype=np.int64) for k in (n, 3)])
             for got, want in zip(run(names, feed), session.run(names, feed), strict=True):
                 np.testing.assert_array_equal(got, want)
+
+
+def test_a_model_of_an_older_export_is_refused_with_a_rebuild_hint(tmp_path: Path) -> None:
+    from onnx import TensorProto, helper, save
+
+    one_text = helper.make_tensor_value_info("indices", TensorProto.INT64, ["n"])
+    out = helper.make_tensor_value_info("out", TensorProto.INT64, ["n"])
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["indices"], ["out"])], "old", [one_text], [out]
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    save(model, str(tmp_path / "old.onnx"))
+    with pytest.raises(BundleError, match=r"takes \['indices'\].*older edge-moma: rebuild"):
+        bag_runner(load_session(tmp_path / "old.onnx"), "intent bundle v1")
+    assert bag_runner(load_session(SHIPPED_INTENT), "shipped")  # today's export is accepted
