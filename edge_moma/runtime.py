@@ -47,6 +47,8 @@ from .sinks import DecisionSink, LogRecord
 from .speed import SpeedMeter
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from .decision_log import DecisionLog
 
 Messages = Sequence[Mapping[str, Any]]
@@ -161,19 +163,84 @@ class Runtime:
 
         The decision goes to every sink (the decision log, unless ``[runtime] log = false``).
         """
-        messages = normalize_messages(query)
-        decision = self._route(messages, self._context(context))
-        if self._sinks:
-            self._emit(decision, query_text(messages))
-        return decision
+        request = (normalize_messages(query), self._checked(self._context(context)))
+        return self._routed([request])[0]
 
-    def _route(self, messages: tuple[dict[str, str], ...], ctx: RouteContext) -> Decision:
-        """The decision for messages and a context already validated by the caller."""
-        text = query_text(messages)
-        indices = self.intent.featurizer.indices(text)
-        understanding = self.intent.understand_indices(indices)
-        q_indices = indices if self._same_features else self.quality.featurizer.indices(text)
-        qualities = self.quality.predict(q_indices, self.config.models, task=understanding.task)
+    def route_many(
+        self,
+        queries: Sequence[str | Messages],
+        *,
+        contexts: Sequence[RouteContext | Mapping[str, Any] | None] | None = None,
+    ) -> list[Decision]:
+        """``route`` for several queries in order, with one run of each model for all.
+
+        For a busy caller (the daemon, a batch job): the models' cost per query
+        at 8 queries is about a quarter of 8 ``route`` calls, and each decision
+        is the one ``route`` makes. Every query is checked first, so a bad one
+        (a ``RequestError`` naming its position) decides and logs none.
+        """
+        if isinstance(queries, str) or not isinstance(queries, Sequence):
+            raise RequestError("route_many takes a list of queries; route takes one text")
+        if contexts is not None and len(contexts) != len(queries):
+            raise RequestError(
+                f"{len(contexts)} contexts for {len(queries)} queries; pass one each"
+            )
+        requests = []
+        for i, query in enumerate(queries):
+            try:
+                context = contexts[i] if contexts is not None else None
+                requests.append((normalize_messages(query), self._checked(self._context(context))))
+            except RequestError as exc:
+                raise RequestError(f"query {i}: {exc}") from None
+        return self._routed(requests) if requests else []
+
+    def _routed(
+        self, requests: Sequence[tuple[tuple[dict[str, str], ...], RouteContext]]
+    ) -> list[Decision]:
+        """The decisions for checked requests, each handed to the sinks."""
+        decisions = self._decide_many(requests)
+        if self._sinks:
+            for decision, (messages, _) in zip(decisions, requests, strict=True):
+                self._emit(decision, query_text(messages))
+        return decisions
+
+    def _checked(self, ctx: RouteContext) -> RouteContext:
+        """``ctx`` if the target it pins (if any) is in the pool or the agents."""
+        if ctx.target and self.config.model(ctx.target) is None and ctx.target not in self.agents:
+            known = [m.name for m in self.config.models] + [a.name for a in self.config.agents]
+            raise RequestError(f"unknown target {ctx.target!r}; known: {known}")
+        return ctx
+
+    def _decide_many(
+        self, requests: Sequence[tuple[tuple[dict[str, str], ...], RouteContext]]
+    ) -> list[Decision]:
+        """Decisions for checked requests: the models run once for all, the rest per request."""
+        intent, quality = self.intent, self.quality
+        texts = [query_text(messages) for messages, _ in requests]
+        rows = [intent.featurizer.indices(t) for t in texts]
+        understandings = intent.understand_many(rows)
+        known = quality.known_quality_many(
+            rows if self._same_features else [quality.featurizer.indices(t) for t in texts]
+        )
+        return [
+            self._decision(messages, text, ctx, understanding, quality_row)
+            for (messages, ctx), text, understanding, quality_row in zip(
+                requests, texts, understandings, known, strict=True
+            )
+        ]
+
+    def _decision(
+        self,
+        messages: tuple[dict[str, str], ...],
+        text: str,
+        ctx: RouteContext,
+        understanding: Understanding,
+        known_quality: np.ndarray,
+    ) -> Decision:
+        """One request's decision, given what the models said of it."""
+        qualities = self.quality.score_pool(
+            known_quality, self.config.models, task=understanding.task
+        )
         situation = self._situation(messages, text, ctx)
         estimates = [
             estimate(m, float(q), situation, self.speeds.speed(m.name, self._declared[m.name]))
@@ -190,9 +257,6 @@ class Runtime:
         elif self.config.agents:
             reason = f"{reason}; agent stage: {agent.reason}"
         if ctx.target:
-            if self.config.model(ctx.target) is None and ctx.target not in self.agents:
-                known = [m.name for m in self.config.models] + [a.name for a in self.config.agents]
-                raise RequestError(f"unknown target {ctx.target!r}; known: {known}")
             rest = [t for t in (target, *fallbacks) if t and t != ctx.target]
             target, fallbacks = ctx.target, tuple(rest)
             stage = "agent" if ctx.target in self.agents else "llm"
@@ -371,7 +435,7 @@ class Runtime:
         ctx = self._context(context)
         if target:
             ctx = dataclasses.replace(ctx, target=target)
-        decision = self._route(messages, ctx)
+        decision = self._decide_many([(messages, self._checked(ctx))])[0]
         request = ChatRequest(
             messages=messages,
             max_tokens=max_tokens,

@@ -111,3 +111,50 @@ def test_complete_falls_back_from_a_dead_remote(rt: Runtime) -> None:
     assert answer.target == "smol" and answer.fell_back
     assert answer.attempts[0].target == "gpt-4" and answer.attempts[0].error
     assert "paris" in answer.text.lower()
+
+
+def _same_decision(a, b) -> bool:
+    """Equal but for what makes each decision unique (id, time, query hash)."""
+    return (a.target, a.fallbacks, a.reason, a.candidates, a.understanding, a.stage) == (
+        b.target,
+        b.fallbacks,
+        b.reason,
+        b.candidates,
+        b.understanding,
+        b.stage,
+    )
+
+
+def test_route_many_decides_each_query_as_route_does(rt: Runtime) -> None:
+    queries = [
+        "what's 15% of 80",
+        "Explain the difference between a list and a tuple in Python, with examples.",
+        "email me at jane@example.com",
+        [{"role": "user", "content": "set an alarm for 7 am"}],
+        "hi",
+    ]
+    contexts = [None, {"online": False}, None, None, {"target": "smol"}]
+    batch = rt.route_many(queries, contexts=contexts)
+    alone = [rt.route(q, context=c) for q, c in zip(queries, contexts, strict=True)]
+    assert len(batch) == len(queries)
+    for a, b in zip(batch, alone, strict=True):
+        assert _same_decision(a, b)
+    assert batch[1].target == "smol" and batch[4].reason.startswith("pinned to smol")
+    assert len({d.id for d in batch}) == len(batch)
+    assert rt.route_many([]) == []
+
+
+def test_route_many_names_the_bad_query_and_decides_none(rt: Runtime) -> None:
+    seen = []
+    rt.add_sink(seen.append)
+    with pytest.raises(RequestError, match=r"query 1: messages\[0\].role"):
+        rt.route_many(["hello", [{"role": "robot", "content": "hi"}]])
+    with pytest.raises(RequestError, match="query 0: unknown target 'gpt-9'"):
+        rt.route_many(["hello"], contexts=[{"target": "gpt-9"}])
+    with pytest.raises(RequestError, match="1 contexts for 2 queries"):
+        rt.route_many(["a", "b"], contexts=[None])
+    with pytest.raises(RequestError, match="takes a list of queries"):
+        rt.route_many("hello")  # type: ignore[arg-type]
+    assert seen == []  # nothing was decided, so nothing reached a sink
+    rt.route_many(["hello", "what time is it"])
+    assert [r.text for r in seen] == ["hello", "what time is it"]
