@@ -44,6 +44,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .batching import RouteBatcher
 from .config import Config, load_config
 from .context import RouteContext
 from .errors import (
@@ -315,6 +316,7 @@ class Service:
         self._inflight: dict[threading.Event, Runtime] = {}
         self._idle = threading.Condition()
         self._reload_lock = asyncio.Lock()
+        self.routes = RouteBatcher(lambda: self.runtime)
 
     @contextlib.contextmanager
     def generation(self) -> Iterator[tuple[Runtime, threading.Event]]:
@@ -383,6 +385,8 @@ class Service:
             "edge_moma_log_dropped_total": log.dropped if log is not None else 0,
             "edge_moma_log_written_total": log.written if log is not None else 0,
             "edge_moma_generations_in_flight": len(self._inflight),
+            "edge_moma_route_batches_total": self.routes.batches,
+            "edge_moma_route_batched_requests_total": self.routes.requests,
         }
 
 
@@ -440,16 +444,16 @@ def _known(rt: Runtime) -> Callable[[str], bool]:
 
 
 async def route(request: Request) -> Response:
-    return _json(_decide(_service(request).runtime, await _body(request)))
+    return _json(await _decide(_service(request), await _body(request)))
 
 
-def _decide(rt: Runtime, body: Any) -> bytes:
-    """``/v1/route``: the decision's JSON for a request body."""
-    chat = parse_chat(body, _known(rt))
+async def _decide(service: Service, body: Any) -> bytes:
+    """``/v1/route``: the decision's JSON for a request body (batched: ``batching.py``)."""
+    chat = parse_chat(body, _known(service.runtime))
     context = chat.context
     if chat.model != "auto":
         context = RouteContext(**{**(context.to_dict() if context else {}), "target": chat.model})
-    return rt.route(chat.messages, context=context).to_json()
+    return (await service.routes.route(chat.messages, context)).to_json()
 
 
 async def chat_completions(request: Request) -> Response:
@@ -760,7 +764,7 @@ class _FastRoute:
         start, status = time.perf_counter(), 500
         try:
             try:
-                body = _decide(self.service.runtime, await _read_json(scope, receive, self.limit))
+                body = await _decide(self.service, await _read_json(scope, receive, self.limit))
             except Exception as exc:
                 scope["app"] = self.starlette
                 response = await _error_response(Request(scope, receive), exc)

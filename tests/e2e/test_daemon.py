@@ -7,6 +7,7 @@ import asyncio
 import gc
 import json
 import os
+import re
 import signal
 import socket
 import stat
@@ -348,6 +349,45 @@ def test_feedback_reaches_the_decision_log(http: httpx.Client, daemon: Daemon) -
             raise AssertionError("feedback not written within 10 s")
         time.sleep(0.2)
     assert row["feedback"][0]["score"] == 0.9 and row["target"] == "calculator"
+
+
+def test_concurrent_routes_each_get_their_own_decision(daemon: Daemon) -> None:
+    """Requests decided in one batch (``batching.py``) are answered as if alone."""
+    texts = [
+        "what is 15% of 80",
+        "set an alarm for 7 am",
+        "convert 5 miles to kilometers",
+        "what time is it in tokyo",
+        "Write a Python function that reverses a linked list.",
+        "remind me to call mum at 6pm",
+    ] * 4
+
+    def body(text: str) -> dict[str, Any]:
+        return {"model": "auto", "messages": [{"role": "user", "content": text}]}
+
+    with daemon.http() as http:
+        alone = {t: http.post("/v1/route", json=body(t)).json() for t in set(texts)}
+
+    async def all_at_once() -> list[dict[str, Any]]:
+        async def one(text: str) -> dict[str, Any]:
+            transport = httpx.AsyncHTTPTransport(uds=str(daemon.socket))
+            async with httpx.AsyncClient(transport=transport, base_url="http://d") as client:
+                r = await client.post("/v1/route", json=body(text))
+                assert r.status_code == 200, r.text
+                return r.json()  # type: ignore[no-any-return]
+
+        return await asyncio.gather(*(one(t) for t in texts))
+
+    for text, got in zip(texts, asyncio.run(all_at_once()), strict=True):
+        want = alone[text]
+        for key in ("target", "stage", "understanding", "candidates"):
+            assert got[key] == want[key], (text, key)
+    with daemon.http() as http:
+        metrics = http.get("/metrics").text
+    counts = dict(
+        re.findall(r"^edge_moma_route_(batches|batched_requests)_total (\d+)$", metrics, re.M)
+    )
+    assert 0 < int(counts["batches"]) <= int(counts["batched_requests"])
 
 
 def test_metrics_in_prometheus_text(http: httpx.Client) -> None:
