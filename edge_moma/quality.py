@@ -83,6 +83,15 @@ def _logit(p: np.ndarray | float) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+def _mean_logit(p: np.ndarray) -> float:
+    """``_logit(p).mean()`` of one query's dozen values: a float loop is 3x faster than numpy."""
+    total, lo, hi = 0.0, _EPS, 1 - _EPS
+    for x in p.tolist():
+        x = lo if x < lo else (hi if x > hi else x)
+        total += math.log(x / (1 - x))
+    return total / len(p)
+
+
 @dataclass(frozen=True)
 class Resolution:
     """How one pool entry is scored: a known model's head, or a prior (``source``)."""
@@ -254,7 +263,7 @@ class QualityPredictor:
         plan = self._plan(pool)
         out = np.asarray(known_quality, dtype=np.float64)[plan.take]
         if plan.priors:
-            difficulty = float(_logit(known_quality).mean()) - self._base_logit
+            difficulty = _mean_logit(known_quality) - self._base_logit
             for i, r in plan.priors:
                 prior = min(max(_prior(r.priors, task, task_probs), _EPS), 1 - _EPS)
                 out[i] = 1.0 / (1.0 + math.exp(-(math.log(prior / (1 - prior)) + difficulty)))

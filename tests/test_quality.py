@@ -163,3 +163,10 @@ def test_corrupt_or_foreign_bundle_is_refused(bundle: Path, tmp_path: Path) -> N
     (broken / CARD_NAME).write_text(card, encoding="utf-8")
     with pytest.raises(BundleError, match="expected 'routing'"):
         QualityPredictor.load(broken)
+
+
+def test_mean_logit_matches_numpy_including_clipped_ends() -> None:
+    from edge_moma.quality import _logit, _mean_logit
+
+    for p in (np.array([0.0, 1.0, 0.5]), np.random.default_rng(0).uniform(0, 1, 11)):
+        assert _mean_logit(p) == pytest.approx(float(_logit(p).mean()), rel=1e-12, abs=1e-12)
