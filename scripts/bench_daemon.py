@@ -14,7 +14,8 @@ dir with the decision log on) and measures, targets from the issue in brackets:
 * ``concurrent``: requests/s with ``--clients`` connections, each with a request
   in flight at all times (one client thread multiplexing raw sockets, so the
   load generator takes little of the 2 cores), and the error count
-  [>= 2,000/s, 0 errors]; also the daemon's CPU time per request.
+  [>= 2,000/s, 0 errors]; also the daemon's CPU time per request and the
+  mean number of requests it decided together (``batching.py``).
 * ``rss_mb``: the daemon's resident memory with no LLM loaded, after the runs
   [<= 120 MB].
 
@@ -200,6 +201,16 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def batching(path: str) -> tuple[int, int]:
+    """The daemon's (route batches, requests in them) so far, from ``/metrics``."""
+    with Client(path) as client:
+        text = client.metrics()
+    found = dict(
+        re.findall(r"^edge_moma_route_(batches|batched_requests)_total (\d+)$", text, re.M)
+    )
+    return int(found["batches"]), int(found["batched_requests"])
+
+
 def start_daemon(work: Path, extra_args: list[str]) -> tuple[subprocess.Popen[bytes], str]:
     data = work / "data"
     config = work / "config.toml"
@@ -246,15 +257,17 @@ def main() -> None:
             print("single", json.dumps(results["single"]), flush=True)
             results["single_httpx"] = bench_single_httpx(path, args.requests // 3)
             print("single_httpx", json.dumps(results["single_httpx"]), flush=True)
-            cpu0 = cpu_s(proc.pid)
+            cpu0, batching0 = cpu_s(proc.pid), batching(path)
             runs = [bench_concurrent(path, args.clients, args.seconds) for _ in range(args.repeats)]
             daemon_cpu = cpu_s(proc.pid) - cpu0
+            batches, batched = (b - a for a, b in zip(batching0, batching(path), strict=True))
             total = sum(r["requests"] for r in runs)
             results["concurrent"] = {
                 "clients": args.clients,
                 "requests_per_s": round(statistics.median(r["requests_per_s"] for r in runs), 1),
                 "errors": sum(r["errors"] for r in runs),
                 "daemon_cpu_ms_per_request": round(daemon_cpu / total * 1e3, 3),
+                "mean_batch": round(batched / max(batches, 1), 2),
                 "runs": runs,
             }
             print("concurrent", json.dumps(results["concurrent"]), flush=True)
