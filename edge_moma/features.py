@@ -232,8 +232,10 @@ def bag_feed(rows: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
         n = len(row)
         mask = _ONES[:, :n] if n <= _ONES.shape[1] else np.ones((1, n), np.float32)
         return {"indices": row.reshape(1, -1), "mask": mask}
-    lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
-    mask = (np.arange(int(lengths.max())) < lengths[:, None]).astype(np.float32)
-    indices = np.zeros(mask.shape, dtype=np.int64)
-    indices[mask > 0] = np.concatenate(rows)
+    lengths = [len(r) for r in rows]
+    shape = (len(rows), max(lengths))
+    indices, mask = np.zeros(shape, np.int64), np.zeros(shape, np.float32)
+    for b, (row, n) in enumerate(zip(rows, lengths, strict=True)):
+        indices[b, :n] = row
+        mask[b, :n] = 1.0
     return {"indices": indices, "mask": mask}
