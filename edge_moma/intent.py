@@ -147,7 +147,10 @@ class IntentRouter:
             if key not in card:
                 raise BundleError(f"{bundle_dir}: model card lacks {key!r}; rebuild the bundle")
         session = load_session(bundle_dir / models[precision], intra_op_threads)
-        router = cls(session, card, featurizer)
+        try:
+            router = cls(session, card, featurizer)
+        except BundleError as exc:
+            raise BundleError(f"{bundle_dir}: {exc}") from None
         names = {o.name for o in session.get_outputs()}
         if not set(router._outputs) <= names:
             raise BundleError(
