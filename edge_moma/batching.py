@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from .context import RouteContext
 from .decision import Decision
@@ -74,7 +73,9 @@ class RouteBatcher:
                 future.set_result(decision)
 
 
-def _alone(runtime: Runtime, messages: Messages, context: Any) -> Decision | BaseException:
+def _alone(
+    runtime: Runtime, messages: Messages, context: RouteContext | None
+) -> Decision | BaseException:
     try:
         return runtime.route(messages, context=context)
     except Exception as exc:
