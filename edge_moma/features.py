@@ -228,7 +228,7 @@ def bag_feed(rows: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
     if not rows:
         raise ValueError("bag_feed needs at least one row of indices")
     if len(rows) == 1:
-        row = rows[0]
+        row = np.asarray(rows[0], dtype=np.int64)  # no copy for Featurizer.indices
         n = len(row)
         mask = _ONES[:, :n] if n <= _ONES.shape[1] else np.ones((1, n), np.float32)
         return {"indices": row.reshape(1, -1), "mask": mask}

@@ -67,6 +67,7 @@ def test_bag_feed_pads_under_a_mask() -> None:
     np.testing.assert_array_equal(feed["indices"], [[7, 8, 9], [4, 0, 0]])
     np.testing.assert_array_equal(feed["mask"], [[1, 1, 1], [1, 0, 0]])
     assert feed["mask"].dtype == np.float32 and feed["indices"].dtype == np.int64
+    np.testing.assert_array_equal(bag_feed([[5, 6]])["indices"], [[5, 6]])  # a plain list too
     for n in (3, 5000):  # one row: a view of a shared row of ones, or its own past 4096
         one = bag_feed([np.arange(n)])
         assert one["mask"].shape == (1, n) and one["mask"].all() and one["indices"].shape == (1, n)
