@@ -34,6 +34,8 @@ from typing import Any
 from .bundle import CARD_NAME, read_card, sha256_file, verify_bundle
 from .errors import BundleError
 from .features import FEATURIZER_VERSION
+from .intent import IntentRouter
+from .quality import QualityPredictor
 
 RELEASE_NAME = "release.json"
 RELEASE_FORMAT = "edge-moma-router-release"
@@ -132,7 +134,7 @@ def read_release(path: str | Path) -> dict[str, Path]:
 def check_compatible(
     bundle: Path, kind: str, *, required: Iterable[str] | None, current: Path | None
 ) -> dict[str, Any]:
-    """Verify checksums, featurizer version and labels; return the card.
+    """Verify checksums, featurizer version, that this edge-moma runs it, labels; return the card.
 
     ``required`` names labels the device depends on (its agents' intents); a
     bundle without one of them is refused. Without ``required`` the bundle
@@ -147,6 +149,7 @@ def check_compatible(
         )
     if not card.get("version"):
         raise BundleError(f"{bundle}: the model card has no version")
+    _runnable(bundle, kind)
     labels = set(card.get("labels") or [])
     if required is not None:
         need, what = set(required), "labels this device's config uses"
@@ -160,6 +163,14 @@ def check_compatible(
             f"{bundle}: lacks {what} ({sorted(missing)[:5]}); a router update must keep them"
         )
     return card
+
+
+def _runnable(bundle: Path, kind: str) -> None:
+    """Load ``bundle`` as the runtime would: its ONNX inputs and outputs must be this version's."""
+    if kind == "intent":
+        IntentRouter.load(bundle)
+    else:
+        QualityPredictor.load(bundle)
 
 
 def install(

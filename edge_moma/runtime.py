@@ -23,7 +23,8 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .agent_db import database_path
 from .agent_stage import AgentChoice, AgentStage, StageSituation
@@ -35,13 +36,14 @@ from .config import Config, LocalModel, load_config
 from .context import RouteContext
 from .decision import Decision, Stage, Understanding
 from .device import DeviceMonitor
-from .errors import ConfigError, LogError, RequestError, TargetUnavailable
+from .errors import BundleError, ConfigError, LogError, RequestError, TargetUnavailable
 from .executor import AllTargetsFailed, Attempt, Hooks, Response, ResponseStream, execute
 from .intent import IntentRouter
 from .ledger import DAY_S, MONTH_S, Ledger, MemoryLedger
 from .policy import Choice, Situation, choose, declared_speed, estimate
 from .privacy import PrivacyRules
 from .quality import QualityPredictor
+from .resources import packaged_path
 from .sessions import SessionManager, SessionStore
 from .sinks import DecisionSink, LogRecord
 from .speed import SpeedMeter
@@ -53,6 +55,7 @@ Messages = Sequence[Mapping[str, Any]]
 logger = logging.getLogger(__name__)
 _ROLES = ("system", "user", "assistant", "tool")
 _NO_CONTEXT = RouteContext()
+_T = TypeVar("_T")
 
 
 def normalize_messages(messages_or_text: str | Messages) -> tuple[dict[str, str], ...]:
@@ -83,6 +86,39 @@ def query_text(messages: Sequence[Mapping[str, str]]) -> str:
     return next(m["content"] for m in reversed(messages) if m["role"] == "user")
 
 
+def _load_router(config: Config) -> tuple[IntentRouter, QualityPredictor]:
+    """The intent and routing bundles the config resolves to, loaded.
+
+    An installed bundle (``edge-moma model install``) that this edge-moma cannot
+    run, such as one exported by an older version, gives way to the shipped one
+    with a warning, so that upgrading never stops routing; a bundle named in
+    ``[router]`` is the user's explicit choice, and its error stands.
+    """
+    return (
+        _load_bundle(config, "intent", config.router.intent_model, IntentRouter.load),
+        _load_bundle(config, "routing", config.router.routing_model, QualityPredictor.load),
+    )
+
+
+def _load_bundle(
+    config: Config, kind: Literal["intent", "routing"], setting: str, load: Callable[[Path], _T]
+) -> _T:
+    path = config.bundle_dir(kind)
+    try:
+        return load(path)
+    except BundleError as exc:
+        shipped = packaged_path("models") / kind
+        if setting or path == shipped:
+            raise
+        logger.warning(
+            "the installed %s router cannot be used (%s); routing with the shipped one. "
+            "Install one built by this edge-moma, or run: edge-moma model rollback",
+            kind,
+            exc,
+        )
+        return load(shipped)
+
+
 def estimate_tokens(text: str) -> int:
     """A tokenizer-free token estimate (about 4 characters a token) for cost and latency."""
     return max(1, len(text) // 4)
@@ -100,8 +136,7 @@ class Runtime:
     ):
         self.config = config
         self._bundle_dirs = (config.bundle_dir("intent"), config.bundle_dir("routing"))
-        self.intent = IntentRouter.load(self._bundle_dirs[0])
-        self.quality = QualityPredictor.load(self._bundle_dirs[1])
+        self.intent, self.quality = _load_router(config)
         self.privacy = PrivacyRules(config.policy.privacy)
         self._sinks: list[DecisionSink] = []
         self.decision_log: DecisionLog | None = None
@@ -523,7 +558,7 @@ class Runtime:
         dirs = (self.config.bundle_dir("intent"), self.config.bundle_dir("routing"))
         if dirs == self._bundle_dirs:
             return False
-        intent, quality = IntentRouter.load(dirs[0]), QualityPredictor.load(dirs[1])
+        intent, quality = _load_router(self.config)
         with self._lock:
             self.intent, self.quality = intent, quality
             self._same_features = intent.featurizer == quality.featurizer

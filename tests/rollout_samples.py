@@ -37,3 +37,25 @@ def derive(src: Path, dst: Path, **changes: object) -> Path:
     card.update(changes)
     write_card(dst, card)
     return dst
+
+
+def as_old_export(bundle: Path) -> Path:
+    """Make ``bundle``'s model one-query-only, as edge-moma exported it before batches."""
+    from onnx import TensorProto, helper, save
+
+    ids = helper.make_tensor_value_info("indices", TensorProto.INT64, ["n"])
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["indices"], ["out"])],
+        "old",
+        [ids],
+        [helper.make_tensor_value_info("out", TensorProto.INT64, ["n"])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    card = read_card(bundle)
+    save(model, str(bundle / card["models"]["int8"]))
+    (bundle / "card.json").unlink()
+    card.pop("files")
+    card.pop("schema")
+    write_card(bundle, card)
+    return bundle

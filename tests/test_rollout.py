@@ -9,12 +9,14 @@ import time
 from pathlib import Path
 
 import pytest
-from rollout_samples import derive
+from rollout_samples import as_old_export, derive
 
 from edge_moma.bundle import read_card, verify_bundle
 from edge_moma.config import load_config
 from edge_moma.errors import BundleError
+from edge_moma.resources import packaged_path
 from edge_moma.rollout import active_bundle_dir, install, list_versions, read_state, rollback
+from edge_moma.runtime import Runtime
 
 
 @pytest.fixture
@@ -88,6 +90,33 @@ def test_incompatible_bundles_are_refused(tiny_intent: Path, tmp_path: Path) -> 
     same_name = derive(tiny_intent, tmp_path / "again", version="intent-v1", note="different")
     with pytest.raises(BundleError, match="already installed with different files"):
         install(data, same_name)
+
+
+def test_a_bundle_this_version_cannot_run_is_refused_at_install(
+    tiny_intent: Path, tmp_path: Path
+) -> None:
+    old = as_old_export(derive(tiny_intent, tmp_path / "old", version="intent-old"))
+    with pytest.raises(BundleError, match=r"takes \['indices'\].*older edge-moma"):
+        install(tmp_path / "data", old)
+    assert active_bundle_dir(tmp_path / "data", "intent") is None
+
+
+def test_an_installed_router_from_an_older_version_gives_way_to_the_shipped_one(
+    tiny_intent: Path, tmp_path: Path, write_config, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An upgrade must not stop routing; a bundle named in [router] still fails loudly."""
+    data = tmp_path / "data"
+    install(data, derive(tiny_intent, tmp_path / "v1", version="intent-v1"))
+    installed = active_bundle_dir(data, "intent")
+    assert installed is not None
+    as_old_export(installed)  # as if installed by the previous edge-moma
+    with Runtime.from_config(write_config(f'[runtime]\ndata_dir = "{data}"\n')) as rt:
+        assert rt.intent.version == read_card(packaged_path("models") / "intent")["version"]
+        assert rt.route("set a timer for 5 minutes").understanding is not None
+    assert "installed intent router cannot be used" in caplog.text
+    explicit = write_config(f'[router]\nintent_model = "{installed}"\n', name="explicit.toml")
+    with pytest.raises(BundleError, match="older edge-moma"):
+        Runtime.from_config(explicit)
 
 
 def test_crash_mid_install_leaves_a_working_router(
