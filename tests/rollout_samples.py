@@ -39,21 +39,26 @@ def derive(src: Path, dst: Path, **changes: object) -> Path:
     return dst
 
 
-def as_old_export(bundle: Path) -> Path:
-    """Make ``bundle``'s model one-query-only, as edge-moma exported it before batches."""
+def write_old_export(path: Path) -> Path:
+    """A one-query-only ONNX model (input ``indices`` [n]), as exported before batches."""
     from onnx import TensorProto, helper, save
 
     ids = helper.make_tensor_value_info("indices", TensorProto.INT64, ["n"])
-    graph = helper.make_graph(
-        [helper.make_node("Identity", ["indices"], ["out"])],
-        "old",
-        [ids],
-        [helper.make_tensor_value_info("out", TensorProto.INT64, ["n"])],
+    out = helper.make_tensor_value_info("out", TensorProto.INT64, ["n"])
+    node = helper.make_node("Identity", ["indices"], ["out"])
+    model = helper.make_model(
+        helper.make_graph([node], "old", [ids], [out]),
+        opset_imports=[helper.make_opsetid("", 17)],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
+    save(model, str(path))
+    return path
+
+
+def as_old_export(bundle: Path) -> Path:
+    """Make ``bundle``'s model one-query-only, as edge-moma exported it before batches."""
     card = read_card(bundle)
-    save(model, str(bundle / card["models"]["int8"]))
+    write_old_export(bundle / card["models"]["int8"])
     (bundle / "card.json").unlink()
     card.pop("files")
     card.pop("schema")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rollout_samples import write_old_export
 
 from edge_moma.bundle import (
     bag_runner,
@@ -104,16 +105,7 @@ def test_runner_answers_as_the_public_run() -> None:
 
 
 def test_a_model_of_an_older_export_is_refused_with_a_rebuild_hint(tmp_path: Path) -> None:
-    from onnx import TensorProto, helper, save
-
-    one_text = helper.make_tensor_value_info("indices", TensorProto.INT64, ["n"])
-    out = helper.make_tensor_value_info("out", TensorProto.INT64, ["n"])
-    graph = helper.make_graph(
-        [helper.make_node("Identity", ["indices"], ["out"])], "old", [one_text], [out]
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    save(model, str(tmp_path / "old.onnx"))
+    old = write_old_export(tmp_path / "old.onnx")
     with pytest.raises(BundleError, match=r"takes \['indices'\].*older edge-moma: rebuild"):
-        bag_runner(load_session(tmp_path / "old.onnx"), "intent bundle v1")
+        bag_runner(load_session(old), "intent bundle v1")
     assert bag_runner(load_session(SHIPPED_INTENT), "shipped")  # today's export is accepted
