@@ -56,6 +56,7 @@ logger = logging.getLogger(__name__)
 _ROLES = ("system", "user", "assistant", "tool")
 _NO_CONTEXT = RouteContext()
 _T = TypeVar("_T")
+_Request = tuple[tuple[dict[str, str], ...], RouteContext]  # messages and context, checked
 
 
 def normalize_messages(messages_or_text: str | Messages) -> tuple[dict[str, str], ...]:
@@ -196,8 +197,7 @@ class Runtime:
 
         The decision goes to every sink (the decision log, unless ``[runtime] log = false``).
         """
-        request = (normalize_messages(query), self._checked(self._context(context)))
-        return self._routed([request])[0]
+        return self._routed([self._request(query, context)])[0]
 
     def route_many(
         self,
@@ -221,15 +221,18 @@ class Runtime:
         requests = []
         for i, query in enumerate(queries):
             try:
-                context = contexts[i] if contexts is not None else None
-                requests.append((normalize_messages(query), self._checked(self._context(context))))
+                requests.append(self._request(query, contexts[i] if contexts is not None else None))
             except RequestError as exc:
                 raise RequestError(f"query {i}: {exc}") from None
         return self._routed(requests) if requests else []
 
-    def _routed(
-        self, requests: Sequence[tuple[tuple[dict[str, str], ...], RouteContext]]
-    ) -> list[Decision]:
+    def _request(
+        self, query: str | Messages, context: RouteContext | Mapping[str, Any] | None
+    ) -> _Request:
+        """``query`` and ``context`` checked: ``RequestError`` says what to fix."""
+        return normalize_messages(query), self._checked(self._context(context))
+
+    def _routed(self, requests: Sequence[_Request]) -> list[Decision]:
         """The decisions for checked requests, each handed to the sinks."""
         decisions = self._decide_many(requests)
         if self._sinks:
@@ -244,9 +247,7 @@ class Runtime:
             raise RequestError(f"unknown target {ctx.target!r}; known: {known}")
         return ctx
 
-    def _decide_many(
-        self, requests: Sequence[tuple[tuple[dict[str, str], ...], RouteContext]]
-    ) -> list[Decision]:
+    def _decide_many(self, requests: Sequence[_Request]) -> list[Decision]:
         """Decisions for checked requests: the models run once for all of them.
 
         The rest runs stage by stage over the batch, not request by request:
