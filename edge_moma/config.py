@@ -62,6 +62,7 @@ class RuntimeSettings:
     log_flush_ms: int = 200  # the writer flushes at least this often
     log_retention_days: float = 30.0  # delete decisions older than this; 0: keep
     log_max_mb: float = 256.0  # prune oldest (synced first) above this size; 0: no limit
+    log_wait_ms: int = 250  # the longest routing waits on the log (start-up, close)
     max_queue: int = 0  # requests waiting per local model; more are refused; 0: no limit
 
 
@@ -74,6 +75,10 @@ class ServerSettings:
     max_body_bytes: int = 1_048_576  # larger request bodies get 413
     grace_s: float = 10.0  # on SIGTERM, in-flight requests get this long to finish
     max_queue: int = 8  # [runtime] max_queue while serving, unless that is set
+    max_connections: int = 1024  # more: the longest-idle connection is closed, else 503
+    idle_timeout_s: float = 10.0  # a connection with no request in progress is closed
+    header_timeout_s: float = 10.0  # a request's line and headers must arrive within this
+    body_timeout_s: float = 30.0  # and its body within this after its headers
 
 
 @dataclass(frozen=True)
@@ -476,6 +481,10 @@ def _check_values(config: Config) -> None:
     need(sv.max_body_bytes > 0, "server.max_body_bytes", sv.max_body_bytes, "an integer > 0")
     need(sv.grace_s >= 0, "server.grace_s", sv.grace_s, "seconds >= 0")
     need(sv.max_queue >= 0, "server.max_queue", sv.max_queue, "an integer >= 0 (0: no limit)")
+    need(sv.max_connections > 0, "server.max_connections", sv.max_connections, "an integer > 0")
+    for key in ("idle_timeout_s", "header_timeout_s", "body_timeout_s"):
+        need(getattr(sv, key) > 0, f"server.{key}", getattr(sv, key), "seconds > 0")
+    need(r.log_wait_ms >= 0, "runtime.log_wait_ms", r.log_wait_ms, "milliseconds >= 0")
     for i, rule in enumerate(p.privacy):
         need(
             bool(rule.regex or rule.keywords),
