@@ -37,7 +37,16 @@ from .context import RouteContext
 from .decision import Decision, Stage, Understanding
 from .device import DeviceMonitor
 from .errors import BundleError, ConfigError, LogError, RequestError, TargetUnavailable
-from .executor import AllTargetsFailed, Attempt, Hooks, Response, ResponseStream, execute
+from .executor import (
+    CANCELLED,
+    AllTargetsFailed,
+    Attempt,
+    Hooks,
+    Progress,
+    Response,
+    ResponseStream,
+    execute,
+)
 from .intent import IntentRouter
 from .ledger import DAY_S, MONTH_S, Ledger, MemoryLedger
 from .policy import Choice, Situation, choose, declared_speed, estimate
@@ -158,6 +167,7 @@ class Runtime:
             if isinstance(model, LocalModel) and model.resolved_path is None:
                 self._unavailable[model.name] = f"model file {model.path!r} not found"
         self._lock = threading.Lock()
+        self._running: dict[object, tuple[Decision, ChatRequest, Progress]] = {}
         self.pool = LocalPool(config.runtime.memory_budget_mb)
         self.speeds = SpeedMeter()
         self.breaker = CircuitBreaker(
@@ -425,7 +435,8 @@ class Runtime:
         decision, request, backend_for = self._prepare(
             messages_or_text, max_tokens, temperature, stop, context, target, cancel
         )
-        done = self._done(decision, request)
+        progress = Progress()
+        done = self._done(decision, request, progress)
         try:
             response = execute(
                 decision,
@@ -433,9 +444,13 @@ class Runtime:
                 backend_for,
                 deadline_s=decision.context["deadline_s"],
                 hooks=self._hooks(),
+                progress=progress,
             )
         except AllTargetsFailed as exc:
             done(exc.attempts, None)
+            raise
+        except BaseException as exc:  # a bug in a target: still logged, never left running
+            done(progress.cut_short(f"failed: {exc!r}"), None)
             raise
         done(response.attempts, response)
         return response
@@ -466,13 +481,15 @@ class Runtime:
         decision, request, backend_for = self._prepare(
             messages_or_text, max_tokens, temperature, stop, context, target, None
         )
+        progress = Progress()
         return ResponseStream(
             decision,
             request,
             backend_for,
             deadline_s=decision.context["deadline_s"],
             hooks=self._hooks(),
-            on_done=self._done(decision, request),
+            on_done=self._done(decision, request, progress),
+            progress=progress,
         )
 
     def _prepare(
@@ -506,12 +523,22 @@ class Runtime:
         return Hooks(self._mark_unavailable, self.breaker, self.speeds)
 
     def _done(
-        self, decision: Decision, request: ChatRequest
+        self, decision: Decision, request: ChatRequest, progress: Progress
     ) -> Callable[[Sequence[Attempt], Response | None], None]:
         """What runs once a request ended, whole or streamed: charge the ledger, log
-        the decision and its attempts, and move the session on if it was answered."""
+        the decision and its attempts, and move the session on if it was answered.
+
+        Until then the request is in ``_running``: ``close`` logs what is still
+        running as cancelled, and its own ``done`` then does nothing.
+        """
+        key = object()
+        with self._lock:
+            self._running[key] = (decision, request, progress)
 
         def done(attempts: Sequence[Attempt], response: Response | None = None) -> None:
+            with self._lock:
+                if self._running.pop(key, None) is None:
+                    return  # logged by close() as cancelled
             self._charge(attempts)
             if self._sinks:
                 self._emit(decision, query_text(request.messages), tuple(attempts))
@@ -663,7 +690,13 @@ class Runtime:
         self._unavailable[target] = why
 
     def close(self) -> None:
-        """Free loaded models, stop the device monitor and flush the decision log."""
+        """Free loaded models, stop the device monitor and flush the decision log.
+
+        A request still running (its thread stuck in a target that does not answer)
+        is logged now, its current attempt ended with ``error`` "cancelled: ..."; a
+        caller that cancels its requests first (``cancel=``) gets their real ends.
+        """
+        self._log_unfinished()
         with self._lock:
             for backend in self._backends.values():
                 backend.close()
@@ -673,6 +706,14 @@ class Runtime:
         self.device.close()
         if self.decision_log is not None:
             self.decision_log.close()
+
+    def _log_unfinished(self) -> None:
+        with self._lock:
+            running, self._running = list(self._running.values()), {}
+        for decision, request, progress in running:
+            attempts = progress.cut_short(f"{CANCELLED}: the runtime closed before the end")
+            if self._sinks:
+                self._emit(decision, query_text(request.messages), attempts)
 
     def __enter__(self) -> Runtime:
         return self

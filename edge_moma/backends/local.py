@@ -30,6 +30,7 @@ from .pool import FairLock, LocalPool
 log = logging.getLogger(__name__)
 
 _MB = 1024 * 1024
+_CLOSE_WAIT_S = 1.0  # the longest close() waits for a running generation to stop
 
 
 class LocalBackend:
@@ -191,9 +192,16 @@ class LocalBackend:
             finish_reason=finish,
         )
 
-    def close(self) -> None:
-        """Unload the model (waits for a running request to finish)."""
-        self._lock.acquire()
+    def close(self, timeout: float = _CLOSE_WAIT_S) -> None:
+        """Unload the model once a running request has finished (cancel it first).
+
+        A generation still running after ``timeout`` (a long prompt is evaluated in
+        one go, without a token boundary to stop at) keeps the model: a process that
+        is exiting must not wait for it.
+        """
+        if not self._lock.acquire(timeout=timeout):
+            log.warning("%s is still generating; not unloaded", self.name)
+            return
         try:
             self._unload()
             self._pool.forget(self.name)
