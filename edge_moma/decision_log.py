@@ -174,6 +174,40 @@ def _write_device_id(path: Path, new: str) -> bool:
     return True
 
 
+def log_report(config: Config) -> dict[str, Any]:
+    """What ``edge-moma doctor`` says of the decision log: where it is, whether it and the
+    data dir can be written, its size; ``status`` "degraded" with ``problems`` if not."""
+    data = config.data_dir
+    path = data / LOG_FILE
+    report: dict[str, Any] = {"path": str(path), "enabled": config.runtime.log}
+    problems = []
+    probe = data / f".doctor-{os.getpid()}"
+    try:
+        probe.parent.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        problems.append(
+            f"the data dir {data} cannot be written ({exc.strerror or exc}): decisions are not "
+            "logged and the device id is not kept; fix its permissions or [runtime] data_dir"
+        )
+    if path.exists():
+        report["size_mb"] = round(
+            sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+            / 1024
+            / 1024,
+            1,
+        )
+        try:
+            with open(path, "r+b"):
+                pass
+        except OSError as exc:
+            problems.append(f"the log cannot be written ({exc.strerror or exc}); fix {path}")
+    report["status"] = "degraded" if problems and config.runtime.log else "ok"
+    report["problems"] = problems
+    return report
+
+
 class _Marker:
     """Put in the queue by ``flush``; set once everything before it is written."""
 

@@ -464,12 +464,14 @@ class Runtime:
         stop: Sequence[str] = (),
         context: RouteContext | Mapping[str, Any] | None = None,
         target: str | None = None,
+        cancel: threading.Event | None = None,
     ) -> ResponseStream:
         """Route now, then answer piece by piece as the target generates.
 
         Fallback applies until the first piece arrives; after that a failure
         ends the stream with ``StreamInterrupted`` rather than switching
         targets mid-answer. ``.response`` holds the attempts once it ended.
+        ``cancel`` (or ``.cancel()``) stops it at the next token, from any thread.
 
         Example::
 
@@ -479,7 +481,7 @@ class Runtime:
             print(answer.response.target)
         """
         decision, request, backend_for = self._prepare(
-            messages_or_text, max_tokens, temperature, stop, context, target, None
+            messages_or_text, max_tokens, temperature, stop, context, target, cancel
         )
         progress = Progress()
         return ResponseStream(

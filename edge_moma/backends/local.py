@@ -30,7 +30,7 @@ from .pool import FairLock, LocalPool
 log = logging.getLogger(__name__)
 
 _MB = 1024 * 1024
-_CLOSE_WAIT_S = 1.0  # the longest close() waits for a running generation to stop
+_CLOSE_WAIT_S = 0.3  # the longest close() waits for a running generation to stop
 
 
 class LocalBackend:
@@ -149,6 +149,8 @@ class LocalBackend:
         try:
             llama = self._load()
             self._pool.touch(self.name)
+            if request.cancelled:  # e.g. while the model loaded: no prompt to evaluate
+                return Completion("", self.name, finish_reason=FINISH_CANCELLED)
             pieces: list[str] = []
             prompt_tokens = tokens = 0
             ttft: float | None = None
