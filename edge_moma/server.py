@@ -448,6 +448,7 @@ class Service:
             "edge_moma_log_dropped_total": log.dropped if log is not None else 0,
             "edge_moma_log_dropped_other_total": log.dropped_other if log is not None else 0,
             "edge_moma_log_written_total": log.written if log is not None else 0,
+            "edge_moma_log_queued": log.stats()["queued"] if log is not None else 0,
             "edge_moma_log_writer_restarts_total": log.restarts if log is not None else 0,
             "edge_moma_log_degraded": int(health.get("status") == "degraded"),
             "edge_moma_connections_open": self.connection_count(),

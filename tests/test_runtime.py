@@ -158,3 +158,18 @@ def test_route_many_names_the_bad_query_and_decides_none(rt: Runtime) -> None:
     assert seen == []  # nothing was decided, so nothing reached a sink
     rt.route_many(["hello", "what time is it"])
     assert [r.text for r in seen] == ["hello", "what time is it"]
+
+
+def test_route_many_past_one_model_batch_keeps_every_decision_in_order(rt: Runtime) -> None:
+    """Batches are cut at MAX_MODEL_BATCH queries per model run (the memory ONNX Runtime
+    keeps grows with the largest batch); the decisions are still each query's own."""
+    from edge_moma.runtime import MAX_MODEL_BATCH
+
+    texts = ["what's 15% of 80", "Write a limerick about a cat.", "set an alarm for 7 am"]
+    queries = [f"{texts[i % 3]} ({i})" for i in range(2 * MAX_MODEL_BATCH + 5)]
+    contexts = [{"online": i % 2 == 0} for i in range(len(queries))]
+    batch = rt.route_many(queries, contexts=contexts)
+    alone = [rt.route(q, context=c) for q, c in zip(queries, contexts, strict=True)]
+    assert len(batch) == len(queries)
+    for a, b in zip(batch, alone, strict=True):
+        assert _same_decision(a, b)
