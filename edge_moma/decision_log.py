@@ -356,6 +356,13 @@ class DecisionLog:
             thread = self._thread
             thread.join(max(0.0, end - time.monotonic()))
         atexit.unregister(self.close)
+        logger.info(
+            "decision log %s closed: %d decisions written, %d dropped, %d feedback/spend dropped",
+            self.path,
+            self.written,
+            self.dropped,
+            self.dropped_other,
+        )
         if thread.is_alive():
             logger.warning(
                 "decision log %s: the writer did not finish within %g s", self.path, timeout

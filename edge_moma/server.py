@@ -853,8 +853,9 @@ async def _api_error(request: Request, exc: Exception) -> Response:
 async def _library_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, EdgeMomaError)
     error = _status(exc)
-    if error.status >= 500:
-        logger.warning("%s %s: %s", request.method, request.url.path, exc)
+    if error.status >= 500:  # a lasting fault fails every request alike: once a minute
+        kind = f"{request.url.path}:{type(exc).__name__}"
+        throttled.warning(kind, "%s %s: %s", request.method, request.url.path, exc)
     return error.response()
 
 

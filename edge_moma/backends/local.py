@@ -30,7 +30,7 @@ from .pool import FairLock, LocalPool
 log = logging.getLogger(__name__)
 
 _MB = 1024 * 1024
-_CLOSE_WAIT_S = 0.3  # the longest close() waits for a running generation to stop
+_CLOSE_WAIT_S = 0.1  # the longest close() waits for a running generation to stop
 
 
 class LocalBackend:
@@ -141,9 +141,12 @@ class LocalBackend:
         if not self._lock.acquire(timeout=request.timeout_s, cancel=request.cancel):
             if request.cancelled:
                 return Completion("", self.name, finish_reason=FINISH_CANCELLED)
-            raise TargetError(
+            # Waiting in line is no fault of the model's: it must not open its circuit
+            # breaker (under load that masked the model for everyone).
+            raise TargetBusy(
                 f"busy: still queued behind other requests after {request.timeout_s:.1f} s",
                 target=self.name,
+                retry_after_s=max(1.0, (self._lock.waiting + 1) * self._last_latency_s),
             )
         served = time.perf_counter()
         try:
