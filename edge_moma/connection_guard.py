@@ -30,35 +30,17 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from . import heap
 from .config import ServerSettings
 
 MAX_HEADER_BYTES = 64 * 1024
 SWEEP_S = 0.5
+TRIM_EVERY_S = 60.0
 TIMED_OUT = "edge_moma.timed_out"  # set in a request's scope when its body timed out
 
 IDLE, HEADERS, BODY, BUSY = "idle", "headers", "body", "busy"
-
-
-@dataclass(frozen=True)
-class ConnectionLimits:
-    """``[server]`` limits on connections; ``from_settings`` reads them."""
-
-    max_connections: int = 1024
-    idle_timeout_s: float = 10.0
-    header_timeout_s: float = 10.0
-    body_timeout_s: float = 30.0
-
-    @classmethod
-    def from_settings(cls, server: ServerSettings) -> ConnectionLimits:
-        return cls(
-            server.max_connections,
-            server.idle_timeout_s,
-            server.header_timeout_s,
-            server.body_timeout_s,
-        )
 
 
 def _answer(status: int, reason: str, code: str, message: str) -> bytes:
@@ -80,7 +62,7 @@ def _answer(status: int, reason: str, code: str, message: str) -> bytes:
     return head.encode() + body
 
 
-def _answers(limits: ConnectionLimits) -> dict[str, bytes]:
+def _answers(limits: ServerSettings) -> dict[str, bytes]:
     return {
         "header_timeout": _answer(
             408,
@@ -109,8 +91,8 @@ def _answers(limits: ConnectionLimits) -> dict[str, bytes]:
     }
 
 
-def guarded(base: type[Any], limits: ConnectionLimits, closed: Callable[[str], None]) -> type[Any]:
-    """uvicorn's HTTP protocol class ``base`` with the deadlines and the cap above.
+def guarded(base: type[Any], limits: ServerSettings, closed: Callable[[str], None]) -> type[Any]:
+    """uvicorn's HTTP protocol class ``base`` with ``[server]``'s deadlines and cap (above).
 
     The deadlines follow httptools' parser callbacks; with uvicorn's h11 protocol
     (httptools missing) only the connection cap and the keep-alive timeout apply.
@@ -199,11 +181,16 @@ def _expired(conn: Any) -> str:
 
 
 async def sweep(connections: set[Any]) -> None:
-    """Close the connections whose deadline passed, every ``SWEEP_S``, until cancelled."""
+    """Close the connections whose deadline passed, every ``SWEEP_S``, until cancelled;
+    once a minute also hand freed heap pages back (``heap.trim``)."""
     loop = asyncio.get_running_loop()
+    trimmed = loop.time()
     while True:
         await asyncio.sleep(SWEEP_S)
         now = loop.time()
+        if now - trimmed >= TRIM_EVERY_S:
+            trimmed = now
+            heap.trim()
         for conn in list(connections):
             deadline = getattr(conn, "deadline", None)
             if deadline is not None and now >= deadline:

@@ -227,9 +227,7 @@ class LogStore:
         spend: Sequence[Spend] = (),
     ) -> None:
         """Write one batch in one transaction (all or nothing); rows from ``encode``."""
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as conn:
             rows = rows if isinstance(rows, list) else list(rows)
             for i in range(0, len(rows), INSERT_CHUNK):
                 chunk = rows[i : i + INSERT_CHUNK]
@@ -255,11 +253,6 @@ class LogStore:
                     "INSERT INTO spend (at, target, usd) VALUES (?, ?, ?)",
                     [(s.at, storable(s.target), s.usd) for s in spend],
                 )
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
 
     def add_feedback(self, feedback: Feedback) -> str:
         """Record feedback for a logged decision (id or unique id prefix); return the full id."""
@@ -500,32 +493,31 @@ class LogStore:
         return deleted
 
     def _delete(self, select: str, params: tuple[Any, ...]) -> int:
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as conn:
             victims = conn.execute(select, params).fetchall()
             ids = [(i,) for _, i in victims]
             conn.executemany("DELETE FROM feedback WHERE decision_id = ?", ids)
             conn.executemany("DELETE FROM decisions WHERE seq = ?", [(s,) for s, _ in victims])
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         return len(victims)
 
     def _delete_feedback(self, select: str, params: tuple[Any, ...]) -> int:
+        with self._transaction() as conn:
+            victims = conn.execute(select, params).fetchall()
+            conn.executemany("DELETE FROM feedback WHERE seq = ?", victims)
+        return len(victims)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (taking the write lock at once): committed, or rolled back."""
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            victims = conn.execute(select, params).fetchall()
-            conn.executemany("DELETE FROM feedback WHERE seq = ?", victims)
+            yield conn
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        return len(victims)
 
     # --- sync state -----------------------------------------------------------------
 

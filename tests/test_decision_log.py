@@ -168,7 +168,9 @@ def test_close_on_a_locked_database_returns_quickly_and_counts_the_rest(tmp_path
     assert log.dropped == 7 and "locked" in str(log.error)
 
 
-def test_full_database_holds_records_and_counts_them_at_close(tmp_path: Path) -> None:
+def test_full_database_holds_records_and_counts_them_at_close(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     log = DecisionLog(settings(tmp_path))
     log.flush()
     store = log._store
@@ -177,10 +179,13 @@ def test_full_database_holds_records_and_counts_them_at_close(tmp_path: Path) ->
     store.conn.execute(f"PRAGMA max_page_count = {pages}")  # SQLite now reports "full"
     for i in range(300):
         log(make_record(i))
-    assert not log.flush(timeout=1.0)
+    assert not log.flush(timeout=1.0)  # retried about five times meanwhile
     assert log.dropped == 0 and "disk is full" in str(log.error)
     log.close()
     assert log.dropped == 300
+    # The warning was printed 100 times in 14 s: now once a minute (with a count).
+    assert caplog.text.count("disk is full (database or disk is full); free space") == 2
+    assert caplog.text.count("retrying; the queue holds new ones") == 1
 
 
 def test_unopenable_log_dir_reports_and_drops(tmp_path: Path) -> None:
@@ -481,3 +486,52 @@ def test_a_read_only_data_dir_keeps_the_device_id_in_memory_then_saves_it(
     log.close()
     assert (data / "device_id").read_text().strip() == first
     assert count(data / "decisions.db") == 1 and log.dropped == 0
+
+
+def test_storable_text_is_always_utf8_and_unchanged_when_it_already_was() -> None:
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from edge_moma.log_store import storable
+
+    @given(st.text(st.characters(exclude_categories=())))
+    def check(text: str) -> None:
+        stored = storable(text)
+        stored.encode("utf-8")  # never raises
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            assert "\\ud" in stored  # U+D800..U+DFFF, escaped
+        else:
+            assert stored == text
+
+    check()
+
+
+def test_no_feedback_text_stops_the_writer_or_loses_a_decision(tmp_path: Path) -> None:
+    """Property: whatever text a feedback carries (lone surrogates, NUL, any plane), it is
+    stored, and the decisions around it are all written."""
+    from hypothesis import HealthCheck, given
+    from hypothesis import settings as hypothesis_settings
+    from hypothesis import strategies as st
+
+    any_text = st.text(st.characters(exclude_categories=()), max_size=40)
+    runs = iter(range(1_000_000))
+
+    @hypothesis_settings(
+        max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
+    @given(st.lists(st.tuples(any_text, st.none() | any_text), min_size=1, max_size=6))
+    def check(feedback: list[tuple[str, str | None]]) -> None:
+        work = tmp_path / str(next(runs))
+        work.mkdir()
+        log = DecisionLog(settings(work))
+        for i, (decision_id, note) in enumerate(feedback):
+            log(make_record(i))
+            log.add_feedback(Feedback(decision_id or "x", score=0.5, note=note))
+        log.close()
+        assert log.restarts == 0 and log.dropped == 0 and log.dropped_other == 0
+        assert count(work / "decisions.db") == len(feedback)
+        assert count(work / "decisions.db", "feedback") == len(feedback)
+
+    check()

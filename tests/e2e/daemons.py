@@ -94,6 +94,14 @@ class Daemon:
         transport = httpx.HTTPTransport(uds=str(self.socket))
         return httpx.Client(transport=transport, base_url="http://daemon", timeout=timeout)
 
+    def wait_in_flight(self, n: int, timeout: float = 60.0) -> None:
+        """Wait until exactly ``n`` generations run (``/metrics``), or fail after ``timeout``."""
+        with self.http() as http:
+            deadline = time.monotonic() + timeout
+            while f"edge_moma_generations_in_flight {n}\n" not in http.get("/metrics").text:
+                assert time.monotonic() < deadline, f"not {n} generations in flight"
+                time.sleep(0.05)
+
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
 

@@ -552,11 +552,7 @@ def test_sigterm_finishes_requests_in_flight_and_loses_no_decision(tmp_path: Pat
     threads.append(threading.Thread(target=ask, args=({**body, "stream": True},)))
     for t in threads:
         t.start()
-    with d.http() as http:  # wait until the generations are really in flight
-        deadline = time.monotonic() + 60
-        while "edge_moma_generations_in_flight 4" not in http.get("/metrics").text:
-            assert time.monotonic() < deadline, "requests never got in flight"
-            time.sleep(0.05)
+    d.wait_in_flight(4)  # the generations are really in flight
     assert d.proc is not None
     d.proc.send_signal(signal.SIGTERM)
     time.sleep(0.5)
@@ -621,11 +617,7 @@ def test_sigterm_past_the_grace_period_cancels_and_still_logs(tmp_path: Path) ->
     threads = [threading.Thread(target=ask, args=(p,)) for p in (body, {**body, "stream": True})]
     for t in threads:
         t.start()
-    with d.http() as http:
-        deadline = time.monotonic() + 60
-        while "edge_moma_generations_in_flight 2" not in http.get("/metrics").text:
-            assert time.monotonic() < deadline, "requests never got in flight"
-            time.sleep(0.05)
+    d.wait_in_flight(2)
     assert d.proc is not None
     t0 = time.monotonic()
     d.proc.send_signal(signal.SIGTERM)
