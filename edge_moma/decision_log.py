@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from .errors import LogError
 from .ledger import WINDOW_S, SpendWindow
 from .log_schema import describe, is_corruption, move_aside
-from .log_store import Feedback, LogStore, Row, Spend, encode
+from .log_store import Feedback, LogStore, Row, Spend, disk_bytes, encode
 from .sinks import LogRecord
 from .throttled_log import ThrottledLog
 
@@ -192,12 +192,7 @@ def log_report(config: Config) -> dict[str, Any]:
             "logged and the device id is not kept; fix its permissions or [runtime] data_dir"
         )
     if path.exists():
-        report["size_mb"] = round(
-            sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
-            / 1024
-            / 1024,
-            1,
-        )
+        report["size_mb"] = round(disk_bytes(path) / 1024 / 1024, 1)
         try:
             with open(path, "r+b"):
                 pass
@@ -235,6 +230,7 @@ class DecisionLog:
         self.dropped = 0  # decisions lost (queue full, database unwritable at close, bad record)
         self.dropped_other = 0  # feedback and spend entries lost
         self.written = 0
+        self.pruned = 0  # decisions deleted by retention (age, size)
         self.restarts = 0
         self.error: str | None = None  # what keeps the log from writing now
         self.moved_aside: list[Path] = []
@@ -357,9 +353,11 @@ class DecisionLog:
             thread.join(max(0.0, end - time.monotonic()))
         atexit.unregister(self.close)
         logger.info(
-            "decision log %s closed: %d decisions written, %d dropped, %d feedback/spend dropped",
+            "decision log %s closed: %d decisions written, %d pruned by retention, %d dropped, "
+            "%d feedback/spend dropped",
             self.path,
             self.written,
+            self.pruned,
             self.dropped,
             self.dropped_other,
         )
@@ -384,6 +382,7 @@ class DecisionLog:
             "path": str(self.path),
             "queued": len(self._buf) + len(self._pending),
             "written": self.written,
+            "pruned": self.pruned,
             "dropped": self.dropped,
             "dropped_other": self.dropped_other,
             "writer_restarts": self.restarts,
@@ -637,13 +636,19 @@ class DecisionLog:
         """A full disk: prune a fifth of the log at once, synced rows first."""
         try:
             target = int(store.used_bytes() * 0.8)
-            while store.prune_step(max_bytes=target):
+            while self._prune_step(store, max_bytes=target):
                 pass
             store.checkpoint()
         except sqlite3.Error as exc:
             throttled.warning(
                 "prune", "decision log %s: pruning failed: %s", self.path, describe(exc)
             )
+
+    def _prune_step(self, store: LogStore, **limits: Any) -> int:
+        """One retention step (``LogStore.prune_step``), its decisions counted in ``pruned``."""
+        decisions, feedback = store.prune_step(**limits)
+        self.pruned += decisions
+        return decisions + feedback
 
     def _maintain(self) -> None:
         """Retention between two batches, in short steps, so that writes go first: by age
@@ -659,7 +664,7 @@ class DecisionLog:
                 self._next_age = now + _PRUNE_EVERY_S
                 self._age_due = s.retention_days > 0
             if self._age_due:
-                if store.prune_step(max_age_days=s.retention_days):
+                if self._prune_step(store, max_age_days=s.retention_days):
                     self._wake.set()  # more to delete: back at once, after one batch
                     return
                 self._age_due = False
@@ -673,7 +678,7 @@ class DecisionLog:
             low = int(self._high * 0.9)
             if (pages - free) * page > low:
                 deleted = 0
-                while deleted < max(written, 1) and (n := store.prune_step(max_bytes=low)):
+                while deleted < max(written, 1) and (n := self._prune_step(store, max_bytes=low)):
                     deleted += n
             elif page * pages > self._high and free:
                 store.give_back(min(free, 512))  # e.g. max_mb was lowered

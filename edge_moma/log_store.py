@@ -185,6 +185,15 @@ def storable(text: str) -> str:
     return text
 
 
+def disk_bytes(path: Path) -> int:
+    """The bytes the log at ``path`` takes on disk: the database plus its write-ahead log."""
+    total = 0
+    for file in (path, path.with_name(path.name + "-wal")):
+        with contextlib.suppress(OSError):  # not there (yet)
+            total += file.stat().st_size
+    return total
+
+
 def decision_rows(
     records: Iterable[LogRecord],
     device_id: str,
@@ -413,11 +422,7 @@ class LogStore:
 
     def disk_bytes(self) -> int:
         """What the log takes on disk: the database file plus its write-ahead log."""
-        total = 0
-        for path in (self.path, self.path.with_name(self.path.name + "-wal")):
-            with contextlib.suppress(OSError):  # no WAL yet
-                total += path.stat().st_size
-        return total
+        return disk_bytes(self.path)
 
     def limit_wal(self, max_bytes: int) -> None:
         """Keep the write-ahead log near ``max_bytes``: checkpoint at half of it and cut
@@ -431,39 +436,43 @@ class LogStore:
         reader in another process still needs the log: it is retried next time)."""
         self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
-    def prune_step(self, *, max_age_days: float = 0.0, max_bytes: int = 0, now: float = 0.0) -> int:
+    def prune_step(
+        self, *, max_age_days: float = 0.0, max_bytes: int = 0, now: float = 0.0
+    ) -> tuple[int, int]:
         """Delete at most ``PRUNE_CHUNK`` of the oldest decisions (with their feedback) that
         are past ``max_age_days`` or, while the used pages exceed ``max_bytes``, the oldest
         ones; one short transaction, so a writer between two steps never waits long.
 
-        Returns how many rows were deleted; 0 when nothing is left to prune.
+        Returns how many decisions and feedback rows were deleted; (0, 0) when nothing is
+        left to prune.
         """
         if max_age_days > 0:
             cutoff = (now or time.time()) - max_age_days * 86_400.0
-            n = self._delete(
+            decisions = self._delete(
                 "SELECT seq, id FROM decisions WHERE created < ? ORDER BY seq LIMIT ?",
                 (cutoff, PRUNE_CHUNK),
             )
-            n += self._delete_feedback(
+            feedback = self._delete_feedback(
                 "SELECT seq FROM feedback WHERE created < ? ORDER BY seq LIMIT ?",
                 (cutoff, PRUNE_CHUNK),
             )
-            if n:
-                return n
+            if decisions or feedback:
+                return decisions, feedback
         used = self.used_bytes() if max_bytes > 0 else 0
         if used > max_bytes > 0:
             first, last = self.conn.execute("SELECT min(seq), max(seq) FROM decisions").fetchone()
             rows = last - first + 1 if first is not None else 0
             excess = int((used - max_bytes) / max(1.0, used / max(rows, 1))) + 1
-            n = self._delete(
+            decisions = self._delete(
                 "SELECT seq, id FROM decisions ORDER BY seq LIMIT ?", (min(PRUNE_CHUNK, excess),)
             )
-            if not n:  # feedback for ids that are gone is all that is left
-                n = self._delete_feedback(
-                    "SELECT seq FROM feedback ORDER BY seq LIMIT ?", (PRUNE_CHUNK,)
-                )
-            return n
-        return 0
+            if decisions:
+                return decisions, 0
+            # feedback for ids that are gone is all that is left
+            return 0, self._delete_feedback(
+                "SELECT seq FROM feedback ORDER BY seq LIMIT ?", (PRUNE_CHUNK,)
+            )
+        return 0, 0
 
     def give_back(self, max_pages: int = 512) -> None:
         """Return up to ``max_pages`` free pages to the file system (incremental vacuum)."""
@@ -480,7 +489,7 @@ class LogStore:
         """
         deleted = 0
         target = int(max_bytes * 0.9) if max_bytes > 0 and self.used_bytes() > max_bytes else 0
-        while n := self.prune_step(max_age_days=max_age_days, max_bytes=target, now=now):
+        while n := sum(self.prune_step(max_age_days=max_age_days, max_bytes=target, now=now)):
             deleted += n
         if deleted:
             free = self.pages()[2]

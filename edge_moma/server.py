@@ -402,10 +402,6 @@ class Service:
             callback()
         return len(callbacks)
 
-    @property
-    def in_flight(self) -> int:
-        return len(self._inflight)
-
     async def reload(self) -> dict[str, Any]:
         """Re-read the config; a changed config gets a new runtime, else the router is reloaded."""
         async with self._reload_lock:
@@ -448,6 +444,7 @@ class Service:
             "edge_moma_log_dropped_total": log.dropped if log is not None else 0,
             "edge_moma_log_dropped_other_total": log.dropped_other if log is not None else 0,
             "edge_moma_log_written_total": log.written if log is not None else 0,
+            "edge_moma_log_pruned_total": log.pruned if log is not None else 0,
             "edge_moma_log_queued": log.stats()["queued"] if log is not None else 0,
             "edge_moma_log_writer_restarts_total": log.restarts if log is not None else 0,
             "edge_moma_log_degraded": int(health.get("status") == "degraded"),

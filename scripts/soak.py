@@ -65,6 +65,7 @@ from bench_daemon import percentile  # noqa: E402  (scripts/ is on sys.path)
 from http_servers import FaultServer, free_port  # noqa: E402
 
 from edge_moma.config import default_config_path  # noqa: E402
+from edge_moma.log_store import disk_bytes  # noqa: E402
 
 REPORTS = ROOT / "reports"
 SHORT = [
@@ -87,9 +88,13 @@ def long_prompts(n: int = 200) -> list[str]:
     return [json.loads(line)["prompt"] for line in lines[:n]]
 
 
+LOG_MAX_MB = 64  # small enough that retention prunes during the run
+
+
 def config_text(data: Path, grace: float, cloud_url: str, down_url: str) -> str:
     text = default_config_path().read_text(encoding="utf-8")
     text = text.replace('# data_dir = ""', f'data_dir = "{data}"')
+    text = re.sub(r"(?m)^log_max_mb = \d+", f"log_max_mb = {LOG_MAX_MB}", text)
     start, end = text.index("[server]"), text.index("[budgets]")
     server = (
         f"[server]\ngrace_s = {grace}\nmax_queue = 8\nmax_connections = 256\n"
@@ -112,7 +117,7 @@ class Record:
         self.lock = threading.Lock()
         self.status: collections.Counter[tuple[str, str]] = collections.Counter()
         self.latency: dict[str, list[float]] = collections.defaultdict(list)
-        self.acknowledged: set[str] = set()
+        self.acknowledged: dict[str, float] = {}  # decision id -> when the client got it
         self.last_id = "0" * 32  # what feedback is given for
         self.stream_ends: collections.Counter[str] = collections.Counter()
 
@@ -124,7 +129,7 @@ class Record:
             if isinstance(status, int) and status < 400:
                 self.latency[kind].append(seconds)
             if decision:
-                self.acknowledged.add(decision)
+                self.acknowledged[decision] = time.time()
                 self.last_id = decision
 
 
@@ -504,7 +509,14 @@ def main() -> None:
                             continue
                         t.start()
                         helpers.append(t)
-                    samples.append({"t": now - start, **memory_mb(pid), "fds": fds(pid)})
+                    samples.append(
+                        {
+                            "t": now - start,
+                            **memory_mb(pid),
+                            "fds": fds(pid),
+                            "log_mb": disk_bytes(data / "decisions.db") / 1024 / 1024,
+                        }
+                    )
                     if now - last_scrape >= 5:
                         last_scrape = now
                         with contextlib.suppress(httpx.HTTPError):
@@ -576,18 +588,29 @@ def main() -> None:
         (Path(args.out).with_suffix(".daemon.log")).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).with_suffix(".daemon.log").write_text(log_text, encoding="utf-8")
         closed = re.findall(
-            r"closed: (\d+) decisions written, (\d+) dropped, (\d+) feedback", log_text
+            r"closed: (\d+) decisions written, (\d+) pruned by retention, (\d+) dropped, "
+            r"(\d+) feedback",
+            log_text,
         )
-        written, dropped, dropped_other = (int(x) for x in closed[-1]) if closed else (-1, -1, -1)
+        written, pruned, dropped, dropped_other = (
+            (int(x) for x in closed[-1]) if closed else (-1, -1, -1, -1)
+        )
         with sqlite3.connect(data / "decisions.db") as conn:
             logged = {row[0] for row in conn.execute("SELECT id FROM decisions")}
+            # Retention deletes in insertion order: the first row left marks its frontier.
+            frontier = conn.execute(
+                "SELECT created FROM decisions ORDER BY seq LIMIT 1"
+            ).fetchone()[0]
             cancelled = conn.execute(
                 "SELECT count(*) FROM attempts WHERE error LIKE 'cancelled%'"
             ).fetchone()[0]
-        db_mb = sum(p.stat().st_size for p in data.glob("decisions.db*")) / 1024 / 1024
+        db_mb = disk_bytes(data / "decisions.db") / 1024 / 1024
 
     acknowledged = record.acknowledged
-    missing = acknowledged - logged
+    # Every acknowledged decision newer than retention's frontier (a minute of slack: a
+    # decision waits in the queue or in a held batch before its row is inserted) is a row.
+    checked = {d for d, at in acknowledged.items() if not pruned or at > frontier + 60}
+    missing = checked - logged
     warmup_s = max(0.2 * seconds, min(120.0, 0.5 * seconds))
     warm = next((s for s in samples if s["t"] >= warmup_s), samples[-1])
     after = [s for s in samples if s["t"] >= warmup_s]
@@ -611,16 +634,24 @@ def main() -> None:
             "stream_ends": dict(record.stream_ends),
             "decisions": {
                 "acknowledged": len(acknowledged),
+                "acknowledged_after_the_prune_frontier": len(checked),
+                "of_those_not_logged": len(missing),
+                "acknowledged_before_it_not_logged": len(set(acknowledged) - checked - logged),
                 "logged_rows": len(logged),
-                "acknowledged_not_logged": len(missing),
-                "logged_not_acknowledged": len(logged - acknowledged),
+                "logged_not_acknowledged": len(logged - set(acknowledged)),
+                "written_by_the_writer": written,
+                "pruned_by_retention": pruned,
+                "written_minus_pruned_equals_rows": written - pruned == len(logged),
                 "dropped_total": dropped,
                 "feedback_spend_dropped": dropped_other,
-                "written_by_the_writer": written,
                 "silent_losses": max(0, len(missing) - max(dropped, 0)),
                 "cancelled_attempts": cancelled,
             },
-            "log_mb_at_end": round(db_mb, 1),
+            "log_mb": {
+                "limit": LOG_MAX_MB,
+                "max": round(max(s.get("log_mb", 0.0) for s in samples), 1),
+                "end": round(db_mb, 1),
+            },
             "max_log_queued": max((s["log_queued"] for s in scraped), default=0),
             "rss_mb": {
                 key: {
@@ -646,7 +677,10 @@ def main() -> None:
         }
     )
     result["targets"] = {
-        "silent_losses==0": result["decisions"]["silent_losses"] == 0 and dropped >= 0,
+        "silent_losses==0": result["decisions"]["silent_losses"] == 0
+        and dropped >= 0
+        and result["decisions"]["written_minus_pruned_equals_rows"],
+        "log_within_log_max_mb": result["log_mb"]["max"] <= LOG_MAX_MB,
         "shutdown<=grace+1": shutdown_s <= args.grace + 1,
         "exit_code==0": code == 0,
         "rss_growth_after_warmup<=2mb": result["rss_mb"]["VmRSS"]["growth_after_warmup"] <= 2,
@@ -658,6 +692,7 @@ def main() -> None:
         "requests_by_kind_and_status",
         "latency_ms",
         "decisions",
+        "log_mb",
         "rss_mb",
         "fds",
         "shutdown_s",

@@ -459,7 +459,7 @@ def test_disk_use_stays_within_max_mb_and_pruning_drops_nothing(tmp_path: Path) 
     kept = store.stats()["decisions"]
     store.close()
     assert log.dropped == 0 and log.written == n
-    assert 0 < kept < n  # pruned, the newest kept
+    assert 0 < kept < n and log.pruned == n - kept  # pruned (counted), the newest kept
     slack = 64 * 4 * 1500  # one batch (4 x batch_size rows) over before a prune catches it
     assert largest <= max_mb * 1024 * 1024 + slack, largest
     final = sum(
