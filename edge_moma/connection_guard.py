@@ -16,8 +16,8 @@ adds to uvicorn's httptools protocol:
   deadline twice a second (checking a time stamp per request costs less than a
   timer per request): a late request is answered 408 first, an idle
   connection is just closed.
-- the request line and headers together at most ``MAX_HEADER_BYTES`` (uvicorn
-  then answers 400, as for any request its parser refuses).
+- a request line and headers still incomplete past ``MAX_HEADER_BYTES`` are
+  answered 431 (a complete block is bounded by one read, 256 KiB at most).
 - at most ``max_connections`` open: one more closes the connection idle the
   longest; if none is idle, the new one is answered 503 and closed. Either way
   the daemon's file descriptors stay bounded and ``/healthz`` keeps answering.
@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from time import monotonic
 from typing import Any
 
 from . import heap
@@ -85,6 +86,12 @@ def _answers(limits: ServerSettings) -> dict[str, bytes]:
             f"{limits.max_connections} connections are open and busy ([server] max_connections); "
             "retry shortly",
         ),
+        "too_large": _answer(
+            431,
+            "Request Header Fields Too Large",
+            "request_too_large",
+            f"the request line and headers are over {MAX_HEADER_BYTES} bytes",
+        ),
         "shutdown": _answer(
             503, "Service Unavailable", "shutting_down", "the daemon is shutting down; retry"
         ),
@@ -101,62 +108,55 @@ def guarded(base: type[Any], limits: ServerSettings, closed: Callable[[str], Non
     answers = _answers(limits)
 
     class Guarded(base):
+        # Three overrides a request (the parser's other callbacks are left alone: each
+        # Python call on the daemon's hottest path shows in its throughput).
         phase = IDLE
         deadline: float | None = None
-        since = 0.0  # when the connection last became idle
+        since = 0.0  # when the connection was opened or its last request was read
         _header_bytes = 0
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
-            self.since = self.loop.time()
+            self.since = monotonic()
             if phased:
                 self.deadline = self.since + limits.idle_timeout_s
             if len(self.connections) > limits.max_connections:
                 self._make_room()
 
         def _make_room(self) -> None:
-            idle = [
-                c
-                for c in self.connections
-                if c is not self and c.phase == IDLE and not c.transport.is_closing()
-            ]
+            idle = [c for c in self.connections if c is not self and c.idle()]
             if idle:
                 min(idle, key=lambda c: c.since).expire("connection_cap")
             else:
                 self.expire("refused")  # everything is busy: refuse this one
 
-        def on_message_begin(self) -> None:
-            super().on_message_begin()
-            self.phase, self._header_bytes = HEADERS, 0
-            self.deadline = self.loop.time() + limits.header_timeout_s
+        def idle(self) -> bool:
+            """No request coming in or being answered (an idle keep-alive connection)."""
+            if self.transport.is_closing():
+                return False
+            if self.phase == BUSY:  # answered since? then uvicorn's keep-alive timer runs
+                return self.cycle is not None and self.cycle.response_complete
+            return self.phase == IDLE
 
-        def on_url(self, url: bytes) -> None:
-            self._count(len(url))
-            super().on_url(url)
-
-        def on_header(self, name: bytes, value: bytes) -> None:
-            self._count(len(name) + len(value))
-            super().on_header(name, value)
-
-        def _count(self, n: int) -> None:
-            self._header_bytes += n
-            if self._header_bytes > MAX_HEADER_BYTES:  # the parser turns this into a 400
-                raise ValueError(f"request line and headers over {MAX_HEADER_BYTES} bytes")
+        def data_received(self, data: bytes) -> None:
+            if phased and (self.phase == IDLE or self.phase == BUSY):
+                # the first bytes of a request: its line and headers are due
+                self.phase, self._header_bytes = HEADERS, 0
+                self.deadline = monotonic() + limits.header_timeout_s
+            if self.phase == HEADERS:
+                self._header_bytes += len(data)
+            super().data_received(data)
+            if self.phase == HEADERS and self._header_bytes > MAX_HEADER_BYTES:
+                self.expire("too_large")
 
         def on_headers_complete(self) -> None:
             super().on_headers_complete()
             self.phase = BODY
-            self.deadline = self.loop.time() + limits.body_timeout_s
+            self.deadline = monotonic() + limits.body_timeout_s
 
         def on_message_complete(self) -> None:
             super().on_message_complete()
-            self.phase, self.deadline = BUSY, None
-
-        def on_response_complete(self) -> None:
-            pipelined = bool(self.pipeline)
-            super().on_response_complete()
-            if not pipelined:  # uvicorn's keep-alive timer closes it if it stays idle
-                self.phase, self.since = IDLE, self.loop.time()
+            self.phase, self.deadline, self.since = BUSY, None, monotonic()
 
         def expire(self, reason: str) -> None:
             """Close the connection for ``reason``: an idle one silently, one with a request
@@ -183,11 +183,10 @@ def _expired(conn: Any) -> str:
 async def sweep(connections: set[Any]) -> None:
     """Close the connections whose deadline passed, every ``SWEEP_S``, until cancelled;
     once a minute also hand freed heap pages back (``heap.trim``)."""
-    loop = asyncio.get_running_loop()
-    trimmed = loop.time()
+    trimmed = monotonic()
     while True:
         await asyncio.sleep(SWEEP_S)
-        now = loop.time()
+        now = monotonic()
         if now - trimmed >= TRIM_EVERY_S:
             trimmed = now
             heap.trim()
