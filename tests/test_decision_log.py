@@ -535,3 +535,15 @@ def test_no_feedback_text_stops_the_writer_or_loses_a_decision(tmp_path: Path) -
         assert count(work / "decisions.db", "feedback") == len(feedback)
 
     check()
+
+
+def test_feedback_the_log_cannot_take_is_refused_not_silently_lost(tmp_path: Path) -> None:
+    log = DecisionLog(settings(tmp_path, queue_size=3, flush_interval_s=30, batch_size=10_000))
+    for i in range(3):
+        log(make_record(i))  # the queue is full; the writer sleeps for 30 s
+    with pytest.raises(LogError, match="cannot take feedback now"):
+        log.add_feedback(Feedback("ab" * 16, score=1.0))
+    log.close()
+    with pytest.raises(LogError, match="closed"):
+        log.add_feedback(Feedback("ab" * 16, score=1.0))
+    assert log.dropped_other == 0 and count(tmp_path / "decisions.db", "feedback") == 0
