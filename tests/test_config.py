@@ -121,7 +121,7 @@ BAD = [
     (
         "[[models]]\nname='a'\nkind='remote'\nbase_url='http://h'\nmodel='m'\npriors={math=2}\n",
         "models[0].priors.math",
-        "quality from 0 to 1",
+        "expected a number from 0 to 1 (a quality per task)",
     ),
 ]
 
