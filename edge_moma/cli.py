@@ -201,7 +201,10 @@ def run(
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @handle_errors
 def doctor(config_path: str | None, as_json: bool) -> None:
-    """Show the config in effect, where files live, which models were found, device state."""
+    """Show the config in effect, where files live, which models were found, device state.
+
+    Exits 2 when it found problems (listed under "problems"), 0 when none.
+    """
     from .doctor import diagnose, format_diagnosis
 
     report = diagnose(config_path)
@@ -209,6 +212,8 @@ def doctor(config_path: str | None, as_json: bool) -> None:
         echo_json(report)
     else:
         click.echo(format_diagnosis(report))
+    if report["problems"]:
+        sys.exit(EXIT_USAGE)
 
 
 @main.command()

@@ -221,6 +221,15 @@ class RemoteModel:
     profile: str = ""
     priors: dict[str, float] = ranged_dict(0, 1, note="a quality per task")
 
+    def missing_key(self) -> str | None:
+        """Why this model cannot be called now: its key variable is named but unset or blank."""
+        if self.api_key_env and not os.environ.get(self.api_key_env, "").strip():
+            return (
+                f"the API key variable ${self.api_key_env} is not set; "
+                "export it or remove api_key_env"
+            )
+        return None
+
 
 ModelConfig = LocalModel | RemoteModel
 _MODEL_KINDS: dict[str, type] = {"local": LocalModel, "remote": RemoteModel}

@@ -71,16 +71,11 @@ class RemoteBackend:
             return self._client
 
     def _api_key(self) -> str | None:
+        missing = self._model.missing_key()
+        if missing:
+            raise TargetUnavailable(missing, target=self.name)
         var = self._model.api_key_env
-        if not var:
-            return None
-        key = os.environ.get(var, "").strip()
-        if not key:
-            raise TargetUnavailable(
-                f"the API key variable ${var} is not set; export it or remove api_key_env",
-                target=self.name,
-            )
-        return key
+        return os.environ.get(var, "").strip() if var else None
 
     def _redact(self, text: str, key: str | None) -> str:
         return text.replace(key, "***") if key else text
