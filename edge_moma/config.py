@@ -5,9 +5,13 @@ Search order (first that exists wins): an explicit path (``--config``),
 then the packaged ``configs/default.toml``.
 
 Validation is strict because a typo in a budget or a price silently changes
-where a user's data goes and what it costs: an unknown key, a wrong type or a
-missing model file is a ``ConfigError`` that names the file, the key path
-(``models[1].price_in``), what was found and what was expected.
+where a user's data goes and what it costs: an unknown key, a wrong type, a
+number outside its finite ``Range`` (declared next to its default with
+``ranged``), an unusable path or a missing model file is a ``ConfigError``
+that names the file, the key path (``models[1].price_in``), what was found and
+what was expected. ``build`` checks any dataclass typed this way (a request's
+context too); ``Range.problem``, ``url_problem`` and ``dir_problem`` are the
+single checks, reusable where values come from elsewhere.
 
 Example::
 
