@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, TargetUnavailable
-from ..intent import OOS
 from .base import Agent, AgentBackend, AgentReply, AgentTurn
 
 if TYPE_CHECKING:
@@ -58,6 +57,8 @@ def check_intents(
     Such an agent would never be chosen for what it is meant for, or worse,
     claim unrelated queries; ``oos`` (out of scope) is no agent's to take.
     """
+    from ..intent import OOS  # here: agents import without numpy (see test_agents_clock)
+
     for i, a in enumerate(agents):
         if not a.enabled:
             continue
@@ -75,6 +76,8 @@ def check_intents(
 
 def _hint(name: str, known: Collection[str]) -> str:
     """``name`` with why it cannot be used: the close matches among ``known``, if any."""
+    from ..intent import OOS
+
     if name == OOS:
         return f"{name!r} (the out-of-scope label)"
     close = difflib.get_close_matches(name, [k for k in known if k != OOS], n=3)
