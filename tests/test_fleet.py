@@ -165,6 +165,8 @@ def test_collect_reads_many_gzip_members_across_small_reads(
         ("no_newline", "truncated"),
         ("schema", ".decisions.jsonl.gz:3: not a schema-5 decision"),
         ("order", ".decisions.jsonl.gz:2: not a schema-5 decision"),
+        ("unclosed", ".decisions.jsonl.gz:2: the decision id is not a closed string"),
+        ("unclosed_last", ".decisions.jsonl.gz:5: the decision id is not a closed string"),
     ],
 )
 def test_collect_rejects_damaged_lines_even_with_a_matching_sha256(
@@ -180,6 +182,10 @@ def test_collect_rejects_damaged_lines_even_with_a_matching_sha256(
         data = gzip.compress(b"".join(lines)[:-1])
     elif damage == "schema":
         lines[2] = lines[2].replace(b'"schema":5', b'"schema":9', 1)
+        data = gzip.compress(b"".join(lines))
+    elif damage.startswith("unclosed"):  # an id whose closing quote is missing
+        at = 1 if damage == "unclosed" else 4
+        lines[at] = b'{"schema":5,"id":"abc\n'
         data = gzip.compress(b"".join(lines))
     else:  # a valid JSON object whose keys are in another order
         row = json.loads(lines[1])
