@@ -44,7 +44,8 @@ def exit_code(exc: EdgeMomaError) -> int:
 
 
 def handle_errors(func: F) -> F:
-    """Print an ``EdgeMomaError`` as one paragraph and exit 2 (usage) or 1 (runtime)."""
+    """Print an ``EdgeMomaError`` as one paragraph and exit 2 (usage) or 1 (runtime);
+    an ``OSError`` (an output file that cannot be written) is one line and exit 1."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -53,6 +54,10 @@ def handle_errors(func: F) -> F:
         except EdgeMomaError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(exit_code(exc))
+        except OSError as exc:  # a file the command was told to write cannot be: no traceback
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"error: {where}{exc.strerror or exc}", err=True)
+            sys.exit(EXIT_FAILURE)
 
     return wrapper  # type: ignore[return-value]
 

@@ -140,3 +140,12 @@ def test_fleet_usage_and_data_errors_exit_2_and_an_unpromoted_gate_3(tmp_path: P
     broken = fleet(*args, "--gate", str(gate))
     assert broken.returncode == 2 and "not a gate report" in broken.stderr
     assert "Traceback" not in proc.stderr + refused.stderr + broken.stderr
+
+
+def test_an_output_file_that_cannot_be_written_is_one_line_and_exit_1(
+    fresh: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "no-such-dir" / "all.jsonl"
+    proc = edge_moma("log", "export", "--out", str(out), "--config", str(fresh))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"error: {out}: No such file or directory" in proc.stderr
