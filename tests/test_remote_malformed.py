@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 from http_servers import MALFORMED_ANSWERS, MALFORMED_STREAMS, SPLITLINES_TEXT, FaultServer
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from edge_moma import Runtime
-from edge_moma.backends import ChatRequest, create_backend
+from edge_moma.backends import ChatRequest, create_backend, openai_json
 from edge_moma.backends.base import drain
 from edge_moma.backends.remote import RemoteBackend
 from edge_moma.config import RemoteModel, load_config
@@ -204,3 +206,65 @@ def test_every_target_malformed_fails_with_every_problem_named(
         rt.complete("Name the capital of France.", context=ONLINE)
     message = str(info.value)
     assert "usage is [1]" in message and "content is 5" in message
+
+
+# --- any JSON at all: a reading or Malformed, never another exception ----------------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(
+        st.sampled_from(
+            ["choices", "message", "delta", "content", "usage", "prompt_tokens",
+             "completion_tokens", "finish_reason", "error", "index"]
+        ) | st.text(max_size=4),
+        inner,
+        max_size=4,
+    ),
+    max_leaves=16,
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=JSON_VALUES)
+def test_any_json_is_read_or_malformed(data: object) -> None:
+    for read in (openai_json.completion, openai_json.chunk):
+        try:
+            result = read(data)
+        except openai_json.Malformed as exc:
+            assert str(exc) and len(str(exc)) < 400
+            continue
+        if read is openai_json.completion:
+            text, finish, usage = result  # type: ignore[misc]
+            assert isinstance(text, str) and (finish is None or isinstance(finish, str))
+        else:
+            assert all(isinstance(p, str) and p for p in result.pieces)  # type: ignore[union-attr]
+            usage = result.usage  # type: ignore[union-attr]
+        for count in (usage.prompt_tokens, usage.completion_tokens) if usage else ():
+            assert count is None or (type(count) is int and 0 <= count <= 10**8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(st.text(st.characters(exclude_characters="\r\n"), max_size=12), max_size=6),
+    ends=st.lists(st.sampled_from(["\n", "\r", "\r\n"]), min_size=6, max_size=6),
+    cuts=st.lists(st.integers(1, 7), max_size=20),
+)
+def test_sse_lines_do_not_depend_on_how_the_bytes_arrive(
+    lines: list[str], ends: list[str], cuts: list[int]
+) -> None:
+    pairs = list(zip(lines, ends[: len(lines)], strict=True))
+    # a bare CR before an empty line ended by LF reads as one CRLF: not a case to compare
+    assume(
+        not any(
+            e == "\r" and not nxt and ne.startswith("\n")
+            for (_, e), (nxt, ne) in zip(pairs, pairs[1:], strict=False)
+        )
+    )
+    data = "".join(line + end for line, end in pairs).encode()
+    chunks, at = [], 0
+    for size in cuts:
+        chunks.append(data[at : at + size])
+        at += size
+    chunks.append(data[at:])
+    assert list(sse_lines(chunks)) == lines
