@@ -84,7 +84,7 @@ REMOTE = (
 
 # The fuzzer's findings on main (issue #14, item 9), then the paths and strings checked since.
 FINDINGS = [
-    ('[runtime]\ndata_dir = "/tmp/a\\u0000b"\n', "runtime.data_dir", "NUL byte"),
+    ('[runtime]\ndata_dir = "data/a\\u0000b"\n', "runtime.data_dir", "NUL byte"),
     ("[runtime]\nlog_flush_ms = 9223372036854775807\n", "runtime.log_flush_ms", "1 to 60,000"),
     ("[runtime]\nlog_max_mb = 1e308\n", "runtime.log_max_mb", "from 0 to 1,048,576"),
     ("[server]\ngrace_s = inf\n", "server.grace_s", "expected a finite number"),
