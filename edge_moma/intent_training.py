@@ -43,6 +43,7 @@ from .intent import (
     Progress,
     read_intent_file,
 )
+from .jsonl import read_lines
 from .training import HeadData, TrainConfig, train_embedding_bag
 
 DEFAULT_CONFIG = TrainConfig()
@@ -316,8 +317,7 @@ def _distilled_targets(
 
 def _data_entry(role: str, path: str | Path) -> dict[str, Any]:
     p = Path(path)
-    with p.open(encoding="utf-8") as fh:
-        rows = sum(1 for line in fh if line.strip())
+    rows = sum(1 for _ in read_lines(p))
     return {"role": role, "file": p.name, "sha256": sha256_file(p), "rows": rows}
 
 

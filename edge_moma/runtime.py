@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .agent_db import database_path
 from .agent_stage import AgentChoice, AgentStage, StageSituation
-from .agents import AgentRegistry, AgentTurn
+from .agents import AgentRegistry, AgentTurn, check_intents
 from .backends import Backend, BackendOptions, ChatRequest, create_backend
 from .backends.pool import LocalPool
 from .breaker import CircuitBreaker
-from .config import Config, LocalModel, load_config
+from .config import Config, LocalModel, RemoteModel, load_config
 from .context import RouteContext
 from .decision import Decision, Stage, Understanding
 from .device import DeviceMonitor
@@ -120,6 +120,17 @@ def _load_bundle(
         return load(shipped)
 
 
+def _check_agent_intents(config: Config, intent: IntentRouter) -> None:
+    """``ConfigError`` if an enabled agent names intents (or domains) ``intent`` lacks."""
+    check_intents(
+        config.agents,
+        intent.labels,
+        intent.card.get("domains") or {},
+        bundle=f"{intent.version} ({config.bundle_dir('intent')})",
+        source=str(config.path),
+    )
+
+
 def estimate_tokens(text: str) -> int:
     """A tokenizer-free token estimate (about 4 characters a token) for cost and latency."""
     return max(1, len(text) // 4)
@@ -138,6 +149,7 @@ class Runtime:
         self.config = config
         self._bundle_dirs = (config.bundle_dir("intent"), config.bundle_dir("routing"))
         self.intent, self.quality = _load_router(config)
+        _check_agent_intents(config, self.intent)
         self.privacy = PrivacyRules(config.policy.privacy)
         self._sinks: list[DecisionSink] = []
         self.decision_log: DecisionLog | None = None
@@ -157,6 +169,8 @@ class Runtime:
         for model in config.models:
             if isinstance(model, LocalModel) and model.resolved_path is None:
                 self._unavailable[model.name] = f"model file {model.path!r} not found"
+        self._keyless: dict[str, str] = {}  # remotes masked for an unset key variable: why
+        self._check_keys()
         self._lock = threading.Lock()
         self.pool = LocalPool(config.runtime.memory_budget_mb)
         self.speeds = SpeedMeter()
@@ -555,11 +569,14 @@ class Runtime:
 
         After ``edge-moma model install`` or ``rollback`` a long-running process
         (the daemon) calls this to route with the new version without a restart.
+        It also checks the remotes' API key variables again (see ``_check_keys``).
         """
+        self._check_keys()
         dirs = (self.config.bundle_dir("intent"), self.config.bundle_dir("routing"))
         if dirs == self._bundle_dirs:
             return False
         intent, quality = _load_router(self.config)
+        _check_agent_intents(self.config, intent)  # before anything routes with it
         with self._lock:
             self.intent, self.quality = intent, quality
             self._same_features = intent.featurizer == quality.featurizer
@@ -661,6 +678,21 @@ class Runtime:
 
     def _mark_unavailable(self, target: str, why: str) -> None:
         self._unavailable[target] = why
+
+    def _check_keys(self) -> None:
+        """Mask each remote whose ``api_key_env`` variable is unset, and lift the mask of
+        one whose variable is set now. At start and on ``reload_router`` only: routing
+        never reads the environment."""
+        for m in self.config.models:
+            if not isinstance(m, RemoteModel):
+                continue
+            missing = m.missing_key()
+            if missing:
+                self._keyless[m.name] = self._unavailable[m.name] = missing
+            elif m.name in self._keyless:
+                why = self._keyless.pop(m.name)
+                if self._unavailable.get(m.name) == why:
+                    del self._unavailable[m.name]
 
     def close(self) -> None:
         """Free loaded models, stop the device monitor and flush the decision log."""

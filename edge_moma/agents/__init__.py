@@ -9,9 +9,10 @@ never pays for an import, a database or an HTTP pool.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,15 @@ from .base import Agent, AgentBackend, AgentReply, AgentTurn
 if TYPE_CHECKING:
     from ..config import AgentConfig
 
-__all__ = ["Agent", "AgentBackend", "AgentRegistry", "AgentReply", "AgentTurn", "BUILTIN_AGENTS"]
+__all__ = [
+    "Agent",
+    "AgentBackend",
+    "AgentRegistry",
+    "AgentReply",
+    "AgentTurn",
+    "BUILTIN_AGENTS",
+    "check_intents",
+]
 
 BUILTIN_AGENTS: dict[str, str] = {
     "calculator": "edge_moma.agents.calculator:CalculatorAgent",
@@ -33,6 +42,48 @@ AGENT_KINDS: dict[str, str] = {
     "http": "edge_moma.agents.http:HttpAgent",
     "python": "edge_moma.agents.plugins:PluginAgent",
 }
+
+
+def check_intents(
+    agents: Sequence[AgentConfig],
+    labels: Collection[str],
+    domains: Collection[str],
+    *,
+    bundle: str,
+    source: str = "",
+) -> None:
+    """Refuse an enabled agent whose ``intents`` (or ``domains``) the intent bundle lacks.
+
+    Such an agent would never be chosen for what it is meant for, or worse,
+    claim unrelated queries; ``oos`` (out of scope) is no agent's to take.
+    """
+    from ..intent import OOS  # here: agents import without numpy (see test_agents_clock)
+
+    for i, a in enumerate(agents):
+        if not a.enabled:
+            continue
+        for key, wanted, known in (("intents", a.intents, labels), ("domains", a.domains, domains)):
+            bad = [x for x in wanted if x not in known or x == OOS]
+            if bad:
+                hints = "; ".join(_hint(x, known) for x in bad)
+                raise ConfigError(
+                    f"agent {a.name!r} names {key} the intent bundle {bundle} cannot route to "
+                    f"it: {hints}. Fix the names, set enabled = false, or use a bundle with them",
+                    path=source or None,
+                    key_path=f"agents[{i}].{key}",
+                )
+
+
+def _hint(name: str, known: Collection[str]) -> str:
+    """``name`` with why it cannot be used: the close matches among ``known``, if any."""
+    from ..intent import OOS
+
+    if name == OOS:
+        return f"{name!r} (the out-of-scope label)"
+    close = difflib.get_close_matches(name, [k for k in known if k != OOS], n=3)
+    if close:
+        return f"{name!r} (not a label; did you mean {' or '.join(map(repr, close))}?)"
+    return f"{name!r} (not a label, nothing close)"
 
 
 def _load(spec: str) -> Any:
