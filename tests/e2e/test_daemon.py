@@ -622,7 +622,8 @@ def test_a_full_local_queue_answers_429_and_keys_never_leak(tmp_path: Path) -> N
         assert busy.json()["error"]["code"] == "queue_full"
         with d.http() as http:
             # the cloud is pinned, fails (nothing listens) and falls back: the key stays secret
-            cloud = http.post("/v1/chat/completions", json={**body, "model": "cloud"})
+            pinned = {**body, "model": "cloud", "edge_moma": {"online": True}}  # a pin is no
+            cloud = http.post("/v1/chat/completions", json=pinned)  # way past the network mask
             models = http.get("/v1/models").text
             metrics = http.get("/metrics").text
         assert cloud.status_code == 200 and cloud.json()["model"] == "smollm2-135m"
