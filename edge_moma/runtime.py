@@ -370,6 +370,7 @@ class Runtime:
             if target in barred or barred.intersection(fallbacks):
                 kept = [t for t in (target, *fallbacks) if t and t not in barred]
                 target, fallbacks = (kept[0] if kept else None), tuple(kept[1:])
+                stage = "agent" if target in self.agents else "llm"
         return Decision(
             id=os.urandom(16).hex(),  # 128 random bits like uuid4().hex, a fifth of its cost
             created=time.time(),
