@@ -478,7 +478,7 @@ def parse_json(raw: bytes) -> Any:
         raise ApiError(400, "the request body is empty; send a JSON object", code="invalid_body")
     deep = f"the request body nests deeper than {MAX_JSON_DEPTH} levels of arrays and objects"
     try:
-        value = json.loads(raw, parse_constant=_no_constant)
+        value = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
     except RecursionError:
         raise ApiError(400, deep, code="invalid_body") from None
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, too many digits
@@ -493,6 +493,9 @@ def parse_json(raw: bytes) -> Any:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)  # json.loads would build one a call
 
 
 def _too_large(limit: int) -> ApiError:
