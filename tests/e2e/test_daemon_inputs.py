@@ -75,6 +75,7 @@ BAD = [
     ("Infinity in the context", ROUTE, b'{"messages": [{"role": "user", "content": "hi"}], "edge_moma": {"deadline_s": Infinity}}', 400, "invalid_json", None),  # noqa: E501
     ("a 5,000-digit number", ROUTE, b'{"messages": [], "n": 1' + b"0" * 5000 + b"}", 400, "invalid_json", None),  # noqa: E501
     ("content not UTF-8", CHAT, b'{"messages": [{"role": "user", "content": "hi \\ud800"}]}', 400, None, "messages[0].content"),  # noqa: E501
+    ("a field named with a lone surrogate", ROUTE, b'{"messages": [{"role": "user", "content": "hi"}], "\\udc00": 1}', 400, "unknown_parameter", "\udc00"),  # noqa: E501
     ("feedback for an unknown id", "/v1/feedback", {"decision_id": "0" * 32, "score": 1}, 404, "decision_not_found", "decision_id"),  # noqa: E501
     ("feedback for a non-id", "/v1/feedback", {"decision_id": "nope", "score": 1}, 404, "decision_not_found", "decision_id"),  # noqa: E501
     ("feedback note not UTF-8", "/v1/feedback", b'{"decision_id": "ab", "score": 1, "note": "\\ud800"}', 400, None, "note"),  # noqa: E501
