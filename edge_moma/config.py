@@ -485,7 +485,15 @@ def build(cls: type, raw: Any, key_path: str, src: str = "") -> Any:
     return cls(**kwargs)
 
 
+def check_value(hint: Any, value: Any, key_path: str) -> Any:
+    """``value`` checked and typed against ``hint`` by the config's own rules, or a
+    ``ConfigError`` naming ``key_path``; the routing context (``context.py``) uses it too."""
+    return _coerce(hint, value, key_path, "")
+
+
 def _coerce(hint: Any, value: Any, path: str, src: str) -> Any:
+    if hint is Any:
+        return value
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
 

@@ -9,8 +9,8 @@ candidates, each saying why it removed one; they are not branches inside one
 big function, so a new constraint is one more entry in ``MASKS``.
 
 If every candidate is masked the decision says so and names the least-bad
-fallback (the cheapest local model) instead of raising: routing never throws
-on the hot path.
+fallback (the cheapest local model; never one a privacy or network mask
+removed) instead of raising: routing never throws on the hot path.
 """
 
 from __future__ import annotations
@@ -159,6 +159,10 @@ def mask_latency(e: Estimate, s: Situation, b: Budgets) -> str | None:
     return None
 
 
+# The masks that keep text on the device: a target either removed is never tried,
+# not as the least-bad fallback, not pinned (``pinning.py``), not as a fallback.
+ON_DEVICE_MASKS = frozenset({"network", "privacy"})
+
 MASKS: tuple[tuple[str, MaskFn], ...] = (
     ("unavailable", mask_unavailable),
     ("network", mask_network),
@@ -228,17 +232,21 @@ def choose(
         return Choice(
             best.target, tuple(c.target for c in ranked[1:]), tuple(candidates), reason, False
         )
-    fallback = _least_bad(candidates)
+    fallback = least_bad(candidates)
     reason = "every candidate is masked"
     if fallback:
         reason += f"; least-bad fallback: {fallback} (the cheapest local model)"
+    elif candidates:
+        reason += "; no local model to fall back to, and no other may see this request"
     return Choice(fallback, (), tuple(candidates), reason, True)
 
 
-def _least_bad(candidates: Sequence[Candidate]) -> str | None:
-    """The cheapest local model (least energy, then latency), else the cheapest remote one."""
-    if not candidates:
+def least_bad(candidates: Sequence[Candidate]) -> str | None:
+    """The cheapest local model (least energy, then latency), else the cheapest remote one
+    that no privacy or network mask removed; None if there is none."""
+    pool = [c for c in candidates if c.masked_by not in ON_DEVICE_MASKS]
+    local = [c for c in pool if c.kind == "local"]
+    pool = local or pool
+    if not pool:
         return None
-    local = [c for c in candidates if c.kind == "local"]
-    pool = local or list(candidates)
     return min(pool, key=lambda c: (c.energy_j, c.latency_s, c.cost_usd)).target
