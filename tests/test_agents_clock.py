@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from agent_turns import turn
 
-from edge_moma.agents.clock import ClockAgent, find_place, parse_dates
+from edge_moma.agents.clock import ClockAgent, parse_dates
+from edge_moma.agents.places import find_places
 
 NOW = datetime(2024, 3, 1, 15, 30, tzinfo=timezone.utc)  # a Friday
 
@@ -69,8 +70,9 @@ def test_parse_dates_and_places() -> None:
         "2024-03-01",
     ]
     assert parse_dates("february 30", today) == []  # not a date: skipped, not a crash
-    assert find_place("what time is it in the mountain timezone") == ("mountain", "America/Denver")
-    assert find_place("what time is it") is None
+    found = find_places("what time is it in the mountain timezone")
+    assert [(p.label, p.zone) for p in found] == [("mountain", "America/Denver")]
+    assert find_places("what time is it") == []
 
 
 def test_without_tzdata_local_time_still_works_and_the_reply_says_why(tmp_path: Path) -> None:

@@ -77,14 +77,22 @@ class AgentRegistry:
                 self._agents[name] = agent
             return agent
 
-    def claims(self) -> dict[str, Callable[[str], bool]]:
-        """Built-in agents' ``claim`` tests (queries their parser plainly recognises)."""
-        out = {}
+    def claims(self) -> dict[str, Callable[[str], float]]:
+        """Each agent's claim function, for the agent stage's claim rule (``agent_stage``):
+        a built-in agent's ``claim``, a Python plug-in's from the ``edge_moma.claims`` entry
+        points (``plugins.load_claim``); HTTP agents have none. Loaded at start-up, since
+        routing asks them on every turn."""
+        out: dict[str, Callable[[str], float]] = {}
         for name, config in self.configs.items():
+            claim: Callable[[str], float] | None = None
             if config.kind == "builtin":
                 claim = getattr(_load(BUILTIN_AGENTS[config.entry_point or name]), "claim", None)
-                if claim is not None:
-                    out[name] = claim
+            elif config.kind == "python":
+                from .plugins import load_claim  # only when plug-ins are configured
+
+                claim = load_claim(config.entry_point or name, name)
+            if claim is not None:
+                out[name] = claim
         return out
 
     def backend(self, name: str, turn: AgentTurn) -> AgentBackend:
