@@ -85,6 +85,7 @@ _REMOVE_VERB = (
     r"knock|mark"
 )
 _SELF_REMINDER = [
+    re.compile(r"^(?P<before>.+?),?\s+(?:please\s+)?remind\s+me\W*$"),  # "..., remind me"
     re.compile(
         r"\bremind\s+(?:me|us)\b(?!\s+(?:of|how|what|when|which|who|where|why)\b)(?P<rest>.*)$"
     ),
@@ -96,7 +97,6 @@ _SELF_REMINDER = [
     ),
     re.compile(r"^\W*(?:new\s+)?reminder\b\s*[:,-]\s*(?P<rest>.+)$"),
     re.compile(_POLITE + r"(?:don't|do\s+not|dont)\s+let\s+me\s+forget\b(?P<rest>.*)$"),
-    re.compile(r"^(?P<before>.+?),?\s+(?:please\s+)?remind\s+me\W*$"),
 ]
 _REMEMBER = re.compile(_POLITE + r"remember\s+(?=to\b|that\b)(?P<rest>.*)$")
 _REMIND_OTHER = re.compile(r"\bremind\s+(?!me\b|us\b)[a-z]")
@@ -168,7 +168,8 @@ _ORDINALS = {
 _TRIM = re.compile(
     r"^(?:a |an |the |to |that |some |about |of |for |me |my )|(?:\s+(?:please|too|also|as well|"
     r"for me|for today|anymore|if it's not already there|if it's not on it|if it's not|"
-    r"if they aren't|list|instead|thanks|thank you))+$"
+    r"if they aren't|list|instead|thanks|thank you))+$",
+    re.IGNORECASE,
 )
 _THAT = re.compile(r"^(?:it|them|that|those|this|these|one)$")
 _NEED = re.compile(
@@ -442,15 +443,15 @@ class RemindersAgent:
     def handle(self, turn: AgentTurn) -> AgentReply:
         if turn.intent == CANCEL_INTENT:
             return cancelled(self.name)
-        text = turn.text.lower().replace("’", "'").strip()
+        raw = turn.text.replace("’", "'").strip()
         slots = turn.slots
-        request = parse(text)
+        request = parse(raw)
         if slots.get("pending") == "item" and (request is None or not request.certain):
-            return self._add(str(slots.get("list") or "reminders"), _clean(text))
+            return self._add(str(slots.get("list") or "reminders"), _clean(raw))
         try:
             replies = [
-                self._do(request or ListRequest("list", None, "", False), turn.intent, slots, part)
-                for part, request in self._parts(text, request)
+                self._do(step or ListRequest("list", None, "", False), turn.intent, slots, part)
+                for part, step in self._parts(raw, request)
             ]
         except sqlite3.Error as exc:
             raise TargetError(f"list database error: {exc}", target=self.name) from exc
@@ -467,7 +468,7 @@ class RemindersAgent:
         self, text: str, request: ListRequest | None
     ) -> list[tuple[str, ListRequest | None]]:
         """One request, or two joined by "and": "add eggs to my shopping list and remove cheese"."""
-        m = re.search(rf",?\s+and\s+(?=(?:{_ADD_VERB}|{_REMOVE_VERB})\b)", text)
+        m = re.search(rf",?\s+and\s+(?=(?:{_ADD_VERB}|{_REMOVE_VERB})\b)", text, re.IGNORECASE)
         if request is None or m is None or request.action not in ("add", "remove"):
             return [(text, request)]
         first, second = text[: m.start()], text[m.end() :]
@@ -483,6 +484,7 @@ class RemindersAgent:
         return [(first, one), (second, two)]
 
     def _do(self, request: ListRequest, intent: str, slots: Any, text: str) -> AgentReply:
+        text = text.lower()
         list_name = self._list(request, intent, slots, text)
         action = request.action
         if not request.certain:

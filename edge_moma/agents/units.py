@@ -215,7 +215,7 @@ def parse(text: str) -> Request:
         pos = found[0][0]
         if (
             how_many
-            and pos <= how_many.end() + 1
+            and how_many.start() <= pos <= how_many.end() + 1
             or re.search(r"\b(?:to|in|into)\s+(?:degrees\s+)?$", t[:pos])
         ):
             return Request(value, None, units[0])
@@ -242,7 +242,7 @@ def parse(text: str) -> Request:
             )
         )
     )
-    if how_many and first[0] <= how_many.end() + 1:
+    if how_many and how_many.start() <= first[0] <= how_many.end() + 1:
         return Request(value, second[2], first[2], linked)
     if (
         number
