@@ -101,3 +101,37 @@ def test_replies_clearly_to_bad_input() -> None:
 )
 def test_claim_says_how_surely_it_reads_a_calculation(text: str, expected: float) -> None:
     assert claim(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("nine times seven", 63),
+        ("what's seven over two", 3.5),
+        ("thirty percent of two hundred and forty", 72),
+        ("a hundred and five minus thirty eight", 67),
+        ("one point five times four", 6),
+        ("what do you get when you add sixty and forty two", 102),
+        ("two thousand and twenty minus nineteen eighty five", 35),
+        ("what percent of 80 is 20", 25),
+        ("30 is what percent of 120", 25),
+        ("increase 50 by 10 percent", 55),
+        ("reduce 60 by 10 percent", 54),
+        ("what's 250 plus 8 percent", 270),
+        ("a 15 percent tip on 60 dollars", 9),
+        ("take 8 away from 30", 22),
+        ("half of seven hundred", 350),
+        ("what is three quarters of one sixth", 0.125),
+        ("double 45", 90),
+        ("what is 10 to the 12th power", 1e12),
+        ("how many times does 8 go into 2000", 250),
+        ("8 factorial", 40320),
+        ("what is 3 million plus 5", 3_000_005),
+        ("quick one, what's eight times nine", 72),
+        ("negative five times three", -15),
+        ("how many square feet is a 13 by 74 room", 962),
+    ],
+)
+def test_answers_spoken_phrasings(text: str, expected: float) -> None:
+    reply = CalculatorAgent().handle(turn(text, ""))
+    assert reply.data["result"] == pytest.approx(expected), reply.reply
