@@ -58,8 +58,10 @@ _BUILTIN_NAMES = {
                      "chore", "chores", "things to do", "to-dos", "pending tasks", "agenda"),
                     "todo"),
     **dict.fromkeys(("reminder", "reminders"), "reminders"),
+    **dict.fromkeys(("shopping cart", "shopping bag", "shopping basket"), "shopping"),
 }  # fmt: skip
-_BARE_LISTS = r"groceries|to-?do'?s|tasks|chores|reminders"
+# Named without "list": "groceries", "my tasks", and "my shopping cart/bag" (no shop is wired in).
+_BARE_LISTS = r"groceries|to-?do'?s|tasks|chores|reminders|shopping\s+(?:cart|bag|basket)"
 # A list named in words: "my camping gear list", "the list", "my list of things to do",
 # "groceries", "my reminders". Group "name" is its name ("" for "the list").
 _LIST_NAMED = (
@@ -97,6 +99,9 @@ _SELF_REMINDER = [
     ),
     re.compile(r"^\W*(?:new\s+)?reminder\b\s*[:,-]\s*(?P<rest>.+)$"),
     re.compile(_POLITE + r"(?:don't|do\s+not|dont)\s+let\s+me\s+forget\b(?P<rest>.*)$"),
+    re.compile(  # "tell me to take out the trash in an hour": a reminder with a time
+        _POLITE + r"tell\s+me\s+to\s+(?P<rest>.+\b(?:in|at|on|tomorrow|tonight|later|when)\b.*)$"
+    ),
 ]
 _REMEMBER = re.compile(_POLITE + r"remember\s+(?=to\b|that\b)(?P<rest>.*)$")
 _REMIND_OTHER = re.compile(r"\bremind\s+(?!me\b|us\b)[a-z]")
@@ -159,7 +164,8 @@ _NOT_MINE = re.compile(
 _VOCABULARY = re.compile(
     r"\blists?\b|\bremind|\breminders?\b|\bto[- ]?dos?\b|\btasks?\b|\bchores?\b|\bgrocer|"
     r"\bshopping\b|\bagenda\b|\bthings\s+(?:to|i|that\s+i)\b|\bhave\s+to\s+do\b|\bto\s+buy\b|"
-    r"\bforget\b|\bremember\b|\bshop\b|\bneed\s+to\s+(?:get|pick)\b|\bnotif"
+    r"\bforget\b|\bremember\b|\bshop\b|\bneed\s+to\s+(?:get|pick)\b|\bnotif|"
+    r"\bdo\s+(?:i|we)\s+need\b|\bbear\s+in\s+mind\b|\bplans?\s+for\s+(?:the\s+day|today)\b"
 )
 _ORDINALS = {
     "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
@@ -308,11 +314,11 @@ _GATE_WORDS = frozenset(
     ["list", "lists", "remind", "reminder", "reminders", "reminded", "todo", "todos", "todo's",
      "tasks", "task", "chore", "chores", "groceries", "grocery", "shopping", "agenda", "forget",
      "remember", "shop", "notify", "notified", "notification", "add", "put", "stick", "throw",
-     "pop", "include", "jot", "tack", "things", "need"]
+     "pop", "include", "jot", "tack", "things", "need", "mind", "plan", "plans"]
 )  # fmt: skip
 
 
-_TO_DO = re.compile(r"\bto[- ](?:do|buy)\b")
+_TO_DO = re.compile(r"\bto[- ](?:do|buy)\b|\btell\s+me\s+to\b")
 
 
 def claim(text: str) -> float:
