@@ -229,7 +229,7 @@ class AgentStage:
         holder_mask: tuple[str, str] | None = None
         for a in self._agents:
             conf, intent = confs.get(a.name, (0.0, ""))
-            evidence = conf
+            evidence = 0.0 if understanding.out_of_scope else conf
             mask = self._mask(a, situation)
             if mask is None and holder is not None and a is not holder:
                 mask = ("session", f"{holder.name} holds this session's dialog")
@@ -286,13 +286,18 @@ class AgentStage:
                 tuple(candidates),
                 "subject_change" if switched else "none",
             )
-        conf, _, agent, intent = best
+        conf, evidence, agent, intent = best
+        why = (
+            f"{agent.name} handles {intent} (confidence {conf:.2f} >= {agent.threshold:.2f})"
+            if conf <= evidence
+            else f"{agent.name} reads the request itself (claim {conf:.2f} >= "
+            f"{agent.threshold:.2f}; intent evidence {evidence:.2f})"
+        )
         return AgentChoice(
             agent.name,
             intent,
             conf,
-            f"{agent.name} handles {intent} (confidence {conf:.2f} >= {agent.threshold:.2f})"
-            + switched,
+            why + switched,
             tuple(candidates),
             "subject_change" if switched else "start",
         )
