@@ -99,7 +99,10 @@ class AgentChoice:
 def _claimed(claim: Callable[[str], float], text: str) -> float | None:
     """A claim in 0..1; ``None`` (no opinion) when a plug-in's claim fails or is not a number."""
     try:
-        value = float(claim(text))
+        value = claim(text)
+        if value.__class__ is float and 0.0 <= value <= 1.0:
+            return value  # the common case, checked cheaply: the stage asks every turn
+        value = float(value)
     except Exception:  # a plug-in's bug must not break routing: it just has no say
         return None
     return None if value != value else min(1.0, max(0.0, value))  # NaN: no say

@@ -40,62 +40,95 @@ _MAX_FACTORIAL = 170
 NUM = r"-?\d+(?:\.\d+)?"
 _PCT = r"\s*(?:%|percent(?:age)?)"
 
-# (pattern, replacement) applied in order; each turns a phrase into symbols.
-_REWRITES: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
-    (re.compile(rf"\bwhat{_PCT}\s+of\s+({NUM})\s+is\s+({NUM})"), r"((\2/\1)*100)"),
-    (re.compile(rf"({NUM})\s+is\s+what{_PCT}\s+of\s+({NUM})"), r"((\1/\2)*100)"),
-    (re.compile(rf"\bwhat{_PCT}\s+is\s+({NUM})\s+(?:of|out\s+of)\s+({NUM})"), r"((\1/\2)*100)"),
+# (keys, pattern, replacement) applied in order: each turns a phrase into symbols, and
+# runs only when one of its keys is in the text (most requests need few of them).
+_PERCENT = ("%", "percent")
+_Rewrite = tuple[tuple[str, ...], re.Pattern[str], str | Callable[[re.Match[str]], str]]
+_REWRITES: list[_Rewrite] = [
+    (_PERCENT, re.compile(rf"\bwhat{_PCT}\s+of\s+({NUM})\s+is\s+({NUM})"), r"((\2/\1)*100)"),
+    (_PERCENT, re.compile(rf"({NUM})\s+is\s+what{_PCT}\s+of\s+({NUM})"), r"((\1/\2)*100)"),
     (
+        _PERCENT,
+        re.compile(rf"\bwhat{_PCT}\s+is\s+({NUM})\s+(?:of|out\s+of)\s+({NUM})"),
+        r"((\1/\2)*100)",
+    ),
+    (
+        _PERCENT,
         re.compile(rf"\b(?:increase|raise|add)\s+({NUM})\s+(?:by|plus)\s+({NUM}){_PCT}"),
         r"(\1*(1+\2/100))",
     ),
     (
+        _PERCENT,
         re.compile(rf"\b(?:decrease|reduce|lower|cut|discount)\s+({NUM})\s+by\s+({NUM}){_PCT}"),
         r"(\1*(1-\2/100))",
     ),
-    (re.compile(rf"({NUM})\s*(?:\+|plus)\s*({NUM}){_PCT}(?!\s*of)"), r"(\1*(1+\2/100))"),
-    (re.compile(rf"({NUM})\s*(?:-|minus|less)\s*({NUM}){_PCT}(?!\s*of)"), r"(\1*(1-\2/100))"),
-    (re.compile(rf"({NUM}){_PCT}\s+off\s+(?:of\s+)?({NUM})"), r"(\2*(1-\1/100))"),
-    (re.compile(rf"\btip\s+of\s+({NUM}){_PCT}\s+on\s+"), r"(\1/100)*"),
-    (re.compile(rf"({NUM}){_PCT}\s+(?:tip\s+)?(?:of|on)\s+"), r"(\1/100)*"),
-    (re.compile(rf"({NUM}){_PCT}"), r"(\1/100)"),
     (
+        _PERCENT,
+        re.compile(rf"({NUM})\s*(?:\+|plus)\s*({NUM}){_PCT}(?!\s*of)"),
+        r"(\1*(1+\2/100))",
+    ),
+    (
+        _PERCENT,
+        re.compile(rf"({NUM})\s*(?:-|minus|less)\s*({NUM}){_PCT}(?!\s*of)"),
+        r"(\1*(1-\2/100))",
+    ),
+    (_PERCENT, re.compile(rf"({NUM}){_PCT}\s+off\s+(?:of\s+)?({NUM})"), r"(\2*(1-\1/100))"),
+    (_PERCENT, re.compile(rf"\btip\s+of\s+({NUM}){_PCT}\s+on\s+"), r"(\1/100)*"),
+    (_PERCENT, re.compile(rf"({NUM}){_PCT}\s+(?:tip\s+)?(?:of|on)\s+"), r"(\1/100)*"),
+    (_PERCENT, re.compile(rf"({NUM}){_PCT}"), r"(\1/100)"),
+    (
+        ("average", "mean"),
         re.compile(r"\b(?:average|mean)\s+of\s+([\d.\s,and-]+\d)"),
         lambda m: "avg(" + ",".join(re.findall(NUM, m.group(1))) + ")",
     ),
     (
+        ("sum",),
         re.compile(r"\bsum\s+of\s+([\d.\s,and-]+\d)"),
         lambda m: "(" + "+".join(re.findall(NUM, m.group(1))) + ")",
     ),
-    (re.compile(rf"\badd\s+(?:up\s+)?({NUM})\s+(?:to|and)\s+"), r"\1+"),
+    (("add",), re.compile(rf"\badd\s+(?:up\s+)?({NUM})\s+(?:to|and)\s+"), r"\1+"),
     (
+        ("go into",),
         re.compile(rf"\bhow\s+many\s+times\s+(?:does|can|will|do)\s+({NUM})\s+go\s+into\s+({NUM})"),
         r"(\2/\1)",
     ),
-    (re.compile(rf"\bsubtract\s+({NUM})\s+from\s+({NUM})"), r"(\2-\1)"),
-    (re.compile(rf"\btake\s+(?:away\s+)?({NUM})\s+(?:away\s+)?from\s+({NUM})"), r"(\2-\1)"),
-    (re.compile(rf"\bdivide\s+({NUM})\s+(?:by|into)\s+"), r"\1/"),
-    (re.compile(rf"\bmultiply\s+({NUM})\s+(?:by|and|with|times)\s+"), r"\1*"),
-    (re.compile(r"\b(?:double|twice)\s+(?=[\d(-])"), "2*"),
-    (re.compile(r"\b(?:triple|thrice)\s+(?=[\d(-])"), "3*"),
-    (re.compile(rf"({NUM})\s+of\s+(?=[\d(-])"), r"\1*"),  # "0.5 of 90" (half of 90)
-    (re.compile(rf"\bfactorial\s+(?:of\s+)?({NUM})|({NUM})\s*factorial\b"), r" fact \1\2 "),
-    (re.compile(r"\b(?:the\s+)?square\s+root\s+of\b|\bsqrt\b"), " sqrt "),
-    (re.compile(r"\b(?:the\s+)?cube\s+root\s+of\b|\bcbrt\b"), " cbrt "),
-    (re.compile(r"\bto\s+the\s+(\d+)(?:st|nd|rd|th)\s+power\b"), r"^\1"),
+    (("subtract",), re.compile(rf"\bsubtract\s+({NUM})\s+from\s+({NUM})"), r"(\2-\1)"),
     (
+        ("take",),
+        re.compile(rf"\btake\s+(?:away\s+)?({NUM})\s+(?:away\s+)?from\s+({NUM})"),
+        r"(\2-\1)",
+    ),
+    (("divide",), re.compile(rf"\bdivide\s+({NUM})\s+(?:by|into)\s+"), r"\1/"),
+    (("multiply",), re.compile(rf"\bmultiply\s+({NUM})\s+(?:by|and|with|times)\s+"), r"\1*"),
+    (("double", "twice"), re.compile(r"\b(?:double|twice)\s+(?=[\d(-])"), "2*"),
+    (("triple", "thrice"), re.compile(r"\b(?:triple|thrice)\s+(?=[\d(-])"), "3*"),
+    ((" of ",), re.compile(rf"({NUM})\s+of\s+(?=[\d(-])"), r"\1*"),  # "0.5 of 90": half of 90
+    (
+        ("factorial",),
+        re.compile(rf"\bfactorial\s+(?:of\s+)?({NUM})|({NUM})\s*factorial\b"),
+        r" fact \1\2 ",
+    ),
+    (("sqrt", "root"), re.compile(r"\b(?:the\s+)?square\s+root\s+of\b|\bsqrt\b"), " sqrt "),
+    (("cbrt", "root"), re.compile(r"\b(?:the\s+)?cube\s+root\s+of\b|\bcbrt\b"), " cbrt "),
+    (("power",), re.compile(r"\bto\s+the\s+(\d+)(?:st|nd|rd|th)\s+power\b"), r"^\1"),
+    (
+        ("power", "raised"),
         re.compile(r"\bto\s+the\s+(?:power\s+of|power)\b|\braised\s+to(?:\s+the\s+power\s+of)?\b"),
         "^",
     ),
-    (re.compile(r"\*\*"), "^"),
-    (re.compile(r"\bsquared\b"), "^2"),
-    (re.compile(r"\bcubed\b"), "^3"),
-    (re.compile(r"\bmultiplied\s+(?:by|with)\b|\btimes\b|×|(?<=\d)\s*x\s*(?=[\d(])"), "*"),
-    (re.compile(r"\bdivided\s+(?:by|into)\b|\bover\b|÷"), "/"),
-    (re.compile(r"(?<=\d)\s+by\s+(?=[\d(])"), "*"),  # "a 13 by 74 room": dimensions
-    (re.compile(r"\bplus\b"), "+"),
-    (re.compile(r"\bminus\b|\bless\b"), "-"),
-    (re.compile(r"\bmod(?:ulo)?\b"), " mod "),
+    (("**",), re.compile(r"\*\*"), "^"),
+    (("squared",), re.compile(r"\bsquared\b"), "^2"),
+    (("cubed",), re.compile(r"\bcubed\b"), "^3"),
+    (
+        ("multiplied", "times", "×", "x"),
+        re.compile(r"\bmultiplied\s+(?:by|with)\b|\btimes\b|×|(?<=\d)\s*x\s*(?=[\d(])"),
+        "*",
+    ),
+    (("divided", "over", "÷"), re.compile(r"\bdivided\s+(?:by|into)\b|\bover\b|÷"), "/"),
+    ((" by ",), re.compile(r"(?<=\d)\s+by\s+(?=[\d(])"), "*"),  # "a 13 by 74 room": its size
+    (("plus",), re.compile(r"\bplus\b"), "+"),
+    (("minus", "less"), re.compile(r"\bminus\b|\bless\b"), "-"),
+    (("mod",), re.compile(r"\bmod(?:ulo)?\b"), " mod "),
 ]
 _FUNCTIONS = ("mod", "sqrt", "cbrt", "avg", "fact")
 _TOKEN = re.compile(r"\d+(?:\.\d+)?|\.\d+|[-+*/^(),]|[a-z']+", re.IGNORECASE)
@@ -211,8 +244,9 @@ def normalize(text: str, previous: float | None = None) -> str:
     t = t.replace("$", " ").replace("€", " ").replace("£", " ")
     t = re.sub(r"(?<=\d)\s*-\s*(?=\d)", " - ", t)
     t = re.sub(r"\s+-(?=\d)", " -", t)
-    for pattern, repl in _REWRITES:
-        t = pattern.sub(repl, t)
+    for keys, pattern, repl in _REWRITES:
+        if any(key in t for key in keys):
+            t = pattern.sub(repl, t)
     return t
 
 
