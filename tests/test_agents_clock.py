@@ -168,3 +168,13 @@ def test_places_are_found_in_order_and_everyday_words_are_not_places() -> None:
         ("texas", "America/Chicago"),
     ]
     assert find_places("wake me up at 7 in the west center for christmas") == []
+
+
+def test_the_registry_builds_the_place_table_before_the_first_turn(tmp_path: Path) -> None:
+    from edge_moma.agents import AgentRegistry, places
+    from edge_moma.config import AgentConfig
+
+    places._table.cache_clear()
+    clock = AgentConfig(name="clock", kind="builtin", intents=["time"])
+    AgentRegistry([clock], data_dir=tmp_path).claims()
+    assert places._table.cache_info().currsize == 1  # no zone database scan on a turn
