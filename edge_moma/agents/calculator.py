@@ -250,11 +250,6 @@ def normalize(text: str, previous: float | None = None) -> str:
     return t
 
 
-def tokenize(expression: str) -> list[str]:
-    """Symbols only: numbers, operators, parentheses, known functions; words dropped."""
-    return _symbols(expression)[0]
-
-
 def read(text: str, previous: float | None = None) -> tuple[list[str], list[str]]:
     """The symbols of the calculation in ``text`` and the words it left over (not filler)."""
     return _symbols(normalize(text, previous))
@@ -403,7 +398,7 @@ def evaluate(text: str, previous: float | None = None) -> tuple[str, float]:
 
     ``previous`` continues a calculation: "times 4" or "divide that by 2".
     """
-    tokens = tokenize(normalize(text, previous))
+    tokens, _ = read(text, previous)
     if previous is not None and tokens and tokens[0] in ("+", "*", "/", "^", "mod"):
         tokens = [format_number(previous), *tokens]
     value = _Parser(tokens).parse()
