@@ -4,10 +4,10 @@ A pin is a request, not a way around the device's rules. It overrides the
 preferences: the policy's ranking, the latency mask (a prediction; the
 request's deadline still bounds the attempt at run time) and the agent
 stage's own judgement of a turn (``confidence``, ``out_of_scope``,
-``session``). It never lifts a rule: ``privacy`` and ``network`` (text stays on
-the device), ``unavailable`` (the target cannot answer now), ``budget`` and
-``battery`` (the owner's limits), and an agent's ``disabled``, ``permission``
-and ``context``.
+``declined``, ``session``). It never lifts a rule: ``privacy`` and
+``network`` (text stays on the device), ``unavailable`` (the target cannot
+answer now), ``budget`` and ``battery`` (the owner's limits), and an agent's
+``disabled``, ``permission`` and ``context``.
 
 A pinned target a rule masks gives way to the best eligible on-device target
 (an on-device agent or a local model, in the policy's order): the caller asked
@@ -28,7 +28,7 @@ from .decision import Candidate
 from .errors import TargetMasked
 from .policy import least_bad
 
-LIFTED_BY_A_PIN = frozenset({"latency", "confidence", "out_of_scope", "session"})
+LIFTED_BY_A_PIN = frozenset({"latency", "confidence", "out_of_scope", "declined", "session"})
 
 
 def pin(
