@@ -3,13 +3,14 @@
 CLINC150 is written in one style. People talking to an assistant say "nine
 times seven", "20 C to F", "new list for camping gear", and give commands to
 devices that no built-in agent serves. Two seeded sources of extra training
-rows, all task ``chat`` (they are assistant requests):
+rows, task ``chat`` (assistant requests) unless a template block names another:
 
 * **templates** (``scripts/data/augment/templates.toml``): phrasings of the
   built-in agents' intents (spoken, imperative, fragments, number words,
   unit and time-zone phrasings, list verbs) and near misses for every agent
   (device and smart-home commands, media, navigation, messaging, contacts,
   news, recommendations), labelled with their CLINC150 intent or ``oos``;
+  and everyday requests for an LLM (``oos``, with their task: writing ...);
 * **style copies** of CLINC150 training queries: digits as number words, a
   spoken filler, a question turned imperative, a query cut to its fragment.
   A random share of *every* intent's rows (and of ``oos``) gets one copy, so
@@ -135,16 +136,17 @@ def template_rows(seed: int, path: Path = TEMPLATES) -> list[IntentExample]:
     """Rows of every template in ``path``, filled with a generator seeded by ``seed``."""
     spec: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
     rng = np.random.default_rng(seed)
+    slots = {**spec["slots"], **spec.get("slots_extra", {})}
     per = int(spec["settings"]["per_template"])
     rows: list[IntentExample] = []
     seen: set[str] = set()
     for block in spec["rows"]:
         for template in block["templates"]:
             for _ in range(int(block.get("per_template", per))):
-                text = _fill(template, spec["slots"], rng)
+                text = _fill(template, slots, rng)
                 if text.lower() not in seen:
                     seen.add(text.lower())
-                    rows.append(IntentExample(text, block["label"], TASK))
+                    rows.append(IntentExample(text, block["label"], block.get("task", TASK)))
     return rows
 
 
