@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 import pytest
+from click.testing import CliRunner
 from rollout_samples import DATA, LABELS
 
 from edge_moma.bundle import read_card
+from edge_moma.cli import main
 from edge_moma.errors import DataError
 from edge_moma.features import bag_feed
 from edge_moma.intent import IntentExample, IntentRouter, write_intent_file
@@ -70,6 +72,12 @@ def test_a_teacher_with_other_labels_is_refused(tiny_intent: Path, tmp_path: Pat
     data = write_intent_file(tmp_path / "fewer.jsonl", rows)
     with pytest.raises(DataError, match=r"other intent labels .*only in the bundle: \['timer'\]"):
         train_intent(data, tmp_path / "x", config=ONE_EPOCH, teacher=tiny_intent)
+    result = CliRunner().invoke(
+        main,
+        ["train", "intent", "--data", str(data), "--out", str(tmp_path / "y")]
+        + ["--teacher", str(tiny_intent)],
+    )
+    assert result.exit_code == 2 and "only in the bundle: ['timer']" in result.output
     teacher = BundleTeacher.load(tiny_intent)
     assert teacher.start(teacher.labels, ["chat", "math"]).heads[-1].name == "intent"  # no task
 
