@@ -10,8 +10,9 @@ current bundle carries what the encoder taught it, so a retrain (fleet
 * **soft targets**: noisy copies of the training queries (words dropped, a
   sub-span kept; seeded) with targets half the bundle's probabilities and half
   the query's own label, so new rows teach without erasing what it knew;
-* **its out-of-scope rule**: the bundle's temperature and threshold carry over,
-  so every row trains (none is held out to calibrate).
+* **its out-of-scope rule**: the bundle's threshold carries over, at the
+  temperature that best matches the new model's probabilities to the bundle's
+  on the noisy copies; so every row trains (none is held out to calibrate).
 
 The bundle must use the same labels as the training file (a fleet retrain drops
 logged rows of other labels) and the same featurizer; its task head is reused
@@ -30,7 +31,7 @@ import numpy as np
 from .errors import DataError
 from .features import Featurizer
 from .intent import IntentExample, IntentRouter
-from .intent_training import Calibration, Distillation
+from .intent_training import Calibration, Distillation, fit_temperature
 from .training import EmbeddingBagModel
 
 COPIES = 2
@@ -84,7 +85,8 @@ class BundleTeacher:
     labels: tuple[str, ...]
     tasks: tuple[str, ...]
     featurizer: Featurizer
-    calibration: Calibration
+    temperature: float
+    threshold: float
 
     @classmethod
     def load(cls, bundle_dir: str | Path) -> BundleTeacher:
@@ -105,9 +107,8 @@ class BundleTeacher:
             labels=tuple(router.labels),
             tasks=tuple(router.tasks),
             featurizer=router.featurizer,
-            calibration=Calibration(
-                temperature, float(rule["threshold"]), f"the teacher bundle {router.version}"
-            ),
+            temperature=temperature,
+            threshold=float(rule["threshold"]),
         )
 
     def start(self, labels: Sequence[str], tasks: Sequence[str]) -> EmbeddingBagModel:
@@ -122,12 +123,26 @@ class BundleTeacher:
             )
         return self.model if tuple(tasks) == self.tasks else self.model.without("task")
 
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """The bundle's calibrated intent probabilities [len(texts), labels]."""
+        model = self.model.with_temperature("intent", self.temperature)
+        return model.predict(*self.featurizer.batch(list(texts)))["intent"]
+
+    def calibration(self, logits: np.ndarray, texts: Sequence[str]) -> Calibration:
+        """The bundle's threshold, at the temperature that fits a student's ``logits`` on
+        ``texts`` to the bundle's probabilities (the same confidence scale)."""
+        temperature = fit_temperature(logits, self.probabilities(texts))
+        return Calibration(
+            temperature,
+            self.threshold,
+            f"the threshold of the teacher bundle {self.version}; the temperature fitted "
+            "to its probabilities on the noisy copies",
+        )
+
     def distillation(self, rows: Sequence[IntentExample], seed: int) -> Distillation:
         """Noisy copies of ``rows`` with targets half the bundle's, half the row's label."""
         texts = noisy_copies([r.text for r in rows], seed)
-        probs = self.model.with_temperature("intent", self.calibration.temperature).predict(
-            *self.featurizer.batch(texts)
-        )["intent"]
+        probs = self.probabilities(texts)
         index = {label: i for i, label in enumerate(self.labels)}
         own = np.zeros_like(probs)
         own[np.arange(len(texts)), np.repeat([index[r.label] for r in rows], COPIES)] = 1.0
@@ -141,7 +156,7 @@ class BundleTeacher:
                     f"{COPIES} noisy copies of each training query (drop {P_DROP}, sub-span "
                     f"{P_SPAN}; seed {seed}) with targets {TEACHER_WEIGHT} x the teacher's "
                     f"probabilities + {1 - TEACHER_WEIGHT} x the query's label; the teacher's "
-                    "weights as the starting point and its out-of-scope rule"
+                    "weights as the starting point and its out-of-scope threshold"
                 ),
             },
         )

@@ -122,12 +122,14 @@ def _task_metrics(y_true: Sequence[str], y_pred: Sequence[str]) -> dict[str, Any
 
 
 def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
-    """The softmax temperature minimizing validation negative log-likelihood."""
+    """The softmax temperature minimizing the negative log-likelihood of ``y``: class ids
+    [n] (validation labels) or probability rows [n, K] (a teacher's outputs)."""
     best_t, best_nll = 1.0, np.inf
     for t in np.exp(np.linspace(np.log(0.05), np.log(10.0), 121)):
         z = logits / t
         z = z - z.max(axis=1, keepdims=True)
-        nll = float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(y)), y]))
+        picked = (z * y).sum(axis=1) if y.ndim == 2 else z[np.arange(len(y)), y]
+        nll = float(np.mean(np.log(np.exp(z).sum(axis=1)) - picked))
         if nll < best_nll:
             best_t, best_nll = float(t), nll
     return best_t
@@ -180,7 +182,8 @@ def train_intent(
     the validation rows chose the rule). ``distillation`` adds a teacher's
     rows and targets. ``teacher`` names a bundle with the file's labels that
     teaches this one (``intent_teacher``: warm start, soft targets and, without
-    ``val_path``, its out-of-scope rule). ``card_extra`` adds fields.
+    ``val_path``, its out-of-scope threshold at a temperature fitted to its
+    probabilities). ``card_extra`` adds fields.
     """
     say = progress or (lambda _msg: None)
     init = None
@@ -191,13 +194,12 @@ def train_intent(
             raise ValueError("pass a teacher bundle or a distillation, not both")
         bundle_teacher = BundleTeacher.load(teacher)
         featurizer = bundle_teacher.featurizer
-        if val_path is None and calibration is None:
-            calibration = bundle_teacher.calibration
+    teacher_rule = teacher is not None and val_path is None and calibration is None
     featurizer = featurizer or Featurizer()
     train_rows = read_intent_file(train_path)
     if val_path is not None:
         val_rows = read_intent_file(val_path)
-    elif calibration is not None:
+    elif calibration is not None or teacher_rule:
         val_rows = []
     else:
         train_rows, val_rows = split_holdout(train_rows)
@@ -247,6 +249,9 @@ def train_intent(
     say(f"training {len(labels)} intents" + (f" and {len(tasks)} tasks" if tasks else ""))
     model = train_embedding_bag(flat, offsets, featurizer.n_buckets, heads, config, say, init)
     model = model.without(TEACHER_HEAD)
+    if teacher_rule:  # the student's confidence scale matched to the teacher's on the copies
+        logits = model.logits(flat, offsets)["intent"][len(train_rows) :]
+        calibration = bundle_teacher.calibration(logits, extra)
 
     if calibration is not None:
         temperature, threshold = calibration.temperature, calibration.threshold
