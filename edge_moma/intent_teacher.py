@@ -10,9 +10,10 @@ current bundle carries what the encoder taught it, so a retrain (fleet
 * **soft targets**: noisy copies of the training queries (words dropped, a
   sub-span kept; seeded) with targets half the bundle's probabilities and half
   the query's own label, so new rows teach without erasing what it knew;
-* **its out-of-scope rule**: the bundle's threshold carries over, at the
-  temperature that best matches the new model's probabilities to the bundle's
-  on the noisy copies; so every row trains (none is held out to calibrate).
+* **its out-of-scope rule**: on the noisy copies, the temperature that best
+  matches the new model's probabilities to the bundle's, and the threshold at
+  which it calls as many copies out of scope as the bundle does; so every row
+  trains (none is held out to calibrate).
 
 The bundle must use the same labels as the training file (a fleet retrain drops
 logged rows of other labels) and the same featurizer; its task head is reused
@@ -30,7 +31,7 @@ import numpy as np
 
 from .errors import DataError
 from .features import Featurizer
-from .intent import IntentExample, IntentRouter
+from .intent import OOS, IntentExample, IntentRouter
 from .intent_training import Calibration, Distillation, fit_temperature
 from .training import EmbeddingBagModel
 
@@ -38,6 +39,17 @@ COPIES = 2
 TEACHER_WEIGHT = 0.5
 P_DROP, P_SPAN = 0.1, 0.2
 _WORD = re.compile(r"[a-z0-9']+|[^\sa-z0-9']")
+_GRID = np.linspace(0.0, 1.0, 401)  # quantiles of the top confidence tried as thresholds
+
+
+def _out_of_scope(probs: np.ndarray, oos: int, threshold: float) -> np.ndarray:
+    """The intent router's rule on probability rows: the oos class wins, or the best
+    in-scope confidence is below ``threshold``."""
+    if oos < 0:
+        return probs.max(axis=1) < threshold
+    scores = probs.copy()
+    scores[:, oos] = -1.0
+    return (probs.argmax(axis=1) == oos) | (scores.max(axis=1) < threshold)
 
 
 def noisy_copies(
@@ -87,6 +99,7 @@ class BundleTeacher:
     featurizer: Featurizer
     temperature: float
     threshold: float
+    oos_index: int
 
     @classmethod
     def load(cls, bundle_dir: str | Path) -> BundleTeacher:
@@ -109,6 +122,7 @@ class BundleTeacher:
             featurizer=router.featurizer,
             temperature=temperature,
             threshold=float(rule["threshold"]),
+            oos_index=router.labels.index(OOS) if OOS in router.labels else -1,
         )
 
     def start(self, labels: Sequence[str], tasks: Sequence[str]) -> EmbeddingBagModel:
@@ -129,14 +143,25 @@ class BundleTeacher:
         return model.predict(*self.featurizer.batch(list(texts)))["intent"]
 
     def calibration(self, logits: np.ndarray, texts: Sequence[str]) -> Calibration:
-        """The bundle's threshold, at the temperature that fits a student's ``logits`` on
-        ``texts`` to the bundle's probabilities (the same confidence scale)."""
-        temperature = fit_temperature(logits, self.probabilities(texts))
+        """A student's rule from its ``logits`` on ``texts``: the temperature that fits its
+        probabilities to the bundle's, and the threshold at which it calls as many of the
+        texts out of scope as the bundle does (the same confidence scale, the same rate)."""
+        teacher = self.probabilities(texts)
+        temperature = fit_temperature(logits, teacher)
+        z = logits / temperature
+        student = np.exp(z - z.max(axis=1, keepdims=True))
+        student /= student.sum(axis=1, keepdims=True)
+        rate = float(np.mean(_out_of_scope(teacher, self.oos_index, self.threshold)))
+        top = np.delete(student, self.oos_index, axis=1) if self.oos_index >= 0 else student
+        candidates = np.unique(np.concatenate([[0.0], np.quantile(top.max(axis=1), _GRID)]))
+        i = self.oos_index
+        gaps = [abs(np.mean(_out_of_scope(student, i, th)) - rate) for th in candidates]
+        threshold = round(float(candidates[int(np.argmin(gaps))]), 6)
         return Calibration(
             temperature,
-            self.threshold,
-            f"the threshold of the teacher bundle {self.version}; the temperature fitted "
-            "to its probabilities on the noisy copies",
+            threshold,
+            f"matched to the teacher bundle {self.version} on the noisy copies: the temperature "
+            f"fits its probabilities, the threshold its out-of-scope rate ({rate:.3f})",
         )
 
     def distillation(self, rows: Sequence[IntentExample], seed: int) -> Distillation:

@@ -52,9 +52,8 @@ def test_a_retrain_learns_from_the_bundle(tiny_intent: Path, tmp_path: Path) -> 
     data = write_intent_file(tmp_path / "more.jsonl", rows)
     card = train_intent(data, tmp_path / "student", config=ONE_EPOCH, teacher=tiny_intent)
     teacher_card = read_card(tiny_intent)
-    assert card["decision"]["threshold"] == teacher_card["decision"]["threshold"]
     assert card["decision"]["chosen_by"].startswith(
-        f"the threshold of the teacher bundle {teacher_card['version']}"
+        f"matched to the teacher bundle {teacher_card['version']}"
     )
     assert 0.05 < card["decision"]["temperature"] < 10
     assert card["distillation"]["rows"] == 2 * len(rows)  # two noisy copies a row
@@ -68,6 +67,22 @@ def test_a_retrain_learns_from_the_bundle(tiny_intent: Path, tmp_path: Path) -> 
     cold = train_intent(data, tmp_path / "cold", config=ONE_EPOCH)
     assert student["accuracy"] > evaluate_rows(test, tmp_path / "cold", latency=False)["accuracy"]
     assert cold["decision"].get("chosen_by") is None
+
+
+def test_a_student_like_its_teacher_gets_the_teachers_rule(tiny_intent: Path) -> None:
+    teacher = BundleTeacher.load(tiny_intent)
+    texts = [r.text for r in _clinc("test")]
+    raw = teacher.model.logits(*teacher.featurizer.batch(texts))["intent"]
+    rule = teacher.calibration(raw, texts)  # the teacher's own logits as the student's
+    assert rule.temperature == pytest.approx(teacher.temperature, rel=0.05)
+    probs = teacher.probabilities(texts)
+    same = teacher.calibration(raw * 2.0, texts)  # a sharper student: a higher temperature
+    assert same.temperature == pytest.approx(2 * teacher.temperature, rel=0.05)
+    oos = teacher.labels.index("oos")
+    scores = np.delete(probs, oos, axis=1).max(axis=1)
+    rate = np.mean((probs.argmax(axis=1) == oos) | (scores < teacher.threshold))
+    got = np.mean((probs.argmax(axis=1) == oos) | (scores < rule.threshold))
+    assert abs(got - rate) < 0.01  # the same share of texts out of scope
 
 
 def test_a_teacher_with_other_labels_is_refused(tiny_intent: Path, tmp_path: Path) -> None:
