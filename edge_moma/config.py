@@ -107,6 +107,11 @@ class Policy:
     tradeoff: float = 0.5
     expected_output_tokens: int = 256
     energy_weight: float = 0.002  # quality points per joule on low battery
+    # Exploration of the LLM stage (edge_moma.exploration): the share of decisions
+    # that try a plausible alternative when the router knows nothing about it (less
+    # as it learns), and how far behind the best an unknown alternative may be.
+    explore: float = 0.2
+    explore_margin: float = 0.3
     privacy: list[PrivacyRule] = field(default_factory=list)
 
 
@@ -452,6 +457,8 @@ def _check_values(config: Config) -> None:
     for key in ("log_retention_days", "log_max_mb"):
         need(getattr(r, key) >= 0, f"runtime.{key}", getattr(r, key), "a number >= 0 (0: off)")
     need(0.0 <= p.tradeoff <= 1.0, "policy.tradeoff", p.tradeoff, "a number from 0 to 1")
+    need(0.0 <= p.explore <= 1.0, "policy.explore", p.explore, "a number from 0 to 1 (0: off)")
+    need(p.explore_margin >= 0, "policy.explore_margin", p.explore_margin, "a number >= 0")
     need(
         p.expected_output_tokens > 0,
         "policy.expected_output_tokens",
