@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import queue
 import re
 import shutil
@@ -41,7 +42,6 @@ from .sync import MANIFEST_SUFFIX, iter_lines, verify_batch
 
 HOLDOUT_PER_MILLE = 200  # logged intent examples held out of training for the gate
 CROSSFIT_FOLDS = 5  # the routing gate checks each logged outcome with a model trained without it
-GATE_MAX_WEIGHT = 10.0  # the routing gate's cap on an importance weight (clipped DR)
 BATCHES_DIR = "batches"
 
 # Collected batches stay gzip JSON Lines files (copied under ``batches/``): the
@@ -670,7 +670,7 @@ def gate_routing(
     report_path: str | Path,
     *,
     tolerance: float = 0.0,
-    level: float = 0.95,
+    confidence: float = 0.95,
 ) -> dict[str, Any]:
     """Promote the candidate only if the routing value it would have achieved is not worse.
 
@@ -681,8 +681,9 @@ def gate_routing(
     candidate's and the current predictor's greedy choices would have
     achieved, estimated off-policy with the doubly-robust estimator and
     compared decision by decision (``routing_value``). ``promote`` when the
-    lower end of the ``level`` bootstrap interval of (candidate - current) is
-    at least ``-tolerance``. Brier scores against every observed score of the
+    one-sided ``confidence`` lower bound of (candidate - current) — the lower
+    end of the two-sided ``2 * confidence - 1`` bootstrap interval — is at
+    least ``-tolerance``. Brier scores against every observed score of the
     ``--holdout`` files and the logged outcomes are the secondary figure. No
     usable logged decision: not promoted, and the report says why.
     """
@@ -690,13 +691,13 @@ def gate_routing(
 
     cand, cur = QualityPredictor.load(candidate), QualityPredictor.load(current)
     logged_rows = _read_logged(logged_outcomes)
-    value = routing_value(logged_rows, level=level)
+    value = routing_value(logged_rows, level=2 * confidence - 1)
     low = value["delta_interval"][0]
     report: dict[str, Any] = {
         "kind": "routing",
         "metric": "value",
         "tolerance": tolerance,
-        "level": level,
+        "confidence": confidence,
         "value": value,
         "brier": _brier(cand, cur, holdout_files, logged_rows),
         "holdout_files": [str(f) for f in holdout_files],
@@ -721,7 +722,7 @@ def routing_value(
     rows: Sequence[Mapping[str, Any]],
     *,
     level: float = 0.95,
-    max_weight: float = GATE_MAX_WEIGHT,
+    max_weight: float = math.inf,
 ) -> dict[str, Any]:
     """Off-policy utility of the candidate's and the logging (current) policy's greedy choices.
 
@@ -732,7 +733,9 @@ def routing_value(
     models it does not know keep the logged quality). Reward is the feedback
     score of the logged choice; the DR reward model is the candidate's
     prediction less its per-model error on the other folds (``crossfit_bias``),
-    with importance weights capped at ``max_weight``.
+    with importance weights capped at ``max_weight`` — by default not at all: on
+    llmrouter a cap of 10 leaned the estimate toward the candidate's own view and
+    promoted a router that was worse on the test part (README, fleet loop).
     """
     import numpy as np
 

@@ -146,9 +146,10 @@ def retrain_routing_cmd(
 ) -> None:
     """Retrain the quality predictor from logged outcomes (+ a base file), then gate it.
 
-    The gate estimates off-policy, on held-out logged decisions, the utility
-    the candidate would have achieved against the current predictor and
-    promotes only if the lower end of its 95% interval is not below 0.
+    The gate estimates off-policy, on the logged decisions (each checked by a
+    candidate trained without it), the utility the candidate would have
+    achieved against the current predictor and promotes only if its one-sided
+    95% lower bound is not below -tolerance.
     """
     aliases = {}
     for item in alias:
