@@ -76,10 +76,10 @@ def propensities(
     if not near:
         out[best] = 1.0
         return out
-    total = sum(uncertainty[i] for i in near)
     explore = rate * max(uncertainty[i] for i in near)
+    scale = explore / sum(uncertainty[i] for i in near)
     for i in near:
-        out[i] = explore * uncertainty[i] / total
+        out[i] = uncertainty[i] * scale
     out[best] = 1.0 - explore
     return out
 
@@ -94,12 +94,26 @@ def choose_explored(
     draw: float,
 ) -> Explored:
     """The candidate a uniform ``draw`` in [0, 1) falls on: the plausible alternatives
-    share the bottom of the interval in pool order, the best one the rest."""
-    probs = propensities(utilities, eligible, best, rate, margin, uncertainty)
-    edge = 0.0
-    for i, p in enumerate(probs):
-        if i != best and p > 0:
-            edge += p
+    share the bottom of the interval in pool order (``propensities``), the best the rest.
+
+    One pass over the pool, no list of probabilities: this runs on every decision.
+    """
+    top = utilities[best]
+    near = [
+        i
+        for i, u in enumerate(utilities)
+        if i != best and eligible[i] and uncertainty[i] > 0 and u + margin * uncertainty[i] >= top
+    ]
+    if not near:
+        return Explored(best, 1.0, False)
+    weights = [uncertainty[i] for i in near]
+    explore = rate * max(weights)
+    scale = explore / sum(weights)
+    if draw < explore:
+        edge = 0.0
+        for i, w in zip(near, weights, strict=True):
+            edge += w * scale
             if draw < edge:
-                return Explored(i, p, True)
-    return Explored(best, probs[best], False)
+                return Explored(i, w * scale, True)
+        return Explored(near[-1], weights[-1] * scale, True)  # rounding at the top edge
+    return Explored(best, 1.0 - explore, False)

@@ -108,6 +108,7 @@ class _Plan:
     names: tuple[str, ...]
     take: np.ndarray  # the known model scoring each entry (0, overwritten, for prior-scored ones)
     priors: tuple[tuple[int, Resolution], ...]
+    order: tuple[int, ...] = ()  # ``take`` as ints, for plain-list gathers
 
 
 class QualityPredictor:
@@ -138,8 +139,9 @@ class QualityPredictor:
         # Effective outcomes behind each table cell (exploration's uncertainty);
         # a bundle without them counts as knowing its models for sure.
         observed = (prior or {}).get("observed")
-        self._observed = np.asarray(observed, dtype=np.float64) if observed else None
-        self._shrink = float((card.get("train_config") or {}).get("shrink", 5.0))
+        shrink = float((card.get("train_config") or {}).get("shrink", 5.0))
+        # n / shrink per cell: uncertainty is (1 + P(task) @ this) ** -0.5 (assess_many).
+        self._observed = np.asarray(observed, np.float32) / np.float32(shrink) if observed else None
 
     @classmethod
     def load(cls, bundle_dir: str | Path, variant: str = "int8") -> QualityPredictor:
@@ -184,13 +186,13 @@ class QualityPredictor:
         out = self._run(self._quality_outputs, bag_feed(rows))
         if self._observed is None or self._blend >= 1:
             return self._served(out), np.zeros((len(rows), len(self.models)))
-        seen = out[-1].astype(np.float64) @ self._observed
-        return self._served(out), np.sqrt(self._shrink / (self._shrink + seen))
+        return self._served(out), (1.0 + out[-1] @ self._observed) ** -0.5
 
     def pool_uncertainty(self, known: np.ndarray, pool: Sequence[PoolEntry]) -> list[float]:
         """``assess_many``'s uncertainty row mapped onto ``pool``: 1 for prior-scored entries."""
         plan = self._plan(pool)
-        out = np.asarray(known, dtype=np.float64)[plan.take].tolist()
+        row = known.tolist()
+        out = [row[i] for i in plan.order]
         for i, _ in plan.priors:
             out[i] = 1.0
         return out
@@ -257,6 +259,7 @@ class QualityPredictor:
                     dtype=np.intp,
                 ),
                 priors=tuple((i, r) for i, r in enumerate(resolved) if r.known is None),
+                order=tuple(self._index[r.known] if r.known is not None else 0 for r in resolved),
             )
             if len(self._cache) > 64:
                 self._cache.clear()
@@ -425,7 +428,9 @@ def train_quality(
     observed = np.isfinite(data.scores).sum(0)
     card = {
         "kind": KIND,
-        "version": f"routing-{k}m-{data.sha256[:8]}-s{cfg.seed}",
+        # The feature width names the trainer: a bundle of the earlier n-gram network
+        # trained on the same file and seed had the same version without it.
+        "version": f"routing-{k}m-{data.sha256[:8]}-d{cfg.dim}-s{cfg.seed}",
         "onnx": {key: p.name for key, p in paths.items()},
         "featurizer": featurizer.params(),
         "known_models": list(data.models),
