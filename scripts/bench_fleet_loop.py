@@ -279,7 +279,9 @@ def run(args: argparse.Namespace, traffic: RoutingSet, test: RoutingSet, work: P
                     "brier_delta": gate["brier"]["delta"],
                 },
                 "candidate_test": cand_test,
+                "current_test": cur_test,
                 "candidate_better_on_test": cand_test["value"] > cur_test["value"],
+                "candidate_worse_on_test": cand_test["value"] < cur_test["value"],
                 "test": installed,
                 "seconds": round(time.perf_counter() - t0, 1),
             }
@@ -443,7 +445,7 @@ def gate_summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "promoted": len(promoted),
         "refused": len(refused),
-        "promoted_worse_on_test_value": sum(not r["candidate_better_on_test"] for r in promoted),
+        "promoted_worse_on_test_value": sum(r["candidate_worse_on_test"] for r in promoted),
         "refused_better_on_test_value": sum(r["candidate_better_on_test"] for r in refused),
     }
 
