@@ -172,6 +172,11 @@ class Policy:
     tradeoff: float = ranged(0.5, 0, 1)
     expected_output_tokens: int = ranged(256, 1, 1_000_000)
     energy_weight: float = ranged(0.002, 0, 1000)  # quality points per joule on low battery
+    # Exploration of the LLM stage (edge_moma.exploration): the share of decisions
+    # that try a plausible alternative when the router knows nothing about it (less
+    # as it learns), and how far behind the best an unknown alternative may be.
+    explore: float = ranged(0.2, 0, 1, note="0: off")
+    explore_margin: float = ranged(0.3, 0, 10)
     privacy: list[PrivacyRule] = field(default_factory=list)
 
 

@@ -177,6 +177,8 @@ def encode(
         "task": None if u is None else u.task,
         "task_confidence": None if u is None else u.task_confidence,
         "all_masked": d.all_masked,
+        "propensity": d.propensity,
+        "explored": d.explored,
         "candidates": d.candidates,
         "context": d.context,
         "attempts": tried,

@@ -20,6 +20,7 @@ import functools
 import hashlib
 import logging
 import os
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -166,8 +167,11 @@ class Runtime:
         *,
         ledger: Ledger | None = None,
         device: DeviceMonitor | None = None,
+        explore_seed: int | None = None,
     ):
         self.config = config
+        # The exploration draws ([policy] explore); seeded for benchmarks and tests.
+        self._explorer = random.Random(explore_seed)
         self._bundle_dirs = (config.bundle_dir("intent"), config.bundle_dir("routing"))
         self.intent, self.quality = _load_router(config)
         _check_agent_intents(config, self.intent)
@@ -308,9 +312,16 @@ class Runtime:
         texts = [query_text(messages) for messages, _ in requests]
         rows = [intent.featurizer.indices(t) for t in texts]
         understandings = intent.understand_many(rows)
-        known = quality.known_quality_many(
+        explore = self.config.policy.explore > 0
+        routing_rows = (
             rows if self._same_features else [quality.featurizer.indices(t) for t in texts]
         )
+        uncertainty: list[list[float] | None]
+        if explore:  # exploration also reads how sure the router is of each model
+            known, known_unsure = quality.assess_many(routing_rows)
+            uncertainty = [quality.pool_uncertainty(u, models) for u in known_unsure]
+        else:
+            known, uncertainty = quality.known_quality_many(routing_rows), [None] * len(rows)
         qualities = [
             quality.score_pool(k, models, task=u.task)
             for k, u in zip(known, understandings, strict=True)
@@ -320,6 +331,13 @@ class Runtime:
             for (messages, ctx), text in zip(requests, texts, strict=True)
         ]
         speeds = [self.speeds.speed(m.name, self._declared[m.name]) for m in models]
+        agents = [
+            self._agent_stage(understanding, text, situation, ctx)
+            for understanding, text, situation, (_, ctx) in zip(
+                understandings, texts, situations, requests, strict=True
+            )
+        ]
+        draw = self._explorer.random
         choices = [
             choose(
                 [
@@ -329,13 +347,12 @@ class Runtime:
                 situation,
                 self.config.policy,
                 self.config.budgets,
+                # Exploration only where the LLM policy decides: no agent turn, no pin.
+                draw() if explore and not agent.target and not ctx.target else None,
+                unsure,
             )
-            for row, situation in zip(qualities, situations, strict=True)
-        ]
-        agents = [
-            self._agent_stage(understanding, text, situation, ctx)
-            for understanding, text, situation, (_, ctx) in zip(
-                understandings, texts, situations, requests, strict=True
+            for row, situation, agent, (_, ctx), unsure in zip(
+                qualities, situations, agents, requests, uncertainty, strict=True
             )
         ]
         decisions = []
@@ -385,6 +402,12 @@ class Runtime:
                 kept = [t for t in (target, *fallbacks) if t and t not in barred]
                 target, fallbacks = (kept[0] if kept else None), tuple(kept[1:])
                 stage = "agent" if target in self.agents else "llm"
+        chosen_by_policy = (
+            stage == "llm"
+            and ctx.target is None
+            and not choice.all_masked
+            and target == choice.target
+        )
         return Decision(
             id=os.urandom(16).hex(),  # 128 random bits like uuid4().hex, a fifth of its cost
             created=time.time(),
@@ -409,6 +432,8 @@ class Runtime:
                 "session_action": agent.session_action,
             },
             router_version=self.router_version,
+            propensity=choice.propensity if chosen_by_policy else None,
+            explored=choice.explored and chosen_by_policy,
         )
 
     def _agent_stage(
