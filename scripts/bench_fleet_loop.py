@@ -185,7 +185,6 @@ def write_config(path: Path, data: RoutingSet, tradeoff: float, args: argparse.N
             'kind = "remote"',
             f'base_url = "https://model-{i}.example/v1"',
             f"model = {json.dumps(m)}",
-            'api_key_env = "EDGE_MOMA_BENCH_NO_KEY"',
             f"price_in = {p_in!r}",
             f"price_out = {p_out!r}",
             "latency_s = 0.5",

@@ -95,7 +95,7 @@ def test_feedback_resolves_an_id_or_prefix_even_while_the_decision_is_queued(
 ) -> None:
     """Issue 14, item 5: unknown ids were stored as orphans and prefixes unresolved."""
     slow = POOL.format(data=tmp_path / "data", log="true", mode="redact")
-    slow = slow.replace("[runtime]", "[runtime]\nlog_flush_ms = 600000")  # no flush on its own
+    slow = slow.replace("[runtime]", "[runtime]\nlog_flush_ms = 60000")  # no flush on its own
     db = tmp_path / "data" / "decisions.db"
     with Runtime(load_config(write_config(slow))) as rt:
         d = rt.route("hello there")
