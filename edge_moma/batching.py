@@ -8,6 +8,11 @@ so the batch forms by itself: the first request of a step schedules the
 decision for the end of the step and the others join it. A lone request waits
 for nothing but that step, a few microseconds.
 
+A request is checked (``Runtime.check``) before it joins a batch, so a bad one
+fails alone and never reaches its neighbours' decisions. Should deciding the
+batch still fail, each request is decided alone, and only the one that fails
+gets the error.
+
 Example (inside the event loop)::
 
     batcher = RouteBatcher(lambda: service.runtime)
@@ -40,7 +45,12 @@ class RouteBatcher:
         self.requests = 0
 
     async def route(self, messages: Messages, context: RouteContext | None = None) -> Decision:
-        """The decision for one request, made with the others of this loop step."""
+        """The decision for one request, made with the others of this loop step.
+
+        A request ``Runtime.check`` refuses raises its ``RequestError`` here, to this
+        caller alone, before it joins the batch.
+        """
+        self._runtime().check(messages, context)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Decision] = loop.create_future()
         if not self._pending:
@@ -57,13 +67,13 @@ class RouteBatcher:
             decisions: Sequence[Decision | BaseException] = runtime.route_many(
                 [messages for messages, _, _ in batch], contexts=[c for _, c, _ in batch]
             )
-        except RequestError:
-            # route_many checks every request before deciding any: find the bad
-            # one(s) by deciding each alone, so the others are still answered.
+        except Exception as exc:
+            # A request that passed its check can still fail as it is decided (a pinned
+            # target only, which a rule masks; a reload that removed a pinned target; a
+            # bug): decide each alone, so only the failing one gets its error.
+            if not isinstance(exc, RequestError):
+                logger.exception("routing a batch of %d requests failed", len(batch))
             decisions = [_alone(runtime, messages, context) for messages, context, _ in batch]
-        except Exception as exc:  # a bug: every request of the batch gets the error
-            logger.exception("routing a batch of %d requests failed", len(batch))
-            decisions = [exc] * len(batch)
         for (_, _, future), decision in zip(batch, decisions, strict=True):
             if future.cancelled():
                 continue

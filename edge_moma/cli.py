@@ -17,6 +17,7 @@ import click
 from .errors import (
     BundleError,
     ConfigError,
+    DaemonError,
     DataError,
     EdgeMomaError,
     MissingDependency,
@@ -37,18 +38,25 @@ _USAGE_ERRORS = (
 )
 
 
+def exit_code(exc: EdgeMomaError) -> int:
+    """The exit code an error ends a command with: 2 for usage, config and data, else 1."""
+    return EXIT_USAGE if isinstance(exc, _USAGE_ERRORS) else EXIT_FAILURE
+
+
 def handle_errors(func: F) -> F:
-    """Print an ``EdgeMomaError`` as one paragraph and exit 2 (usage) or 1 (runtime)."""
+    """Print an ``EdgeMomaError`` as one paragraph and exit 2 (usage) or 1 (runtime);
+    an ``OSError`` (an output file that cannot be written) is one line and exit 1."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except _USAGE_ERRORS as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_USAGE)
         except EdgeMomaError as exc:
             click.echo(f"error: {exc}", err=True)
+            sys.exit(exit_code(exc))
+        except OSError as exc:  # a file the command was told to write cannot be: no traceback
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"error: {where}{exc.strerror or exc}", err=True)
             sys.exit(EXIT_FAILURE)
 
     return wrapper  # type: ignore[return-value]
@@ -81,12 +89,26 @@ def context_options(func: F) -> F:
         click.option("--online/--offline", default=None, help="Network reachable or not."),
         click.option("--deadline", type=click.FloatRange(min=0), help="Latency deadline (s)."),
         click.option(
-            "--sensitive/--not-sensitive", default=None, help="Override the privacy rules."
+            "--sensitive",
+            is_flag=True,
+            default=None,
+            help="Keep it on the device even if no privacy rule matches.",
         ),
         click.option(
             "--context", "context_json", help="Context as JSON, e.g. '{\"online\": false}'."
         ),
-        click.option("--target", help="Pin the first choice to this model (fallbacks stay)."),
+        click.option(
+            "--target",
+            help="Pin the first choice to this model or agent (fallbacks stay). A rule that "
+            "masks it (privacy, offline, budget...) sends the request to the best on-device "
+            "target instead.",
+        ),
+        click.option(
+            "--target-only",
+            is_flag=True,
+            default=None,
+            help="Only the --target: no fallbacks, and an error (exit 2) if a rule masks it.",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -101,14 +123,18 @@ def build_context(
     sensitive: bool | None,
     context_json: str | None,
     target: str | None,
+    target_only: bool | None,
 ) -> Any:
+    """The flags and ``--context`` as one ``RouteContext`` (a flag wins over the same key)."""
     from .context import RouteContext
 
     data: dict[str, Any] = {}
     if context_json:
         try:
             data = json.loads(context_json)
-        except json.JSONDecodeError as exc:
+        except RecursionError:
+            raise click.UsageError("--context nests too deeply to be a routing context") from None
+        except ValueError as exc:  # JSONDecodeError, too many digits
             raise click.UsageError(f"--context is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise click.UsageError("--context must be a JSON object")
@@ -117,14 +143,15 @@ def build_context(
         "charging": charging,
         "online": online,
         "deadline_s": deadline,
-        "sensitive": sensitive,
+        "sensitive": sensitive or None,
         "target": target,
+        "target_only": target_only or None,
     }
     data.update({k: v for k, v in flags.items() if v is not None})
     try:
         return RouteContext.from_dict(data)
-    except (ConfigError, TypeError) as exc:
-        raise click.UsageError(f"--context: {exc}") from None
+    except RequestError as exc:  # names the key, whether a flag or --context set it
+        raise click.UsageError(str(exc)) from None
 
 
 @main.command()
@@ -201,7 +228,10 @@ def run(
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @handle_errors
 def doctor(config_path: str | None, as_json: bool) -> None:
-    """Show the config in effect, where files live, which models were found, device state."""
+    """Show the config in effect, where files live, which models were found, device state.
+
+    Exits 2 when it found problems (listed under "problems"), 0 when none.
+    """
     from .doctor import diagnose, format_diagnosis
 
     report = diagnose(config_path)
@@ -209,6 +239,8 @@ def doctor(config_path: str | None, as_json: bool) -> None:
         echo_json(report)
     else:
         click.echo(format_diagnosis(report))
+    if report["problems"]:
+        sys.exit(EXIT_USAGE)
 
 
 @main.command()
@@ -238,7 +270,8 @@ def serve(config_path: str | None, socket_path: str | None, log_level: str) -> N
     """Serve the OpenAI-compatible API on a Unix socket only this user can reach.
 
     Endpoints: /v1/chat/completions, /v1/route, /v1/models, /v1/feedback,
-    /healthz, /metrics, /admin/reload. Stops cleanly on SIGTERM.
+    /healthz, /metrics, /admin/reload. Stops cleanly on SIGTERM. Exits 2 when
+    it cannot start (already running, an unusable socket directory, a bad config).
     """
     import logging
 
@@ -247,7 +280,11 @@ def serve(config_path: str | None, socket_path: str | None, log_level: str) -> N
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    run_daemon(config_path, socket_path)
+    try:
+        run_daemon(config_path, socket_path)
+    except DaemonError as exc:  # raised only before serving: the daemon could not start
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
 
 
 @main.group()
@@ -273,9 +310,20 @@ def eval_() -> None:
     type=click.FloatRange(0, 1),
     help="Out-of-scope threshold: best validation accuracy at this oos recall.",
 )
+@click.option(
+    "--teacher",
+    type=click.Path(exists=True, file_okay=False),
+    help="A bundle with the same labels to learn from (warm start, soft targets, its rule).",
+)
 @handle_errors
 def train_intent_cmd(
-    data: str, val: str | None, out: str, epochs: int, seed: int, min_oos_recall: float
+    data: str,
+    val: str | None,
+    out: str,
+    epochs: int,
+    seed: int,
+    min_oos_recall: float,
+    teacher: str | None,
 ) -> None:
     """Train an intent (+ task) bundle from {"text", "label"[, "task"]} JSON Lines."""
     from dataclasses import replace
@@ -289,6 +337,7 @@ def train_intent_cmd(
         config=replace(DEFAULT_CONFIG, epochs=epochs, seed=seed),
         min_oos_recall=min_oos_recall,
         progress=lambda msg: click.echo(msg, err=True),
+        teacher=teacher,
     )
     echo_json({"bundle": out, "version": card["version"], "metrics": card["metrics"]})
 
@@ -315,12 +364,24 @@ def eval_intent_cmd(data: str, model: str | None, report_path: str | None) -> No
 
 
 def _log_store(config_path: str | None, *, readonly: bool = True) -> Any:
+    """The config and its decision log; read before anything was logged, an empty log.
+
+    Nothing routed yet is not an error: ``log tail`` prints nothing (``[]``),
+    ``log stats`` zeros, ``log export`` no line, all with exit 0 and a note on
+    stderr; ``log show ID`` finds no such decision (exit 2).
+    """
     from .config import load_config
     from .decision_log import LOG_FILE
     from .log_store import LogStore
 
     config = load_config(config_path, check_files=False)
-    return config, LogStore.open(config.data_dir / LOG_FILE, readonly=readonly)
+    path = config.data_dir / LOG_FILE
+    if readonly and not path.exists():
+        click.echo(f"note: no decision log yet at {path}: nothing was routed with it", err=True)
+        store = LogStore.open(":memory:")
+        store.path = path
+        return config, store
+    return config, LogStore.open(path, readonly=readonly)
 
 
 @main.group(name="log")
@@ -356,6 +417,8 @@ def log_stats(config_path: str | None, as_json: bool) -> None:
     """Counts: decisions, not yet synced, attempts, failures, feedback, spend, size."""
     _, store = _log_store(config_path)
     stats = store.stats()
+    if not store.path.exists():
+        stats["size_bytes"] = 0  # no file yet: the empty log read is in memory
     if as_json:
         echo_json(stats)
         return
@@ -546,10 +609,9 @@ def model_list(config_path: str | None, as_json: bool) -> None:
 @train.command(name="routing")
 @click.option("--data", required=True, type=click.Path(dir_okay=False), help="Routing file.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle to write.")
-@click.option("--epochs", default=10, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=0, show_default=True, type=int)
 @handle_errors
-def train_routing_cmd(data: str, out: str, epochs: int, seed: int) -> None:
+def train_routing_cmd(data: str, out: str, seed: int) -> None:
     """Train a quality predictor from a routing file ({"prompt", "scores", "costs"} JSON Lines)."""
     from dataclasses import replace
 
@@ -559,7 +621,7 @@ def train_routing_cmd(data: str, out: str, epochs: int, seed: int) -> None:
     card = train_quality(
         load_routing_set(data),
         out,
-        replace(default_train_config(), epochs=epochs, seed=seed),
+        replace(default_train_config(), seed=seed),
         progress=lambda msg: click.echo(msg, err=True),
     )
     echo_json({"bundle": out, "version": card["version"], "known_models": card["known_models"]})

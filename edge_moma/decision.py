@@ -71,6 +71,10 @@ class Decision:
 
     ``target`` is ``None`` only when the pool is empty. When every candidate is
     masked, ``all_masked`` is true and ``target`` is the least-bad fallback.
+    ``propensity`` is the probability the LLM policy had of choosing ``target``
+    (``exploration``); ``None`` for an agent's turn, a pinned target or an
+    all-masked decision, where the policy did not choose. ``explored`` says the
+    policy tried a candidate other than its best.
     """
 
     id: str
@@ -84,6 +88,8 @@ class Decision:
     all_masked: bool = False
     context: dict[str, Any] = field(default_factory=dict)
     router_version: str = ""
+    propensity: float | None = None
+    explored: bool = False
 
     @property
     def ranking(self) -> tuple[str, ...]:

@@ -9,7 +9,9 @@ sqlite, HTTP) are turned into ours where we call them (``raise ... from exc``)::
     ├── ModelFileError         a GGUF / ONNX file cannot be found or resolved
     ├── BundleError            a router bundle is corrupt, mismatched or incompatible
     ├── DataError              a training / evaluation file is malformed (path, line)
-    ├── RequestError           a request (messages, options, context) is malformed
+    ├── RequestError           a request (messages, options, context) is malformed (param)
+    │   ├── TargetMasked       the caller asked for a pinned target only, and a rule masks it
+    │   └── DecisionNotFound   no logged decision has this id, or the prefix is ambiguous
     ├── MissingDependency      an optional extra (training, benchmarks, server) is not installed
     ├── LogError               the decision log database cannot be read or written (path)
     ├── DaemonError            the local daemon cannot start, or answered with an error (status)
@@ -64,7 +66,37 @@ class MissingDependency(EdgeMomaError):
 
 
 class RequestError(EdgeMomaError):
-    """A request to route or complete is malformed (empty messages, bad option)."""
+    """A request to route or complete is malformed (empty messages, bad option).
+
+    ``param`` names the offending field where there is one (``context.online``),
+    so the daemon can put it in its error object.
+    """
+
+    def __init__(self, message: str, *, param: str | None = None):
+        self.param = param
+        super().__init__(message)
+
+
+class TargetMasked(RequestError):
+    """The caller pinned ``target`` with ``target_only`` and a rule (``masked_by``) masks it.
+
+    Without ``target_only`` the request would have gone to the best eligible
+    on-device target instead; nothing was sent anywhere.
+    """
+
+    def __init__(self, message: str, *, target: str, masked_by: str):
+        self.target = target
+        self.masked_by = masked_by
+        super().__init__(message, param="target")
+
+
+class DecisionNotFound(RequestError):
+    """No logged decision has this id or id prefix, or the prefix names several
+    (``matches`` lists a few of them then)."""
+
+    def __init__(self, message: str, *, matches: tuple[str, ...] = ()):
+        self.matches = matches
+        super().__init__(message, param="decision_id")
 
 
 class LogError(EdgeMomaError):

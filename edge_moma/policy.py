@@ -9,8 +9,13 @@ candidates, each saying why it removed one; they are not branches inside one
 big function, so a new constraint is one more entry in ``MASKS``.
 
 If every candidate is masked the decision says so and names the least-bad
-fallback (the cheapest local model) instead of raising: routing never throws
-on the hot path.
+fallback (the cheapest local model; never one a privacy or network mask
+removed) instead of raising: routing never throws on the hot path.
+
+The ranking is ``utility.order`` (the rule the routing benchmark sweeps);
+with ``policy.explore > 0`` and a uniform draw from the caller, ``exploration``
+may answer with another plausible candidate first and records how likely
+the chosen one was (``Choice.propensity``).
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from dataclasses import dataclass, field
 
 from .config import Budgets, LocalModel, ModelConfig, Policy, RemoteModel
 from .decision import Candidate
+from .exploration import choose_explored
+from .utility import order
 
 
 @dataclass(frozen=True)
@@ -159,6 +166,10 @@ def mask_latency(e: Estimate, s: Situation, b: Budgets) -> str | None:
     return None
 
 
+# The masks that keep text on the device: a target either removed is never tried,
+# not as the least-bad fallback, not pinned (``pinning.py``), not as a fallback.
+ON_DEVICE_MASKS = frozenset({"network", "privacy"})
+
 MASKS: tuple[tuple[str, MaskFn], ...] = (
     ("unavailable", mask_unavailable),
     ("network", mask_network),
@@ -171,26 +182,41 @@ MASKS: tuple[tuple[str, MaskFn], ...] = (
 
 @dataclass(frozen=True)
 class Choice:
-    """The LLM stage's outcome, ready to go into a ``Decision``."""
+    """The LLM stage's outcome, ready to go into a ``Decision``.
+
+    ``propensity`` is the probability the policy had of choosing ``target``
+    (1.0 without exploration; ``None`` when every candidate is masked).
+    """
 
     target: str | None
     fallbacks: tuple[str, ...]
     candidates: tuple[Candidate, ...]
     reason: str
     all_masked: bool
+    propensity: float | None = None
+    explored: bool = False
 
 
 def choose(
-    estimates: Sequence[Estimate], situation: Situation, policy: Policy, budgets: Budgets
+    estimates: Sequence[Estimate],
+    situation: Situation,
+    policy: Policy,
+    budgets: Budgets,
+    draw: float | None = None,
+    uncertainty: Sequence[float] | None = None,
 ) -> Choice:
-    """Mask, score and rank the candidates; deterministic for equal inputs.
+    """Mask, score and rank the candidates; deterministic for equal inputs and draw.
 
-    Ties in utility go to the model listed first in the config.
+    ``draw`` (uniform in [0, 1)) lets ``policy.explore`` try another plausible
+    candidate (``exploration``), weighted by each one's ``uncertainty`` (0..1,
+    default 1); ``None`` never explores. Ties in utility go to the cheaper,
+    then the better, then the one listed first in the config.
     """
     left = 1.0 - situation.spent_today_usd / budgets.daily_usd if budgets.daily_usd > 0 else 1.0
     lam = tradeoff_lambda(policy.tradeoff, left)
     penalise_energy = low_battery(situation, budgets)
     candidates = []
+    utilities = []
     for e in estimates:
         utility = e.quality - lam * e.cost_usd
         if penalise_energy and isinstance(e.model, LocalModel):
@@ -201,6 +227,7 @@ def choose(
             if why:
                 masked_by, reason = name, why
                 break
+        utilities.append(utility)
         candidates.append(
             Candidate(
                 target=e.model.name,
@@ -214,31 +241,60 @@ def choose(
                 reason=reason,
             )
         )
-    order = sorted(range(len(candidates)), key=lambda i: -candidates[i].utility)
-    ranked = [candidates[i] for i in order if candidates[i].eligible]
+    ranked = [
+        i
+        for i in order(utilities, [e.cost_usd for e in estimates], [e.quality for e in estimates])
+        if candidates[i].eligible
+    ]
     if ranked:
-        best = ranked[0]
+        best = candidates[ranked[0]]
+        picked, propensity, explored = ranked[0], 1.0, False
+        if draw is not None and policy.explore > 0:
+            eligible = [c.eligible for c in candidates]
+            pick = choose_explored(
+                utilities,
+                eligible,
+                ranked[0],
+                policy.explore,
+                policy.explore_margin,
+                [1.0] * len(candidates) if uncertainty is None else uncertainty,
+                draw,
+            )
+            picked, propensity, explored = pick.index, pick.propensity, pick.explored
         masked = [c for c in candidates if not c.eligible]
         reason = (
             f"best utility {best.utility:.3f} (quality {best.quality:.2f}, "
             f"${best.cost_usd:.5f}, {best.latency_s:.1f} s) of {len(ranked)} eligible"
         )
+        if explored:
+            reason = f"explored {candidates[picked].target} (p={propensity:.3f}); {reason}"
         if masked:
             reason += "; masked: " + ", ".join(f"{c.target} ({c.masked_by})" for c in masked)
+        rest = tuple(candidates[i].target for i in ranked if i != picked)
         return Choice(
-            best.target, tuple(c.target for c in ranked[1:]), tuple(candidates), reason, False
+            candidates[picked].target,
+            rest,
+            tuple(candidates),
+            reason,
+            False,
+            round(propensity, 6),
+            explored,
         )
-    fallback = _least_bad(candidates)
+    fallback = least_bad(candidates)
     reason = "every candidate is masked"
     if fallback:
         reason += f"; least-bad fallback: {fallback} (the cheapest local model)"
+    elif candidates:
+        reason += "; no local model to fall back to, and no other may see this request"
     return Choice(fallback, (), tuple(candidates), reason, True)
 
 
-def _least_bad(candidates: Sequence[Candidate]) -> str | None:
-    """The cheapest local model (least energy, then latency), else the cheapest remote one."""
-    if not candidates:
+def least_bad(candidates: Sequence[Candidate]) -> str | None:
+    """The cheapest local model (least energy, then latency), else the cheapest remote one
+    that no privacy or network mask removed; None if there is none."""
+    pool = [c for c in candidates if c.masked_by not in ON_DEVICE_MASKS]
+    local = [c for c in pool if c.kind == "local"]
+    pool = local or pool
+    if not pool:
         return None
-    local = [c for c in candidates if c.kind == "local"]
-    pool = local or list(candidates)
     return min(pool, key=lambda c: (c.energy_j, c.latency_s, c.cost_usd)).target

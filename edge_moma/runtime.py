@@ -20,6 +20,7 @@ import functools
 import hashlib
 import logging
 import os
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,16 +28,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .agent_db import database_path
-from .agent_stage import AgentChoice, AgentStage, StageSituation
-from .agents import AgentRegistry, AgentTurn
+from .agent_stage import REMOTE_KINDS, AgentChoice, AgentStage, StageSituation
+from .agents import AgentRegistry, AgentTurn, check_intents
 from .backends import Backend, BackendOptions, ChatRequest, create_backend
 from .backends.pool import LocalPool
 from .breaker import CircuitBreaker
-from .config import Config, LocalModel, load_config
-from .context import RouteContext
+from .config import Config, LocalModel, RemoteModel, load_config
+from .context import MAX_OUTPUT_TOKENS, RouteContext
 from .decision import Decision, Stage, Understanding
 from .device import DeviceMonitor
-from .errors import BundleError, ConfigError, LogError, RequestError, TargetUnavailable
+from .errors import (
+    BundleError,
+    ConfigError,
+    LogError,
+    RequestError,
+    TargetMasked,
+    TargetUnavailable,
+)
 from .executor import (
     CANCELLED,
     AllTargetsFailed,
@@ -49,13 +57,15 @@ from .executor import (
 )
 from .intent import IntentRouter
 from .ledger import DAY_S, MONTH_S, Ledger, MemoryLedger
-from .policy import Choice, Situation, choose, declared_speed, estimate
+from .pinning import pin
+from .policy import ON_DEVICE_MASKS, Choice, Situation, choose, declared_speed, estimate
 from .privacy import PrivacyRules
 from .quality import QualityPredictor
 from .resources import packaged_path
 from .sessions import SessionManager, SessionStore
 from .sinks import DecisionSink, LogRecord
 from .speed import SpeedMeter
+from .untrusted import is_unicode
 
 if TYPE_CHECKING:
     from .decision_log import DecisionLog
@@ -77,22 +87,41 @@ def normalize_messages(messages_or_text: str | Messages) -> tuple[dict[str, str]
     if isinstance(messages_or_text, str):
         if not messages_or_text.strip():
             raise RequestError("the query is empty; pass some text to route")
-        return ({"role": "user", "content": messages_or_text},)
+        return (_message("user", messages_or_text, "the query"),)
     if not isinstance(messages_or_text, Sequence) or not messages_or_text:
-        raise RequestError("messages must be a non-empty list of {role, content} objects")
+        raise RequestError(
+            "messages must be a non-empty list of {role, content} objects", param="messages"
+        )
     out = []
     for i, m in enumerate(messages_or_text):
         if not isinstance(m, Mapping):
-            raise RequestError(f"messages[{i}] must be an object with role and content")
+            raise RequestError(
+                f"messages[{i}] must be an object with role and content", param=f"messages[{i}]"
+            )
         role, content = m.get("role"), m.get("content")
         if role not in _ROLES:
-            raise RequestError(f"messages[{i}].role is {role!r}; expected one of {list(_ROLES)}")
+            raise RequestError(
+                f"messages[{i}].role is {role!r}; expected one of {list(_ROLES)}",
+                param=f"messages[{i}].role",
+            )
         if not isinstance(content, str):
-            raise RequestError(f"messages[{i}].content must be a string")
-        out.append({"role": role, "content": content})
+            raise RequestError(
+                f"messages[{i}].content must be a string", param=f"messages[{i}].content"
+            )
+        out.append(_message(role, content, f"messages[{i}].content"))
     if not any(m["role"] == "user" and m["content"].strip() for m in out):
-        raise RequestError("messages hold no user message with text to route")
+        raise RequestError("messages hold no user message with text to route", param="messages")
     return tuple(out)
+
+
+def _message(role: str, content: str, where: str) -> dict[str, str]:
+    if not is_unicode(content):
+        raise RequestError(
+            f"{where} is not valid Unicode text (it holds a lone surrogate, e.g. from a "
+            "\\ud800 escape in JSON); no model could read it",
+            param=None if where == "the query" else where,
+        )
+    return {"role": role, "content": content}
 
 
 def query_text(messages: Sequence[Mapping[str, str]]) -> str:
@@ -133,6 +162,17 @@ def _load_bundle(
         return load(shipped)
 
 
+def _check_agent_intents(config: Config, intent: IntentRouter) -> None:
+    """``ConfigError`` if an enabled agent names intents (or domains) ``intent`` lacks."""
+    check_intents(
+        config.agents,
+        intent.labels,
+        intent.card.get("domains") or {},
+        bundle=f"{intent.version} ({config.bundle_dir('intent')})",
+        source=str(config.path),
+    )
+
+
 def estimate_tokens(text: str) -> int:
     """A tokenizer-free token estimate (about 4 characters a token) for cost and latency."""
     return max(1, len(text) // 4)
@@ -147,10 +187,14 @@ class Runtime:
         *,
         ledger: Ledger | None = None,
         device: DeviceMonitor | None = None,
+        explore_seed: int | None = None,
     ):
         self.config = config
+        # The exploration draws ([policy] explore); seeded for benchmarks and tests.
+        self._explorer = random.Random(explore_seed)
         self._bundle_dirs = (config.bundle_dir("intent"), config.bundle_dir("routing"))
         self.intent, self.quality = _load_router(config)
+        _check_agent_intents(config, self.intent)
         self.privacy = PrivacyRules(config.policy.privacy)
         self._sinks: list[DecisionSink] = []
         self.decision_log: DecisionLog | None = None
@@ -164,12 +208,18 @@ class Runtime:
         )
         self.device = device or DeviceMonitor()
         self._same_features = self.intent.featurizer == self.quality.featurizer
+        self._off_device = frozenset(
+            [m.name for m in config.models if m.kind == "remote"]
+            + [a.name for a in config.agents if a.kind in REMOTE_KINDS]
+        )
         self._declared = {m.name: declared_speed(m) for m in config.models}
         self._backends: dict[str, Backend] = {}
         self._unavailable: dict[str, str] = {}
         for model in config.models:
             if isinstance(model, LocalModel) and model.resolved_path is None:
                 self._unavailable[model.name] = f"model file {model.path!r} not found"
+        self._keyless: dict[str, str] = {}  # remotes masked for an unset key variable: why
+        self._check_keys()
         self._lock = threading.Lock()
         self._running: dict[object, tuple[Decision, ChatRequest, Progress]] = {}
         self.pool = LocalPool(config.runtime.memory_budget_mb)
@@ -240,6 +290,16 @@ class Runtime:
                 raise RequestError(f"query {i}: {exc}") from None
         return self._routed(requests) if requests else []
 
+    def check(
+        self, query: str | Messages, context: RouteContext | Mapping[str, Any] | None = None
+    ) -> None:
+        """Check a request without routing it: ``RequestError`` says what to fix.
+
+        What the daemon does before a request joins a batch, so that a bad one
+        fails alone; ``route`` checks the same.
+        """
+        self._request(query, context)
+
     def _request(
         self, query: str | Messages, context: RouteContext | Mapping[str, Any] | None
     ) -> _Request:
@@ -256,9 +316,10 @@ class Runtime:
 
     def _checked(self, ctx: RouteContext) -> RouteContext:
         """``ctx`` if the target it pins (if any) is in the pool or the agents."""
-        if ctx.target and self.config.model(ctx.target) is None and ctx.target not in self.agents:
+        target = ctx.target
+        if target is not None and self.config.model(target) is None and target not in self.agents:
             known = [m.name for m in self.config.models] + [a.name for a in self.config.agents]
-            raise RequestError(f"unknown target {ctx.target!r}; known: {known}")
+            raise RequestError(f"unknown target {target!r}; known: {known}", param="target")
         return ctx
 
     def _decide_many(self, requests: Sequence[_Request]) -> list[Decision]:
@@ -278,9 +339,16 @@ class Runtime:
         texts = [query_text(messages) for messages, _ in requests]
         rows = [intent.featurizer.indices(t) for t in texts]
         understandings = intent.understand_many(rows)
-        known = quality.known_quality_many(
+        explore = self.config.policy.explore > 0
+        routing_rows = (
             rows if self._same_features else [quality.featurizer.indices(t) for t in texts]
         )
+        uncertainty: list[list[float] | None]
+        if explore:  # exploration also reads how sure the router is of each model
+            known, known_unsure = quality.assess_many(routing_rows)
+            uncertainty = [quality.pool_uncertainty(u, models) for u in known_unsure]
+        else:
+            known, uncertainty = quality.known_quality_many(routing_rows), [None] * len(rows)
         qualities = [
             quality.score_pool(k, models, task=u.task)
             for k, u in zip(known, understandings, strict=True)
@@ -290,6 +358,13 @@ class Runtime:
             for (messages, ctx), text in zip(requests, texts, strict=True)
         ]
         speeds = [self.speeds.speed(m.name, self._declared[m.name]) for m in models]
+        agents = [
+            self._agent_stage(understanding, text, situation, ctx)
+            for understanding, text, situation, (_, ctx) in zip(
+                understandings, texts, situations, requests, strict=True
+            )
+        ]
+        draw = self._explorer.random
         choices = [
             choose(
                 [
@@ -299,21 +374,27 @@ class Runtime:
                 situation,
                 self.config.policy,
                 self.config.budgets,
+                # Exploration only where the LLM policy decides: no agent turn, no pin.
+                draw() if explore and not agent.target and not ctx.target else None,
+                unsure,
             )
-            for row, situation in zip(qualities, situations, strict=True)
-        ]
-        agents = [
-            self._agent_stage(understanding, text, situation, ctx)
-            for understanding, text, situation, (_, ctx) in zip(
-                understandings, texts, situations, requests, strict=True
-            )
-        ]
-        return [
-            self._decision(text, ctx, understanding, situation, agent, choice)
-            for text, (_, ctx), understanding, situation, agent, choice in zip(
-                texts, requests, understandings, situations, agents, choices, strict=True
+            for row, situation, agent, (_, ctx), unsure in zip(
+                qualities, situations, agents, requests, uncertainty, strict=True
             )
         ]
+        decisions = []
+        for i, (text, (_, ctx), understanding, situation, agent, choice) in enumerate(
+            zip(texts, requests, understandings, situations, agents, choices, strict=True)
+        ):
+            try:
+                decisions.append(self._decision(text, ctx, understanding, situation, agent, choice))
+            except TargetMasked as exc:
+                if len(requests) == 1:
+                    raise
+                raise TargetMasked(
+                    f"query {i}: {exc}", target=exc.target, masked_by=exc.masked_by
+                ) from None
+        return decisions
 
     def _decision(
         self,
@@ -324,20 +405,36 @@ class Runtime:
         agent: AgentChoice,
         choice: Choice,
     ) -> Decision:
-        """One request's decision from its agent stage and its LLM ranking."""
+        """One request's decision from its agent stage, its LLM ranking and its pin."""
         target, fallbacks, reason = choice.target, choice.fallbacks, choice.reason
         stage: Stage = "llm"
+        candidates = agent.candidates + choice.candidates
         if agent.target:  # agents first: the LLM ranking becomes the agent's fallbacks
             target, fallbacks = agent.target, tuple(t for t in (target, *fallbacks) if t)
             stage = "agent"
             reason = f"agent stage: {agent.reason}"
         elif self.config.agents:
             reason = f"{reason}; agent stage: {agent.reason}"
-        if ctx.target:
-            rest = [t for t in (target, *fallbacks) if t and t != ctx.target]
-            target, fallbacks = ctx.target, tuple(rest)
-            stage = "agent" if ctx.target in self.agents else "llm"
-            reason = f"pinned to {ctx.target} by the caller; policy: {reason}"
+        if ctx.target is not None:
+            ranking = (target, *fallbacks) if target else fallbacks
+            target, fallbacks, reason = pin(
+                ctx.target, bool(ctx.target_only), ranking, candidates, self._on_device, reason
+            )
+            stage = "agent" if target in self.agents else "llm"
+        if situation.sensitive or not situation.online:
+            # The one guarantee every path above keeps, checked once more here: text
+            # goes to no target that a privacy or network mask removed.
+            barred = {c.target for c in candidates if c.masked_by in ON_DEVICE_MASKS}
+            if target in barred or barred.intersection(fallbacks):
+                kept = [t for t in (target, *fallbacks) if t and t not in barred]
+                target, fallbacks = (kept[0] if kept else None), tuple(kept[1:])
+                stage = "agent" if target in self.agents else "llm"
+        chosen_by_policy = (
+            stage == "llm"
+            and ctx.target is None
+            and not choice.all_masked
+            and target == choice.target
+        )
         return Decision(
             id=os.urandom(16).hex(),  # 128 random bits like uuid4().hex, a fifth of its cost
             created=time.time(),
@@ -345,7 +442,7 @@ class Runtime:
             target=target,
             fallbacks=fallbacks,
             reason=reason,
-            candidates=agent.candidates + choice.candidates,
+            candidates=candidates,
             understanding=understanding,
             all_masked=choice.all_masked and stage == "llm",
             context={
@@ -362,6 +459,8 @@ class Runtime:
                 "session_action": agent.session_action,
             },
             router_version=self.router_version,
+            propensity=choice.propensity if chosen_by_policy else None,
+            explored=choice.explored and chosen_by_policy,
         )
 
     def _agent_stage(
@@ -385,26 +484,28 @@ class Runtime:
             self.sessions.follow_up_agent(session),
         )
 
+    def _on_device(self, target: str) -> bool:
+        """Whether ``target`` runs on the device (a local model or an in-process agent)."""
+        return target not in self._off_device
+
     def _context(self, context: RouteContext | Mapping[str, Any] | None) -> RouteContext:
         if context is None:
             return _NO_CONTEXT
         if isinstance(context, RouteContext):
             return context
-        try:
-            return RouteContext.from_dict(dict(context))
-        except ConfigError as exc:
-            raise RequestError(str(exc)) from None
+        return RouteContext.from_dict(context)  # checks every key and value
 
     def _situation(
         self, messages: Sequence[Mapping[str, str]], text: str, ctx: RouteContext
     ) -> Situation:
         state = self.device.state()
         now = time.time()
-        sensitive = self.privacy.classes(text)
-        if ctx.sensitive is True and not sensitive:
+        # Every message goes to the target, so every message is judged, not only the
+        # last user message that routing reads. A caller may mark a request sensitive,
+        # never unmark one: the config's privacy rules are the device owner's.
+        sensitive = self.privacy.classes(*(m["content"] for m in messages))
+        if ctx.sensitive and not sensitive:
             sensitive = ("caller",)
-        elif ctx.sensitive is False:
-            sensitive = ()
         prompt = sum(estimate_tokens(m["content"]) for m in messages)
         return Situation(
             battery_percent=(
@@ -438,8 +539,9 @@ class Runtime:
     ) -> Response:
         """Route, then answer with the chosen target, falling back down the ranking.
 
-        ``target`` pins the first choice (the policy's ranking stays as fallback);
-        setting ``cancel`` from another thread stops a running generation.
+        ``target`` pins the first choice (the policy's ranking stays as fallback; a
+        pinned target a rule masks gives way to the best on-device one, see
+        ``pinning.py``); setting ``cancel`` from another thread stops a running generation.
         Raises ``AllTargetsFailed`` (with every attempt) if no target answers.
         """
         decision, request, backend_for = self._prepare(
@@ -515,11 +617,18 @@ class Runtime:
         cancel: threading.Event | None,
     ) -> tuple[Decision, ChatRequest, functools.partial[Backend]]:
         """Validate, route, and build the request and the executor's ``backend_for``."""
-        if not isinstance(max_tokens, int) or max_tokens <= 0:
-            raise RequestError(f"max_tokens must be a positive integer, got {max_tokens!r}")
+        if (
+            isinstance(max_tokens, bool)
+            or not isinstance(max_tokens, int)
+            or not 0 < max_tokens <= MAX_OUTPUT_TOKENS
+        ):
+            raise RequestError(
+                f"max_tokens must be an integer from 1 to {MAX_OUTPUT_TOKENS}, got {max_tokens!r}",
+                param="max_tokens",
+            )
         messages = normalize_messages(messages_or_text)
         ctx = self._context(context)
-        if target:
+        if target is not None:
             ctx = dataclasses.replace(ctx, target=target)
         decision = self._decide_many([(messages, self._checked(ctx))])[0]
         request = ChatRequest(
@@ -581,24 +690,35 @@ class Runtime:
         correct: bool | None = None,
         note: str | None = None,
         source: str = "app",
-    ) -> None:
-        """Record how good a decision's answer was (score 0..1 and/or correct) for retraining."""
+    ) -> str:
+        """Record how good a decision's answer was (score 0..1 and/or correct) for retraining.
+
+        ``decision_id`` is an id or a unique prefix of one, as ``edge-moma feedback``
+        takes it; a decision routed a moment ago counts (the log is flushed first).
+        Returns the full id; ``DecisionNotFound`` if no logged decision (or several) match.
+        """
         if self.decision_log is None:
             raise LogError("logging is off ([runtime] log = false); feedback has nowhere to go")
         from .log_store import Feedback
 
-        self.decision_log.add_feedback(Feedback(decision_id, score, correct, source, note))
+        feedback = Feedback(decision_id, score, correct, source, note).check()
+        full_id = self.decision_log.resolve_id(decision_id)
+        self.decision_log.add_feedback(dataclasses.replace(feedback, decision_id=full_id))
+        return full_id
 
     def reload_router(self) -> bool:
         """Load the router bundles the config resolves to now; True if they changed.
 
         After ``edge-moma model install`` or ``rollback`` a long-running process
         (the daemon) calls this to route with the new version without a restart.
+        It also checks the remotes' API key variables again (see ``_check_keys``).
         """
+        self._check_keys()
         dirs = (self.config.bundle_dir("intent"), self.config.bundle_dir("routing"))
         if dirs == self._bundle_dirs:
             return False
         intent, quality = _load_router(self.config)
+        _check_agent_intents(self.config, intent)  # before anything routes with it
         with self._lock:
             self.intent, self.quality = intent, quality
             self._same_features = intent.featurizer == quality.featurizer
@@ -700,6 +820,21 @@ class Runtime:
 
     def _mark_unavailable(self, target: str, why: str) -> None:
         self._unavailable[target] = why
+
+    def _check_keys(self) -> None:
+        """Mask each remote whose ``api_key_env`` variable is unset, and lift the mask of
+        one whose variable is set now. At start and on ``reload_router`` only: routing
+        never reads the environment."""
+        for m in self.config.models:
+            if not isinstance(m, RemoteModel):
+                continue
+            missing = m.missing_key()
+            if missing:
+                self._keyless[m.name] = self._unavailable[m.name] = missing
+            elif m.name in self._keyless:
+                why = self._keyless.pop(m.name)
+                if self._unavailable.get(m.name) == why:
+                    del self._unavailable[m.name]
 
     def close(self) -> None:
         """Free loaded models, stop the device monitor and flush the decision log.

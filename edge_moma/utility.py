@@ -16,6 +16,7 @@ query gives the same choice on every run and every machine.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -80,15 +81,23 @@ def select(
     return best
 
 
+def order(utility: Sequence[float], cost: Sequence[float], quality: Sequence[float]) -> list[int]:
+    """Candidate indices from best to worst utility, with the tie rules above.
+
+    The runtime policy ranks with this (its utility may carry an energy
+    penalty); ``rank`` computes the utility first.
+    """
+    return sorted(range(len(utility)), key=lambda i: (-utility[i], cost[i], -quality[i], i))
+
+
 def rank(
     quality: np.ndarray, cost: np.ndarray, lam: float, eligible: np.ndarray | None = None
 ) -> list[int]:
     """Eligible candidates from best to worst utility (the fallback order), same tie rules."""
-    quality = np.asarray(quality, dtype=np.float64)
-    cost = np.asarray(cost, dtype=np.float64)
-    u = utilities(quality, cost, lam)
-    order = np.lexsort((np.arange(len(u)), -quality, cost, -u))
+    q = np.asarray(quality, dtype=np.float64).tolist()
+    c = np.asarray(cost, dtype=np.float64).tolist()
+    ranked = order(utilities(quality, cost, lam).tolist(), c, q)
     if eligible is None:
-        return [int(i) for i in order]
-    eligible = np.asarray(eligible, dtype=bool)
-    return [int(i) for i in order if eligible[i]]
+        return ranked
+    ok = np.asarray(eligible, dtype=bool).tolist()
+    return [i for i in ranked if ok[i]]

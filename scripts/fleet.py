@@ -4,14 +4,17 @@
     python scripts/fleet.py collect inbox/ --db fleet/fleet.db
     python scripts/fleet.py retrain --db fleet/fleet.db --base intent_train.jsonl \\
         --current models/intent --holdout intent_test.jsonl --out fleet/candidate
-    python scripts/fleet.py retrain-routing --db fleet/fleet.db --base routing_train.jsonl \\
-        --current models/routing --holdout routing_test.jsonl --out fleet/routing-candidate
+    python scripts/fleet.py retrain-routing --db fleet/fleet.db \\
+        --current models/routing --out fleet/routing-candidate
     python scripts/fleet.py publish --intent fleet/candidate --gate fleet/candidate/gate.json \\
         --release router-2 --out releases/
 
-Every command prints JSON. ``retrain`` writes the gate report (``gate.json`` in
-``--out``) and exits 3 when the candidate is worse than the current router;
-``publish`` refuses a candidate whose gate did not promote it.
+Every command prints JSON. Exit codes: 0 ok; 1 a runtime failure; 2 a usage,
+config or data error (a missing file, a bad data line); 3 not promoted:
+``retrain`` or ``retrain-routing`` wrote the gate report (``gate.json`` in
+``<out>.work``) and the candidate is not promoted, or ``publish`` was given a
+gate that did not promote it; 4 ``collect`` rejected at least one batch (the
+others were collected; the report and stderr say why), so a cron job notices.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ from pathlib import Path
 
 import click
 
-from edge_moma.errors import EdgeMomaError
+from edge_moma.cli import exit_code
+from edge_moma.errors import DataError, EdgeMomaError
 from edge_moma.fleet import collect, gate, gate_routing, publish, retrain_intent, retrain_routing
 
 EXIT_NOT_PROMOTED = 3
+EXIT_REJECTED = 4
 
 
 def out(obj: object) -> None:
@@ -46,6 +51,8 @@ def collect_cmd(inputs: tuple[str, ...], db: str) -> None:
     out(report)
     for r in report["rejected"]:
         click.echo(f"rejected {r['batch']}: {r['error']}", err=True)
+    if report["rejected"]:
+        sys.exit(EXIT_REJECTED)
 
 
 @main.command(name="retrain")
@@ -82,10 +89,14 @@ def retrain_cmd(
     seed: int,
     tolerance: float,
 ) -> None:
-    """Retrain the intent router from logged feedback + base data, then gate it."""
+    """Retrain the intent router from logged feedback + base data, then gate it.
+
+    The current bundle teaches the candidate when the labels match (warm start,
+    soft targets, its out-of-scope rule): the build-time encoder's lessons carry over.
+    """
     out_dir = Path(out)
     work = out_dir.parent / f"{out_dir.name}.work"
-    result = retrain_intent(db, base, out_dir, work, epochs=epochs, seed=seed)
+    result = retrain_intent(db, base, out_dir, work, epochs=epochs, seed=seed, teacher=current)
     files = [*holdout, result["holdout_file"]]
     report = gate(out_dir, current, files, work / "gate.json", tolerance=tolerance)
     result["gate"] = report
@@ -102,9 +113,9 @@ def retrain_cmd(
 @click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option(
     "--base",
-    required=True,
     type=click.Path(exists=True, dir_okay=False),
-    help="The base routing file (JSON Lines: prompt, scores and costs per model).",
+    help="A base routing file (JSON Lines: prompt, scores and costs per model) to learn "
+    "from besides the logged outcomes; default: the logged outcomes alone.",
 )
 @click.option(
     "--current",
@@ -125,21 +136,32 @@ def retrain_cmd(
     help="Train a device target's outcomes into another model's column (repeatable).",
 )
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Candidate bundle.")
-@click.option("--epochs", type=click.IntRange(min=1), help="Default: the shipped bundle's.")
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--tolerance", default=0.0, show_default=True, type=float)
+@click.option(
+    "--tolerance",
+    default=0.0,
+    show_default=True,
+    type=float,
+    help="Routing value (utility points) the candidate may lose at the interval's lower end "
+    "(negative: it must win by that much).",
+)
 def retrain_routing_cmd(
     db: str,
-    base: str,
+    base: str | None,
     current: str,
     holdout: tuple[str, ...],
     alias: tuple[str, ...],
     out: str,
-    epochs: int | None,
     seed: int,
     tolerance: float,
 ) -> None:
-    """Retrain the quality predictor from logged outcomes + the base routing file, then gate."""
+    """Retrain the quality predictor from logged outcomes (+ a base file), then gate it.
+
+    The gate estimates off-policy, on the logged decisions (each checked by a
+    candidate trained without it), the utility the candidate would have
+    achieved against the current predictor and promotes only if its one-sided
+    95% lower bound is not below -tolerance.
+    """
     aliases = {}
     for item in alias:
         name, sep, model = item.partition("=")
@@ -148,11 +170,9 @@ def retrain_routing_cmd(
         aliases[name] = model
     out_dir = Path(out)
     work = out_dir.parent / f"{out_dir.name}.work"
-    result = retrain_routing(
-        db, base, current, out_dir, work, aliases=aliases, epochs=epochs, seed=seed
-    )
+    result = retrain_routing(db, base, current, out_dir, work, aliases=aliases, seed=seed)
     report = gate_routing(
-        out_dir, current, holdout, result["holdout_file"], work / "gate.json", tolerance=tolerance
+        out_dir, current, holdout, result["outcomes_file"], work / "gate.json", tolerance=tolerance
     )
     result["gate"] = report
     result["gate_report"] = str(work / "gate.json")
@@ -179,9 +199,13 @@ def publish_cmd(
     intent_dir: str | None, routing_dir: str | None, gate_path: str, release: str, out: str
 ) -> None:
     """Publish a gated candidate as a versioned release that devices install."""
-    report = json.loads(Path(gate_path).read_text(encoding="utf-8"))
-    if not report.get("promote"):
-        raise click.ClickException(f"{gate_path}: the gate did not promote this candidate")
+    try:
+        report = json.loads(Path(gate_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise DataError(f"not a gate report ({exc})", path=gate_path) from None
+    if not isinstance(report, dict) or not report.get("promote"):
+        click.echo(f"error: {gate_path}: the gate did not promote this candidate", err=True)
+        sys.exit(EXIT_NOT_PROMOTED)
     components = {k: v for k, v in (("intent", intent_dir), ("routing", routing_dir)) if v}
     if not components:
         raise click.UsageError("pass --intent and/or --routing")
@@ -196,4 +220,4 @@ if __name__ == "__main__":
         main()
     except EdgeMomaError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(exit_code(exc))

@@ -9,9 +9,11 @@ never pays for an import, a database or an HTTP pool.
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import importlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +23,15 @@ from .base import Agent, AgentBackend, AgentReply, AgentTurn
 if TYPE_CHECKING:
     from ..config import AgentConfig
 
-__all__ = ["Agent", "AgentBackend", "AgentRegistry", "AgentReply", "AgentTurn", "BUILTIN_AGENTS"]
+__all__ = [
+    "Agent",
+    "AgentBackend",
+    "AgentRegistry",
+    "AgentReply",
+    "AgentTurn",
+    "BUILTIN_AGENTS",
+    "check_intents",
+]
 
 BUILTIN_AGENTS: dict[str, str] = {
     "calculator": "edge_moma.agents.calculator:CalculatorAgent",
@@ -35,9 +45,55 @@ AGENT_KINDS: dict[str, str] = {
 }
 
 
+def check_intents(
+    agents: Sequence[AgentConfig],
+    labels: Collection[str],
+    domains: Collection[str],
+    *,
+    bundle: str,
+    source: str = "",
+) -> None:
+    """Refuse an enabled agent whose ``intents`` (or ``domains``) the intent bundle lacks.
+
+    Such an agent would never be chosen for what it is meant for, or worse,
+    claim unrelated queries; ``oos`` (out of scope) is no agent's to take.
+    """
+    from ..intent import OOS  # here: agents import without numpy (see test_agents_clock)
+
+    for i, a in enumerate(agents):
+        if not a.enabled:
+            continue
+        for key, wanted, known in (("intents", a.intents, labels), ("domains", a.domains, domains)):
+            bad = [x for x in wanted if x not in known or x == OOS]
+            if bad:
+                hints = "; ".join(_hint(x, known) for x in bad)
+                raise ConfigError(
+                    f"agent {a.name!r} names {key} the intent bundle {bundle} cannot route to "
+                    f"it: {hints}. Fix the names, set enabled = false, or use a bundle with them",
+                    path=source or None,
+                    key_path=f"agents[{i}].{key}",
+                )
+
+
+def _hint(name: str, known: Collection[str]) -> str:
+    """``name`` with why it cannot be used: the close matches among ``known``, if any."""
+    from ..intent import OOS
+
+    if name == OOS:
+        return f"{name!r} (the out-of-scope label)"
+    close = difflib.get_close_matches(name, [k for k in known if k != OOS], n=3)
+    if close:
+        return f"{name!r} (not a label; did you mean {' or '.join(map(repr, close))}?)"
+    return f"{name!r} (not a label, nothing close)"
+
+
 def _load(spec: str) -> Any:
     module_name, _, attr = spec.partition(":")
     return getattr(importlib.import_module(module_name), attr)
+
+
+# A request that reaches every built-in agent's parser, places included.
+_WARM_UP = "what's 2 plus 2 in c to f, the time in paris, and add milk to my list"
 
 
 class AgentRegistry:
@@ -77,14 +133,26 @@ class AgentRegistry:
                 self._agents[name] = agent
             return agent
 
-    def claims(self) -> dict[str, Callable[[str], bool]]:
-        """Built-in agents' ``claim`` tests (queries their parser plainly recognises)."""
-        out = {}
+    def claims(self) -> dict[str, Callable[[str], float]]:
+        """Each agent's claim function, for the agent stage's claim rule (``agent_stage``):
+        a built-in agent's ``claim``, a Python plug-in's from the ``edge_moma.claims`` entry
+        points (``plugins.load_claim``); HTTP agents have none. Loaded at start-up and asked
+        once there, so that tables they build on first use (the clock's places) are ready
+        before the first turn: routing asks them on every turn."""
+        out: dict[str, Callable[[str], float]] = {}
         for name, config in self.configs.items():
+            claim: Callable[[str], float] | None = None
             if config.kind == "builtin":
                 claim = getattr(_load(BUILTIN_AGENTS[config.entry_point or name]), "claim", None)
-                if claim is not None:
-                    out[name] = claim
+            elif config.kind == "python":
+                from .plugins import load_claim  # only when plug-ins are configured
+
+                claim = load_claim(config.entry_point or name, name)
+            if claim is not None:
+                out[name] = claim
+        for claim in out.values():
+            with contextlib.suppress(Exception):  # a plug-in's bug shows on its turns
+                claim(_WARM_UP)
         return out
 
     def backend(self, name: str, turn: AgentTurn) -> AgentBackend:

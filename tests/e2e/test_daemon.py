@@ -59,7 +59,7 @@ def test_socket_is_private_and_names_its_pid(daemon: Daemon) -> None:
 def test_a_second_daemon_on_the_same_socket_is_refused(daemon: Daemon) -> None:
     assert daemon.proc is not None
     second = subprocess.run(daemon.command(), env=daemon.env, capture_output=True, timeout=60)
-    assert second.returncode == 1
+    assert second.returncode == 2  # cannot start: a usage error
     assert f"already running, pid {daemon.proc.pid}" in second.stderr.decode()
     with daemon.http() as http:  # the first one is untouched
         assert http.get("/healthz").json()["pid"] == daemon.proc.pid
@@ -86,7 +86,7 @@ def test_a_socket_directory_others_can_enter_is_refused(tmp_path: Path) -> None:
     shared.chmod(0o755)
     d = Daemon(tmp_path / "d", sock=shared / "d.sock")
     run = subprocess.run(d.command(), env=d.env, capture_output=True, timeout=60)
-    assert run.returncode == 1
+    assert run.returncode == 2
     assert "is mode 0755" in run.stderr.decode()
     assert not (shared / "d.sock").exists()
 
@@ -525,12 +525,16 @@ def test_a_full_local_queue_answers_429_and_keys_never_leak(tmp_path: Path) -> N
         assert int(busy.headers["retry-after"]) >= 1
         assert busy.json()["error"]["code"] == "queue_full"
         with d.http() as http:
-            # the cloud is pinned, fails (nothing listens) and falls back: the key stays secret
-            cloud = http.post("/v1/chat/completions", json={**body, "model": "cloud"})
+            # the busy requests fell back to the cloud, which failed (nothing listens) until
+            # its circuit opened; pinned now, it is masked (a pin lifts no rule) and the local
+            # model answers: the key stays secret throughout
+            pinned = {**body, "model": "cloud", "edge_moma": {"online": True}}
+            cloud = http.post("/v1/chat/completions", json=pinned)
+            routed = http.post("/v1/route", json=pinned).json()
             models = http.get("/v1/models").text
             metrics = http.get("/metrics").text
         assert cloud.status_code == 200 and cloud.json()["model"] == "smollm2-135m"
-        assert cloud.json()["edge_moma"]["attempts"][0]["error"]
+        assert "cloud is masked by unavailable (unavailable: circuit open" in routed["reason"]
         seen = [cloud.text, models, metrics, *(r.text for r in results)]
         assert all(KEY not in text for text in seen)
     finally:
