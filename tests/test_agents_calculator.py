@@ -97,6 +97,8 @@ def test_replies_clearly_to_bad_input() -> None:
         ("call 555 0199", CANNOT),
         ("what's the population of tokyo", CANNOT),
         ("tell me a joke", CANNOT),
+        ("add up fifteen, twenty and thirty five", CERTAIN),
+        ("what is 45 as a percent of 180", CERTAIN),
     ],
 )
 def test_claim_says_how_surely_it_reads_a_calculation(text: str, expected: float) -> None:
@@ -126,6 +128,8 @@ def test_claim_says_how_surely_it_reads_a_calculation(text: str, expected: float
         ("what is 10 to the 12th power", 1e12),
         ("how many times does 8 go into 2000", 250),
         ("8 factorial", 40320),
+        ("add up fifteen, twenty and thirty five", 70),
+        ("what is 45 as a percent of 180", 25),
         ("what is 3 million plus 5", 3_000_005),
         ("quick one, what's eight times nine", 72),
         ("negative five times three", -15),

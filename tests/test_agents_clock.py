@@ -150,6 +150,8 @@ def test_offsets_follow_daylight_saving() -> None:
         ("how far is Tokyo from Paris", CANNOT),  # a distance
         ("what's in the news today", CANNOT),
         ("set a timer for 10 minutes", CANNOT),
+        ("what's the time difference between Sydney and Berlin", CERTAIN),
+        ("what's the time difference between a cold and the flu", POSSIBLE),  # no places
     ],
 )
 def test_claim(text: str, expected: float) -> None:

@@ -166,6 +166,14 @@ def test_two_changes_in_one_request(agent: RemindersAgent) -> None:
         ("create a playlist called road trip", CANNOT),
         ("give me a list of the tallest buildings", CANNOT),
         ("remind Sam about dinner by text", CANNOT),
+        ("give me a packing list for the beach", CANNOT),  # a list written for the user
+        ("ask Priya to add the tickets to the shared list", CANNOT),  # an errand for someone
+        ("what's on my Netflix list", CANNOT),  # another app's list
+        ("put this episode on my watch later list", CANNOT),
+        ("how do I make a to do list app in Python", CANNOT),  # a how-to question
+        ("remind me what the capital of Peru is", CANNOT),  # a fact, not a reminder
+        ("can you remind me what i put on my shopping list", POSSIBLE),
+        ("add an app idea to my list", CERTAIN),
     ],
 )
 def test_claim(text: str, expected: float) -> None:

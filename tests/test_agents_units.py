@@ -105,6 +105,9 @@ def test_answers_spoken_phrasings(text: str, expected: float, unit: str) -> None
         ("how many grams of protein in an egg", CANNOT),  # an amount, not a conversion
         ("how many days have i taken off this year", POSSIBLE),
         ("tell me a joke", CANNOT),
+        ("60 miles per hour in km per hour", CERTAIN),  # "km per hour", not "km"
+        ("how to convert a pdf to word", CANNOT),  # into something that is not a unit
+        ("can you do a unit conversion for me", POSSIBLE),
     ],
 )
 def test_claim(text: str, expected: float) -> None:

@@ -47,6 +47,7 @@ _Rewrite = tuple[tuple[str, ...], re.Pattern[str], str | Callable[[re.Match[str]
 _REWRITES: list[_Rewrite] = [
     (_PERCENT, re.compile(rf"\bwhat{_PCT}\s+of\s+({NUM})\s+is\s+({NUM})"), r"((\2/\1)*100)"),
     (_PERCENT, re.compile(rf"({NUM})\s+is\s+what{_PCT}\s+of\s+({NUM})"), r"((\1/\2)*100)"),
+    (_PERCENT, re.compile(rf"({NUM})\s+as\s+an?{_PCT}\s+of\s+({NUM})"), r"((\1/\2)*100)"),
     (
         _PERCENT,
         re.compile(rf"\bwhat{_PCT}\s+is\s+({NUM})\s+(?:of|out\s+of)\s+({NUM})"),
@@ -84,6 +85,11 @@ _REWRITES: list[_Rewrite] = [
     (
         ("sum",),
         re.compile(r"\bsum\s+of\s+([\d.\s,and-]+\d)"),
+        lambda m: "(" + "+".join(re.findall(NUM, m.group(1))) + ")",
+    ),
+    (  # "add up 15, 20 and 35"
+        ("add",),
+        re.compile(rf"\badd\s+(?:up\s+)?({NUM}(?:\s*,\s*{NUM})+,?\s+and\s+{NUM})"),
         lambda m: "(" + "+".join(re.findall(NUM, m.group(1))) + ")",
     ),
     (("add",), re.compile(rf"\badd\s+(?:up\s+)?({NUM})\s+(?:to|and)\s+"), r"\1+"),

@@ -142,7 +142,9 @@ _VOCABULARY = re.compile(
     r"[ap]\.?m\.?|christmas|halloween|new\s+year|calendar|calender|how\s+late\s+is\s+it)\b"
     r"|\d:\d\d"
 )
-_NOT_NOW = r"(?!\s+(?:frame|period|left|taken|it|that|of|to|for|when|i|we|you|my|zones?)\b)"
+_NOT_NOW = (  # "the time difference/gap" asks for an offset between two places
+    r"(?!\s+(?:frame|period|left|taken|it|that|of|to|for|when|i|we|you|my|zones?|difference|gap)\b)"
+)
 # A question about when something happens is not a question for the clock.
 _EVENT = re.compile(
     r"\b(?:what|which)\s+(?:time|day|date)\s+(?:do|does|did|should|will|would|can|could|am|"

@@ -151,6 +151,11 @@ _READ = re.compile(
     rf"(?P<list2>{_LIST}))"
     r"|\b(?:what|which|any)\s+(?P<list3>reminders)\b|\bwhat\s+are\s+my\s+(?P<list4>reminders)\b"
 )
+# Apps and services whose lists the agent does not keep.
+_APP_LISTS = (
+    r"netflix|spotify|youtube|amazon|goodreads|kindle|audible|hulu|prime|disney\+?|steam|"
+    r"imdb|letterboxd|pinterest|apple\s+music|watch\s+later"
+)
 # Requests about lists that are not one of the user's lists.
 _NOT_MINE = re.compile(
     r"\b(?:give|tell|show|get|find|write|generate|suggest|recommend|name|need|have|there)\s+"
@@ -160,6 +165,19 @@ _NOT_MINE = re.compile(
     r"good|popular|famous|healthy|easy|cheap|fun)\b"
     r"|^\W*list\s+(?:the|all|some|\d+|five|ten|three|every|of|famous|popular|good)\b"
     r"(?!\s+(?:things|items|reminders|tasks|of\s+my)\b)"
+    # a list written for the user, not one of theirs: "give me a packing list for the beach"
+    r"|\b(?:give|get|write|generate|suggest|recommend|draw\s+up)\s+(?:me|us)\s+(?:a|an|some)\s+"
+    r"(?:[\w'-]+\s+){0,2}list\b"
+    # an errand for someone else: "ask Priya to add the tickets to the list", "tell Sam that..."
+    r"|^\W*(?:please\s+)?(?:ask|tell|text|message|email|remind)\s+(?!me\b|us\b)[a-z]+"
+    r"(?:\s+[a-z]+)?\s+(?:to|that)\b"
+    # a how-to question ("how do I make a to do list app") or a fact to recall ("remind me
+    # what the capital of Peru is"), not a request about the user's own lists
+    r"|^\W*how\s+(?:do|can|should|would)\s+(?:i|you|we|one)\b|^\W*how\s+to\b"
+    r"|\bremind\s+me\s+(?:what|who|how|where|which|when|why)\b(?!.*\b(?:i|my|me|list|lists|"
+    r"remember|reminders?|to\s+do|need\s+to)\b)"
+    # another app's list: "what's on my Netflix list", "my reading list on Goodreads"
+    rf"|\b(?:{_APP_LISTS})\b[\w' -]{{0,12}}\blist\b|\blist\s+(?:on|in|at)\s+(?:{_APP_LISTS})\b"
 )
 _VOCABULARY = re.compile(
     r"\blists?\b|\bremind|\breminders?\b|\bto[- ]?dos?\b|\btasks?\b|\bchores?\b|\bgrocer|"

@@ -81,7 +81,8 @@ _unit(
 _unit("fahrenheit", "fahrenheit", "temperature", 1.0, "f", "°f", "degrees fahrenheit")
 _unit("kelvin", "kelvin", "temperature", 1.0, "k", "kelvins")
 _unit("meter per second", "meters per second", "speed", 1.0, "m/s", "mps")
-_unit("kilometer per hour", "kilometers per hour", "speed", 1 / 3.6, "km/h", "kmh", "kph")
+_unit("kilometer per hour", "kilometers per hour", "speed", 1 / 3.6, "km/h", "kmh", "kph",
+      "km per hour", "kms per hour", "kilometres per hour", "kilometre per hour")
 _unit("mile per hour", "miles per hour", "speed", 0.44704, "mph")
 _unit("foot per second", "feet per second", "speed", 0.3048, "ft/s", "fps")
 _unit("knot", "knots", "speed", 0.514444, "kn", "kt")
@@ -134,6 +135,7 @@ _CONVERT_WORDS = frozenset(
      "measurements", "equivalent"]
 )  # fmt: skip
 _CONVERT = re.compile(r"\b(?:" + "|".join(_CONVERT_WORDS) + r")\b")
+_NOT_A_UNIT = re.compile(r"\b(?:to|into|in)\s+(?!(?:metric|imperial|us|uk|standard)\b)[a-z]")
 # A conversion into money is not a unit conversion ("100 pounds in dollars").
 _CURRENCY = re.compile(
     r"\b(?:dollars?|bucks|euros?|yen|rupees?|pesos?|francs?|yuan|won|bitcoins?|sterling|"
@@ -196,11 +198,13 @@ def parse(text: str) -> Request:
     t = re.sub(r"\b(?:a|an)\s+(?=[a-z])", "1 ", t)
     t = re.sub(r"(?<=\d),(?=\d{3}\b)", "", t)
     found: list[tuple[int, int, str]] = []
-    for m in _SHORT_RE.finditer(t):
-        found.append((m.start(2), m.end(2), _ALIASES[m.group(2)]))
-    for m in _SHORT_TARGET_RE.finditer(t):
-        found.append((m.start(1), m.end(1), _ALIASES[m.group(1)]))
-    for m in _LONG_RE.finditer(t):
+    longs = list(_LONG_RE.finditer(t))
+    for m, g in [(m, 2) for m in _SHORT_RE.finditer(t)] + [
+        (m, 1) for m in _SHORT_TARGET_RE.finditer(t)
+    ]:  # "5 km", "in km", unless a longer name starts there ("km per hour")
+        if not any(n.start() == m.start(g) and n.end() > m.end(g) for n in longs):
+            found.append((m.start(g), m.end(g), _ALIASES[m.group(g)]))
+    for m in longs:
         if not any(m.start() <= pos < m.end() for pos, _, _ in found):
             found.append((m.start(), m.end(), _ALIASES[m.group(1)]))
     found = _dedupe_mass_volume(sorted(found))
@@ -274,8 +278,8 @@ def claim(text: str) -> float:
     pounds in dollars").
     """
     t, words_in, _ = words(text)
-    if _UNIT_WORDS.isdisjoint(words_in):
-        return CANNOT if _CONVERT_WORDS.isdisjoint(words_in) else POSSIBLE
+    if _UNIT_WORDS.isdisjoint(words_in):  # "convert a pdf to word": into something not a unit
+        return CANNOT if _CONVERT_WORDS.isdisjoint(words_in) or _NOT_A_UNIT.search(t) else POSSIBLE
     if _CURRENCY.search(t):
         return CANNOT
     req = parse(t)
