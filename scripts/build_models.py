@@ -77,6 +77,10 @@ TASK_MAP: dict[str, str] = {
 # "what is 15% of 80" is math, "translate thank you to spanish" writing).
 CLINC_TASKS: dict[str, str] = {"calculator": "math", "translate": "writing"}
 EVERYDAY = ROOT / "tests" / "data" / "everyday_prompts.jsonl"
+STYLE_TEST = ROOT / "tests" / "data" / "agent_style_test.jsonl"
+# Copies of each everyday training prompt: 225 prompts in assistant style among ~6,000
+# benchmark prompts of other styles; three copies gave the task head their weight.
+EVERYDAY_WEIGHT = 3
 
 # Chosen on CLINC150 val: label smoothing gave +1.2 points of in-scope accuracy
 # at the same oos recall.
@@ -131,6 +135,20 @@ def everyday_rows(split: str) -> list[IntentExample]:
     return [IntentExample(r["text"], OOS, r["task"]) for r in rows if r["split"] == split]
 
 
+def _key(text: str) -> str:
+    return text.lower().strip().rstrip("?.!")
+
+
+def _held_out_texts(clinc: dict[str, Any]) -> set[str]:
+    """Every request a benchmark tests on (CLINC150 test, the second-style agent set, the
+    held-out everyday prompts), so that no augmentation row repeats one."""
+    texts = [t for t, _ in clinc["test"] + clinc["oos_test"]] + [
+        r["text"] for r in _jsonl(STYLE_TEST)
+    ]
+    texts += [r.text for r in everyday_rows("heldout")]
+    return {_key(t) for t in texts}
+
+
 def make_intent_data(out: Path) -> dict[str, Path]:
     """Convert CLINC150, the prompt sets and the augmentation into intent files under ``out``.
 
@@ -155,13 +173,16 @@ def make_intent_data(out: Path) -> dict[str, Path]:
     train_prompts = [IntentExample(t, OOS, task) for t, task in prompts if not _is_test(t)]
     test_prompts = [IntentExample(t, OOS, task) for t, task in prompts if _is_test(t)]
     train = split("train")
+    held_out = _held_out_texts(clinc)
     augmented = [
         IntentExample(r.text, r.label, r.task if r.label == OOS else clinc_task(r.label))
         for r in augmented_rows(train, seed=SEED)
+        if _key(r.text) not in held_out  # a template may happen to write a test request
     ]
     return {
         "train": write_intent_file(
-            out / "train.jsonl", train + augmented + train_prompts + everyday_rows("train")
+            out / "train.jsonl",
+            train + augmented + train_prompts + everyday_rows("train") * EVERYDAY_WEIGHT,
         ),
         "val": write_intent_file(out / "val.jsonl", split("val")),
         "test": write_intent_file(out / "clinc150_test.jsonl", split("test")),
