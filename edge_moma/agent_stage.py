@@ -139,6 +139,9 @@ class _Agent:
 # agent asked: it never ends the dialog, however sure the intent router is of a
 # fragment it was not trained to read alone.
 SWITCH_MIN_WORDS = 3
+# Shared zero-score candidates kept (agent x mask; bounded all the same).
+_ZERO_CACHE = 256
+_VARYING = frozenset({"budget", "unavailable"})  # their reasons hold figures or errors
 
 
 class AgentStage:
@@ -160,6 +163,7 @@ class AgentStage:
         self.switch_confidence = switch_confidence
         self._agents = [_Agent(a, domains or {}, threshold) for a in agents]
         self._by_name = {a.name: a for a in self._agents}
+        self._zero: dict[tuple[str, tuple[str, str] | None], Candidate] = {}
         self._owners: dict[str, list[_Agent]] = {}
         for a in self._agents:
             for label in a.intents:
@@ -240,19 +244,7 @@ class AgentStage:
                 conf, mask = self._score(a, conf, understanding.out_of_scope, text)
             if a is holder:
                 holder_mask = mask
-            candidates.append(
-                Candidate(
-                    target=a.name,
-                    kind="agent",
-                    quality=conf,
-                    cost_usd=a.config.cost_usd,
-                    latency_s=a.config.latency_s,
-                    energy_j=0.0,
-                    utility=conf,
-                    masked_by=mask[0] if mask else None,
-                    reason=mask[1] if mask else None,
-                )
-            )
+            candidates.append(self._candidate(a, conf, mask))
             if mask is None and (best is None or (conf, evidence) > best[:2]):
                 best = (conf, evidence, a, intent)  # equal scores: the router's evidence decides
 
@@ -304,6 +296,30 @@ class AgentStage:
             tuple(candidates),
             "subject_change" if switched else "start",
         )
+
+    def _candidate(self, a: _Agent, conf: float, mask: tuple[str, str] | None) -> Candidate:
+        """The agent's entry in the decision. Most turns give most agents score 0 with the
+        same mask; those entries are immutable and shared, since building one costs
+        several microseconds (a frozen dataclass) and the stage runs on every turn."""
+        key = (a.name, mask) if conf == 0.0 and (mask is None or mask[0] not in _VARYING) else None
+        if key is not None:
+            cached = self._zero.get(key)
+            if cached is not None:
+                return cached
+        candidate = Candidate(
+            a.name,
+            "agent",
+            conf,
+            a.config.cost_usd,
+            a.config.latency_s,
+            0.0,
+            conf,
+            mask[0] if mask else None,
+            mask[1] if mask else None,
+        )
+        if key is not None and len(self._zero) < _ZERO_CACHE:
+            self._zero[key] = candidate
+        return candidate
 
     def _score(
         self, a: _Agent, evidence: float, out_of_scope: bool, text: str

@@ -263,3 +263,16 @@ def test_follow_up_with_its_own_intent_weakly_on_top(stage: AgentStage) -> None:
     weak = u(("calculator", 0.01), ("timer", 0.0), oos=True)
     choice = stage.select(weak, "and times 2?", StageSituation(), sm.get("s"), "calculator")
     assert (choice.target, choice.session_action) == ("calculator", "follow_up")
+
+
+def test_shared_entries_still_say_each_turns_figures(stage: AgentStage) -> None:
+    """Zero-score entries are shared between turns; reasons with figures are not."""
+    reasons = []
+    for left in (0.1, 0.2):
+        choice = stage.select(u(("weather", 0.9)), "text", StageSituation(budget_left_usd=left))
+        entry = {c.target: c for c in choice.candidates}
+        reasons.append(entry["pricey"].reason)
+        assert entry["calculator"].masked_by == "confidence" and entry["calculator"].quality == 0
+    assert reasons == ["costs $0.5000, $0.1000 left today", "costs $0.5000, $0.2000 left today"]
+    taken = stage.select(u(("time", 0.9)), "text", StageSituation())
+    assert {c.target: c.quality for c in taken.candidates}["clock"] == pytest.approx(0.9)
