@@ -99,6 +99,8 @@ def test_replies_clearly_to_bad_input() -> None:
         ("tell me a joke", CANNOT),
         ("add up fifteen, twenty and thirty five", CERTAIN),
         ("what is 45 as a percent of 180", CERTAIN),
+        ("help me with my algebra homework", CANNOT),  # maths to learn, not to work out
+        ("give me a math riddle", CANNOT),
     ],
 )
 def test_claim_says_how_surely_it_reads_a_calculation(text: str, expected: float) -> None:

@@ -174,6 +174,10 @@ def test_two_changes_in_one_request(agent: RemindersAgent) -> None:
         ("remind me what the capital of Peru is", CANNOT),  # a fact, not a reminder
         ("can you remind me what i put on my shopping list", POSSIBLE),
         ("add an app idea to my list", CERTAIN),
+        ("remind me why I came into this room", CANNOT),
+        ("make a list of pros and cons of moving to Denver", CANNOT),  # a list about something
+        ("my to do list app keeps crashing", CANNOT),
+        ("list your features", CANNOT),
     ],
 )
 def test_claim(text: str, expected: float) -> None:

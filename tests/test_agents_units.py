@@ -108,6 +108,7 @@ def test_answers_spoken_phrasings(text: str, expected: float, unit: str) -> None
         ("60 miles per hour in km per hour", CERTAIN),  # "km per hour", not "km"
         ("how to convert a pdf to word", CANNOT),  # into something that is not a unit
         ("can you do a unit conversion for me", POSSIBLE),
+        ("how many kilometers is it to the lake", CANNOT),  # a distance
     ],
 )
 def test_claim(text: str, expected: float) -> None:

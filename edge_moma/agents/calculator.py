@@ -166,6 +166,12 @@ _MATH_WORDS = frozenset(
      "equation", "solve", "log", "logarithm", "antilog", "sine", "cosine", "tangent", "sin",
      "cos", "tan", "derivative", "integral", "factor", "divisible"]
 )  # fmt: skip
+# Maths to learn, not to work out: the calculator does not tutor.
+_LEARNING_WORDS = frozenset(
+    ["homework", "riddle", "riddles", "quiz", "teach", "explain", "learn", "learning", "tutor",
+     "lesson", "lessons", "class", "exam", "exams", "test", "formula", "tables", "puzzle",
+     "puzzles", "game", "games", "app", "apps", "worksheet", "teacher"]
+)  # fmt: skip
 # Words and symbols without which no text is a calculation (the claim's cheap gate).
 _OPERATION_WORDS = frozenset(
     ["plus", "minus", "times", "over", "divided", "divide", "multiplied", "multiply", "by",
@@ -182,6 +188,11 @@ _BARE_BY = re.compile(r"\d\s+by\s+[\d(]")
 _BY_VERB = re.compile(r"\b(?:divide|multiply|increase|decrease|reduce|raise|lower|cut|discount)\b")
 
 
+def _nothing_to_work_out(words_in: frozenset[str]) -> bool:
+    """No calculation to do: no maths words, or maths to learn (homework, a quiz, a formula)."""
+    return words_in.isdisjoint(_MATH_WORDS) or not words_in.isdisjoint(_LEARNING_WORDS)
+
+
 def claim(text: str) -> float:
     """How surely the calculator reads ``text`` (the agent stage's claim, see ``agent_stage``).
 
@@ -190,14 +201,15 @@ def claim(text: str) -> float:
     ``POSSIBLE`` when it finishes one among other words, reads a bare "13 by
     74", or the request only talks about maths ("help me with a math
     problem": the agent asks what to calculate); ``CANNOT`` otherwise, e.g.
-    numbers that form no calculation ("book a table for 4 at 8").
+    numbers that form no calculation ("book a table for 4 at 8") or maths to
+    learn rather than to work out ("help me with my algebra homework").
     """
     t, words_in, digits = words(text)
     if not digits and words_in.isdisjoint(_NUMBER_WORDS):
-        return CANNOT if words_in.isdisjoint(_MATH_WORDS) else POSSIBLE
+        return CANNOT if _nothing_to_work_out(words_in) else POSSIBLE
     if words_in.isdisjoint(_OPERATION_WORDS) and not _SYMBOL.search(t):
         # numbers and no operation: "book a table for 4 at 8" (but "126 divisible by 8" is maths)
-        return CANNOT if words_in.isdisjoint(_MATH_WORDS) else POSSIBLE
+        return CANNOT if _nothing_to_work_out(words_in) else POSSIBLE
     tokens, unknown = read(t)
     numbers = sum(1 for tok in tokens if tok[0].isdigit() or tok[0] == ".")
     if not numbers:

@@ -174,8 +174,12 @@ _NOT_MINE = re.compile(
     # a how-to question ("how do I make a to do list app") or a fact to recall ("remind me
     # what the capital of Peru is"), not a request about the user's own lists
     r"|^\W*how\s+(?:do|can|should|would)\s+(?:i|you|we|one)\b|^\W*how\s+to\b"
-    r"|\bremind\s+me\s+(?:what|who|how|where|which|when|why)\b(?!.*\b(?:i|my|me|list|lists|"
-    r"remember|reminders?|to\s+do|need\s+to)\b)"
+    r"|\bremind\s+me\s+(?:what|who|how|where|which|when|why)\b(?!.*\b(?:lists?|remember|"
+    r"reminders?|to\s+do|need\s+to|told|asked|put|added|wanted|planned)\b)"
+    # a list about something, or a list app: "make a list of pros and cons", "list your
+    # features", "my to do list app keeps crashing"
+    r"|\blist\s+of\s+(?:pros\s+and\s+cons|reasons|ideas|ways|tips|examples|questions|arguments|"
+    r"synonyms)\b|^\W*list\s+your\b|\blist\s+(?:app|application|widget|template|feature)s?\b"
     # another app's list: "what's on my Netflix list", "my reading list on Goodreads"
     rf"|\b(?:{_APP_LISTS})\b[\w' -]{{0,12}}\blist\b|\blist\s+(?:on|in|at)\s+(?:{_APP_LISTS})\b"
 )

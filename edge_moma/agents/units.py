@@ -129,6 +129,9 @@ _CONVERSION_WORDS = re.compile(
     r"\b(?:convert\w*|conversion|how\s+(?:many|much)|equal\w*|equivalent|in\s+(?:metric|imperial))\b"
 )
 _INTO = re.compile(r"\b(?:to|in|into)\b")
+_HOW_FAR = re.compile(
+    r"\bhow\s+(?:many|much|far)\s+\w+\s+(?:is\s+it\s+|away\s+|far\s+)?(?:to|from|until|till)\s+(?!\d)"
+)
 _AMOUNT_OF = re.compile(r"\bhow\s+(?:many|much)\s+\w+(?:\s+\w+)?\s+of\s+(?!an?\b|one\b|\d)")
 _CONVERT_WORDS = frozenset(
     ["convert", "converts", "converted", "converting", "conversion", "conversions", "measurement",
@@ -288,8 +291,10 @@ def claim(text: str) -> float:
             return CANNOT
         return CERTAIN if req.linked else POSSIBLE
     if req.source or req.target:
-        if _AMOUNT_OF.search(words_to_numbers(t)):
-            return CANNOT  # "how many grams of protein in an egg": an amount, not a conversion
+        if _AMOUNT_OF.search(words_to_numbers(t)) or _HOW_FAR.search(t):
+            # "how many grams of protein in an egg": an amount, not a conversion;
+            # "how many kilometers is it to the lake": a distance
+            return CANNOT
         return POSSIBLE if _CONVERSION_WORDS.search(t) or _INTO.search(t) else CANNOT
     return POSSIBLE if _CONVERT.search(t) else CANNOT
 
