@@ -178,6 +178,10 @@ def test_two_changes_in_one_request(agent: RemindersAgent) -> None:
         ("make a list of pros and cons of moving to Denver", CANNOT),  # a list about something
         ("my to do list app keeps crashing", CANNOT),
         ("list your features", CANNOT),
+        ("what does my to-do list look like", CERTAIN),  # a question about one of the lists
+        ("how many items are on my todo list", CERTAIN),
+        ("order all of my shopping list", POSSIBLE),  # a purchase, not a read
+        ("how much is my groceries and gas bill", POSSIBLE),
     ],
 )
 def test_claim(text: str, expected: float) -> None:

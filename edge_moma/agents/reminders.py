@@ -189,6 +189,14 @@ _VOCABULARY = re.compile(
     r"\bforget\b|\bremember\b|\bshop\b|\bneed\s+to\s+(?:get|pick)\b|\bnotif|"
     r"\bdo\s+(?:i|we)\s+need\b|\bbear\s+in\s+mind\b|\bplans?\s+for\s+(?:the\s+day|today)\b"
 )
+# One of the user's lists named as theirs, and the words of any change to a list.
+_MY_LIST = re.compile(r"\b(?:my|our)\s+(?:" + _LIST_NAMED + ")")
+_CHANGES = re.compile(
+    rf"\b(?:{_ADD_VERB}|{_REMOVE_VERB}|create|make|start|new|empty|check\s+off|want|"
+    r"need(?!\s+(?:to\s+(?:know|hear|see|check)|my)\b)|"
+    r"buy|get|share|send|sync|print|email|text|app|order|ordered|purchase|bill|pay|paid|"
+    r"cost|costs|price|spend|spent)\b|(?:would|'d)\s+like\b"
+)
 _ORDINALS = {
     "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
     "eighth": 8, "ninth": 9, "tenth": 10, "1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5,
@@ -276,6 +284,14 @@ def _parse(t: str) -> ListRequest | None:
         return ListRequest(action, named or None, item, True)
     if _ADD_SOMEWHERE.search(t):
         return None  # "add Tom to my contacts": somewhere that is not a list
+    m = _MY_LIST.search(t)
+    if m and not _CHANGES.search(t):
+        # a question about one of the user's own lists, in words the patterns above do not
+        # read ("what does my to-do list look like", "how many items are on my todo list"):
+        # reading the list answers it
+        named = _list_name(m.group("name") or "", m.group("of") or m.group("bare") or "")
+        if named in LISTS:
+            return ListRequest("list", named, "", True)
     m = _ADD_ALONE.match(t)
     if m:
         return ListRequest("add", None, _clean(m.group("item")), False)

@@ -81,8 +81,19 @@ _unit(
 _unit("fahrenheit", "fahrenheit", "temperature", 1.0, "f", "°f", "degrees fahrenheit")
 _unit("kelvin", "kelvin", "temperature", 1.0, "k", "kelvins")
 _unit("meter per second", "meters per second", "speed", 1.0, "m/s", "mps")
-_unit("kilometer per hour", "kilometers per hour", "speed", 1 / 3.6, "km/h", "kmh", "kph",
-      "km per hour", "kms per hour", "kilometres per hour", "kilometre per hour")
+_unit(
+    "kilometer per hour",
+    "kilometers per hour",
+    "speed",
+    1 / 3.6,
+    "km/h",
+    "kmh",
+    "kph",
+    "km per hour",
+    "kms per hour",
+    "kilometres per hour",
+    "kilometre per hour",
+)
 _unit("mile per hour", "miles per hour", "speed", 0.44704, "mph")
 _unit("foot per second", "feet per second", "speed", 0.3048, "ft/s", "fps")
 _unit("knot", "knots", "speed", 0.514444, "kn", "kt")
