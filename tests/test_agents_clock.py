@@ -152,6 +152,9 @@ def test_offsets_follow_daylight_saving() -> None:
         ("set a timer for 10 minutes", CANNOT),
         ("what's the time difference between Sydney and Berlin", CERTAIN),
         ("what's the time difference between a cold and the flu", POSSIBLE),  # no places
+        ("can you tell me the date", CERTAIN),
+        ("what is the date for tomorrow", CERTAIN),
+        ("tell me the date of my appointment", CANNOT),  # when something happens
     ],
 )
 def test_claim(text: str, expected: float) -> None:

@@ -197,6 +197,12 @@ _DATE_Q = re.compile(
     r"|\b(?:today's|tomorrow's|yesterday's|current)\s+date\b|\bthe\s+date\s+(?:today|tomorrow)\b"
     rf"|\bis\s+(?:it|today)\s+(?:a\s+)?(?:{_WEEKDAY})\b|^\W*(?:the\s+)?date\W*$"
     r"|^\W*what(?:'s|\s+is)\s+today\W*$"
+    # "tell me the date", "what the date is today", "the date for tomorrow"
+    r"|\b(?:tell|give|show|get|know|have)\s+(?:me\s+|us\s+)?(?:what\s+)?the\s+(?:full\s+|current\s+)?"
+    r"date\b(?:\s+(?:is|will\s+be))?(?!\s+(?:of\s+(?!today)|when|that|i|we|you|my|on\s+which|"
+    r"for\s+(?!today|tomorrow)))"
+    r"|\bwhat\s+the\s+date\s+(?:is|will\s+be)\b"
+    r"|\bthe\s+date\s+(?:for|of)\s+(?:today|tomorrow|yesterday)\b"
 )
 # "what day is christmas", "what date is july 4": a date question about a date it can read.
 _DATE_OF = re.compile(r"\b(?:what|which)\s+(?:day|date)\b")
