@@ -131,6 +131,7 @@ def test_claim_says_how_surely_it_reads_a_calculation(text: str, expected: float
         ("how many times does 8 go into 2000", 250),
         ("8 factorial", 40320),
         ("add up fifteen, twenty and thirty five", 70),
+        ("can you subract 36 from 5", -31),  # as people type it
         ("what is 45 as a percent of 180", 25),
         ("what is 3 million plus 5", 3_000_005),
         ("quick one, what's eight times nine", 72),

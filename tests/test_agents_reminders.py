@@ -182,6 +182,8 @@ def test_two_changes_in_one_request(agent: RemindersAgent) -> None:
         ("how many items are on my todo list", CERTAIN),
         ("order all of my shopping list", POSSIBLE),  # a purchase, not a read
         ("how much is my groceries and gas bill", POSSIBLE),
+        ("what are the things that i wanted to keep in mind", CERTAIN),  # the reminders
+        ("what things did i not want to forget", CERTAIN),
     ],
 )
 def test_claim(text: str, expected: float) -> None:

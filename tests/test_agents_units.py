@@ -109,6 +109,7 @@ def test_answers_spoken_phrasings(text: str, expected: float, unit: str) -> None
         ("how to convert a pdf to word", CANNOT),  # into something that is not a unit
         ("can you do a unit conversion for me", POSSIBLE),
         ("how many kilometers is it to the lake", CANNOT),  # a distance
+        ("20 celcius to farenheit", CERTAIN),  # as people type them
     ],
 )
 def test_claim(text: str, expected: float) -> None:

@@ -98,7 +98,11 @@ _REWRITES: list[_Rewrite] = [
         re.compile(rf"\bhow\s+many\s+times\s+(?:does|can|will|do)\s+({NUM})\s+go\s+into\s+({NUM})"),
         r"(\2/\1)",
     ),
-    (("subtract",), re.compile(rf"\bsubtract\s+({NUM})\s+from\s+({NUM})"), r"(\2-\1)"),
+    (
+        ("subtract", "subract", "substract", "subtact"),  # as people type it
+        re.compile(rf"\bsub(?:s?t?r|t)?act\s+({NUM})\s+from\s+({NUM})"),
+        r"(\2-\1)",
+    ),
     (
         ("take",),
         re.compile(rf"\btake\s+(?:away\s+)?({NUM})\s+(?:away\s+)?from\s+({NUM})"),
@@ -162,6 +166,7 @@ _MATH_WORDS = frozenset(
     ["math", "maths", "calculate", "calculator", "calculation", "calculations", "compute",
      "computation", "arithmetic", "sum", "average", "plus", "minus", "times", "multiply",
      "multiplied", "multiplication", "divide", "divided", "division", "subtract", "subtraction",
+     "subract", "substract", "subtact",
      "percent", "percentage", "square", "root", "squared", "cubed", "factorial", "algebra",
      "equation", "solve", "log", "logarithm", "antilog", "sine", "cosine", "tangent", "sin",
      "cos", "tan", "derivative", "integral", "factor", "divisible"]
@@ -176,7 +181,8 @@ _LEARNING_WORDS = frozenset(
 _OPERATION_WORDS = frozenset(
     ["plus", "minus", "times", "over", "divided", "divide", "multiplied", "multiply", "by",
      "percent", "percentage", "squared", "cubed", "root", "sqrt", "cbrt", "power", "raised",
-     "sum", "average", "mean", "add", "subtract", "take", "half", "halves", "double", "twice",
+     "sum", "average", "mean", "add", "subtract", "subract", "substract", "subtact", "take",
+     "half", "halves", "double", "twice",
      "triple", "thrice", "third", "thirds", "quarter", "quarters", "fourth", "fourths", "fifth",
      "fifths", "sixth", "sixths", "eighth", "eighths", "tenth", "tenths", "mod", "modulo",
      "factorial", "less", "increase", "decrease", "reduce", "raise", "lower", "cut", "discount",

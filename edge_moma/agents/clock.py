@@ -157,6 +157,10 @@ _EVENT = re.compile(
     r"|\bdate\s+of\s+(?:the|my|our|your|a|an)\b"
     r"|\b(?:good|best|right|bad|better)\s+time\b|\btime\s+(?:for|to)\s+(?!go\b)"
 )
+_EVENT_TIME = re.compile(
+    r"\b(?:what|which)\s+time\s+(?:do|does|did|should|will|would|can|could|are|were|must)\s+"
+    r"(?!(?:it|you\s+(?:have|got))\b)"
+)
 _CLOCK_TIME = re.compile(
     r"\b(\d{1,2})(?::(\d{2}))?\s*([ap])\.?\s?m\b\.?|\b(\d{1,2}):(\d{2})\b|\b(noon|midday|midnight)\b"
     r"|\b(\d{1,2})\s+o'clock\b"
@@ -238,8 +242,10 @@ def parse(text: str, intent: str = "", last: Any = None) -> Query | None:
         return Query("convert", places, at, True)
     if places and _offset_asked(t, places):
         return Query("offset", places, None, True)
-    if _EVENT.search(t) and not parse_dates(t, date(2000, 1, 1)):
-        return None
+    if _EVENT.search(t) and (_EVENT_TIME.search(t) or not parse_dates(t, date(2000, 1, 1))):
+        return None  # "what time do shops close on Sunday" (but "what day is christmas")
+    if ahead and not places and not timeish:
+        return None  # "how far ahead is the exit": no places, no time
     if "day" in t and _BETWEEN_Q.search(t):
         dates = parse_dates(t, date(2000, 1, 1))
         need = 1 if re.search(r"\b(?:until|till|til|before|since|to go|left)\b", t) else 2

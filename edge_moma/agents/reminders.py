@@ -189,6 +189,12 @@ _VOCABULARY = re.compile(
     r"\bforget\b|\bremember\b|\bshop\b|\bneed\s+to\s+(?:get|pick)\b|\bnotif|"
     r"\bdo\s+(?:i|we)\s+need\b|\bbear\s+in\s+mind\b|\bplans?\s+for\s+(?:the\s+day|today)\b"
 )
+# A question about what the user wanted to remember: the reminders answer it.
+_RECALL = re.compile(
+    r"\b(?:what|which|things|tell\s+me|list|recall)\b.*\b(?:i|we)\s+(?:(?:wanted|want|needed|"
+    r"was\s+trying|were\s+trying|asked\s+you|told\s+you)\s+(?:you\s+)?to\s+(?:remember|recall|"
+    r"bear\s+in\s+mind|keep\s+in\s+mind|remind\s+me)|(?:did\s+not|didn't|not)\s+want\s+to\s+forget)\b"
+)
 # One of the user's lists named as theirs, and the words of any change to a list.
 _MY_LIST = re.compile(r"\b(?:my|our)\s+(?:" + _LIST_NAMED + ")")
 _CHANGES = re.compile(
@@ -243,6 +249,8 @@ def _parse(t: str) -> ListRequest | None:
         _REMIND_OTHER.search(t) and not re.search(r"\bremind\s+(?:me|us)\b", t)
     ):
         return None
+    if _RECALL.search(t):  # "what were the things i wanted to remember"
+        return ListRequest("list", "reminders", "", True)
     m = _REMOVE_REMINDER.search(t)
     if m:
         return ListRequest("remove", "reminders", _clean(m.group("item")), True)

@@ -76,9 +76,31 @@ _unit("pint", "pints", "volume", 0.473176473, "pt")
 _unit("quart", "quarts", "volume", 0.946352946, "qt")
 _unit("gallon", "gallons", "volume", 3.785411784, "gal")
 _unit(
-    "celsius", "celsius", "temperature", 1.0, "c", "°c", "centigrade", "degrees celsius", "celcius"
+    "celsius",
+    "celsius",
+    "temperature",
+    1.0,
+    "c",
+    "°c",
+    "centigrade",
+    "degrees celsius",
+    "celcius",
+    "celsisus",
+    "celsuis",
 )
-_unit("fahrenheit", "fahrenheit", "temperature", 1.0, "f", "°f", "degrees fahrenheit")
+_unit(
+    "fahrenheit",
+    "fahrenheit",
+    "temperature",
+    1.0,
+    "f",
+    "°f",
+    "degrees fahrenheit",
+    "farenheit",
+    "fahrenheight",
+    "farenheight",
+    "fahrenhiet",
+)
 _unit("kelvin", "kelvin", "temperature", 1.0, "k", "kelvins")
 _unit("meter per second", "meters per second", "speed", 1.0, "m/s", "mps")
 _unit(
