@@ -31,7 +31,7 @@ import numpy as np
 
 from .bundle import read_card, sha256_file, write_card
 from .errors import DataError
-from .features import Featurizer
+from .features import Featurizer, bag_feed
 from .intent import (
     KIND,
     MODEL_FP32,
@@ -159,6 +159,76 @@ def choose_threshold(
         if in_acc + recall > fallback[0]:
             fallback = (in_acc + recall, float(th))
     return round((best or fallback)[1], 6)
+
+
+# Weights on the oos class's probability that ``choose_oos_weight`` tries.
+OOS_WEIGHTS = (1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1)
+
+
+def choose_oos_weight(
+    probs: np.ndarray, y: np.ndarray, oos_index: int, min_oos_recall: float, threshold: float
+) -> float:
+    """The weight on the ``oos`` probability with the best validation in-scope accuracy
+    whose validation oos recall is at least ``min_oos_recall`` (the threshold rule kept).
+
+    A model that learned many kinds of out-of-scope text (LLM prompts, near misses)
+    can call too much out of scope when the threshold is already 0; lowering the
+    oos class's weight is the other direction of the same trade."""
+    is_oos = y == oos_index
+    if oos_index < 0 or not is_oos.any():
+        return 1.0
+    scores = probs.copy()
+    scores[:, oos_index] = -1.0
+    top, conf = scores.argmax(axis=1), scores.max(axis=1)
+    best = (-1.0, 1.0)
+    for weight in OOS_WEIGHTS:
+        pred_oos = (probs[:, oos_index] * weight > conf) | (conf < threshold)
+        in_acc = float(np.mean((top == y)[~is_oos] & ~pred_oos[~is_oos]))
+        if float(np.mean(pred_oos[is_oos])) >= min_oos_recall and in_acc > best[0]:
+            best = (in_acc, weight)
+    return best[1]
+
+
+def bundle_probabilities(bundle_dir: str | Path, texts: Sequence[str]) -> np.ndarray:
+    """A bundle's calibrated intent probabilities ``[len(texts), labels]`` (int8 model)."""
+    router = IntentRouter.load(bundle_dir)
+    rows = [router.featurizer.indices(t) for t in texts]
+    return np.concatenate(
+        [router._run(["intent"], bag_feed(rows[i : i + 256]))[0] for i in range(0, len(rows), 256)]
+    )
+
+
+def weigh_oos(
+    bundle_dir: str | Path, weight: float, source: str, min_oos_recall: float
+) -> dict[str, Any]:
+    """Multiply the ``oos`` class's probability by ``weight`` in the bundle's ONNX models
+    (``ln(weight)`` added to its logit's bias) and record it, chosen with ``min_oos_recall``
+    by ``source``, in the card; returns the card."""
+    import onnx
+    from onnx import numpy_helper
+
+    bundle_dir = Path(bundle_dir)
+    card = read_card(bundle_dir)
+    oos = card["labels"].index(OOS)
+    for name in card["models"].values():
+        path = bundle_dir / name
+        model = onnx.load(str(path))
+        init = next(i for i in model.graph.initializer if i.name == "intent_head_b")
+        bias = numpy_helper.to_array(init).copy()
+        bias[oos] += np.float32(np.log(weight))
+        init.CopyFrom(numpy_helper.from_array(bias, init.name))
+        onnx.save(model, str(path))
+    card["decision"] = {
+        **card["decision"],
+        "rule": card["decision"]["rule"] + "; the oos class's probability weighted by oos_weight "
+        "(best validation in-scope accuracy with validation oos recall >= min_oos_recall)",
+        "min_oos_recall": min_oos_recall,
+        "oos_weight": weight,
+        "oos_weight_chosen_by": source,
+    }
+    card.pop("files", None)
+    card["version"] = f"intent-{sha256_file(bundle_dir / card['models']['int8'])[:12]}"
+    return write_card(bundle_dir, card)
 
 
 def train_intent(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +19,13 @@ from edge_moma.intent import OOS, IntentRouter, read_intent_file
 from edge_moma.intent_training import (
     Calibration,
     Distillation,
+    bundle_probabilities,
+    choose_oos_weight,
     choose_threshold,
     evaluate_intent,
     intent_metrics,
     train_intent,
+    weigh_oos,
 )
 from edge_moma.training import TrainConfig
 
@@ -186,6 +190,34 @@ def test_metrics_and_threshold_rule() -> None:
     th = choose_threshold(probs, y, 2, min_oos_recall=1.0)
     assert 0.5 < th <= 0.55  # rejects both oos rows and keeps the confident in-scope one
     assert choose_threshold(probs, np.array([0, 0, 1, 1]), 2, 0.6) == 0.0  # no oos rows in val
+
+
+def test_oos_weight_rule() -> None:
+    # two in-scope rows the oos class wins narrowly, one oos row it wins clearly
+    probs = np.array([[0.45, 0.0, 0.55], [0.4, 0.1, 0.5], [0.2, 0.0, 0.8], [0.9, 0.0, 0.1]])
+    y = np.array([0, 0, 2, 0])
+    # the largest weight that wins both back and keeps the oos row out of scope
+    assert choose_oos_weight(probs, y, 2, 1.0, 0.0) == 0.8
+    assert choose_oos_weight(probs, y, 2, 1.0, 0.5) == 1.0  # the threshold rejects them anyway
+    assert choose_oos_weight(probs, np.array([0, 0, 1, 0]), 2, 1.0, 0.0) == 1.0  # no oos rows
+
+
+def test_weighing_oos_changes_the_models_and_the_card(
+    trained: tuple[Path, Path], tmp_path: Path
+) -> None:
+    bundle = tmp_path / "weighed"
+    shutil.copytree(trained[0], bundle)
+    texts = [r.text for r in read_intent_file(trained[1])]
+    before = bundle_probabilities(bundle, texts)
+    card = weigh_oos(bundle, 0.5, "a test", 0.7)
+    after = bundle_probabilities(bundle, texts)
+    oos = card["labels"].index(OOS)
+    mid = (before[:, oos] > 0.01) & (before[:, oos] < 0.99)  # float32 odds stay exact there
+    odds = (after[:, oos] / (1 - after[:, oos])) / (before[:, oos] / (1 - before[:, oos]))
+    assert mid.any() and np.allclose(odds[mid], 0.5, rtol=1e-2)  # the oos odds halve
+    assert card["decision"]["oos_weight"] == 0.5 and card["decision"]["min_oos_recall"] == 0.7
+    assert card["version"] != read_card(trained[0])["version"]
+    IntentRouter.load(bundle)  # the card's sha256 match the changed files
 
 
 @pytest.mark.skipif(not (SHIPPED / "card.json").is_file(), reason="shipped bundle not built")
