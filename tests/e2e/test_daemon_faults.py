@@ -222,7 +222,7 @@ def test_a_symlinked_pid_file_is_refused_and_its_target_untouched(tmp_path: Path
     victim.write_text("precious\n")
     (d.socket.parent / "d.sock.pid").symlink_to(victim)
     run = subprocess.run(d.command(), env=d.env, capture_output=True, timeout=120)
-    assert run.returncode == 1
+    assert run.returncode == 2  # cannot start: a usage error (README, "The command line")
     assert "symbolic link" in run.stderr.decode()
     assert victim.read_text() == "precious\n"
     assert not d.socket.exists()
