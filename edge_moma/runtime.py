@@ -39,7 +39,6 @@ from .decision import Decision, Stage, Understanding
 from .device import DeviceMonitor
 from .errors import (
     BundleError,
-    ConfigError,
     LogError,
     RequestError,
     TargetMasked,
