@@ -123,6 +123,13 @@ def _checked(name: str, value: Any) -> Any:
             "routing context: target: found '', expected the name of a model or agent",
             param="context.target",
         )
+    elif name == "session_id" and not value.isascii() and not _is_utf8(value):
+        raise RequestError(
+            "routing context: session_id: found text with a lone surrogate (an unpaired "
+            "\\ud800-\\udfff escape), expected text that is valid Unicode; the session log "
+            "stores it as UTF-8",
+            param="context.session_id",
+        )
     elif name == "slots" and (not all(isinstance(k, str) for k in value) or too_deep(value)):
         raise RequestError(
             "routing context: slots: expected an object whose keys are strings, nested at "
@@ -130,6 +137,14 @@ def _checked(name: str, value: Any) -> Any:
             param="context.slots",
         )
     return value
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _typed(name: str, value: Any) -> Any:

@@ -213,7 +213,7 @@ def test_doctor_reports_an_agent_the_bundle_cannot_route_to(write_config) -> Non
 # Python and edge-moma are loaded (the interpreter may live where nobody cannot read).
 AS_NOBODY = """
 import os, sys
-import edge_moma.cli, edge_moma.doctor, edge_moma.intent, platform, json
+import edge_moma.cli, edge_moma.client, edge_moma.doctor, edge_moma.intent, platform, json
 platform.platform()
 os.setgroups([]); os.setgid(65534); os.setuid(65534)
 edge_moma.cli.main(sys.argv[1:])
