@@ -6,7 +6,7 @@ The promised surface is small; everything else is importable but may change::
     with Runtime.from_config() as rt:
         print(rt.route("what's 15% of 80").target)
 
-Names are imported on first use (PEP 562), so ``import edge_moma.features`` in
+Names are imported on first use (PEP 562), so ``import edge_moma.routing.features`` in
 a training script does not load ONNX Runtime or llama.cpp.
 """
 
@@ -20,16 +20,16 @@ if TYPE_CHECKING:
     from .context import RouteContext
     from .decision import Candidate, Decision, Understanding
     from .errors import EdgeMomaError
-    from .executor import Response, ResponseStream
     from .runtime import Runtime
+    from .targets.executor import Response, ResponseStream
 
 _EXPORTS = {
     "Candidate": "decision",
     "Config": "config",
     "Decision": "decision",
     "EdgeMomaError": "errors",
-    "Response": "executor",
-    "ResponseStream": "executor",
+    "Response": "targets.executor",
+    "ResponseStream": "targets.executor",
     "RouteContext": "context",
     "Runtime": "runtime",
     "Understanding": "decision",

@@ -242,7 +242,7 @@ def serve(config_path: str | None, socket_path: str | None, log_level: str) -> N
     """
     import logging
 
-    from .daemon import serve as run_daemon
+    from .serve.daemon import serve as run_daemon
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -280,7 +280,7 @@ def train_intent_cmd(
     """Train an intent (+ task) bundle from {"text", "label"[, "task"]} JSON Lines."""
     from dataclasses import replace
 
-    from .intent_training import DEFAULT_CONFIG, train_intent
+    from .training.intent import DEFAULT_CONFIG, train_intent
 
     card = train_intent(
         data,
@@ -302,8 +302,8 @@ def eval_intent_cmd(data: str, model: str | None, report_path: str | None) -> No
     """Accuracy, out-of-scope recall/precision, macro F1 and latency of an intent bundle."""
     from pathlib import Path
 
-    from .intent_training import evaluate_intent
-    from .resources import packaged_path
+    from ._resources import packaged_path
+    from .training.intent import evaluate_intent
 
     report = evaluate_intent(data, model or packaged_path("models") / "intent")
     echo_json(report)
@@ -316,8 +316,8 @@ def eval_intent_cmd(data: str, model: str | None, report_path: str | None) -> No
 
 def _log_store(config_path: str | None, *, readonly: bool = True) -> Any:
     from .config import load_config
-    from .decision_log import LOG_FILE
-    from .log_store import LogStore
+    from .log.store import LogStore
+    from .log.writer import LOG_FILE
 
     config = load_config(config_path, check_files=False)
     return config, LogStore.open(config.data_dir / LOG_FILE, readonly=readonly)
@@ -430,7 +430,7 @@ def feedback(
     as_json: bool,
 ) -> None:
     """Record feedback for a logged decision; retraining learns from it."""
-    from .log_store import Feedback
+    from .log.store import Feedback
 
     _, store = _log_store(config_path, readonly=False)
     full_id = store.add_feedback(Feedback(decision_id, score, correct, "user", note))
@@ -454,8 +454,8 @@ def sync() -> None:
 @handle_errors
 def sync_export(config_path: str | None, out: str, max_rows: int, as_json: bool) -> None:
     """Write the rows not yet synced as gzip JSON Lines batches with a manifest (idempotent)."""
-    from .decision_log import device_id
-    from .sync import export_batch
+    from .log.sync import export_batch
+    from .log.writer import device_id
 
     config, store = _log_store(config_path, readonly=False)
     dev = device_id(config.data_dir, config.runtime.device_id)
@@ -481,8 +481,8 @@ def model() -> None:
 
 
 def _shipped() -> dict[str, Any]:
-    from .resources import packaged_path
-    from .rollout import KINDS
+    from ._resources import packaged_path
+    from .training.rollout import KINDS
 
     return {kind: packaged_path("models") / kind for kind in KINDS}
 
@@ -495,7 +495,7 @@ def _shipped() -> dict[str, Any]:
 def model_install(bundle: str, config_path: str | None, as_json: bool) -> None:
     """Verify BUNDLE (a release or one bundle dir), install it and make it active."""
     from .config import load_config
-    from .rollout import install
+    from .training.rollout import install
 
     config = load_config(config_path, check_files=False)
     intents = {i for a in config.agents if a.enabled for i in a.intents}
@@ -513,7 +513,7 @@ def model_install(bundle: str, config_path: str | None, as_json: bool) -> None:
 def model_rollback(config_path: str | None, as_json: bool) -> None:
     """Make the previously active router versions active again."""
     from .config import load_config
-    from .rollout import rollback
+    from .training.rollout import rollback
 
     state = rollback(load_config(config_path, check_files=False).data_dir)
     if as_json:
@@ -529,7 +529,7 @@ def model_rollback(config_path: str | None, as_json: bool) -> None:
 def model_list(config_path: str | None, as_json: bool) -> None:
     """Show the shipped and installed router versions and which are active."""
     from .config import load_config
-    from .rollout import list_versions
+    from .training.rollout import list_versions
 
     rows = list_versions(load_config(config_path, check_files=False).data_dir, _shipped())
     if as_json:
@@ -553,8 +553,8 @@ def train_routing_cmd(data: str, out: str, epochs: int, seed: int) -> None:
     """Train a quality predictor from a routing file ({"prompt", "scores", "costs"} JSON Lines)."""
     from dataclasses import replace
 
-    from .quality import default_train_config, train_quality
-    from .routing_data import load_routing_set
+    from .routing.quality import default_train_config, train_quality
+    from .training.routing_data import load_routing_set
 
     card = train_quality(
         load_routing_set(data),
@@ -586,7 +586,7 @@ def eval_routing_cmd(
     """Quality-cost curve, AIQ and baselines of the LLM router on a routing file."""
     from pathlib import Path
 
-    from .routing_eval import evaluate_routing, plot_report, summary
+    from .training.routing_eval import evaluate_routing, plot_report, summary
 
     if cv and (model or train_path):
         raise click.UsageError("--cv trains on the file itself; drop --model / --train")

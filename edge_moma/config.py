@@ -30,9 +30,9 @@ from typing import Any, Literal, Union
 
 import platformdirs
 
+from ._resources import packaged_path
 from .errors import ConfigError, ModelFileError
 from .model_files import resolve_model_path
-from .resources import packaged_path
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -221,7 +221,7 @@ class Config:
         (``edge-moma model install``), else the shipped one."""
         setting = self.router.intent_model if name == "intent" else self.router.routing_model
         if not setting:
-            from .rollout import active_bundle_dir
+            from .training.rollout import active_bundle_dir
 
             return active_bundle_dir(self.data_dir, name) or packaged_path("models") / name
         path = Path(setting).expanduser()

@@ -8,6 +8,7 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
+from ._resources import packaged_path
 from .config import (
     ENV_CONFIG,
     LocalModel,
@@ -15,11 +16,10 @@ from .config import (
     load_config,
     user_config_path,
 )
-from .daemon import default_socket_path
 from .device import probe
 from .errors import ModelFileError
 from .model_files import resolve_model_path
-from .resources import packaged_path
+from .serve.daemon import default_socket_path
 
 
 def diagnose(config_path: str | None = None) -> dict[str, Any]:

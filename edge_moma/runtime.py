@@ -26,30 +26,30 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from .agent_db import database_path
-from .agent_stage import AgentChoice, AgentStage, StageSituation
-from .agents import AgentRegistry, AgentTurn
-from .backends import Backend, BackendOptions, ChatRequest, create_backend
-from .backends.pool import LocalPool
-from .breaker import CircuitBreaker
+from ._resources import packaged_path
 from .config import Config, LocalModel, load_config
 from .context import RouteContext
 from .decision import Decision, Stage, Understanding
 from .device import DeviceMonitor
 from .errors import BundleError, ConfigError, LogError, RequestError, TargetUnavailable
-from .executor import AllTargetsFailed, Attempt, Hooks, Response, ResponseStream, execute
-from .intent import IntentRouter
-from .ledger import DAY_S, MONTH_S, Ledger, MemoryLedger
-from .policy import Choice, Situation, choose, declared_speed, estimate
-from .privacy import PrivacyRules
-from .quality import QualityPredictor
-from .resources import packaged_path
-from .sessions import SessionManager, SessionStore
-from .sinks import DecisionSink, LogRecord
-from .speed import SpeedMeter
+from .log.ledger import DAY_S, MONTH_S, Ledger, MemoryLedger
+from .log.sinks import DecisionSink, LogRecord
+from .routing.agent_stage import AgentChoice, AgentStage, StageSituation
+from .routing.intent import IntentRouter
+from .routing.policy import Choice, Situation, choose, declared_speed, estimate
+from .routing.privacy import PrivacyRules
+from .routing.quality import QualityPredictor
+from .targets._agent_db import database_path
+from .targets.agents import AgentRegistry, AgentTurn
+from .targets.backends import Backend, BackendOptions, ChatRequest, create_backend
+from .targets.backends.pool import LocalPool
+from .targets.breaker import CircuitBreaker
+from .targets.executor import AllTargetsFailed, Attempt, Hooks, Response, ResponseStream, execute
+from .targets.sessions import SessionManager, SessionStore
+from .targets.speed_meter import SpeedMeter
 
 if TYPE_CHECKING:
-    from .decision_log import DecisionLog
+    from .log.writer import DecisionLog
 
 Messages = Sequence[Mapping[str, Any]]
 logger = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ class Runtime:
         self._sinks: list[DecisionSink] = []
         self.decision_log: DecisionLog | None = None
         if config.runtime.log:
-            from .decision_log import DecisionLog, LogSettings
+            from .log.writer import DecisionLog, LogSettings
 
             self.decision_log = DecisionLog(LogSettings.from_config(config, self.privacy.redact))
             self._sinks.append(self.decision_log)
@@ -546,7 +546,7 @@ class Runtime:
         """Record how good a decision's answer was (score 0..1 and/or correct) for retraining."""
         if self.decision_log is None:
             raise LogError("logging is off ([runtime] log = false); feedback has nowhere to go")
-        from .log_store import Feedback
+        from .log.store import Feedback
 
         self.decision_log.add_feedback(Feedback(decision_id, score, correct, source, note))
 

@@ -30,11 +30,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edge_moma.agent_stage import AgentStage, StageSituation  # noqa: E402
-from edge_moma.agents import AgentRegistry  # noqa: E402
 from edge_moma.config import load_config  # noqa: E402
-from edge_moma.intent import IntentRouter  # noqa: E402
-from edge_moma.sessions import SessionManager  # noqa: E402
+from edge_moma.routing.agent_stage import AgentStage, StageSituation  # noqa: E402
+from edge_moma.routing.intent import IntentRouter  # noqa: E402
+from edge_moma.targets.agents import AgentRegistry  # noqa: E402
+from edge_moma.targets.sessions import SessionManager  # noqa: E402
 
 DATA = ROOT / "scripts" / "data" / "clinc150" / "data_full.json"
 

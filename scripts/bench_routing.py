@@ -27,9 +27,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edge_moma.quality import QualityPredictor  # noqa: E402
-from edge_moma.routing_data import load_routing_set  # noqa: E402
-from edge_moma.utility import select  # noqa: E402
+from edge_moma.routing.quality import QualityPredictor  # noqa: E402
+from edge_moma.routing.utility import select  # noqa: E402
+from edge_moma.training.routing_data import load_routing_set  # noqa: E402
 
 TARGETS = {"decision_p50_us": 150.0, "decision_p99_us": 500.0}
 LAMBDA = 1.0  # on costs in units of the pool's largest expected cost, as in the benchmark

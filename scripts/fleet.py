@@ -23,7 +23,14 @@ from pathlib import Path
 import click
 
 from edge_moma.errors import EdgeMomaError
-from edge_moma.fleet import collect, gate, gate_routing, publish, retrain_intent, retrain_routing
+from edge_moma.training.fleet import (
+    collect,
+    gate,
+    gate_routing,
+    publish,
+    retrain_intent,
+    retrain_routing,
+)
 
 EXIT_NOT_PROMOTED = 3
 

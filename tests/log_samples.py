@@ -7,8 +7,8 @@ import time
 import uuid
 
 from edge_moma.decision import Candidate, Decision, IntentScore, Understanding
-from edge_moma.executor import Attempt
-from edge_moma.sinks import LogRecord
+from edge_moma.log.sinks import LogRecord
+from edge_moma.targets.executor import Attempt
 
 QUERIES = [
     "what's 15% of 80",

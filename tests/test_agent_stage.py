@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from edge_moma.agent_stage import AgentStage, StageSituation, is_cancel
 from edge_moma.config import AgentConfig
 from edge_moma.decision import IntentScore, Understanding
-from edge_moma.sessions import SessionManager
+from edge_moma.routing.agent_stage import AgentStage, StageSituation, is_cancel
+from edge_moma.targets.sessions import SessionManager
 
 AGENTS = [
     AgentConfig(name="calculator", kind="builtin", intents=["calculator"]),
@@ -156,7 +156,7 @@ def test_is_cancel(text: str, expected: bool) -> None:
 
 
 def test_a_claim_lifts_an_agent_the_intent_router_was_unsure_of() -> None:
-    from edge_moma.agents.calculator import claims
+    from edge_moma.targets.agents.calculator import claims
 
     stage = AgentStage(AGENTS, threshold=0.5, claims={"calculator": claims})
     unsure = u(("calculator", 0.2), ("time", 0.1), oos=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from agent_turns import turn
 
-from edge_moma.agents.calculator import CalculationError, CalculatorAgent, claims, evaluate
+from edge_moma.targets.agents.calculator import CalculationError, CalculatorAgent, claims, evaluate
 
 
 @pytest.mark.parametrize(

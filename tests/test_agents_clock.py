@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from agent_turns import turn
 
-from edge_moma.agents.clock import ClockAgent, find_place, parse_dates
+from edge_moma.targets.agents.clock import ClockAgent, find_place, parse_dates
 
 NOW = datetime(2024, 3, 1, 15, 30, tzinfo=timezone.utc)  # a Friday
 
@@ -77,7 +77,7 @@ def test_without_tzdata_local_time_still_works_and_the_reply_says_why(tmp_path: 
     """A real interpreter with no time zone database: no site-packages, empty TZPATH."""
     root = Path(__file__).resolve().parents[1]
     code = (
-        "from edge_moma.agents.clock import ClockAgent\n"
+        "from edge_moma.targets.agents.clock import ClockAgent\n"
         "from edge_moma.agents.base import AgentTurn\n"
         "t = lambda s: AgentTurn('s', ({'role': 'user', 'content': s},), 'time')\n"
         "a = ClockAgent()\n"

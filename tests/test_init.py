@@ -19,7 +19,7 @@ def test_every_public_name_resolves() -> None:
 
 def test_import_loads_no_inference_engine_or_http_client() -> None:
     code = (
-        "import sys, edge_moma, edge_moma.features\n"
+        "import sys, edge_moma, edge_moma.routing.features\n"
         "heavy = {'onnxruntime', 'llama_cpp', 'httpx', 'numpy'} & set(sys.modules)\n"
         "print(sorted(heavy - {'numpy'}))"
     )

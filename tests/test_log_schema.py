@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from log_samples import make_record
 
-from edge_moma.log_schema import SCHEMA_VERSION, migrate, schema_version
-from edge_moma.log_store import LogStore, decision_rows
-from edge_moma.sinks import LogRecord
-from edge_moma.sync import export_batch, iter_lines
+from edge_moma.log.schema import SCHEMA_VERSION, migrate, schema_version
+from edge_moma.log.sinks import LogRecord
+from edge_moma.log.store import LogStore, decision_rows
+from edge_moma.log.sync import export_batch, iter_lines
 
 V1_COLUMNS = (
     "id, created, device_id, router_version, query_sha256, query_text, stage, target, "

@@ -11,12 +11,18 @@ from pathlib import Path
 import pytest
 from rollout_samples import as_old_export, derive
 
-from edge_moma.bundle import read_card, verify_bundle
+from edge_moma._resources import packaged_path
 from edge_moma.config import load_config
 from edge_moma.errors import BundleError
-from edge_moma.resources import packaged_path
-from edge_moma.rollout import active_bundle_dir, install, list_versions, read_state, rollback
+from edge_moma.routing.bundle import read_card, verify_bundle
 from edge_moma.runtime import Runtime
+from edge_moma.training.rollout import (
+    active_bundle_dir,
+    install,
+    list_versions,
+    read_state,
+    rollback,
+)
 
 
 @pytest.fixture
@@ -126,7 +132,7 @@ def test_crash_mid_install_leaves_a_working_router(
     v1, v2 = versions
     install(data, v1)
     script = (
-        "import sys; from edge_moma.rollout import install; "
+        "import sys; from edge_moma.training.rollout import install; "
         f"install({str(data)!r}, {str(v2)!r}); print('done')"
     )
     outcomes = set()

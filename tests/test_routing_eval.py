@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 from routing_samples import routing_rows, write_routing_file
 
-from edge_moma import routing_metrics as rm
 from edge_moma.cli import main
-from edge_moma.routing_data import load_routing_set
-from edge_moma.routing_eval import curve_metrics, sweep
-from edge_moma.utility import rank, select, select_batch
+from edge_moma.routing.utility import rank, select, select_batch
+from edge_moma.training import routing_metrics as rm
+from edge_moma.training.routing_data import load_routing_set
+from edge_moma.training.routing_eval import curve_metrics, sweep
 
 # --- metrics on hand-computed cases ------------------------------------------------------
 

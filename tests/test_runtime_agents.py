@@ -17,10 +17,12 @@ from pathlib import Path
 import pytest
 from agent_servers import AgentServer
 
-pytest.importorskip("edge_moma.quality", reason="Runtime needs the quality predictor (issue 4)")
+pytest.importorskip(
+    "edge_moma.routing.quality", reason="Runtime needs the quality predictor (issue 4)"
+)
 
-from edge_moma.executor import Response  # noqa: E402
 from edge_moma.runtime import Runtime  # noqa: E402
+from edge_moma.targets.executor import Response  # noqa: E402
 
 LLM = "smollm2-135m"
 

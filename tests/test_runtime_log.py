@@ -10,7 +10,7 @@ import pytest
 from edge_moma import Runtime
 from edge_moma.config import load_config
 from edge_moma.errors import LogError, TargetError
-from edge_moma.log_store import LogStore
+from edge_moma.log.store import LogStore
 
 POOL = """
 [runtime]

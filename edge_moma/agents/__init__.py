@@ -1,100 +1,14 @@
-"""Agents by config kind, built lazily: a registry, not an if/elif chain.
+"""The agent plug-in API: what a Python or built-in agent implements (``base``).
 
-``builtin`` agents are named in ``BUILTIN_AGENTS`` (the ``[[agents]]`` entry's
-``name``, or its ``entry_point`` to run a built-in under another name);
-``http`` and ``python`` agents are ``http.HttpAgent`` and
-``plugins.PluginAgent``. An agent is created on its first turn, so routing
-never pays for an import, a database or an HTTP pool.
+The built-in agents and the registry that creates agents live in
+``edge_moma.targets.agents``; this package is the small, stable surface a
+plug-in author imports::
+
+    from edge_moma.agents.base import AgentReply, AgentTurn
 """
 
 from __future__ import annotations
 
-import importlib
-import threading
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from .base import Agent, AgentReply, AgentTurn
 
-from ..errors import ConfigError, TargetUnavailable
-from .base import Agent, AgentBackend, AgentReply, AgentTurn
-
-if TYPE_CHECKING:
-    from ..config import AgentConfig
-
-__all__ = ["Agent", "AgentBackend", "AgentRegistry", "AgentReply", "AgentTurn", "BUILTIN_AGENTS"]
-
-BUILTIN_AGENTS: dict[str, str] = {
-    "calculator": "edge_moma.agents.calculator:CalculatorAgent",
-    "units": "edge_moma.agents.units:UnitsAgent",
-    "clock": "edge_moma.agents.clock:ClockAgent",
-    "reminders": "edge_moma.agents.reminders:RemindersAgent",
-}
-AGENT_KINDS: dict[str, str] = {
-    "http": "edge_moma.agents.http:HttpAgent",
-    "python": "edge_moma.agents.plugins:PluginAgent",
-}
-
-
-def _load(spec: str) -> Any:
-    module_name, _, attr = spec.partition(":")
-    return getattr(importlib.import_module(module_name), attr)
-
-
-class AgentRegistry:
-    """The configured agents, created on first use and closed with the runtime."""
-
-    def __init__(self, agents: Sequence[AgentConfig], *, data_dir: str | Path, source: str = ""):
-        self.configs = {a.name: a for a in agents}
-        self.data_dir = Path(data_dir)
-        for i, a in enumerate(agents):
-            if a.kind == "builtin" and (a.entry_point or a.name) not in BUILTIN_AGENTS:
-                key = "entry_point" if a.entry_point else "name"
-                raise ConfigError(
-                    f"found builtin agent {a.entry_point or a.name!r}, expected one of "
-                    f"{sorted(BUILTIN_AGENTS)}",
-                    path=source or None,
-                    key_path=f"agents[{i}].{key}",
-                )
-        self._agents: dict[str, Agent] = {}
-        self._lock = threading.Lock()
-
-    def __contains__(self, name: object) -> bool:
-        return name in self.configs
-
-    def agent(self, name: str) -> Agent:
-        """The agent ``name``, created on first use; ``TargetUnavailable`` if it cannot be."""
-        with self._lock:
-            agent = self._agents.get(name)
-            if agent is None:
-                config = self.configs.get(name)
-                if config is None:
-                    raise TargetUnavailable("not a configured agent", target=name)
-                if config.kind == "builtin":
-                    cls = _load(BUILTIN_AGENTS[config.entry_point or config.name])
-                    agent = cls(name=config.name, data_dir=self.data_dir)
-                else:
-                    agent = _load(AGENT_KINDS[config.kind])(config, data_dir=self.data_dir)
-                self._agents[name] = agent
-            return agent
-
-    def claims(self) -> dict[str, Callable[[str], bool]]:
-        """Built-in agents' ``claim`` tests (queries their parser plainly recognises)."""
-        out = {}
-        for name, config in self.configs.items():
-            if config.kind == "builtin":
-                claim = getattr(_load(BUILTIN_AGENTS[config.entry_point or name]), "claim", None)
-                if claim is not None:
-                    out[name] = claim
-        return out
-
-    def backend(self, name: str, turn: AgentTurn) -> AgentBackend:
-        """The agent bound to one turn, as a ``Backend`` for the executor."""
-        return AgentBackend(self.agent(name), turn, cost_usd=self.configs[name].cost_usd)
-
-    def close(self) -> None:
-        with self._lock:
-            for agent in self._agents.values():
-                close = getattr(agent, "close", None)
-                if close is not None:
-                    close()
-            self._agents.clear()
+__all__ = ["Agent", "AgentReply", "AgentTurn"]

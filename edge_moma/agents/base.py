@@ -22,8 +22,8 @@ from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from ..backends.base import ChatRequest, Completion
 from ..errors import TargetError
+from ..targets.backends.base import ChatRequest, Completion
 
 AgentState = Literal["done", "need_input"]
 AGENT_STATES: tuple[str, ...] = ("done", "need_input")

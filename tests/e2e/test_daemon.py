@@ -22,10 +22,10 @@ from typing import Any
 import httpx
 import pytest
 
-from edge_moma.client import AsyncClient, Client
 from edge_moma.config import default_config_path
 from edge_moma.errors import DaemonError
-from edge_moma.log_store import LogStore
+from edge_moma.log.store import LogStore
+from edge_moma.serve.client import AsyncClient, Client
 
 KEY = "sk-daemon-e2e-7f3a91c2"
 KEY_ENV = "EDGE_MOMA_DAEMON_KEY"

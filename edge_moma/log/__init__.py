@@ -1,0 +1,1 @@
+"""The decision log: SQLite schema, store, writer thread, sinks, spend ledger and fleet sync."""

@@ -1,0 +1,448 @@
+"""Synchronous access to the decision log: insert rows, query, feedback, retention.
+
+``DecisionLog`` (the runtime's sink) writes through a ``LogStore`` from its
+writer thread; the CLI (``edge-moma log``, ``feedback``, ``sync export``) opens
+its own ``LogStore`` on the same file — SQLite's WAL lets one writer and many
+readers share it across processes.
+
+One SQL expression (``DECISION_JSON``) turns a stored decision into the JSON
+object that ``log show``, ``log tail --json`` and the sync batches all use, so
+the batch format is defined in exactly one place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlite_utils
+
+from ..errors import LogError, RequestError
+from .schema import SCHEMA_VERSION, describe, open_log_db
+from .sinks import LogRecord
+
+TEXT_MODES = ("store", "redact", "hash")
+# Export moves this cursor along seq: decisions with seq <= cursor are synced, so
+# the synced rows are always the oldest ones.
+CURSOR_DECISIONS = "cursor.decisions"
+_SYNCED = "(d.seq <= coalesce((SELECT CAST(value AS INTEGER) FROM sync_state "
+_SYNCED += f"WHERE key = '{CURSOR_DECISIONS}'), 0))"
+
+# A stored decision is its batch line without the leading "schema", "id" and
+# "seq" (``decisions.body``, one JSON object written by ``encode``): the export
+# splices those three in front with one printf() and copies the rest.
+DECISION_JSON = (
+    'printf(\'{"schema":%d,"id":%s,"seq":%d,%s\', '
+    + str(SCHEMA_VERSION)
+    + ", json_quote(d.id), d.seq, substr(d.body, 2))"
+)
+
+FEEDBACK_JSON = f"""json_object(
+    'schema', {SCHEMA_VERSION},
+    'decision_id', f.decision_id,
+    'seq', f.seq,
+    'device_id', ?,
+    'created', f.created,
+    'score', f.score,
+    'correct', CASE WHEN f.correct IS NULL THEN NULL
+        WHEN f.correct THEN json('true') ELSE json('false') END,
+    'source', f.source,
+    'note', f.note
+)"""
+
+# Rows per INSERT statement: the sqlite3 module hands the GIL back and takes it
+# again around every statement step, so one step per row (executemany) made the
+# writer trade the GIL with routing threads for every decision.
+INSERT_CHUNK = 64
+
+
+@functools.lru_cache(maxsize=2)
+def _insert_decisions(n: int) -> str:
+    """An INSERT of ``n`` decision rows in one statement."""
+    values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * n)
+    return f"INSERT INTO decisions (id, created, target, attempts, failed, body) VALUES {values}"
+
+
+def _plain(value: Any) -> Any:
+    """JSON fallback for values that reach a decision's context (numpy scalars, sets, ...)."""
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return str(value)
+
+
+def _plain_or_fields(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    return _plain(value)
+
+
+# orjson writes the candidates, intents and attempts (frozen dataclasses) field by
+# field in declaration order, NaN and infinities as null, numpy scalars as numbers:
+# about 5 us a decision against 20 for the same JSON formatted in Python.
+_ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+_orjson_dumps = orjson.dumps
+_fallback_dumps = json.JSONEncoder(separators=(",", ":"), default=_plain_or_fields).encode
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """A score (0..1) and/or correctness for one decision, from the user or the app."""
+
+    decision_id: str
+    score: float | None = None
+    correct: bool | None = None
+    source: str = "user"
+    note: str | None = None
+    created: float = 0.0
+
+    def check(self) -> Feedback:
+        if self.score is None and self.correct is None:
+            raise RequestError("feedback needs a score (0..1) or correct true/false")
+        if self.score is not None and not 0.0 <= self.score <= 1.0:
+            raise RequestError(f"feedback score must be from 0 to 1, got {self.score!r}")
+        if not self.decision_id:
+            raise RequestError("feedback needs a decision id")
+        return self
+
+
+@dataclass(frozen=True)
+class Spend:
+    at: float
+    target: str
+    usd: float
+
+
+Row = tuple[str, float, str | None, int, int, str]
+
+
+def encode(
+    rec: LogRecord, device_id: str, text_mode: str, redact: Callable[[str], str] | None
+) -> Row:
+    """The ``decisions`` row of one record: id, created, target, attempt counts and the
+    JSON document (the batch line's fields from ``device_id`` on); text per ``text_mode``."""
+    d = rec.decision
+    u = d.understanding
+    if text_mode == "store":
+        text: str | None = rec.text
+    elif text_mode == "redact":
+        text = redact(rec.text) if redact else rec.text
+    else:
+        text = None
+    tried = rec.attempts
+    doc = {
+        "device_id": device_id,
+        "created": d.created,
+        "router_version": d.router_version,
+        "features_version": rec.features_version,
+        "query_sha256": d.context.get("query_sha256", ""),
+        "query_text": text,
+        "text_mode": text_mode,
+        "stage": d.stage,
+        "target": d.target,
+        "fallbacks": d.fallbacks,
+        "reason": d.reason,
+        "intents": () if u is None else u.intents,
+        "out_of_scope": None if u is None else u.out_of_scope,
+        "task": None if u is None else u.task,
+        "task_confidence": None if u is None else u.task_confidence,
+        "all_masked": d.all_masked,
+        "candidates": d.candidates,
+        "context": d.context,
+        "attempts": tried,
+    }
+    try:
+        body = _orjson_dumps(doc, default=_plain, option=_ORJSON_OPTIONS).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        # e.g. a lone surrogate in the text (not UTF-8): the standard library escapes it.
+        body = _fallback_dumps(doc)
+    failed = sum(1 for a in tried if a.error is not None) if tried else 0
+    return (d.id, float(d.created), d.target, len(tried), failed, body)
+
+
+def decision_rows(
+    records: Iterable[LogRecord],
+    device_id: str,
+    text_mode: str,
+    redact: Callable[[str], str] | None,
+) -> list[Row]:
+    """The ``decisions`` rows of many records (see ``encode``)."""
+    return [encode(rec, device_id, text_mode, redact) for rec in records]
+
+
+class LogStore:
+    """One open decision log database (``decisions.db``).
+
+    Example::
+
+        store = LogStore.open(data_dir / "decisions.db", readonly=True)
+        print(store.stats()["decisions"])
+    """
+
+    def __init__(self, db: sqlite_utils.Database, path: Path, moved_aside: Path | None = None):
+        self.db = db
+        self.conn: sqlite3.Connection = db.conn
+        self.path = path
+        self.moved_aside = moved_aside
+
+    @classmethod
+    def open(cls, path: str | Path, *, readonly: bool = False) -> LogStore:
+        db, moved = open_log_db(path, readonly=readonly)
+        return cls(db, Path(path), moved)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # --- writing ------------------------------------------------------------------
+
+    def insert(
+        self,
+        rows: Iterable[Row],
+        feedback: Sequence[Feedback] = (),
+        spend: Sequence[Spend] = (),
+    ) -> None:
+        """Write one batch in one transaction (all or nothing); rows from ``encode``."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            rows = rows if isinstance(rows, list) else list(rows)
+            for i in range(0, len(rows), INSERT_CHUNK):
+                chunk = rows[i : i + INSERT_CHUNK]
+                conn.execute(_insert_decisions(len(chunk)), [v for row in chunk for v in row])
+            if feedback:
+                conn.executemany(
+                    "INSERT INTO feedback (decision_id, created, score, correct, source, note) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            f.decision_id,
+                            f.created or time.time(),
+                            f.score,
+                            None if f.correct is None else int(f.correct),
+                            f.source,
+                            f.note,
+                        )
+                        for f in feedback
+                    ],
+                )
+            if spend:
+                conn.executemany(
+                    "INSERT INTO spend (at, target, usd) VALUES (?, ?, ?)",
+                    [(s.at, s.target, s.usd) for s in spend],
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def add_feedback(self, feedback: Feedback) -> str:
+        """Record feedback for a logged decision (id or unique id prefix); return the full id."""
+        feedback.check()
+        full_id = self.resolve_id(feedback.decision_id)
+        fb = Feedback(
+            full_id,
+            feedback.score,
+            feedback.correct,
+            feedback.source,
+            feedback.note,
+            feedback.created or time.time(),
+        )
+        self._guard(lambda: self.insert((), (fb,)))
+        return full_id
+
+    def _guard(self, action: Callable[[], Any]) -> Any:
+        try:
+            return action()
+        except sqlite3.Error as exc:
+            raise LogError(describe(exc), path=str(self.path)) from exc
+
+    # --- reading ------------------------------------------------------------------
+
+    def resolve_id(self, decision_id: str) -> str:
+        """The full id of the decision ``decision_id`` names (an id or a unique prefix)."""
+        return self._resolve(decision_id)[1]
+
+    def _resolve(self, decision_id: str) -> tuple[int, str]:
+        """(seq, id) of the decision an id or unique id prefix names.
+
+        There is no index on ``id`` (it would cost more than the rest of a write):
+        this scans the table, newest first, which ``log_max_mb`` keeps small.
+        """
+        if len(decision_id) >= 32:
+            sql = "SELECT seq, id FROM decisions WHERE id = ? ORDER BY seq DESC LIMIT 1"
+            params: tuple[str, ...] = (decision_id,)
+        else:
+            sql = "SELECT seq, id FROM decisions WHERE id >= ? AND id < ? ORDER BY seq DESC LIMIT 2"
+            params = (decision_id, decision_id + "\uffff")
+        rows = self._guard(lambda: self.conn.execute(sql, params).fetchall())
+        if not rows:
+            raise RequestError(
+                f"no logged decision with id {decision_id!r}; `edge-moma log tail` lists them"
+            )
+        if len(rows) > 1:
+            raise RequestError(f"the id prefix {decision_id!r} is ambiguous; give more characters")
+        return int(rows[0][0]), str(rows[0][1])
+
+    def show(self, decision_id: str) -> dict[str, Any]:
+        """The decision as JSON (the batch format) with its feedback."""
+        seq, full_id = self._resolve(decision_id)
+        row = self._guard(
+            lambda: self.conn.execute(
+                f"SELECT {DECISION_JSON}, {_SYNCED} FROM decisions d WHERE d.seq = ?", (seq,)
+            ).fetchone()
+        )
+        out: dict[str, Any] = json.loads(row[0])
+        out["synced"] = bool(row[1])
+        out["feedback"] = [
+            json.loads(r[0])
+            for r in self.conn.execute(
+                f"SELECT {FEEDBACK_JSON} FROM feedback f WHERE f.decision_id = ? ORDER BY f.seq",
+                (out["device_id"], full_id),
+            )
+        ]
+        return out
+
+    def tail(self, n: int = 10) -> list[dict[str, Any]]:
+        """The last ``n`` decisions, oldest first."""
+        rows = self._guard(
+            lambda: self.conn.execute(
+                f"SELECT {DECISION_JSON} FROM decisions d ORDER BY d.seq DESC LIMIT ?", (n,)
+            ).fetchall()
+        )
+        return [json.loads(r[0]) for r in reversed(rows)]
+
+    def iter_decisions(self, after_seq: int = 0, upto_seq: int | None = None) -> Iterator[str]:
+        """Decision JSON lines (batch format) with ``after_seq < seq <= upto_seq``."""
+        upto = upto_seq if upto_seq is not None else 1 << 62
+        cur = self.conn.execute(
+            f"SELECT {DECISION_JSON} FROM decisions d WHERE d.seq > ? AND d.seq <= ? "
+            "ORDER BY d.seq",
+            (after_seq, upto),
+        )
+        while True:
+            chunk = cur.fetchmany(4096)
+            if not chunk:
+                return
+            for (line,) in chunk:
+                yield line
+
+    def iter_feedback(
+        self, device_id: str, after_seq: int = 0, upto_seq: int | None = None
+    ) -> Iterator[str]:
+        upto = upto_seq if upto_seq is not None else 1 << 62
+        cur = self.conn.execute(
+            f"SELECT {FEEDBACK_JSON} FROM feedback f WHERE f.seq > ? AND f.seq <= ? ORDER BY f.seq",
+            (device_id, after_seq, upto),
+        )
+        for (line,) in cur:
+            yield line
+
+    def stats(self) -> dict[str, Any]:
+        """Counts a user (and ``log stats --json``) asks about first."""
+
+        def one(sql: str) -> Any:
+            return self._guard(lambda: self.conn.execute(sql).fetchone()[0])
+
+        page = one("PRAGMA page_size")
+        used = (one("PRAGMA page_count") - one("PRAGMA freelist_count")) * page
+        targets = dict(
+            self._guard(
+                lambda: self.conn.execute(
+                    "SELECT coalesce(target, ''), count(*) FROM decisions GROUP BY target "
+                    "ORDER BY count(*) DESC"
+                ).fetchall()
+            )
+        )
+        return {
+            "path": str(self.path),
+            "schema_version": SCHEMA_VERSION,
+            "decisions": one("SELECT count(*) FROM decisions"),
+            "unsynced": one(f"SELECT count(*) FROM decisions d WHERE NOT {_SYNCED}"),
+            "attempts": one("SELECT coalesce(sum(attempts), 0) FROM decisions"),
+            "failed_attempts": one("SELECT coalesce(sum(failed), 0) FROM decisions"),
+            "feedback": one("SELECT count(*) FROM feedback"),
+            "spend_usd": one("SELECT coalesce(sum(usd), 0) FROM spend"),
+            "first_created": one("SELECT min(created) FROM decisions"),
+            "last_created": one("SELECT max(created) FROM decisions"),
+            "targets": targets,
+            "size_bytes": used,
+        }
+
+    def spend_since(self, since: float) -> list[tuple[float, str, float]]:
+        return [
+            (float(at), str(t), float(usd))
+            for at, t, usd in self.conn.execute(
+                "SELECT at, target, usd FROM spend WHERE at >= ? ORDER BY at", (since,)
+            )
+        ]
+
+    # --- retention ------------------------------------------------------------------
+
+    def used_bytes(self) -> int:
+        c = self.conn
+        page = c.execute("PRAGMA page_size").fetchone()[0]
+        pages = c.execute("PRAGMA page_count").fetchone()[0]
+        free = c.execute("PRAGMA freelist_count").fetchone()[0]
+        return int((pages - free) * page)
+
+    def prune(self, *, max_age_days: float = 0.0, max_bytes: int = 0, now: float = 0.0) -> int:
+        """Delete old rows: by age, then by size, oldest first — so synced rows (always the
+        oldest: export moves a cursor along seq) go before unsynced ones.
+
+        Returns how many decisions were deleted. ``0`` disables a limit. Size
+        pruning removes rows until the used pages fit in 90% of ``max_bytes``.
+        """
+        conn = self.conn
+        deleted = 0
+        if max_age_days > 0:
+            cutoff = (now or time.time()) - max_age_days * 86_400.0
+            deleted += self._delete(
+                "SELECT seq, id FROM decisions WHERE created < ? ORDER BY seq",
+                (cutoff,),
+            )
+        if max_bytes > 0:
+            for _ in range(20):
+                used = self.used_bytes()
+                if used <= max_bytes:
+                    break
+                count = conn.execute("SELECT count(*) FROM decisions").fetchone()[0]
+                if count == 0:
+                    break
+                excess = used - int(max_bytes * 0.9)
+                n = max(1, min(count, int(excess / max(1, used / count)) + 1))
+                deleted += self._delete("SELECT seq, id FROM decisions ORDER BY seq LIMIT ?", (n,))
+        if deleted:
+            # execute() would step the pragma once (one page); executescript runs it out.
+            conn.executescript("PRAGMA incremental_vacuum;")
+        return deleted
+
+    def _delete(self, select: str, params: tuple[Any, ...]) -> int:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            victims = conn.execute(select, params).fetchall()
+            ids = [(i,) for _, i in victims]
+            conn.executemany("DELETE FROM feedback WHERE decision_id = ?", ids)
+            conn.executemany("DELETE FROM decisions WHERE seq = ?", [(s,) for s, _ in victims])
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return len(victims)
+
+    # --- sync state -----------------------------------------------------------------
+
+    def get_state(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM sync_state WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])

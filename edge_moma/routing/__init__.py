@@ -1,0 +1,1 @@
+"""The request path, pure: features, the intent and quality models, the agent stage, the policy."""

@@ -1,0 +1,1 @@
+"""The local daemon: the OpenAI-compatible server, its socket, batching, client and metrics."""

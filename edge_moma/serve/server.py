@@ -1,0 +1,841 @@
+"""The daemon's HTTP face: an OpenAI-compatible ASGI app (Starlette) over one ``Runtime``.
+
+Endpoints (bodies and answers are JSON; errors are OpenAI-style
+``{"error": {"message", "type", "param", "code"}}`` with a 4xx/5xx status):
+
+- ``POST /v1/chat/completions``: ``model: "auto"`` routes, a model or agent
+  name pins the first choice; ``stream: true`` answers with Server-Sent
+  Events in OpenAI's chunk format. The decision id and the target that
+  answered are in the ``edge_moma`` field and the ``x-edge-moma-decision-id``
+  / ``x-edge-moma-target`` headers. Routing context (battery, session...)
+  goes in an ``edge_moma`` object of the body (``extra_body`` in the SDK).
+- ``POST /v1/route``: the same body; the decision only, exactly the JSON of
+  ``edge-moma route --json``.
+- ``GET /v1/models``, ``POST /v1/feedback``, ``GET /healthz``, ``GET /metrics``,
+  ``POST /admin/reload``.
+
+The app is thin: it validates the body, calls the runtime and turns library
+errors into statuses (``_status``). Routing runs on the event loop (it never
+blocks on I/O and takes well under a millisecond); generation runs in worker
+threads, each with a cancel event so a shutdown can stop it between tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..config import Config, load_config
+from ..context import RouteContext
+from ..errors import (
+    ConfigError,
+    EdgeMomaError,
+    LogError,
+    RequestError,
+    TargetBusy,
+    TargetError,
+)
+from ..runtime import Runtime
+from ..targets.executor import AllTargetsFailed, StreamInterrupted
+from ..targets.executor import Response as Answer
+from .batching import RouteBatcher
+from .metrics import Metrics
+
+logger = logging.getLogger(__name__)
+
+# Fields of OpenAI's chat-completions body that edge-moma honours; anything else is a 400.
+_CHAT_FIELDS = {
+    "model",
+    "messages",
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "stop",
+    "stream",
+    "stream_options",
+    "n",
+    "user",
+    "edge_moma",
+}
+_MESSAGE_FIELDS = {"role", "content", "name"}
+_FEEDBACK_FIELDS = {"decision_id", "score", "correct", "note"}
+DEFAULT_MAX_TOKENS = 256
+
+
+class ApiError(Exception):
+    """An answer other than 200, as an OpenAI-style error object."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ):
+        super().__init__(message)
+        self.status, self.message, self.type = status, message, type
+        self.param, self.code, self.headers = param, code, dict(headers or {})
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    def response(self) -> Response:
+        return _json(self.body(), self.status, self.headers)
+
+
+def _dumps(obj: Any) -> bytes:
+    """JSON bytes of an answer (orjson, as ``Decision.to_json``; anything odd as a string)."""
+    return orjson.dumps(obj, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _json(obj: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    body = obj if isinstance(obj, bytes) else _dumps(obj)
+    return Response(body, status, headers, media_type="application/json")
+
+
+def _status(exc: EdgeMomaError) -> ApiError:
+    """The HTTP status and error type a library error becomes (the daemon's only mapping)."""
+    if isinstance(exc, RequestError):
+        return ApiError(400, str(exc))
+    if isinstance(exc, AllTargetsFailed) and exc.retry_after_s is not None:
+        retry = str(math.ceil(exc.retry_after_s))
+        return ApiError(
+            429,
+            f"the local model queue is full; retry in {retry} s ({exc})",
+            type="rate_limit_error",
+            code="queue_full",
+            headers={"Retry-After": retry},
+        )
+    if isinstance(exc, TargetBusy):
+        retry = str(math.ceil(exc.retry_after_s))
+        return ApiError(
+            429,
+            str(exc),
+            type="rate_limit_error",
+            code="queue_full",
+            headers={"Retry-After": retry},
+        )
+    if isinstance(exc, TargetError):
+        return ApiError(503, str(exc), type="server_error", code="all_targets_failed")
+    if isinstance(exc, LogError):
+        return ApiError(503, str(exc), type="server_error", code="log_unavailable")
+    if isinstance(exc, ConfigError):
+        return ApiError(400, str(exc), code="invalid_config")
+    return ApiError(500, str(exc), type="server_error")
+
+
+# --- request bodies -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChatBody:
+    """A validated chat-completions (or route) body."""
+
+    messages: tuple[dict[str, str], ...]
+    model: str = "auto"
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    temperature: float = 0.2
+    stop: tuple[str, ...] = ()
+    stream: bool = False
+    include_usage: bool = False
+    context: RouteContext | None = None
+
+
+def _check_fields(body: dict[str, Any], allowed: set[str], where: str = "") -> None:
+    for key in body:
+        if key not in allowed:
+            raise ApiError(
+                400,
+                f"unrecognized request argument supplied: {where}{key}; "
+                f"edge-moma accepts {sorted(allowed)}",
+                param=f"{where}{key}",
+                code="unknown_parameter",
+            )
+
+
+def _type_error(param: str, expected: str, value: Any) -> ApiError:
+    found = "null" if value is None else type(value).__name__
+    return ApiError(
+        400, f"{param} must be {expected}, got {found}", param=param, code="invalid_type"
+    )
+
+
+def _number(body: Mapping[str, Any], key: str, lo: float, hi: float, default: float) -> float:
+    value = body.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _type_error(key, "a number", value)
+    if not lo <= value <= hi:
+        raise ApiError(400, f"{key} must be from {lo:g} to {hi:g}, got {value}", param=key)
+    return float(value)
+
+
+def _integer(body: Mapping[str, Any], key: str, default: int) -> int:
+    value = body.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _type_error(key, "an integer", value)
+    if value <= 0:
+        raise ApiError(400, f"{key} must be a positive integer, got {value}", param=key)
+    return value
+
+
+def _messages(value: Any) -> list[dict[str, str]]:
+    """OpenAI messages (string content or text parts) as ``{role, content}`` strings."""
+    if not isinstance(value, list) or not value:
+        raise ApiError(400, "messages must be a non-empty array of messages", param="messages")
+    out = []
+    for i, m in enumerate(value):
+        param = f"messages[{i}]"
+        if not isinstance(m, dict):
+            raise _type_error(param, "an object with role and content", m)
+        _check_fields(m, _MESSAGE_FIELDS, f"{param}.")
+        content = m.get("content")
+        if isinstance(content, list):  # [{"type": "text", "text": "..."}]
+            texts = []
+            for j, part in enumerate(content):
+                if not (isinstance(part, dict) and part.get("type") == "text"):
+                    raise ApiError(
+                        400,
+                        f"{param}.content[{j}]: only text parts are supported",
+                        param=f"{param}.content",
+                    )
+                if not isinstance(part.get("text"), str):
+                    raise _type_error(f"{param}.content[{j}].text", "a string", part.get("text"))
+                texts.append(part["text"])
+            content = "".join(texts)
+        if not isinstance(content, str):
+            raise _type_error(f"{param}.content", "a string or an array of text parts", content)
+        if not isinstance(m.get("role"), str):
+            raise _type_error(f"{param}.role", "a string", m.get("role"))
+        out.append({"role": m["role"], "content": content})
+    return out
+
+
+def parse_chat(body: Any, known_targets: Callable[[str], bool]) -> ChatBody:
+    """Validate a chat-completions / route body; ``ApiError`` says which field is wrong."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "the request body must be a JSON object", code="invalid_body")
+    _check_fields(body, _CHAT_FIELDS)
+    if "messages" not in body:
+        raise ApiError(400, "missing required parameter: messages", param="messages")
+    model = body.get("model", "auto")
+    if not isinstance(model, str):
+        raise _type_error("model", "a string", model)
+    if model != "auto" and not known_targets(model):
+        raise ApiError(
+            404,
+            f'the model {model!r} does not exist; GET /v1/models lists them, or use "auto"',
+            param="model",
+            code="model_not_found",
+        )
+    if body.get("n", 1) != 1:
+        raise ApiError(400, "only n = 1 is supported", param="n")
+    for key in ("stream",):
+        if not isinstance(body.get(key, False), bool):
+            raise _type_error(key, "true or false", body[key])
+    stop = body.get("stop") or ()
+    if isinstance(stop, str):
+        stop = (stop,)
+    if not (isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop)):
+        raise _type_error("stop", "a string or an array of strings", stop)
+    options = body.get("stream_options") or {}
+    if not isinstance(options, dict):
+        raise _type_error("stream_options", "an object", options)
+    _check_fields(options, {"include_usage"}, "stream_options.")
+    if "user" in body and not isinstance(body["user"], str):
+        raise _type_error("user", "a string", body["user"])
+    tokens_key = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
+    context = body.get("edge_moma")
+    if context is not None:
+        if not isinstance(context, dict):
+            raise _type_error("edge_moma", "an object of routing context", context)
+        try:
+            context = RouteContext.from_dict(context)
+        except (ConfigError, TypeError) as exc:
+            raise ApiError(400, f"edge_moma: {exc}", param="edge_moma") from None
+    return ChatBody(
+        messages=tuple(_messages(body["messages"])),
+        model=model,
+        max_tokens=_integer(body, tokens_key, DEFAULT_MAX_TOKENS),
+        temperature=_number(body, "temperature", 0.0, 2.0, 0.2),
+        stop=tuple(stop),
+        stream=body.get("stream", False),
+        include_usage=bool(options.get("include_usage", False)),
+        context=context,
+    )
+
+
+# --- the service: one runtime, swappable on reload, and the requests in flight --------
+
+
+def serving_config(config: Config) -> Config:
+    """The config as the daemon runs it: ``[server] max_queue`` bounds the local queue."""
+    if config.runtime.max_queue or not config.server.max_queue:
+        return config
+    runtime = dataclasses.replace(config.runtime, max_queue=config.server.max_queue)
+    return dataclasses.replace(config, runtime=runtime)
+
+
+class Service:
+    """The daemon's state: the runtime in use, metrics and the generations in flight."""
+
+    def __init__(self, runtime: Runtime, config_path: str | None = None):
+        self.runtime = runtime
+        self.config_path = config_path or str(runtime.config.path)
+        self.metrics = Metrics()
+        runtime.add_sink(self.metrics)
+        self.started = time.time()
+        self._inflight: dict[threading.Event, Runtime] = {}
+        self._idle = threading.Condition()
+        self._reload_lock = asyncio.Lock()
+        self.routes = RouteBatcher(lambda: self.runtime)
+
+    @contextlib.contextmanager
+    def generation(self) -> Iterator[tuple[Runtime, threading.Event]]:
+        """Register a generation (cancellable at shutdown) on the runtime in use now."""
+        cancel, rt = threading.Event(), self.runtime
+        with self._idle:
+            self._inflight[cancel] = rt
+        try:
+            yield rt, cancel
+        finally:
+            with self._idle:
+                del self._inflight[cancel]
+                self._idle.notify_all()
+
+    def drain(self, runtime: Runtime | None, timeout: float) -> bool:
+        """Wait until no generation runs on ``runtime`` (None: any); cancel them at ``timeout``."""
+
+        def busy() -> bool:
+            return any(runtime is None or rt is runtime for rt in self._inflight.values())
+
+        with self._idle:
+            if self._idle.wait_for(lambda: not busy(), timeout):
+                return True
+            for cancel, rt in self._inflight.items():
+                if runtime is None or rt is runtime:
+                    cancel.set()
+            return self._idle.wait_for(lambda: not busy(), 30.0)
+
+    async def reload(self) -> dict[str, Any]:
+        """Re-read the config; a changed config gets a new runtime, else the router is reloaded."""
+        async with self._reload_lock:
+            old = self.runtime
+            config = serving_config(await anyio.to_thread.run_sync(load_config, self.config_path))
+            if config == old.config:
+                changed = await anyio.to_thread.run_sync(old.reload_router)
+                return {"config_changed": False, "router_changed": changed}
+            new = await anyio.to_thread.run_sync(Runtime, config)
+            new.add_sink(self.metrics)
+            self.runtime = new
+            grace = old.config.server.grace_s
+
+            def retire() -> None:
+                self.drain(old, grace)
+                old.close()
+
+            threading.Thread(target=retire, name="edge-moma-retire", daemon=True).start()
+            return {
+                "config_changed": True,
+                "router_changed": new.router_version != old.router_version,
+            }
+
+    def close(self, grace_s: float) -> None:
+        """Let generations finish (cancel them after ``grace_s``), then flush and close."""
+        self.drain(None, grace_s)
+        self.runtime.close()
+
+    def gauges(self) -> dict[str, Any]:
+        rt = self.runtime
+        log = rt.decision_log
+        rows = rt.targets()
+        loaded = {(("model", r["id"]),): 1 if r.get("loaded") else 0 for r in rows if "loaded" in r}
+        queued = {(("model", r["id"]),): r["queued"] for r in rows if "queued" in r}
+        return {
+            "edge_moma_models_loaded": loaded,
+            "edge_moma_local_queue_depth": queued,
+            "edge_moma_log_dropped_total": log.dropped if log is not None else 0,
+            "edge_moma_log_written_total": log.written if log is not None else 0,
+            "edge_moma_generations_in_flight": len(self._inflight),
+            "edge_moma_route_batches_total": self.routes.batches,
+            "edge_moma_route_batched_requests_total": self.routes.requests,
+        }
+
+
+# --- endpoints ---------------------------------------------------------------------
+
+
+async def _body(request: Request) -> Any:
+    """The JSON body, refused with 413 past ``[server] max_body_bytes`` before it is all read."""
+    return await _read_json(request.scope, request.receive, request.app.state.max_body_bytes)
+
+
+async def _read_json(scope: Scope, receive: Receive, limit: int) -> Any:
+    """``_body`` on the raw ASGI messages (no ``Request`` needed: the route fast path)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            raise _too_large(limit)
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    raw = b"".join(chunks)
+    if not raw.strip():
+        raise ApiError(400, "the request body is empty; send a JSON object", code="invalid_body")
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(
+            400, f"the request body is not valid JSON: {exc}", code="invalid_json"
+        ) from None
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        413,
+        f"the request body is larger than {limit} bytes ([server] max_body_bytes)",
+        code="request_too_large",
+    )
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+def _known(rt: Runtime) -> Callable[[str], bool]:
+    return lambda name: rt.config.model(name) is not None or name in rt.agents
+
+
+async def route(request: Request) -> Response:
+    return _json(await _decide(_service(request), await _body(request)))
+
+
+async def _decide(service: Service, body: Any) -> bytes:
+    """``/v1/route``: the decision's JSON for a request body (batched: ``batching.py``)."""
+    chat = parse_chat(body, _known(service.runtime))
+    context = chat.context
+    if chat.model != "auto":
+        context = RouteContext(**{**(context.to_dict() if context else {}), "target": chat.model})
+    return (await service.routes.route(chat.messages, context)).to_json()
+
+
+async def chat_completions(request: Request) -> Response:
+    service = _service(request)
+    chat = parse_chat(await _body(request), _known(service.runtime))
+    target = None if chat.model == "auto" else chat.model
+    if chat.stream:
+        return await _stream(service, chat, target)
+    with service.generation() as (rt, cancel):
+        answer = await anyio.to_thread.run_sync(
+            lambda: rt.complete(
+                chat.messages,
+                max_tokens=chat.max_tokens,
+                temperature=chat.temperature,
+                stop=chat.stop,
+                context=chat.context,
+                target=target,
+                cancel=cancel,
+            )
+        )
+    return _json(_completion(answer), headers=_headers(answer.decision.id, answer.target))
+
+
+def _headers(decision_id: str, target: str) -> dict[str, str]:
+    return {"x-edge-moma-decision-id": decision_id, "x-edge-moma-target": target}
+
+
+def _completion(answer: Answer) -> dict[str, Any]:
+    c = answer.completion
+    prompt, tokens = (c.prompt_tokens, c.completion_tokens) if c else (0, 0)
+    finish = c.finish_reason if c and c.finish_reason in ("stop", "length") else "stop"
+    return {
+        "id": f"chatcmpl-{answer.decision.id}",
+        "object": "chat.completion",
+        "created": int(answer.decision.created),
+        "model": answer.target,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer.text},
+                "finish_reason": finish,
+                "logprobs": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": tokens,
+            "total_tokens": prompt + tokens,
+        },
+        "edge_moma": _extension(answer.decision.id, answer.target, answer.decision.stage, answer),
+    }
+
+
+def _extension(
+    decision_id: str, target: str, stage: str, answer: Answer | None = None
+) -> dict[str, Any]:
+    ext: dict[str, Any] = {"decision_id": decision_id, "target": target, "stage": stage}
+    if answer is not None:
+        ext["attempts"] = [dataclasses.asdict(a) for a in answer.attempts]
+    return ext
+
+
+_END = object()
+
+
+async def _stream(service: Service, chat: ChatBody, target: str | None) -> Response:
+    """Answer with SSE; the first piece is awaited first so early failures get a real status."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    lease = service.generation()
+    rt, cancel = lease.__enter__()
+    try:
+        answer = rt.stream(
+            chat.messages,
+            max_tokens=chat.max_tokens,
+            temperature=chat.temperature,
+            stop=chat.stop,
+            context=chat.context,
+            target=target,
+        )
+    except BaseException:
+        lease.__exit__(None, None, None)
+        raise
+
+    def produce() -> None:  # one thread owns the generator from start to close
+        try:
+            with answer:
+                for piece in answer:
+                    if queue_first.is_set():
+                        loop.call_soon_threadsafe(queue.put_nowait, piece)
+                    else:  # the generator is paused here: who answers is settled
+                        answering = decision.ranking[len(answer.attempts)]
+                        loop.call_soon_threadsafe(queue.put_nowait, (piece, answering))
+                        queue_first.set()
+                    if cancel.is_set():
+                        answer.cancel()
+            loop.call_soon_threadsafe(queue.put_nowait, _END)
+        except BaseException as exc:  # delivered to the reader, not lost in the thread
+            loop.call_soon_threadsafe(queue.put_nowait, exc)
+        finally:
+            lease.__exit__(None, None, None)
+
+    decision, queue_first = answer.decision, threading.Event()
+    threading.Thread(target=produce, name="edge-moma-stream", daemon=True).start()
+    first = await queue.get()
+    if isinstance(first, BaseException):
+        raise first
+    if isinstance(first, tuple):
+        first, answering = first
+    else:  # ended without any text
+        answering = answer.response.target if answer.response else ""
+    base = {
+        "id": f"chatcmpl-{decision.id}",
+        "object": "chat.completion.chunk",
+        "created": int(decision.created),
+        "model": answering,
+    }
+    ext = _extension(decision.id, answering, decision.stage)
+
+    def chunk(delta: dict[str, str], finish: str | None, **extra: Any) -> bytes:
+        body = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        body.update(extra)
+        return b"data: " + _dumps(body) + b"\n\n"
+
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            yield chunk({"role": "assistant", "content": ""}, None, edge_moma=ext)
+            item = first
+            while item is not _END:
+                if isinstance(item, BaseException):
+                    err = _status(item) if isinstance(item, EdgeMomaError) else None
+                    message = err.message if err else "internal error; see the daemon's log"
+                    if err is None:
+                        logger.error("stream failed", exc_info=item)
+                    if isinstance(item, StreamInterrupted):
+                        message = str(item)
+                    error = ApiError(500, message, type="server_error", code="stream_interrupted")
+                    yield b"data: " + _dumps(error.body()) + b"\n\n"
+                    return
+                if item:
+                    yield chunk({"content": item}, None)
+                item = await queue.get()
+            done = answer.response
+            c = done.completion if done is not None else None
+            finish = c.finish_reason if c and c.finish_reason in ("stop", "length") else "stop"
+            yield chunk({}, finish)
+            if chat.include_usage:
+                p, t = (c.prompt_tokens, c.completion_tokens) if c else (0, 0)
+                usage = {"prompt_tokens": p, "completion_tokens": t, "total_tokens": p + t}
+                body = {**base, "choices": [], "usage": usage}
+                yield b"data: " + _dumps(body) + b"\n\n"
+            yield b"data: [DONE]\n\n"
+        finally:
+            stop()
+
+    def stop() -> None:  # a reader that went away stops the generation at the next token
+        if answer.response is None:
+            answer.cancel()
+
+    headers = {**_headers(decision.id, answering), "Cache-Control": "no-cache"}
+    return _EventStream(events(), stop, media_type="text/event-stream", headers=headers)
+
+
+class _EventStream(StreamingResponse):
+    """A streamed response that calls ``on_end`` as soon as it ends, even when the client
+    disconnected: the cancelled async generator itself is only finalized much later."""
+
+    def __init__(self, content: AsyncIterator[bytes], on_end: Callable[[], None], **kw: Any):
+        super().__init__(content, **kw)
+        self._on_end = on_end
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._on_end()
+
+
+async def models(request: Request) -> Response:
+    rt = _service(request).runtime
+    rows = await anyio.to_thread.run_sync(rt.targets)
+    created = int(_service(request).started)
+    data = [_model("auto", created, {"kind": "router", "available": True, "reason": None})]
+    for row in rows:
+        data.append(_model(row.pop("id"), created, row))
+    return _json({"object": "list", "data": data})
+
+
+def _model(name: str, created: int, ext: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": name,
+        "object": "model",
+        "created": created,
+        "owned_by": "edge-moma",
+        "edge_moma": ext,
+    }
+
+
+async def feedback(request: Request) -> Response:
+    body = await _body(request)
+    if not isinstance(body, dict):
+        raise ApiError(400, "the request body must be a JSON object", code="invalid_body")
+    _check_fields(body, _FEEDBACK_FIELDS)
+    decision_id = body.get("decision_id")
+    if not isinstance(decision_id, str) or not decision_id:
+        raise _type_error("decision_id", "a decision id (string)", decision_id)
+    score, correct, note = body.get("score"), body.get("correct"), body.get("note")
+    if score is not None:
+        score = _number(body, "score", 0.0, 1.0, 0.0)
+    if correct is not None and not isinstance(correct, bool):
+        raise _type_error("correct", "true or false", correct)
+    if note is not None and not isinstance(note, str):
+        raise _type_error("note", "a string", note)
+    _service(request).runtime.feedback(
+        decision_id, score=score, correct=correct, note=note, source="daemon"
+    )
+    return _json({"decision_id": decision_id, "score": score, "correct": correct})
+
+
+async def healthz(request: Request) -> Response:
+    service = _service(request)
+    return _json(
+        {
+            "status": "ok",
+            "pid": os.getpid(),
+            "router_version": service.runtime.router_version,
+            "uptime_s": round(time.time() - service.started, 3),
+        }
+    )
+
+
+async def metrics(request: Request) -> Response:
+    service = _service(request)
+    gauges = await anyio.to_thread.run_sync(service.gauges)
+    text = service.metrics.render(gauges)
+    return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+async def reload(request: Request) -> Response:
+    if await request.body():
+        raise ApiError(400, "POST /admin/reload takes no body", code="invalid_body")
+    service = _service(request)
+    result = await service.reload()
+    return _json({**result, "router_version": service.runtime.router_version})
+
+
+# --- errors and metrics around every request -----------------------------------------
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return exc.response()
+
+
+async def _library_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, EdgeMomaError)
+    error = _status(exc)
+    if error.status >= 500:
+        logger.warning("%s %s: %s", request.method, request.url.path, exc)
+    return error.response()
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+    message = f"{request.method} {request.url.path}: {exc.detail}"
+    return ApiError(exc.status_code, message, code=code, headers=exc.headers).response()
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    logger.exception("%s %s failed", request.method, request.url.path)
+    return ApiError(500, "internal error; see the daemon's log", type="server_error").response()
+
+
+_HANDLERS: dict[Any, Callable[[Request, Exception], Any]] = {
+    ApiError: _api_error,
+    EdgeMomaError: _library_error,
+    HTTPException: _http_error,
+    Exception: _unexpected,
+}
+
+
+async def _error_response(request: Request, exc: Exception) -> Response:
+    """The answer the app's exception handlers give ``exc`` (for paths outside Starlette)."""
+    handler = next(_HANDLERS[c] for c in type(exc).__mro__ if c in _HANDLERS)
+    response: Response = await handler(request, exc)
+    return response
+
+
+class _FastRoute:
+    """``POST /v1/route`` straight to its handler, past Starlette's middleware and router.
+
+    A decision takes a fraction of a millisecond, so the framework's layers
+    were a sizeable share of the daemon's hottest call. It counts its own
+    answers in the metrics; every other request goes to ``app`` (``_Measure``
+    around Starlette), and every error of this one is answered by the same
+    exception handlers.
+    """
+
+    def __init__(self, app: ASGIApp, starlette: Starlette, service: Service, max_body_bytes: int):
+        self.app, self.starlette = app, starlette
+        self.service, self.limit = service, max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/v1/route" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        start, status = time.perf_counter(), 500
+        try:
+            try:
+                body = await _decide(self.service, await _read_json(scope, receive, self.limit))
+            except Exception as exc:
+                scope["app"] = self.starlette
+                response = await _error_response(Request(scope, receive), exc)
+                status = response.status_code
+                await response(scope, receive, send)
+                return
+            length = b"%d" % len(body)
+            headers = [(b"content-type", b"application/json"), (b"content-length", length)]
+            status = 200
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        finally:
+            self.service.metrics.request("/v1/route", status, time.perf_counter() - start)
+
+
+class _Measure:
+    """Pure ASGI wrapper: counts every answer by endpoint and status, times it to the last byte."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, paths: set[str]):
+        self.app, self.metrics, self.paths = app, metrics, paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            path = scope["path"] if scope["path"] in self.paths else "other"
+            self.metrics.request(path, status, time.perf_counter() - start)
+
+
+ROUTES = [
+    Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+    Route("/v1/route", route, methods=["POST"]),
+    Route("/v1/models", models, methods=["GET"]),
+    Route("/v1/feedback", feedback, methods=["POST"]),
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+    Route("/admin/reload", reload, methods=["POST"]),
+]
+
+
+def create_app(service: Service, *, max_body_bytes: int) -> ASGIApp:
+    """The ASGI app; its lifespan closes the runtime (flushing the log) at shutdown.
+
+    The server grants the grace period (uvicorn's ``timeout_graceful_shutdown``)
+    before the lifespan ends: generations still running then have used it up and
+    are cancelled at once; their partial answers are logged like any other.
+    """
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await anyio.to_thread.run_sync(service.close, 0.0)
+
+    app = Starlette(
+        routes=ROUTES,
+        lifespan=lifespan,
+        exception_handlers=_HANDLERS,
+    )
+    app.state.service = service
+    app.state.max_body_bytes = max_body_bytes
+    measured = _Measure(app, service.metrics, {r.path for r in ROUTES})
+    return _FastRoute(measured, app, service, max_body_bytes)

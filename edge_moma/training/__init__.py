@@ -1,0 +1,1 @@
+"""Training, evaluation and rollout of router bundles; the fleet side of the learning loop."""

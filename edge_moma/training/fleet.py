@@ -1,0 +1,655 @@
+"""The fleet side on one machine: collect device batches, retrain, gate, publish a release.
+
+``scripts/fleet.py`` is the command line over these functions. The batch
+format (``edge_moma.log.sync``) is the contract; a fleet that outgrows one
+machine reads the same batches with DuckDB or Spark and keeps only ``publish``.
+
+* ``collect`` verifies each batch (manifest schema, sha256), rejects a batch of
+  an unknown schema with a clear message, dedupes decisions by id and feedback
+  by (device, seq) into ``fleet.db``, and remembers collected batches so a
+  re-run ingests nothing twice.
+* ``retrain_intent`` turns logged decisions with feedback into intent examples
+  (positive feedback confirms the predicted intent, negative feedback marks the
+  query out of scope; hash-only rows have no text and are skipped), adds them to
+  the base dataset, and trains through ``edge_moma.training.intent`` — the same
+  code as ``edge-moma train intent``.
+* ``gate`` evaluates the candidate and the current bundle on one held-out set
+  and promotes only if the candidate is not worse; the figures go to a report.
+* ``publish`` writes a versioned release (bundle dirs + ``release.json`` with
+  the sha256 of every file) that ``edge-moma model install`` accepts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import re
+import shutil
+import sqlite3
+import threading
+import time
+import zlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import DataError
+from ..log.sync import MANIFEST_SUFFIX, iter_lines, verify_batch
+from ..routing.bundle import sha256_file, verify_bundle
+
+HOLDOUT_PER_MILLE = 200  # logged examples held out of training for the gate
+BATCHES_DIR = "batches"
+
+# Collected batches stay gzip JSON Lines files (copied under ``batches/``): the
+# fleet database indexes decision ids for dedupe and keeps the (small) feedback;
+# copying ~1 kB lines into SQLite would cost more than everything else together.
+_FLEET_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY) WITHOUT ROWID",
+    """CREATE TABLE IF NOT EXISTS feedback (
+        device_id TEXT NOT NULL, seq INTEGER NOT NULL, decision_id TEXT NOT NULL,
+        line TEXT NOT NULL, PRIMARY KEY (device_id, seq)) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS batches (
+        batch_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, manifest TEXT NOT NULL,
+        decisions INTEGER NOT NULL, duplicates INTEGER NOT NULL, feedback INTEGER NOT NULL,
+        collected_at REAL NOT NULL)""",
+)
+
+
+def open_fleet_db(path: str | Path) -> sqlite3.Connection:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None)
+    if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
+        conn.execute("PRAGMA page_size = 16384")  # a new file: fewer page splits per id
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    for statement in _FLEET_SCHEMA:
+        conn.execute(statement)
+    return conn
+
+
+def find_manifests(inputs: Iterable[str | Path]) -> list[Path]:
+    """Batch manifests in the given files or directories (recursively), sorted."""
+    found: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found += sorted(p.rglob(f"*{MANIFEST_SUFFIX}"))
+        elif p.name.endswith(MANIFEST_SUFFIX):
+            found.append(p)
+        else:
+            raise DataError("not a batch manifest or a directory of batches", path=str(p))
+    return found
+
+
+def collect(inputs: Iterable[str | Path], fleet_db: str | Path) -> dict[str, Any]:
+    """Verify and ingest every batch under ``inputs``; return what happened.
+
+    Accepted batches are copied to ``batches/<device>/`` next to ``fleet_db``.
+    One collector at a time per fleet database.
+    """
+    conn = open_fleet_db(fleet_db)
+    store = Path(fleet_db).parent / BATCHES_DIR
+    report: dict[str, Any] = {
+        "batches": [],
+        "already_collected": [],
+        "rejected": [],
+        "decisions": 0,
+        "duplicates": 0,
+        "feedback": 0,
+    }
+    try:
+        for manifest_path in find_manifests(inputs):
+            if manifest_path.is_relative_to(store):
+                continue
+            try:
+                manifest = verify_batch(manifest_path)
+            except DataError as exc:
+                report["rejected"].append({"batch": str(manifest_path), "error": str(exc)})
+                continue
+            bid = manifest["batch_id"]
+            if conn.execute("SELECT 1 FROM batches WHERE batch_id = ?", (bid,)).fetchone():
+                report["already_collected"].append(bid)
+                continue
+            try:
+                new, dup, fb = _ingest(conn, manifest_path, manifest, store)
+            except (DataError, ValueError, OSError, zlib.error) as exc:
+                report["rejected"].append({"batch": str(manifest_path), "error": str(exc)})
+                continue
+            report["batches"].append(bid)
+            report["decisions"] += new
+            report["duplicates"] += dup
+            report["feedback"] += fb
+    finally:
+        conn.close()
+    return report
+
+
+_RAW_CHUNK = 1 << 20  # compressed bytes per read; ~20 MB of lines once inflated
+
+
+def _inflated_blocks(path: Path) -> Iterator[bytes]:
+    """The gzip file's content as blocks of whole lines, inflated in a helper thread.
+
+    zlib releases the GIL while it inflates, so the next block is decompressed
+    while the caller scans this one (decompression is a third of an ingest).
+    Several gzip members in a row (concatenated files) are read as one stream.
+    """
+    blocks: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=3)
+
+    def inflate() -> None:
+        try:
+            d, started, left = zlib.decompressobj(wbits=31), False, b""
+            with open(path, "rb") as fh:
+                for raw in iter(lambda: fh.read(_RAW_CHUNK), b""):
+                    while raw:
+                        out, raw, started = left + d.decompress(raw), b"", True
+                        if d.eof:  # the end of one gzip member; another may follow
+                            raw, d, started = d.unused_data, zlib.decompressobj(wbits=31), False
+                        cut = out.rfind(b"\n") + 1
+                        if cut:
+                            blocks.put(out[:cut])
+                        left = out[cut:]
+            if started or left:
+                raise DataError("the decisions file is truncated (no complete last line)")
+            blocks.put(None)
+        except BaseException as exc:  # handed to the reader, raised there
+            blocks.put(exc)
+
+    worker = threading.Thread(target=inflate, name="edge-moma-inflate", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = blocks.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        while worker.is_alive():  # unblock the helper if the reader stopped early
+            with contextlib.suppress(queue.Empty):
+                blocks.get(timeout=0.1)
+
+
+def _decision_ids(path: Path, schema: int) -> list[str]:
+    """The decision ids of a batch file, checking that every line is a schema-``schema``
+    decision (each line starts ``{"schema":N,"id":"``: the format fixes that order)."""
+    prefix = b'{"schema":%d,"id":"' % schema
+    start = len(prefix)
+    ids: list[bytes] = []
+    append = ids.append
+    line_no = 0
+    for block in _inflated_blocks(path):
+        pos, end = 0, len(block)
+        find, starts = block.find, block.startswith
+        while pos < end:
+            if not starts(prefix, pos):
+                n = line_no + block.count(b"\n", 0, pos) + 1
+                raise DataError(
+                    f"line {n} is not a schema-{schema} decision: {block[pos : pos + 40]!r}"
+                )
+            quote = find(b'"', pos + start)
+            append(block[pos + start : quote])
+            pos = find(b"\n", quote) + 1
+        line_no += block.count(b"\n")
+    if not ids:
+        return []
+    # One decode for all ids (C loops), not one per id.
+    return b"\n".join(ids).decode("utf-8").split("\n")
+
+
+def _ingest(
+    conn: sqlite3.Connection, manifest_path: Path, manifest: dict[str, Any], store: Path
+) -> tuple[int, int, int]:
+    """One batch: ids and feedback in one transaction, its files kept under ``store``."""
+    files = manifest["files"]
+    ids = _decision_ids(
+        manifest_path.parent / files["decisions"]["file"], manifest["schema_version"]
+    )
+    if len(ids) != files["decisions"]["rows"]:
+        raise DataError(
+            f"{len(ids)} decision rows, the manifest says {files['decisions']['rows']}",
+            path=str(manifest_path),
+        )
+    fb_rows = []
+    for line in iter_lines(manifest_path, "feedback"):
+        f = json.loads(line)
+        fb_rows.append((f["device_id"], f["seq"], f["decision_id"], line))
+    target = store / _safe(manifest["device_id"])
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in files.values():
+        shutil.copyfile(manifest_path.parent / entry["file"], target / entry["file"])
+    kept = target / manifest_path.name
+    shutil.copyfile(manifest_path, kept)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        before = conn.total_changes
+        # In key order: each B-tree page is visited once, not once per id (2x faster).
+        ids.sort()
+        conn.executemany("INSERT OR IGNORE INTO seen VALUES (?)", zip(ids))
+        new = conn.total_changes - before
+        before = conn.total_changes
+        conn.executemany("INSERT OR IGNORE INTO feedback VALUES (?, ?, ?, ?)", fb_rows)
+        fb_new = conn.total_changes - before
+        conn.execute(
+            "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                manifest["batch_id"],
+                manifest["device_id"],
+                str(kept),
+                len(ids),
+                len(ids) - new,
+                fb_new,
+                time.time(),
+            ),
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return new, len(ids) - new, fb_new
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "_"
+
+
+def iter_collected(fleet_db: str | Path) -> Iterator[dict[str, Any]]:
+    """Every collected decision once (the first copy of a duplicated id), as a dict."""
+    conn = open_fleet_db(fleet_db)
+    try:
+        manifests = [r[0] for r in conn.execute("SELECT manifest FROM batches ORDER BY rowid")]
+    finally:
+        conn.close()
+    seen: set[str] = set()
+    for manifest in manifests:
+        for line in iter_lines(manifest, "decisions"):
+            row = json.loads(line)
+            if row["id"] not in seen:
+                seen.add(row["id"])
+                yield row
+
+
+# --- retraining -----------------------------------------------------------------------
+
+
+def logged_intent_examples(fleet_db: str | Path) -> dict[str, Any]:
+    """Intent examples from decisions with feedback, split into train and held-out rows.
+
+    Positive feedback (score >= 0.5 or correct) confirms the predicted top
+    intent; negative feedback labels the query ``oos``. Rows logged with
+    ``log_text = "hash"`` carry no text and are counted as skipped.
+    """
+    from ..routing.intent import OOS, IntentExample
+
+    train: list[Any] = []
+    held: list[Any] = []
+    skipped = 0
+    for did, (d, f) in _with_feedback(fleet_db):
+        text = d.get("query_text")
+        if not text or not d.get("intents"):
+            skipped += 1
+            continue
+        good = f["correct"] if f.get("correct") is not None else (f.get("score") or 0) >= 0.5
+        label = d["intents"][0]["label"] if good else OOS
+        example = IntentExample(text, label, d.get("task"))
+        (held if _held_out(did) else train).append(example)
+    return {"train": train, "holdout": held, "skipped_without_text": skipped}
+
+
+def _with_feedback(fleet_db: str | Path) -> list[tuple[str, tuple[dict[str, Any], dict[str, Any]]]]:
+    """(id, (decision, its latest feedback)) of every collected decision with feedback."""
+    conn = open_fleet_db(fleet_db)
+    try:
+        feedback: dict[str, dict[str, Any]] = {}
+        for (line,) in conn.execute("SELECT line FROM feedback ORDER BY device_id, seq"):
+            f = json.loads(line)
+            feedback[f["decision_id"]] = f  # the last feedback on a decision wins
+    finally:
+        conn.close()
+    latest = {
+        d["id"]: (d, feedback[d["id"]]) for d in iter_collected(fleet_db) if d["id"] in feedback
+    }
+    return sorted(latest.items())
+
+
+def _held_out(decision_id: str) -> bool:
+    """The same ~20 % of logged decisions, whichever router is retrained from them."""
+    return zlib.crc32(decision_id.encode()) % 1000 < HOLDOUT_PER_MILLE
+
+
+def retrain_intent(
+    fleet_db: str | Path,
+    base_train: str | Path,
+    out_dir: str | Path,
+    work_dir: str | Path,
+    *,
+    epochs: int = 10,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Train a candidate intent bundle from the base dataset plus logged feedback.
+
+    Returns ``{"card": ..., "logged": {...counts}, "holdout_file": path}``; the
+    held-out logged examples are written next to the training file for the gate.
+    """
+    from ..routing.intent import read_intent_file, write_intent_file
+    from .intent import DEFAULT_CONFIG, train_intent
+
+    work = Path(work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    logged = logged_intent_examples(fleet_db)
+    base = read_intent_file(base_train)
+    labels = {r.label for r in base}
+    unknown = [r for r in logged["train"] if r.label not in labels]
+    train_rows = base + [r for r in logged["train"] if r.label in labels]
+    train_file = write_intent_file(work / "retrain_intent.jsonl", train_rows)
+    holdout_file = write_intent_file(work / "logged_holdout.jsonl", logged["holdout"])
+    card = train_intent(
+        train_file,
+        out_dir,
+        config=replace(DEFAULT_CONFIG, epochs=epochs, seed=seed),
+        card_extra={
+            "fleet": {
+                "base_rows": len(base),
+                "logged_rows": len(logged["train"]) - len(unknown),
+                "logged_unknown_label": len(unknown),
+                "logged_holdout": len(logged["holdout"]),
+                "skipped_without_text": logged["skipped_without_text"],
+            }
+        },
+    )
+    return {"card": card, "logged": card["fleet"], "holdout_file": str(holdout_file)}
+
+
+def gate(
+    candidate: str | Path,
+    current: str | Path,
+    holdout_files: Sequence[str | Path],
+    report_path: str | Path,
+    *,
+    metric: str = "accuracy",
+    tolerance: float = 0.0,
+) -> dict[str, Any]:
+    """Evaluate both bundles on the same held-out rows; promote only if not worse.
+
+    ``promote`` is true when candidate ``metric`` >= current ``metric`` - ``tolerance``.
+    """
+    from ..routing.intent import read_intent_file
+    from .intent import evaluate_rows
+
+    rows = [r for f in holdout_files for r in read_intent_file(f)]
+    if not rows:
+        raise DataError("the held-out set is empty; pass a --holdout file with rows")
+    cand = evaluate_rows(rows, candidate, latency=False)
+    cur = evaluate_rows(rows, current, latency=False)
+    c_value, k_value = cand[metric], cur[metric]
+    promote = c_value is not None and k_value is not None and c_value >= k_value - tolerance
+    report = {
+        "metric": metric,
+        "tolerance": tolerance,
+        "holdout_rows": len(rows),
+        "holdout_files": [str(f) for f in holdout_files],
+        "candidate": {"version": cand["model"], **_figures(cand)},
+        "current": {"version": cur["model"], **_figures(cur)},
+        "delta": None if c_value is None or k_value is None else round(c_value - k_value, 4),
+        "promote": promote,
+        "decided_at": time.time(),
+    }
+    Path(report_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(report_path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return report
+
+
+def _figures(report: dict[str, Any]) -> dict[str, Any]:
+    keys = ("accuracy", "in_scope_accuracy", "oos_recall", "oos_precision", "macro_f1")
+    return {k: report.get(k) for k in keys}
+
+
+def publish(
+    components: dict[str, str | Path],
+    out_dir: str | Path,
+    *,
+    release: str,
+    gate_report: dict[str, Any] | None = None,
+) -> Path:
+    """Write release ``release`` (one bundle dir per kind + ``release.json``); return its dir.
+
+    Refuses to overwrite an existing release: versions are immutable once published.
+    """
+    from .rollout import KINDS, RELEASE_FORMAT, RELEASE_NAME
+
+    target = Path(out_dir) / release
+    if target.exists():
+        raise DataError(f"release {release!r} already exists; publish under a new version")
+    partial = Path(out_dir) / f".{release}.partial"
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    files: dict[str, str] = {}
+    versions: dict[str, str] = {}
+    for kind, src in components.items():
+        if kind not in KINDS:
+            raise DataError(f"unknown bundle kind {kind!r}; expected one of {list(KINDS)}")
+        card = verify_bundle(src, kind)
+        versions[kind] = str(card["version"])
+        shutil.copytree(src, partial / kind)
+        for f in sorted((partial / kind).iterdir()):
+            files[f"{kind}/{f.name}"] = sha256_file(f)
+    manifest = {
+        "format": RELEASE_FORMAT,
+        "version": release,
+        "created": time.time(),
+        "components": {kind: kind for kind in components},
+        "versions": versions,
+        "gate": gate_report,
+        "files": files,
+    }
+    (partial / RELEASE_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    partial.rename(target)
+    return target
+
+
+# --- the routing quality predictor --------------------------------------------------------
+
+
+def logged_routing_rows(
+    fleet_db: str | Path, aliases: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Partial routing rows from logged LLM decisions with feedback.
+
+    A row is one prompt with *one* model's observed score: the model that
+    answered (the last attempt without an error; for a decision that was only
+    routed, its target) and the feedback score (``correct`` counts as 1 or 0).
+    Its cost is that attempt's ``cost_usd`` when there was one. ``aliases``
+    maps a device's target name to the model column it should train (e.g. a
+    known model of the base file); by default a target trains a column of its
+    own name, which the predictor then knows (a learned profile). Agent
+    decisions and hash-only rows (no text) are skipped and counted.
+    """
+    aliases = aliases or {}
+    rows: dict[str, list[dict[str, Any]]] = {"train": [], "holdout": []}
+    skipped = {"without_text": 0, "not_llm": 0, "no_answer": 0}
+    for did, (d, f) in _with_feedback(fleet_db):
+        text = d.get("query_text")
+        if not text:
+            skipped["without_text"] += 1
+            continue
+        if d.get("stage") != "llm":
+            skipped["not_llm"] += 1
+            continue
+        attempts = d.get("attempts") or []
+        answered = [a for a in attempts if a.get("error") is None]
+        if attempts and not answered:
+            skipped["no_answer"] += 1  # every target failed: no answer was scored
+            continue
+        model = answered[-1]["target"] if answered else d.get("target")
+        if not model:
+            skipped["no_answer"] += 1
+            continue
+        if f.get("score") is not None:
+            score = float(f["score"])
+        else:
+            score = 1.0 if f.get("correct") else 0.0
+        cost = float(answered[-1]["cost_usd"]) if answered else float("nan")
+        row = {"id": did, "prompt": text, "model": aliases.get(model, model)}
+        row.update(score=score, cost=cost, device_task=d.get("task"))
+        rows["holdout" if _held_out(did) else "train"].append(row)
+    return {**rows, "skipped": skipped}
+
+
+def merge_routing(base: Any, logged: Sequence[Mapping[str, Any]]) -> Any:
+    """The base ``RoutingSet`` plus logged partial rows, as one ``RoutingSet``.
+
+    Models are the base pool plus every logged model; entries a row did not
+    observe are NaN (the trainer leaves them out of the loss). Logged rows have
+    no task: the base file's tasks are benchmarks a device cannot name.
+    """
+    import hashlib
+
+    import numpy as np
+
+    from .routing_data import RoutingSet
+
+    models = tuple(base.models) + tuple(sorted({r["model"] for r in logged} - set(base.models)))
+    col = {m: i for i, m in enumerate(models)}
+    n, k = len(base) + len(logged), len(models)
+    scores = np.full((n, k), np.nan)
+    costs = np.full((n, k), np.nan)
+    scores[: len(base), : len(base.models)] = base.scores
+    costs[: len(base), : len(base.models)] = base.costs
+    for i, r in enumerate(logged, len(base)):
+        scores[i, col[r["model"]]] = r["score"]
+        costs[i, col[r["model"]]] = r["cost"]
+    digest = hashlib.sha256(base.sha256.encode())
+    for r in logged:
+        digest.update(f"\n{r['id']}\t{r['model']}\t{r['score']!r}".encode())
+    return RoutingSet(
+        path=base.path,
+        ids=tuple(base.ids) + tuple(r["id"] for r in logged),
+        prompts=tuple(base.prompts) + tuple(r["prompt"] for r in logged),
+        tasks=tuple(base.tasks) + (None,) * len(logged),
+        models=models,
+        scores=scores,
+        costs=costs,
+        sha256=digest.hexdigest(),
+    )
+
+
+def retrain_routing(
+    fleet_db: str | Path,
+    base_train: str | Path,
+    current: str | Path,
+    out_dir: str | Path,
+    work_dir: str | Path,
+    *,
+    aliases: Mapping[str, str] | None = None,
+    epochs: int | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Train a candidate routing bundle from the base routing file plus logged outcomes.
+
+    Trains through ``edge_moma.routing.quality.train_quality`` (the code of
+    ``edge-moma train routing``) with the current bundle's featurizer, so the
+    candidate installs where the current one does. The held-out logged rows are
+    written to ``work_dir/logged_holdout.jsonl`` for ``gate_routing``.
+    """
+    from ..routing.features import Featurizer
+    from ..routing.quality import KIND, default_train_config, train_quality
+    from .routing_data import load_routing_set
+
+    work = Path(work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    logged = logged_routing_rows(fleet_db, aliases)
+    base = load_routing_set(base_train)
+    data = merge_routing(base, logged["train"])
+    featurizer = Featurizer.from_params(verify_bundle(current, KIND)["featurizer"])
+    cfg = default_train_config()
+    cfg = replace(cfg, seed=seed, **({"epochs": epochs} if epochs else {}))
+    card = train_quality(data, out_dir, cfg, data_path=str(base_train), featurizer=featurizer)
+    holdout = work / "logged_holdout.jsonl"
+    holdout.write_text("".join(json.dumps(r) + "\n" for r in logged["holdout"]), "utf-8")
+    counts = {
+        "base_rows": len(base),
+        "logged_rows": len(logged["train"]),
+        "logged_holdout": len(logged["holdout"]),
+        "logged_models": sorted({r["model"] for r in logged["train"]}),
+        "skipped": logged["skipped"],
+    }
+    return {"card": card, "logged": counts, "holdout_file": str(holdout)}
+
+
+def gate_routing(
+    candidate: str | Path,
+    current: str | Path,
+    holdout_files: Sequence[str | Path],
+    logged_holdout: str | Path | None,
+    report_path: str | Path,
+    *,
+    tolerance: float = 0.0,
+) -> dict[str, Any]:
+    """Score both predictors on the same held-out scores; promote if not worse.
+
+    The metric is the Brier score (mean squared error of the predicted quality
+    against the observed score; lower is better) over every observed entry of
+    the held-out routing files and the logged held-out rows, for the models both
+    bundles know. Models only the candidate knows (new logged targets) are
+    reported separately. ``promote`` when candidate <= current + ``tolerance``.
+    """
+    import numpy as np
+
+    from ..routing.quality import QualityPredictor
+    from .routing_data import load_routing_set
+
+    cand, cur = QualityPredictor.load(candidate), QualityPredictor.load(current)
+    entries: list[tuple[str, str, float]] = []  # (prompt, model, observed score)
+    for f in holdout_files:
+        data = load_routing_set(f)
+        for prompt, row in zip(data.prompts, data.scores, strict=True):
+            entries += [(prompt, m, float(s)) for m, s in zip(data.models, row, strict=True)]
+    if logged_holdout and Path(logged_holdout).is_file():
+        for line in Path(logged_holdout).read_text("utf-8").splitlines():
+            if line.strip():
+                r = json.loads(line)
+                entries.append((r["prompt"], r["model"], float(r["score"])))
+    prompts = sorted({p for p, _, _ in entries})
+    if not prompts:
+        raise DataError("the held-out set is empty; pass a --holdout routing file with rows")
+    predicted = {}
+    for name, model in (("candidate", cand), ("current", cur)):
+        quality, _ = model.known_batch(prompts)
+        predicted[name] = {
+            p: dict(zip(model.models, q, strict=True))
+            for p, q in zip(prompts, quality, strict=True)
+        }
+
+    def brier(name: str, models: set[str]) -> tuple[float | None, int]:
+        errs = [(predicted[name][p][m] - s) ** 2 for p, m, s in entries if m in models]
+        return (round(float(np.mean(errs)), 6) if errs else None), len(errs)
+
+    common = set(cand.models) & set(cur.models)
+    c_value, n = brier("candidate", common)
+    k_value, _ = brier("current", common)
+    new_models = set(cand.models) - set(cur.models)
+    new_value, new_n = brier("candidate", new_models)
+    promote = c_value is not None and k_value is not None and c_value <= k_value + tolerance
+    report = {
+        "kind": "routing",
+        "metric": "brier",
+        "lower_is_better": True,
+        "tolerance": tolerance,
+        "holdout_entries": n,
+        "holdout_files": [str(f) for f in holdout_files],
+        "logged_holdout": None if logged_holdout is None else str(logged_holdout),
+        "candidate": {"version": cand.version, "brier": c_value, "models": list(cand.models)},
+        "current": {"version": cur.version, "brier": k_value, "models": list(cur.models)},
+        "new_models": {"models": sorted(new_models), "brier": new_value, "entries": new_n},
+        "delta": None if c_value is None or k_value is None else round(c_value - k_value, 6),
+        "promote": promote,
+        "decided_at": time.time(),
+    }
+    Path(report_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(report_path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return report
