@@ -27,11 +27,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ._resources import packaged_path
+from .attempt import Attempt
 from .config import Config, LocalModel, load_config
 from .context import RouteContext
 from .decision import Decision, Stage, Understanding
 from .device import DeviceMonitor
-from .errors import BundleError, ConfigError, LogError, RequestError, TargetUnavailable
+from .errors import (
+    AllTargetsFailed,
+    BundleError,
+    ConfigError,
+    LogError,
+    RequestError,
+    TargetUnavailable,
+)
 from .log.ledger import DAY_S, MONTH_S, Ledger, MemoryLedger
 from .log.sinks import DecisionSink, LogRecord
 from .routing.agent_stage import AgentChoice, AgentStage, StageSituation
@@ -44,7 +52,7 @@ from .targets.agents import AgentRegistry, AgentTurn
 from .targets.backends import Backend, BackendOptions, ChatRequest, create_backend
 from .targets.backends.pool import LocalPool
 from .targets.breaker import CircuitBreaker
-from .targets.executor import AllTargetsFailed, Attempt, Hooks, Response, ResponseStream, execute
+from .targets.executor import Hooks, Response, ResponseStream, execute
 from .targets.sessions import SessionManager, SessionStore
 from .targets.speed_meter import SpeedMeter
 

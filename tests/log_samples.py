@@ -6,9 +6,9 @@ import hashlib
 import time
 import uuid
 
+from edge_moma.attempt import Attempt
 from edge_moma.decision import Candidate, Decision, IntentScore, Understanding
 from edge_moma.log.sinks import LogRecord
-from edge_moma.targets.executor import Attempt
 
 QUERIES = [
     "what's 15% of 80",

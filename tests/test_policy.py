@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from edge_moma.config import Budgets, LocalModel, Policy, RemoteModel
-from edge_moma.routing.policy import Situation, Speed, choose, estimate, tradeoff_lambda
+from edge_moma.routing.policy import Situation, choose, estimate, tradeoff_lambda
+from edge_moma.speed import Speed
 
 LOCAL = LocalModel(
     name="local",

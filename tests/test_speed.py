@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge_moma.routing.policy import Speed
+from edge_moma.speed import Speed
 from edge_moma.targets.speed_meter import SpeedMeter
 
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..attempt import Attempt
 from ..decision import Decision
-from ..targets.executor import Attempt
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from ..config import Budgets, LocalModel, ModelConfig, Policy, RemoteModel
 from ..decision import Candidate
+from ..speed import Speed
 
 
 @dataclass(frozen=True)
@@ -51,14 +52,6 @@ class Estimate:
     cost_usd: float
     latency_s: float
     energy_j: float
-
-
-@dataclass(frozen=True)
-class Speed:
-    """A model's time to first token and generation speed (declared or measured)."""
-
-    ttft_s: float
-    tokens_per_s: float
 
 
 def declared_speed(model: ModelConfig) -> Speed:

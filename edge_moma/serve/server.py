@@ -47,15 +47,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..config import Config, load_config
 from ..context import RouteContext
 from ..errors import (
+    AllTargetsFailed,
+    ApiError,
     ConfigError,
     EdgeMomaError,
     LogError,
     RequestError,
+    StreamInterrupted,
     TargetBusy,
     TargetError,
 )
 from ..runtime import Runtime
-from ..targets.executor import AllTargetsFailed, StreamInterrupted
 from ..targets.executor import Response as Answer
 from .batching import RouteBatcher
 from .metrics import Metrics
@@ -81,37 +83,6 @@ _FEEDBACK_FIELDS = {"decision_id", "score", "correct", "note"}
 DEFAULT_MAX_TOKENS = 256
 
 
-class ApiError(Exception):
-    """An answer other than 200, as an OpenAI-style error object."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        type: str = "invalid_request_error",
-        param: str | None = None,
-        code: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ):
-        super().__init__(message)
-        self.status, self.message, self.type = status, message, type
-        self.param, self.code, self.headers = param, code, dict(headers or {})
-
-    def body(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "message": self.message,
-                "type": self.type,
-                "param": self.param,
-                "code": self.code,
-            }
-        }
-
-    def response(self) -> Response:
-        return _json(self.body(), self.status, self.headers)
-
-
 def _dumps(obj: Any) -> bytes:
     """JSON bytes of an answer (orjson, as ``Decision.to_json``; anything odd as a string)."""
     return orjson.dumps(obj, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
@@ -122,10 +93,16 @@ def _json(obj: Any, status: int = 200, headers: Mapping[str, str] | None = None)
     return Response(body, status, headers, media_type="application/json")
 
 
+def _error_json(error: ApiError) -> Response:
+    return _json(error.body(), error.status, error.headers)
+
+
 def _status(exc: EdgeMomaError) -> ApiError:
     """The HTTP status and error type a library error becomes (the daemon's only mapping)."""
+    if isinstance(exc, ApiError):
+        return exc
     if isinstance(exc, RequestError):
-        return ApiError(400, str(exc))
+        return ApiError(400, str(exc), param=exc.param, code=exc.code)
     if isinstance(exc, AllTargetsFailed) and exc.retry_after_s is not None:
         retry = str(math.ceil(exc.retry_after_s))
         return ApiError(
@@ -703,33 +680,27 @@ async def reload(request: Request) -> Response:
 # --- errors and metrics around every request -----------------------------------------
 
 
-async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
-    return exc.response()
-
-
 async def _library_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, EdgeMomaError)
     error = _status(exc)
     if error.status >= 500:
         logger.warning("%s %s: %s", request.method, request.url.path, exc)
-    return error.response()
+    return _error_json(error)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
     message = f"{request.method} {request.url.path}: {exc.detail}"
-    return ApiError(exc.status_code, message, code=code, headers=exc.headers).response()
+    return _error_json(ApiError(exc.status_code, message, code=code, headers=exc.headers))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     logger.exception("%s %s failed", request.method, request.url.path)
-    return ApiError(500, "internal error; see the daemon's log", type="server_error").response()
+    return _error_json(ApiError(500, "internal error; see the daemon's log", type="server_error"))
 
 
 _HANDLERS: dict[Any, Callable[[Request, Exception], Any]] = {
-    ApiError: _api_error,
     EdgeMomaError: _library_error,
     HTTPException: _http_error,
     Exception: _unexpected,

@@ -24,24 +24,19 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 
+from ..attempt import Attempt
 from ..decision import Decision
-from ..errors import TargetBusy, TargetError, TargetUnavailable
+from ..errors import (
+    AllTargetsFailed,
+    StreamInterrupted,
+    TargetBusy,
+    TargetError,
+    TargetUnavailable,
+)
 from .backends import Backend, ChatRequest, Completion
 from .backends.base import FINISH_CANCELLED
 from .breaker import CircuitBreaker
 from .speed_meter import SpeedMeter
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One try of one target."""
-
-    target: str
-    latency_s: float
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,34 +52,6 @@ class Response:
     @property
     def fell_back(self) -> bool:
         return len(self.attempts) > 1
-
-
-class AllTargetsFailed(TargetError):
-    """Every target in the decision's ranking failed; ``attempts`` says how."""
-
-    def __init__(
-        self, attempts: tuple[Attempt, ...], note: str = "", retry_after_s: float | None = None
-    ):
-        self.attempts = attempts
-        self.retry_after_s = retry_after_s  # set when a target refused for a full queue
-        detail = "; ".join(f"{a.target}: {a.error}" for a in attempts) or "no target to try"
-        super().__init__(f"every target failed ({detail}){note}", target="*")
-
-
-class StreamInterrupted(TargetError):
-    """A stream failed after delivering text; it is not switched to another target.
-
-    ``text`` is what the reader already received; ``attempts`` every try.
-    """
-
-    def __init__(self, target: str, error: str, text: str, attempts: tuple[Attempt, ...]):
-        self.text = text
-        self.attempts = attempts
-        super().__init__(
-            f"the answer stopped after {len(text)} characters and was not switched to "
-            f"another target: {error}",
-            target=target,
-        )
 
 
 @dataclass

@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from ..routing.policy import Speed
+from ..speed import Speed
 
 
 @dataclass(frozen=True)
