@@ -30,7 +30,7 @@ from ._resources import packaged_path
 from .attempt import Attempt
 from .config import Config, LocalModel, load_config
 from .context import RouteContext
-from .decision import Decision, Stage, Understanding
+from .decision import Decision, DecisionContext, Stage, Understanding
 from .device import DeviceMonitor
 from .errors import (
     AllTargetsFailed,
@@ -336,19 +336,19 @@ class Runtime:
             candidates=agent.candidates + choice.candidates,
             understanding=understanding,
             all_masked=choice.all_masked and stage == "llm",
-            context={
-                "battery_percent": situation.battery_percent,
-                "charging": situation.charging,
-                "online": situation.online,
-                "deadline_s": situation.deadline_s,
-                "sensitive": list(situation.sensitive_classes),
-                "prompt_tokens": situation.prompt_tokens,
-                "output_tokens": situation.output_tokens,
-                "query_sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
-                "session_id": ctx.session_id,
-                "agent_intent": agent.intent,
-                "session_action": agent.session_action,
-            },
+            context=DecisionContext(
+                battery_percent=situation.battery_percent,
+                charging=situation.charging,
+                online=situation.online,
+                deadline_s=situation.deadline_s,
+                sensitive=situation.sensitive_classes,
+                prompt_tokens=situation.prompt_tokens,
+                output_tokens=situation.output_tokens,
+                query_sha256=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
+                session_id=ctx.session_id,
+                agent_intent=agent.intent,
+                session_action=agent.session_action,
+            ),
             router_version=self.router_version,
         )
 
@@ -439,7 +439,7 @@ class Runtime:
                 decision,
                 request,
                 backend_for,
-                deadline_s=decision.context["deadline_s"],
+                deadline_s=decision.context.deadline_s,
                 hooks=self._hooks(),
             )
         except AllTargetsFailed as exc:
@@ -478,7 +478,7 @@ class Runtime:
             decision,
             request,
             backend_for,
-            deadline_s=decision.context["deadline_s"],
+            deadline_s=decision.context.deadline_s,
             hooks=self._hooks(),
             on_done=self._done(decision, request),
         )
@@ -593,7 +593,7 @@ class Runtime:
         """What an agent target sees: the session's slots for it, over the context's slots."""
         if decision.stage != "agent" or decision.target is None:
             return None
-        sid = decision.context.get("session_id")
+        sid = decision.context.session_id
         session = self.sessions.get(sid)
         own: Mapping[str, Any] = {}
         if session.agent == decision.target:
@@ -601,13 +601,13 @@ class Runtime:
         elif session.last_agent == decision.target:
             own = session.last_slots
         top = decision.understanding.top_intent if decision.understanding else None
-        intent = decision.context.get("agent_intent") or (top.label if top else "")
+        intent = decision.context.agent_intent or (top.label if top else "")
         slots = {**(ctx.slots or {}), **own}
         return AgentTurn(sid or "", request.messages, intent, slots)
 
     def _advance_session(self, decision: Decision, response: Response) -> None:
         """Move the session's state machine after a turn was answered."""
-        sid = decision.context.get("session_id")
+        sid = decision.context.session_id
         if not sid:
             return
         extra = response.completion.extra if response.completion else {}

@@ -81,7 +81,7 @@ def test_text_modes_store_redact_hash(tmp_path: Path) -> None:
         log.close()
         row = LogStore.open(d / "decisions.db", readonly=True).show(rec.decision.id)
         texts[mode] = row["query_text"]
-        assert row["query_sha256"] == rec.decision.context["query_sha256"]
+        assert row["query_sha256"] == rec.decision.context.query_sha256
     assert "jane.doe@example.com" in texts["store"]
     assert "[email]" in texts["redact"] and "@" not in texts["redact"]
     assert texts["hash"] is None
@@ -308,7 +308,7 @@ def test_non_finite_and_numpy_figures_are_stored_as_valid_json(tmp_path: Path) -
     decision = dataclasses.replace(
         rec.decision,
         candidates=(bad, odd),
-        context={**rec.decision.context, "n": np.int64(3)},
+        context=dataclasses.replace(rec.decision.context, prompt_tokens=np.int64(3)),
     )
     log = DecisionLog(settings(tmp_path))
     log(dataclasses.replace(rec, decision=decision))
@@ -317,4 +317,4 @@ def test_non_finite_and_numpy_figures_are_stored_as_valid_json(tmp_path: Path) -
     line = next(store.iter_decisions())
     row = json.loads(line)
     assert row["candidates"][0]["quality"] is None
-    assert row["candidates"][1]["utility"] == 0.5 and row["context"]["n"] == 3
+    assert row["candidates"][1]["utility"] == 0.5 and row["context"]["prompt_tokens"] == 3

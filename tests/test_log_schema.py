@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from pathlib import Path
@@ -29,7 +30,7 @@ def old_columns(rec: LogRecord, device: str) -> tuple[Any, ...]:
     d, u = rec.decision, rec.decision.understanding
     assert u is not None
     return (
-        d.id, d.created, device, d.router_version, d.context["query_sha256"], rec.text,
+        d.id, d.created, device, d.router_version, d.context.query_sha256, rec.text,
         d.stage, d.target, _j(list(d.fallbacks)), d.reason,
         _j([{"label": i.label, "confidence": i.confidence} for i in u.intents]),
         int(u.out_of_scope), u.task, u.task_confidence, int(d.all_masked),
@@ -39,7 +40,7 @@ def old_columns(rec: LogRecord, device: str) -> tuple[Any, ...]:
              "masked_by": c.masked_by, "reason": c.reason}
             for c in d.candidates
         ]),
-        _j(d.context),
+        _j(dataclasses.asdict(d.context)),
     )  # fmt: skip
 
 

@@ -58,7 +58,7 @@ def test_decisions_flip_with_the_device_state(rt: Runtime) -> None:
     assert offline.candidate("gpt-4").masked_by == "network"
     private = rt.route("email me at jane@example.com about " + query)
     assert private.target == "smol" and private.candidate("gpt-4").masked_by == "privacy"
-    assert private.context["sensitive"] == ["email"]
+    assert private.context.sensitive == ("email",)
 
 
 def test_routing_is_deterministic(rt: Runtime) -> None:
@@ -101,7 +101,7 @@ def test_routes_the_last_user_message(rt: Runtime) -> None:
         {"role": "user", "content": "what's the weather like on mars"},
     ]
     d = rt.route(messages)
-    assert d.context["sensitive"] == []  # only the last user message is judged
+    assert d.context.sensitive == ()  # only the last user message is judged
 
 
 def test_complete_falls_back_from_a_dead_remote(rt: Runtime) -> None:

@@ -144,7 +144,7 @@ def encode(
         "created": d.created,
         "router_version": d.router_version,
         "features_version": rec.features_version,
-        "query_sha256": d.context.get("query_sha256", ""),
+        "query_sha256": d.context.query_sha256,
         "query_text": text,
         "text_mode": text_mode,
         "stage": d.stage,
