@@ -42,6 +42,13 @@ from .errors import (
 )
 from .log.ledger import DAY_S, MONTH_S, Ledger, MemoryLedger
 from .log.sinks import DecisionSink, LogRecord
+from .messages import (
+    GenerationOptions,
+    Messages,
+    estimate_tokens,
+    normalize_messages,
+    query_text,
+)
 from .routing.agent_stage import AgentChoice, AgentStage, StageSituation
 from .routing.intent import IntentRouter
 from .routing.policy import Choice, Situation, choose, declared_speed, estimate
@@ -59,40 +66,10 @@ from .targets.speed_meter import SpeedMeter
 if TYPE_CHECKING:
     from .log.writer import DecisionLog
 
-Messages = Sequence[Mapping[str, Any]]
 logger = logging.getLogger(__name__)
-_ROLES = ("system", "user", "assistant", "tool")
 _NO_CONTEXT = RouteContext()
 _T = TypeVar("_T")
 _Request = tuple[tuple[dict[str, str], ...], RouteContext]  # messages and context, checked
-
-
-def normalize_messages(messages_or_text: str | Messages) -> tuple[dict[str, str], ...]:
-    """Turn a text or OpenAI-style messages into validated messages."""
-    if isinstance(messages_or_text, str):
-        if not messages_or_text.strip():
-            raise RequestError("the query is empty; pass some text to route")
-        return ({"role": "user", "content": messages_or_text},)
-    if not isinstance(messages_or_text, Sequence) or not messages_or_text:
-        raise RequestError("messages must be a non-empty list of {role, content} objects")
-    out = []
-    for i, m in enumerate(messages_or_text):
-        if not isinstance(m, Mapping):
-            raise RequestError(f"messages[{i}] must be an object with role and content")
-        role, content = m.get("role"), m.get("content")
-        if role not in _ROLES:
-            raise RequestError(f"messages[{i}].role is {role!r}; expected one of {list(_ROLES)}")
-        if not isinstance(content, str):
-            raise RequestError(f"messages[{i}].content must be a string")
-        out.append({"role": role, "content": content})
-    if not any(m["role"] == "user" and m["content"].strip() for m in out):
-        raise RequestError("messages hold no user message with text to route")
-    return tuple(out)
-
-
-def query_text(messages: Sequence[Mapping[str, str]]) -> str:
-    """The text routing judges: the last user message."""
-    return next(m["content"] for m in reversed(messages) if m["role"] == "user")
 
 
 def _load_router(config: Config) -> tuple[IntentRouter, QualityPredictor]:
@@ -126,11 +103,6 @@ def _load_bundle(
             exc,
         )
         return load(shipped)
-
-
-def estimate_tokens(text: str) -> int:
-    """A tokenizer-free token estimate (about 4 characters a token) for cost and latency."""
-    return max(1, len(text) // 4)
 
 
 class Runtime:
@@ -417,21 +389,25 @@ class Runtime:
         self,
         messages_or_text: str | Messages,
         *,
-        max_tokens: int = 256,
-        temperature: float = 0.2,
-        stop: Sequence[str] = (),
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        stop: str | Sequence[str] | None = None,
+        options: GenerationOptions | None = None,
         context: RouteContext | Mapping[str, Any] | None = None,
         target: str | None = None,
         cancel: threading.Event | None = None,
     ) -> Response:
         """Route, then answer with the chosen target, falling back down the ranking.
 
-        ``target`` pins the first choice (the policy's ranking stays as fallback);
-        setting ``cancel`` from another thread stops a running generation.
-        Raises ``AllTargetsFailed`` (with every attempt) if no target answers.
+        ``max_tokens`` (256), ``temperature`` (0.2) and ``stop`` override the
+        fields of ``options`` (a ``GenerationOptions``). ``target`` pins the first
+        choice (the policy's ranking stays as fallback); setting ``cancel`` from
+        another thread stops a running generation. Raises ``AllTargetsFailed``
+        (with every attempt) if no target answers.
         """
+        generation = _options(options, max_tokens, temperature, stop)
         decision, request, backend_for = self._prepare(
-            messages_or_text, max_tokens, temperature, stop, context, target, cancel
+            messages_or_text, generation, context, target, cancel
         )
         done = self._done(decision, request)
         try:
@@ -452,13 +428,14 @@ class Runtime:
         self,
         messages_or_text: str | Messages,
         *,
-        max_tokens: int = 256,
-        temperature: float = 0.2,
-        stop: Sequence[str] = (),
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        stop: str | Sequence[str] | None = None,
+        options: GenerationOptions | None = None,
         context: RouteContext | Mapping[str, Any] | None = None,
         target: str | None = None,
     ) -> ResponseStream:
-        """Route now, then answer piece by piece as the target generates.
+        """Route now, then answer piece by piece as the target generates (options as ``complete``).
 
         Fallback applies until the first piece arrives; after that a failure
         ends the stream with ``StreamInterrupted`` rather than switching
@@ -471,8 +448,9 @@ class Runtime:
                     print(piece, end="", flush=True)
             print(answer.response.target)
         """
+        generation = _options(options, max_tokens, temperature, stop)
         decision, request, backend_for = self._prepare(
-            messages_or_text, max_tokens, temperature, stop, context, target, None
+            messages_or_text, generation, context, target, None
         )
         return ResponseStream(
             decision,
@@ -486,16 +464,12 @@ class Runtime:
     def _prepare(
         self,
         messages_or_text: str | Messages,
-        max_tokens: int,
-        temperature: float,
-        stop: Sequence[str],
+        options: GenerationOptions,
         context: RouteContext | Mapping[str, Any] | None,
         target: str | None,
         cancel: threading.Event | None,
     ) -> tuple[Decision, ChatRequest, functools.partial[Backend]]:
         """Validate, route, and build the request and the executor's ``backend_for``."""
-        if not isinstance(max_tokens, int) or max_tokens <= 0:
-            raise RequestError(f"max_tokens must be a positive integer, got {max_tokens!r}")
         messages = normalize_messages(messages_or_text)
         ctx = self._context(context)
         if target:
@@ -503,9 +477,9 @@ class Runtime:
         decision = self._decide_many([(messages, self._checked(ctx))])[0]
         request = ChatRequest(
             messages=messages,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            stop=tuple(stop),
+            max_tokens=options.max_tokens,
+            temperature=options.temperature,
+            stop=options.stop,
             cancel=cancel,
         )
         return decision, request, self._backend_for(decision, request, ctx)
@@ -552,11 +526,12 @@ class Runtime:
         source: str = "app",
     ) -> None:
         """Record how good a decision's answer was (score 0..1 and/or correct) for retraining."""
-        if self.decision_log is None:
-            raise LogError("logging is off ([runtime] log = false); feedback has nowhere to go")
         from .log.store import Feedback
 
-        self.decision_log.add_feedback(Feedback(decision_id, score, correct, source, note))
+        checked = Feedback(decision_id, score, correct, source, note).check()
+        if self.decision_log is None:
+            raise LogError("logging is off ([runtime] log = false); feedback has nowhere to go")
+        self.decision_log.add_feedback(checked)
 
     def reload_router(self) -> bool:
         """Load the router bundles the config resolves to now; True if they changed.
@@ -687,3 +662,16 @@ class Runtime:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _options(
+    options: GenerationOptions | None,
+    max_tokens: int | None,
+    temperature: float | None,
+    stop: str | Sequence[str] | None,
+) -> GenerationOptions:
+    """``options`` (default: ``GenerationOptions()``) with the keyword arguments given over it."""
+    given = {"max_tokens": max_tokens, "temperature": temperature, "stop": stop}
+    changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    base = options or GenerationOptions()
+    return dataclasses.replace(base, **changes) if changes else base

@@ -6,7 +6,7 @@ import pytest
 
 from edge_moma import Runtime
 from edge_moma.errors import RequestError
-from edge_moma.runtime import normalize_messages
+from edge_moma.messages import normalize_messages
 
 POOL = """
 [policy]

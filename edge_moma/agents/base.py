@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from ..errors import TargetError
+from ..messages import query_text
 from ..targets.backends.base import ChatRequest, Completion
 
 AgentState = Literal["done", "need_input"]
@@ -47,7 +48,7 @@ class AgentTurn:
     @property
     def text(self) -> str:
         """The last user message: the text the agent answers."""
-        return next((m["content"] for m in reversed(self.messages) if m["role"] == "user"), "")
+        return query_text(self.messages)
 
 
 @dataclass(frozen=True)

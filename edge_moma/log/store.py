@@ -109,7 +109,9 @@ class Feedback:
         if self.score is None and self.correct is None:
             raise RequestError("feedback needs a score (0..1) or correct true/false")
         if self.score is not None and not 0.0 <= self.score <= 1.0:
-            raise RequestError(f"feedback score must be from 0 to 1, got {self.score!r}")
+            raise RequestError(
+                f"feedback score must be from 0 to 1, got {self.score!r}", param="score"
+            )
         if not self.decision_id:
             raise RequestError("feedback needs a decision id")
         return self

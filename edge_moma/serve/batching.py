@@ -23,7 +23,8 @@ from collections.abc import Callable, Sequence
 from ..context import RouteContext
 from ..decision import Decision
 from ..errors import RequestError
-from ..runtime import Messages, Runtime
+from ..messages import Messages
+from ..runtime import Runtime
 
 logger = logging.getLogger(__name__)
 

@@ -57,6 +57,7 @@ from ..errors import (
     TargetBusy,
     TargetError,
 )
+from ..messages import GenerationOptions, check_fields, normalize_messages, type_error
 from ..runtime import Runtime
 from ..targets.executor import Response as Answer
 from .batching import RouteBatcher
@@ -139,93 +140,22 @@ class ChatBody:
 
     messages: tuple[dict[str, str], ...]
     model: str = "auto"
-    max_tokens: int = DEFAULT_MAX_TOKENS
-    temperature: float = 0.2
-    stop: tuple[str, ...] = ()
+    options: GenerationOptions = GenerationOptions()
     stream: bool = False
     include_usage: bool = False
     context: RouteContext | None = None
 
 
-def _check_fields(body: dict[str, Any], allowed: set[str], where: str = "") -> None:
-    for key in body:
-        if key not in allowed:
-            raise ApiError(
-                400,
-                f"unrecognized request argument supplied: {where}{key}; "
-                f"edge-moma accepts {sorted(allowed)}",
-                param=f"{where}{key}",
-                code="unknown_parameter",
-            )
-
-
-def _type_error(param: str, expected: str, value: Any) -> ApiError:
-    found = "null" if value is None else type(value).__name__
-    return ApiError(
-        400, f"{param} must be {expected}, got {found}", param=param, code="invalid_type"
-    )
-
-
-def _number(body: Mapping[str, Any], key: str, lo: float, hi: float, default: float) -> float:
-    value = body.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _type_error(key, "a number", value)
-    if not lo <= value <= hi:
-        raise ApiError(400, f"{key} must be from {lo:g} to {hi:g}, got {value}", param=key)
-    return float(value)
-
-
-def _integer(body: Mapping[str, Any], key: str, default: int) -> int:
-    value = body.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _type_error(key, "an integer", value)
-    if value <= 0:
-        raise ApiError(400, f"{key} must be a positive integer, got {value}", param=key)
-    return value
-
-
-def _messages(value: Any) -> list[dict[str, str]]:
-    """OpenAI messages (string content or text parts) as ``{role, content}`` strings."""
-    if not isinstance(value, list) or not value:
-        raise ApiError(400, "messages must be a non-empty array of messages", param="messages")
-    out = []
-    for i, m in enumerate(value):
-        param = f"messages[{i}]"
-        if not isinstance(m, dict):
-            raise _type_error(param, "an object with role and content", m)
-        _check_fields(m, _MESSAGE_FIELDS, f"{param}.")
-        content = m.get("content")
-        if isinstance(content, list):  # [{"type": "text", "text": "..."}]
-            texts = []
-            for j, part in enumerate(content):
-                if not (isinstance(part, dict) and part.get("type") == "text"):
-                    raise ApiError(
-                        400,
-                        f"{param}.content[{j}]: only text parts are supported",
-                        param=f"{param}.content",
-                    )
-                if not isinstance(part.get("text"), str):
-                    raise _type_error(f"{param}.content[{j}].text", "a string", part.get("text"))
-                texts.append(part["text"])
-            content = "".join(texts)
-        if not isinstance(content, str):
-            raise _type_error(f"{param}.content", "a string or an array of text parts", content)
-        if not isinstance(m.get("role"), str):
-            raise _type_error(f"{param}.role", "a string", m.get("role"))
-        out.append({"role": m["role"], "content": content})
-    return out
-
-
 def parse_chat(body: Any, known_targets: Callable[[str], bool]) -> ChatBody:
-    """Validate a chat-completions / route body; ``ApiError`` says which field is wrong."""
+    """Validate a chat-completions / route body; ``ApiError`` / ``RequestError`` name the field."""
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object", code="invalid_body")
-    _check_fields(body, _CHAT_FIELDS)
+    check_fields(body, _CHAT_FIELDS)
     if "messages" not in body:
         raise ApiError(400, "missing required parameter: messages", param="messages")
     model = body.get("model", "auto")
     if not isinstance(model, str):
-        raise _type_error("model", "a string", model)
+        raise type_error("model", "a string", model)
     if model != "auto" and not known_targets(model):
         raise ApiError(
             404,
@@ -237,35 +167,35 @@ def parse_chat(body: Any, known_targets: Callable[[str], bool]) -> ChatBody:
         raise ApiError(400, "only n = 1 is supported", param="n")
     for key in ("stream",):
         if not isinstance(body.get(key, False), bool):
-            raise _type_error(key, "true or false", body[key])
-    stop = body.get("stop") or ()
-    if isinstance(stop, str):
-        stop = (stop,)
-    if not (isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop)):
-        raise _type_error("stop", "a string or an array of strings", stop)
-    options = body.get("stream_options") or {}
-    if not isinstance(options, dict):
-        raise _type_error("stream_options", "an object", options)
-    _check_fields(options, {"include_usage"}, "stream_options.")
+            raise type_error(key, "true or false", body[key])
+    stream_options = body.get("stream_options") or {}
+    if not isinstance(stream_options, dict):
+        raise type_error("stream_options", "an object", stream_options)
+    check_fields(stream_options, {"include_usage"}, "stream_options.")
     if "user" in body and not isinstance(body["user"], str):
-        raise _type_error("user", "a string", body["user"])
+        raise type_error("user", "a string", body["user"])
     tokens_key = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
     context = body.get("edge_moma")
     if context is not None:
         if not isinstance(context, dict):
-            raise _type_error("edge_moma", "an object of routing context", context)
+            raise type_error("edge_moma", "an object of routing context", context)
         try:
             context = RouteContext.from_dict(context)
         except (ConfigError, TypeError) as exc:
             raise ApiError(400, f"edge_moma: {exc}", param="edge_moma") from None
+    messages = body["messages"]
+    if not isinstance(messages, list):  # a JSON string is not a conversation here
+        raise type_error("messages", "a non-empty array of messages", messages)
     return ChatBody(
-        messages=tuple(_messages(body["messages"])),
+        messages=normalize_messages(messages, fields=_MESSAGE_FIELDS),
         model=model,
-        max_tokens=_integer(body, tokens_key, DEFAULT_MAX_TOKENS),
-        temperature=_number(body, "temperature", 0.0, 2.0, 0.2),
-        stop=tuple(stop),
+        options=GenerationOptions(
+            max_tokens=body.get(tokens_key, DEFAULT_MAX_TOKENS),
+            temperature=body.get("temperature", 0.2),
+            stop=body.get("stop") or (),
+        ),
         stream=body.get("stream", False),
-        include_usage=bool(options.get("include_usage", False)),
+        include_usage=bool(stream_options.get("include_usage", False)),
         context=context,
     )
 
@@ -443,9 +373,7 @@ async def chat_completions(request: Request) -> Response:
         answer = await anyio.to_thread.run_sync(
             lambda: rt.complete(
                 chat.messages,
-                max_tokens=chat.max_tokens,
-                temperature=chat.temperature,
-                stop=chat.stop,
+                options=chat.options,
                 context=chat.context,
                 target=target,
                 cancel=cancel,
@@ -503,14 +431,7 @@ async def _stream(service: Service, chat: ChatBody, target: str | None) -> Respo
     lease = service.generation()
     rt, cancel = lease.__enter__()
     try:
-        answer = rt.stream(
-            chat.messages,
-            max_tokens=chat.max_tokens,
-            temperature=chat.temperature,
-            stop=chat.stop,
-            context=chat.context,
-            target=target,
-        )
+        answer = rt.stream(chat.messages, options=chat.options, context=chat.context, target=target)
     except BaseException:
         lease.__exit__(None, None, None)
         raise
@@ -633,17 +554,19 @@ async def feedback(request: Request) -> Response:
     body = await _body(request)
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object", code="invalid_body")
-    _check_fields(body, _FEEDBACK_FIELDS)
+    check_fields(body, _FEEDBACK_FIELDS)
     decision_id = body.get("decision_id")
     if not isinstance(decision_id, str) or not decision_id:
-        raise _type_error("decision_id", "a decision id (string)", decision_id)
+        raise type_error("decision_id", "a decision id (string)", decision_id)
     score, correct, note = body.get("score"), body.get("correct"), body.get("note")
     if score is not None:
-        score = _number(body, "score", 0.0, 1.0, 0.0)
+        if isinstance(score, bool) or not isinstance(score, (int, float)):
+            raise type_error("score", "a number from 0 to 1", score)
+        score = float(score)  # its range is checked with the feedback (Feedback.check)
     if correct is not None and not isinstance(correct, bool):
-        raise _type_error("correct", "true or false", correct)
+        raise type_error("correct", "true or false", correct)
     if note is not None and not isinstance(note, str):
-        raise _type_error("note", "a string", note)
+        raise type_error("note", "a string", note)
     _service(request).runtime.feedback(
         decision_id, score=score, correct=correct, note=note, source="daemon"
     )
