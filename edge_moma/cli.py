@@ -302,10 +302,10 @@ def eval_intent_cmd(data: str, model: str | None, report_path: str | None) -> No
     """Accuracy, out-of-scope recall/precision, macro F1 and latency of an intent bundle."""
     from pathlib import Path
 
-    from ._resources import packaged_path
+    from .bundle_dirs import shipped_bundle_dir
     from .training.intent import evaluate_intent
 
-    report = evaluate_intent(data, model or packaged_path("models") / "intent")
+    report = evaluate_intent(data, model or shipped_bundle_dir("intent"))
     echo_json(report)
     if report_path:
         Path(report_path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -481,10 +481,9 @@ def model() -> None:
 
 
 def _shipped() -> dict[str, Any]:
-    from ._resources import packaged_path
-    from .training.rollout import KINDS
+    from .bundle_dirs import KINDS, shipped_bundle_dir
 
-    return {kind: packaged_path("models") / kind for kind in KINDS}
+    return {kind: shipped_bundle_dir(kind) for kind in KINDS}
 
 
 @model.command(name="install")

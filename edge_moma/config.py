@@ -216,17 +216,6 @@ class Config:
             return Path(self.runtime.data_dir).expanduser()
         return Path(platformdirs.user_data_dir(APP_NAME))
 
-    def bundle_dir(self, name: Literal["intent", "routing"]) -> Path:
-        """The router bundle to load: ``[router]`` setting, else the installed one
-        (``edge-moma model install``), else the shipped one."""
-        setting = self.router.intent_model if name == "intent" else self.router.routing_model
-        if not setting:
-            from .training.rollout import active_bundle_dir
-
-            return active_bundle_dir(self.data_dir, name) or packaged_path("models") / name
-        path = Path(setting).expanduser()
-        return path if path.is_absolute() else self.path.parent / path
-
     def model(self, name: str) -> ModelConfig | None:
         return next((m for m in self.models if m.name == name), None)
 

@@ -9,6 +9,7 @@ from dataclasses import asdict
 from typing import Any
 
 from ._resources import packaged_path
+from .bundle_dirs import KINDS, bundle_dir
 from .config import (
     ENV_CONFIG,
     LocalModel,
@@ -44,8 +45,8 @@ def diagnose(config_path: str | None = None) -> dict[str, Any]:
             )
         models.append(entry)
     bundles = {}
-    for name in ("intent", "routing"):
-        path = config.bundle_dir(name)
+    for name in KINDS:
+        path = bundle_dir(config, name)
         bundles[name] = {"path": str(path), "found": (path / "card.json").is_file()}
     return {
         "config_path": str(config.path),

@@ -24,10 +24,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._resources import packaged_path
 from .attempt import Attempt
+from .bundle_dirs import BundleKind, bundle_dir, shipped_bundle_dir
 from .config import Config, LocalModel, load_config
 from .context import RouteContext
 from .decision import Decision, DecisionContext, Stage, Understanding
@@ -86,14 +86,12 @@ def _load_router(config: Config) -> tuple[IntentRouter, QualityPredictor]:
     )
 
 
-def _load_bundle(
-    config: Config, kind: Literal["intent", "routing"], setting: str, load: Callable[[Path], _T]
-) -> _T:
-    path = config.bundle_dir(kind)
+def _load_bundle(config: Config, kind: BundleKind, setting: str, load: Callable[[Path], _T]) -> _T:
+    path = bundle_dir(config, kind)
     try:
         return load(path)
     except BundleError as exc:
-        shipped = packaged_path("models") / kind
+        shipped = shipped_bundle_dir(kind)
         if setting or path == shipped:
             raise
         logger.warning(
@@ -116,7 +114,7 @@ class Runtime:
         device: DeviceMonitor | None = None,
     ):
         self.config = config
-        self._bundle_dirs = (config.bundle_dir("intent"), config.bundle_dir("routing"))
+        self._bundle_dirs = (bundle_dir(config, "intent"), bundle_dir(config, "routing"))
         self.intent, self.quality = _load_router(config)
         self.privacy = PrivacyRules(config.policy.privacy)
         self._sinks: list[DecisionSink] = []
@@ -539,7 +537,7 @@ class Runtime:
         After ``edge-moma model install`` or ``rollback`` a long-running process
         (the daemon) calls this to route with the new version without a restart.
         """
-        dirs = (self.config.bundle_dir("intent"), self.config.bundle_dir("routing"))
+        dirs = (bundle_dir(self.config, "intent"), bundle_dir(self.config, "routing"))
         if dirs == self._bundle_dirs:
             return False
         intent, quality = _load_router(self.config)

@@ -30,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from edge_moma.bundle_dirs import bundle_dir  # noqa: E402
 from edge_moma.config import load_config  # noqa: E402
 from edge_moma.routing.agent_stage import AgentStage, StageSituation  # noqa: E402
 from edge_moma.routing.intent import IntentRouter  # noqa: E402
@@ -54,7 +55,7 @@ def main() -> int:
     args = parser.parse_args()
 
     config = load_config(args.config, check_files=False)
-    router = IntentRouter.load(args.intent_model or config.bundle_dir("intent"))
+    router = IntentRouter.load(args.intent_model or bundle_dir(config, "intent"))
     st = config.agent_stage
     stage = AgentStage(
         config.agents,

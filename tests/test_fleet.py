@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from log_samples import make_record
 
+from edge_moma.bundle_dirs import active_bundle_dir
 from edge_moma.errors import DataError
 from edge_moma.log.store import Feedback, LogStore, decision_rows
 from edge_moma.log.sync import MANIFEST_SUFFIX, export_batch
 from edge_moma.training.fleet import collect, gate, iter_collected, logged_intent_examples, publish
-from edge_moma.training.rollout import active_bundle_dir, install
+from edge_moma.training.rollout import install
 
 
 def device_batches(tmp_path: Path, name: str, records: list) -> Path:

@@ -25,3 +25,14 @@ def test_import_loads_no_inference_engine_or_http_client() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_bundle_dirs_resolve_without_loading_the_config_or_a_model() -> None:
+    code = (
+        "import sys, edge_moma.bundle_dirs\n"
+        "heavy = ('edge_moma.config', 'edge_moma.routing', 'edge_moma.training')\n"
+        "print(sorted(m for m in sys.modules if m in {'numpy', 'onnxruntime', 'platformdirs'}\n"
+        "             or m.startswith(heavy)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

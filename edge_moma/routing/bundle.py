@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 
+from ..bundle_dirs import CARD_NAME
 from ..errors import BundleError
 from .features import bag_feed
 
-CARD_NAME = "card.json"
 CARD_SCHEMA = 1
 _REBUILD_HINT = "rebuild it (python scripts/build_models.py) or retrain it (edge-moma train)"
 

@@ -419,7 +419,8 @@ def publish(
 
     Refuses to overwrite an existing release: versions are immutable once published.
     """
-    from .rollout import KINDS, RELEASE_FORMAT, RELEASE_NAME
+    from ..bundle_dirs import KINDS
+    from .rollout import RELEASE_FORMAT, RELEASE_NAME
 
     target = Path(out_dir) / release
     if target.exists():

@@ -1,16 +1,13 @@
 """Safe router rollout on the device: install a bundle, keep the previous one, roll back.
 
-Installed bundles live in the data dir::
-
-    <data_dir>/routers/state.json              {"active": {...}, "history": [{...}, ...]}
-    <data_dir>/routers/<kind>/<version>/       a verified copy of one bundle (card.json + ONNX)
-
-``state.json`` maps each bundle kind (``intent``, ``routing``) to the installed
-version in use; a kind it does not name uses the shipped bundle. Installing
-copies and verifies the new files first and then replaces ``state.json``
-atomically (write, fsync, rename): a crash at any point leaves either the old
-or the new router in effect, never a mix or a half-copied one. The previous
-state is kept in ``history`` and ``rollback`` restores it.
+Installed bundles live in the data dir (the layout is in ``bundle_dirs.py``,
+which reads the state without loading anything). ``state.json`` maps each
+bundle kind (``intent``, ``routing``) to the installed version in use; a kind
+it does not name uses the shipped bundle. Installing copies and verifies the
+new files first and then replaces ``state.json`` atomically (write, fsync,
+rename): a crash at any point leaves either the old or the new router in
+effect, never a mix or a half-copied one. The previous state is kept in
+``history`` and ``rollback`` restores it.
 
 What ``install`` accepts: a published release (``release.json`` naming one
 directory per kind, with the sha256 of every file — what
@@ -31,43 +28,23 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..bundle_dirs import (
+    CARD_NAME,
+    KINDS,
+    STATE_NAME,
+    active_bundle_dir,
+    read_state,
+    routers_dir,
+)
 from ..errors import BundleError
-from ..routing.bundle import CARD_NAME, read_card, sha256_file, verify_bundle
+from ..routing.bundle import read_card, sha256_file, verify_bundle
 from ..routing.features import FEATURIZER_VERSION
 from ..routing.intent import IntentRouter
 from ..routing.quality import QualityPredictor
 
 RELEASE_NAME = "release.json"
 RELEASE_FORMAT = "edge-moma-router-release"
-KINDS = ("intent", "routing")
-STATE_NAME = "state.json"
 KEEP_HISTORY = 3
-
-
-def routers_dir(data_dir: str | Path) -> Path:
-    return Path(data_dir) / "routers"
-
-
-def read_state(data_dir: str | Path) -> dict[str, Any]:
-    """The rollout state; an unreadable file counts as "nothing installed" (shipped routers)."""
-    path = routers_dir(data_dir) / STATE_NAME
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {"active": {}, "history": []}
-    if not isinstance(state, dict) or not isinstance(state.get("active"), dict):
-        return {"active": {}, "history": []}
-    state.setdefault("history", [])
-    return state
-
-
-def active_bundle_dir(data_dir: str | Path, kind: str) -> Path | None:
-    """The installed bundle of ``kind`` in use, or ``None`` for the shipped one."""
-    version = read_state(data_dir)["active"].get(kind)
-    if not version:
-        return None
-    path = routers_dir(data_dir) / kind / version
-    return path if (path / CARD_NAME).is_file() else None
 
 
 def _write_state(data_dir: Path, state: dict[str, Any]) -> None:

@@ -319,10 +319,10 @@ def evaluate_routing(
                     parts.setdefault(name, []).append((te, q, c))
         info = {"mode": f"{cv}-fold cross-validation on the file", "folds": cv, "seed": seed}
     else:
-        from .._resources import packaged_path
+        from ..bundle_dirs import shipped_bundle_dir
         from ..routing.bundle import read_card
 
-        bundle = Path(bundle_dir) if bundle_dir else packaged_path("models") / "routing"
+        bundle = Path(bundle_dir) if bundle_dir else shipped_bundle_dir("routing")
         card = read_card(bundle)
         train_file = Path(train_path) if train_path else _card_data_path(card, bundle)
         train = load_routing_set(train_file)
