@@ -26,13 +26,14 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal, Protocol, Union
 
 import platformdirs
 
 from ._resources import packaged_path
 from .errors import ConfigError, ModelFileError
 from .model_files import resolve_model_path
+from .traits import TargetTraits
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -137,6 +138,23 @@ class LocalModel:
     priors: dict[str, float] = field(default_factory=dict)
     resolved_path: Path | None = None  # set at load
 
+    def traits(self) -> TargetTraits:
+        """On the device: private, offline-capable, and what the battery pays for."""
+        return TargetTraits(
+            on_device=True,
+            needs_network=False,
+            leaves_device=False,
+            sensitive_ok=True,
+            drains_battery=True,
+            joules_per_token=self.joules_per_token,
+            ttft_s=self.ttft_s,
+            tokens_per_s=self.tokens_per_s,
+        )
+
+    def unavailable(self) -> str | None:
+        """Why the model cannot run at all, known at load: its file is missing."""
+        return None if self.resolved_path else f"model file {self.path!r} not found"
+
 
 @dataclass(frozen=True)
 class RemoteModel:
@@ -158,9 +176,45 @@ class RemoteModel:
     profile: str = ""
     priors: dict[str, float] = field(default_factory=dict)
 
+    def traits(self) -> TargetTraits:
+        """Off the device: needs the network, sees no sensitive text, costs per token."""
+        return TargetTraits(
+            on_device=False,
+            needs_network=True,
+            leaves_device=True,
+            sensitive_ok=False,
+            usd_per_1k_in=self.price_in,
+            usd_per_1k_out=self.price_out,
+            ttft_s=self.latency_s,
+            tokens_per_s=self.tokens_per_s,
+        )
 
-ModelConfig = LocalModel | RemoteModel
-_MODEL_KINDS: dict[str, type] = {"local": LocalModel, "remote": RemoteModel}
+    def unavailable(self) -> str | None:
+        return None
+
+
+class ModelConfig(Protocol):
+    """What every ``[[models]]`` entry is, whatever its kind (``targets/kinds.py``).
+
+    ``traits()`` is all routing knows of a model besides its name and quality
+    sources (``profile``, ``priors``); ``unavailable()`` says why it cannot run
+    at all (known at load), or None.
+    """
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def profile(self) -> str: ...
+    @property
+    def priors(self) -> dict[str, float]: ...
+    @property
+    def tokens_per_s(self) -> float: ...
+
+    def traits(self) -> TargetTraits: ...
+
+    def unavailable(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -183,6 +237,28 @@ class AgentConfig:
     sensitive_ok: bool = True
     enabled: bool = True
     timeout_s: float = 10.0  # http agents: the longest wait for an answer
+
+    def traits(self) -> TargetTraits:
+        """An http agent is remote (network, never sensitive text); the others run here."""
+        remote = self.kind in REMOTE_AGENT_KINDS
+        return TargetTraits(
+            on_device=not remote,
+            needs_network=remote or "network" in self.requires,
+            leaves_device=remote,
+            sensitive_ok=self.sensitive_ok and not remote,
+            usd_per_call=self.cost_usd,
+            ttft_s=self.latency_s,
+            permissions=_required(self.requires, "permission:"),
+            slots=_required(self.requires, "slot:"),
+            enabled=self.enabled,
+        )
+
+
+REMOTE_AGENT_KINDS = frozenset({"http"})
+
+
+def _required(requires: list[str], prefix: str) -> tuple[str, ...]:
+    return tuple(r.removeprefix(prefix) for r in requires if r.startswith(prefix))
 
 
 @dataclass(frozen=True)
@@ -312,15 +388,17 @@ def _build_model(
 ) -> ModelConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"found {_type_name(raw)}, expected a table", path=src, key_path=key_path)
+    from .targets import kinds  # the registry names this module's classes: imported late
+
     kind = raw.get("kind")
-    cls = _MODEL_KINDS.get(kind) if isinstance(kind, str) else None
-    if cls is None:
+    entry = kinds.model_kind(kind) if isinstance(kind, str) else None
+    if entry is None:
         raise ConfigError(
-            f"found kind = {kind!r}, expected one of {sorted(_MODEL_KINDS)}",
+            f"found kind = {kind!r}, expected one of {sorted(kinds.model_kinds())}",
             path=src,
             key_path=f"{key_path}.kind",
         )
-    model = _build(cls, raw, key_path, src)
+    model: ModelConfig = _build(entry.config, raw, key_path, src)
     if isinstance(model, LocalModel):
         try:
             resolved = resolve_model_path(model.path, base_dir=base_dir)
@@ -492,7 +570,7 @@ def _check_values(config: Config) -> None:
                 need(getattr(m, key) >= 0, f"models[{i}].{key}", getattr(m, key), "a number >= 0")
             for key in ("timeout_s", "connect_timeout_s"):
                 need(getattr(m, key) > 0, f"models[{i}].{key}", getattr(m, key), "seconds > 0")
-        else:
+        elif isinstance(m, LocalModel):
             need(m.context > 0, f"models[{i}].context", m.context, "a positive integer")
     known_models = {m.name for m in config.models}
     st = config.agent_stage

@@ -16,7 +16,6 @@ from typing import Any, Literal
 import orjson
 
 Stage = Literal["agent", "llm"]
-TargetKind = Literal["local", "remote", "agent"]
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,7 @@ class Candidate:
     """
 
     target: str
-    kind: TargetKind
+    kind: str  # a model kind of the config (local, remote, ...) or "agent"
     quality: float
     cost_usd: float
     latency_s: float

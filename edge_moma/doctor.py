@@ -13,6 +13,7 @@ from .bundle_dirs import KINDS, bundle_dir
 from .config import (
     ENV_CONFIG,
     LocalModel,
+    RemoteModel,
     default_config_path,
     load_config,
     user_config_path,
@@ -36,13 +37,18 @@ def diagnose(config_path: str | None = None) -> dict[str, Any]:
                 entry["found"] = True
             except ModelFileError as exc:
                 entry["found"], entry["problem"] = False, str(exc)
-        else:
+        elif isinstance(m, RemoteModel):
             entry["base_url"] = m.base_url
             key_set = bool(m.api_key_env and os.environ.get(m.api_key_env))
             entry["found"] = True
             entry["api_key"] = (
                 f"${m.api_key_env} is set" if key_set else f"${m.api_key_env or '(none)'} not set"
             )
+        else:  # a kind registered by a plug-in: what its config entry says of itself
+            problem = m.unavailable()
+            entry["found"] = problem is None
+            if problem:
+                entry["problem"] = problem
         models.append(entry)
     bundles = {}
     for name in KINDS:
@@ -80,10 +86,12 @@ def format_diagnosis(report: dict[str, Any]) -> str:
         lines.append(f"  {name:<8} {'ok' if b['found'] else 'MISSING'}  {b['path']}")
     lines.append("models:")
     for m in report["models"]:
-        if m["kind"] == "local":
-            status = f"ok  {m['file']}" if m["found"] else f"MISSING  {m['problem']}"
-        else:
+        if "base_url" in m:
             status = f"{m['base_url']}  ({m['api_key']})"
+        elif m["found"]:
+            status = f"ok  {m.get('file', '')}".rstrip()
+        else:
+            status = f"MISSING  {m['problem']}"
         lines.append(f"  {m['name']:<24} {m['kind']:<6} {status}")
     d = report["device"]
     battery = "none" if d["battery_percent"] is None else f"{d['battery_percent']:.0f}%"

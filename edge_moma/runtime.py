@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .attempt import Attempt
 from .bundle_dirs import BundleKind, bundle_dir, shipped_bundle_dir
-from .config import Config, LocalModel, load_config
+from .config import Config, load_config
 from .context import RouteContext
 from .decision import Decision, DecisionContext, Stage, Understanding
 from .device import DeviceMonitor
@@ -49,17 +49,19 @@ from .messages import (
     normalize_messages,
     query_text,
 )
-from .routing.agent_stage import AgentChoice, AgentStage, StageSituation
+from .routing.agent_stage import AgentChoice, AgentStage
+from .routing.constraints import Situation, estimate
 from .routing.intent import IntentRouter
-from .routing.policy import Choice, Situation, choose, declared_speed, estimate
+from .routing.policy import Choice, choose
 from .routing.privacy import PrivacyRules
 from .routing.quality import QualityPredictor
 from .targets._agent_db import database_path
 from .targets.agents import AgentRegistry, AgentTurn
-from .targets.backends import Backend, BackendOptions, ChatRequest, create_backend
+from .targets.backends import Backend, BackendOptions, ChatRequest
 from .targets.backends.pool import LocalPool
 from .targets.breaker import CircuitBreaker
 from .targets.executor import Hooks, Response, ResponseStream, execute
+from .targets.kinds import create_backend
 from .targets.sessions import SessionManager, SessionStore
 from .targets.speed_meter import SpeedMeter
 
@@ -129,12 +131,13 @@ class Runtime:
         )
         self.device = device or DeviceMonitor()
         self._same_features = self.intent.featurizer == self.quality.featurizer
-        self._declared = {m.name: declared_speed(m) for m in config.models}
+        self._traits = {m.name: m.traits() for m in config.models}
         self._backends: dict[str, Backend] = {}
         self._unavailable: dict[str, str] = {}
         for model in config.models:
-            if isinstance(model, LocalModel) and model.resolved_path is None:
-                self._unavailable[model.name] = f"model file {model.path!r} not found"
+            why = model.unavailable()
+            if why:
+                self._unavailable[model.name] = why
         self._lock = threading.Lock()
         self.pool = LocalPool(config.runtime.memory_budget_mb)
         self.speeds = SpeedMeter()
@@ -152,6 +155,7 @@ class Runtime:
             switch_confidence=st.switch_confidence,
             domains=self.intent.card.get("domains") or {},
             claims=self.agents.claims(),
+            budgets=config.budgets,
         )
         store = SessionStore(database_path(config.data_dir)) if st.persist_sessions else None
         self.sessions = SessionManager(
@@ -247,12 +251,15 @@ class Runtime:
             self._situation(messages, text, ctx)
             for (messages, ctx), text in zip(requests, texts, strict=True)
         ]
-        speeds = [self.speeds.speed(m.name, self._declared[m.name]) for m in models]
+        traits = [self._traits[m.name] for m in models]
+        speeds = [
+            self.speeds.speed(m.name, t.declared_speed) for m, t in zip(models, traits, strict=True)
+        ]
         choices = [
             choose(
                 [
-                    estimate(m, float(q), situation, speed)
-                    for m, q, speed in zip(models, row, speeds, strict=True)
+                    estimate(m.name, m.kind, t, float(q), situation, speed)
+                    for m, t, q, speed in zip(models, traits, row, speeds, strict=True)
                 ],
                 situation,
                 self.config.policy,
@@ -327,20 +334,8 @@ class Runtime:
     ) -> AgentChoice:
         """MoMA's first question: may an agent take this turn now? (``agent_stage.py``)."""
         session = self.sessions.get(ctx.session_id)
-        left = self.config.budgets.daily_usd - situation.spent_today_usd
         return self.agent_stage.select(
-            understanding,
-            text,
-            StageSituation(
-                online=situation.online,
-                sensitive=situation.sensitive_classes,
-                unavailable=situation.unavailable,
-                budget_left_usd=left,
-                permissions=frozenset(ctx.permissions or ()),
-                context_slots=frozenset(ctx.slots or {}),
-            ),
-            session,
-            self.sessions.follow_up_agent(session),
+            understanding, text, situation, session, self.sessions.follow_up_agent(session)
         )
 
     def _context(self, context: RouteContext | Mapping[str, Any] | None) -> RouteContext:
@@ -379,6 +374,8 @@ class Runtime:
             spent_today_usd=self.ledger.spent_since(now - DAY_S),
             spent_month_usd=self.ledger.spent_since(now - MONTH_S),
             unavailable={**self.breaker.open_targets(), **self._unavailable},
+            permissions=frozenset(ctx.permissions or ()),
+            context_slots=frozenset(ctx.slots or {}),
         )
 
     # --- execution ----------------------------------------------------------------
@@ -621,7 +618,8 @@ class Runtime:
         loaded = set(self.pool.loaded)
         rows: list[dict[str, Any]] = []
         for m in self.config.models:
-            why = blocked.get(m.name) or (None if online or m.kind != "remote" else "offline")
+            offline = not online and self._traits[m.name].needs_network
+            why = blocked.get(m.name) or ("offline" if offline else None)
             backend = self._backends.get(m.name)
             rows.append(
                 {

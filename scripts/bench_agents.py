@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from edge_moma.bundle_dirs import bundle_dir  # noqa: E402
 from edge_moma.config import load_config  # noqa: E402
-from edge_moma.routing.agent_stage import AgentStage, StageSituation  # noqa: E402
+from edge_moma.routing.agent_stage import AgentStage  # noqa: E402
+from edge_moma.routing.constraints import Situation  # noqa: E402
 from edge_moma.routing.intent import IntentRouter  # noqa: E402
 from edge_moma.targets.agents import AgentRegistry  # noqa: E402
 from edge_moma.targets.sessions import SessionManager  # noqa: E402
@@ -63,9 +64,17 @@ def main() -> int:
         switch_confidence=st.switch_confidence,
         domains=router.card.get("domains") or {},
         claims=AgentRegistry(config.agents, data_dir=ROOT / "build").claims(),
+        budgets=config.budgets,
     )
     sessions = SessionManager(ttl_s=st.session_ttl_s, follow_up_s=st.follow_up_s)
-    situation = StageSituation()
+    situation = Situation(  # online, on mains, nothing spent: the agents' own masks decide
+        battery_percent=None,
+        charging=True,
+        online=True,
+        deadline_s=config.budgets.deadline_s,
+        prompt_tokens=16,
+        output_tokens=config.policy.expected_output_tokens,
+    )
     data = json.loads(DATA.read_text(encoding="utf-8"))
     rows = [(q, label) for q, label in data[args.split]]
     rows += [(q, "oos") for q, _ in data[f"oos_{args.split}"]]

@@ -4,7 +4,8 @@ import pytest
 
 from edge_moma.config import AgentConfig
 from edge_moma.decision import IntentScore, Understanding
-from edge_moma.routing.agent_stage import AgentStage, StageSituation, is_cancel
+from edge_moma.routing.agent_stage import AgentStage, is_cancel
+from edge_moma.routing.constraints import Situation
 from edge_moma.targets.sessions import SessionManager
 
 AGENTS = [
@@ -27,6 +28,15 @@ AGENTS = [
 DOMAINS = {"dining": ["restaurant_reservation", "restaurant_reviews"]}
 
 
+def sit(**kw) -> Situation:
+    """A request's situation: online, on mains, nothing spent, unless ``kw`` says otherwise."""
+    base = dict(
+        battery_percent=None, charging=True, online=True, deadline_s=30.0,
+        prompt_tokens=10, output_tokens=10,
+    )  # fmt: skip
+    return Situation(**{**base, **kw})
+
+
 def u(*scores: tuple[str, float], oos: bool = False) -> Understanding:
     return Understanding(tuple(IntentScore(label, p) for label, p in scores), oos, "chat", 1.0, "t")
 
@@ -41,9 +51,7 @@ def masks(choice) -> dict[str, str | None]:
 
 
 def test_takes_the_confident_agent_and_sums_its_intents(stage: AgentStage) -> None:
-    choice = stage.select(
-        u(("time", 0.3), ("timezone", 0.3), ("weather", 0.2)), "time?", StageSituation()
-    )
+    choice = stage.select(u(("time", 0.3), ("timezone", 0.3), ("weather", 0.2)), "time?", sit())
     assert (choice.target, choice.intent, choice.session_action) == ("clock", "time", "start")
     assert choice.confidence == pytest.approx(0.6)
     assert masks(choice)["calculator"] == "confidence" and masks(choice)["off"] == "disabled"
@@ -52,15 +60,15 @@ def test_takes_the_confident_agent_and_sums_its_intents(stage: AgentStage) -> No
 @pytest.mark.parametrize(
     ("understanding", "situation", "agent", "mask"),
     [
-        (u(("time", 0.4)), StageSituation(), "clock", "confidence"),
-        (u(("reminder", 0.65)), StageSituation(), "reminders", "confidence"),  # own threshold 0.7
-        (u(("time", 0.9), oos=True), StageSituation(), "clock", "out_of_scope"),
-        (u(("time", 0.9)), StageSituation(unavailable={"clock": "open"}), "clock", "unavailable"),
-        (u(("restaurant_reservation", 0.9)), StageSituation(online=False), "booker", "network"),
-        (u(("restaurant_reviews", 0.9)), StageSituation(sensitive=("email",)), "booker", "privacy"),
-        (u(("reminder", 0.9)), StageSituation(sensitive=("health",)), "reminders", "privacy"),
-        (u(("make_call", 0.9)), StageSituation(), "dialer", "permission"),
-        (u(("translate", 0.9)), StageSituation(budget_left_usd=0.1), "pricey", "budget"),
+        (u(("time", 0.4)), sit(), "clock", "confidence"),
+        (u(("reminder", 0.65)), sit(), "reminders", "confidence"),  # own threshold 0.7
+        (u(("time", 0.9), oos=True), sit(), "clock", "out_of_scope"),
+        (u(("time", 0.9)), sit(unavailable={"clock": "open"}), "clock", "unavailable"),
+        (u(("restaurant_reservation", 0.9)), sit(online=False), "booker", "network"),
+        (u(("restaurant_reviews", 0.9)), sit(sensitive_classes=("email",)), "booker", "privacy"),
+        (u(("reminder", 0.9)), sit(sensitive_classes=("health",)), "reminders", "privacy"),
+        (u(("make_call", 0.9)), sit(), "dialer", "permission"),
+        (u(("translate", 0.9)), sit(spent_today_usd=0.9), "pricey", "budget"),
     ],
 )  # fmt: skip
 def test_masks_say_why(stage, understanding, situation, agent, mask) -> None:
@@ -71,11 +79,11 @@ def test_masks_say_why(stage, understanding, situation, agent, mask) -> None:
 
 
 def test_unmasked_by_what_the_request_grants(stage: AgentStage) -> None:
-    situation = StageSituation(permissions=frozenset({"calls"}))
+    situation = sit(permissions=frozenset({"calls"}))
     assert stage.select(u(("make_call", 0.9)), "call mom", situation).target == "dialer"
-    sensitive_ok = stage.select(u(("time", 0.9)), "x", StageSituation(sensitive=("health",)))
+    sensitive_ok = stage.select(u(("time", 0.9)), "x", sit(sensitive_classes=("health",)))
     assert sensitive_ok.target == "clock"  # a local agent that may see sensitive text
-    domain = stage.select(u(("restaurant_reviews", 0.9)), "x", StageSituation())
+    domain = stage.select(u(("restaurant_reviews", 0.9)), "x", sit())
     assert (domain.target, domain.intent) == ("booker", "restaurant_reviews")
 
 
@@ -83,24 +91,20 @@ def test_active_dialog_keeps_follow_ups_masks_others_and_ends_on_subject_change(
     sm = SessionManager()
     sm.agent_replied("s", "reminders", "reminder_update", "need_input", {"pending": "item"})
     session = sm.get("s")
-    follow = stage.select(
-        u(("calculator", 0.3), oos=True), "buy milk", StageSituation(), session, "reminders"
-    )
+    follow = stage.select(u(("calculator", 0.3), oos=True), "buy milk", sit(), session, "reminders")
     assert (follow.target, follow.session_action, follow.intent) == (
         "reminders",
         "continue",
         "reminder_update",
     )
     assert masks(follow)["calculator"] == "session"
-    switch = stage.select(
-        u(("time", 0.95)), "what time is it", StageSituation(), session, "reminders"
-    )
+    switch = stage.select(u(("time", 0.95)), "what time is it", sit(), session, "reminders")
     assert (switch.target, switch.session_action) == ("clock", "subject_change")
-    unsure = stage.select(u(("time", 0.6)), "what time", StageSituation(), session, "reminders")
+    unsure = stage.select(u(("time", 0.6)), "what time", sit(), session, "reminders")
     assert unsure.target == "reminders"  # not confident enough to leave the dialog
-    short = stage.select(u(("time", 0.99)), "Lisbon", StageSituation(), session, "reminders")
+    short = stage.select(u(("time", 0.99)), "Lisbon", sit(), session, "reminders")
     assert (short.target, short.session_action) == ("reminders", "continue")  # an answer
-    cancel = stage.select(u(("cancel", 0.4)), "never mind", StageSituation(), session, "reminders")
+    cancel = stage.select(u(("cancel", 0.4)), "never mind", sit(), session, "reminders")
     assert (cancel.target, cancel.intent, cancel.session_action) == (
         "reminders",
         "cancel",
@@ -112,9 +116,7 @@ def test_active_dialog_keeps_follow_ups_masks_others_and_ends_on_subject_change(
 def test_a_waiting_agent_takes_an_answer_no_other_agent_could(stage, intent: str) -> None:
     sm = SessionManager()
     sm.agent_replied("s", "reminders", "reminder_update", "need_input", {"pending": "item"})
-    answer = stage.select(
-        u((intent, 0.99)), "call the plumber", StageSituation(), sm.get("s"), "reminders"
-    )
+    answer = stage.select(u((intent, 0.99)), "call the plumber", sit(), sm.get("s"), "reminders")
     assert (answer.target, answer.session_action) == ("reminders", "continue")
 
 
@@ -124,7 +126,7 @@ def test_a_masked_dialog_holder_sends_the_turn_to_llm_routing(stage) -> None:
     down = stage.select(
         u(("restaurant_reservation", 0.2), oos=True),
         "Lisbon",
-        StageSituation(unavailable={"booker": "circuit open after 3 failures"}),
+        sit(unavailable={"booker": "circuit open after 3 failures"}),
         sm.get("s"),
         "booker",
     )
@@ -136,12 +138,10 @@ def test_follow_up_after_done_needs_a_cue(stage) -> None:
     sm = SessionManager()
     sm.agent_replied("s", "clock", "time", "done", {"kind": "time"})
     session = sm.get("s")
-    cued = stage.select(
-        u(("translate", 0.2), oos=True), "and in tokyo?", StageSituation(), session, "clock"
-    )
+    cued = stage.select(u(("translate", 0.2), oos=True), "and in tokyo?", sit(), session, "clock")
     assert (cued.target, cued.session_action) == ("clock", "follow_up")
     plain = stage.select(
-        u(("translate", 0.2), oos=True), "tell me a story", StageSituation(), session, "clock"
+        u(("translate", 0.2), oos=True), "tell me a story", sit(), session, "clock"
     )
     assert plain.target is None
 
@@ -160,11 +160,11 @@ def test_a_claim_lifts_an_agent_the_intent_router_was_unsure_of() -> None:
 
     stage = AgentStage(AGENTS, threshold=0.5, claims={"calculator": claims})
     unsure = u(("calculator", 0.2), ("time", 0.1), oos=True)
-    choice = stage.select(unsure, "what is 100 multiplied by 55", StageSituation())
+    choice = stage.select(unsure, "what is 100 multiplied by 55", sit())
     assert (choice.target, choice.intent, choice.confidence) == ("calculator", "calculator", 0.5)
-    plain = stage.select(unsure, "what is a multiplier", StageSituation())
+    plain = stage.select(unsure, "what is a multiplier", sit())
     assert plain.target is None and masks(plain)["calculator"] == "out_of_scope"
-    confident = stage.select(u(("time", 0.9), ("calculator", 0.05)), "time 2+2", StageSituation())
+    confident = stage.select(u(("time", 0.9), ("calculator", 0.05)), "time 2+2", sit())
     assert confident.target == "clock"  # a claim never outranks a confident intent
 
 
@@ -172,5 +172,5 @@ def test_follow_up_with_its_own_intent_weakly_on_top(stage: AgentStage) -> None:
     sm = SessionManager()
     sm.agent_replied("s", "calculator", "calculator", "done", {"result": 12.0})
     weak = u(("calculator", 0.01), ("timer", 0.0), oos=True)
-    choice = stage.select(weak, "and times 2?", StageSituation(), sm.get("s"), "calculator")
+    choice = stage.select(weak, "and times 2?", sit(), sm.get("s"), "calculator")
     assert (choice.target, choice.session_action) == ("calculator", "follow_up")

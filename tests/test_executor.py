@@ -14,7 +14,7 @@ from http_servers import FaultServer, free_port
 from edge_moma.config import LocalModel, RemoteModel
 from edge_moma.decision import Decision
 from edge_moma.errors import TargetUnavailable
-from edge_moma.targets.backends import Backend, ChatRequest, create_backend
+from edge_moma.targets.backends import Backend, ChatRequest
 from edge_moma.targets.backends.local import LocalBackend
 from edge_moma.targets.breaker import CircuitBreaker
 from edge_moma.targets.executor import (
@@ -24,6 +24,7 @@ from edge_moma.targets.executor import (
     StreamInterrupted,
     execute,
 )
+from edge_moma.targets.kinds import create_backend
 from edge_moma.targets.speed_meter import SpeedMeter
 
 ASK = ({"role": "user", "content": "Name the capital of France."},)

@@ -1,15 +1,11 @@
 """The agent stage: can an agent take this turn now? (MoMA's first question.)
 
-Each turn builds a mask over the configured agents from small named checks,
-in order; the first that fires says why the agent is excluded:
+Each turn masks the configured agents with the hard constraints every target
+meets (``constraints.MASKS``: disabled, unavailable, network, privacy,
+permission, context, budget, battery, latency; the LLM stage uses the same
+list), then with the stage's own, in order; the first that fires says why the
+agent is excluded:
 
-    disabled     the config switched it off
-    unavailable  failed to load, or its circuit breaker is open
-    network      a remote agent (or one that requires the network) while offline
-    privacy      sensitive text and an agent that may not see it (remote, or sensitive_ok=false)
-    permission   a ``permission:NAME`` it requires was not granted for this request
-    context      a ``slot:NAME`` it requires is not in the request's context
-    budget       its cost exceeds what is left of the daily budget
     session      another agent holds this session's dialog
     out_of_scope the intent router judged the query out of scope
     confidence   its intents' confidence is below its threshold
@@ -31,18 +27,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from ..agents.base import CANCEL_INTENT
-from ..config import AgentConfig
+from ..config import AgentConfig, Budgets
 from ..decision import Candidate, Understanding
 from ..targets.sessions import Session
+from .constraints import Situation, estimate, first_mask, masks_for
 
 SessionAction = Literal[
     "none", "start", "continue", "follow_up", "cancel", "subject_change", "agent_down"
 ]
-REMOTE_KINDS = frozenset({"http"})
 
 _CANCEL = re.compile(
     r"^\W*(?:oh\s+)?(?:never\s*mind|nevermind|forget\s+(?:it|about\s+it|that)|"
@@ -55,18 +51,6 @@ _FOLLOW_UP = re.compile(
     r"\b(?:too|instead|as well|again)\W*$",
     re.IGNORECASE,
 )
-
-
-@dataclass(frozen=True)
-class StageSituation:
-    """What the masks need to know about this request beyond the query."""
-
-    online: bool = True
-    sensitive: tuple[str, ...] = ()
-    unavailable: Mapping[str, str] = field(default_factory=dict)
-    budget_left_usd: float = float("inf")
-    permissions: frozenset[str] = frozenset()
-    context_slots: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -86,11 +70,13 @@ def is_cancel(text: str) -> bool:
     return bool(_CANCEL.match(text))
 
 
-class _Agent:
-    """An agent's config with what the masks need precomputed."""
+_NO_TOKENS = Situation(None, True, True, 0.0, 0, 0)
 
-    __slots__ = ("config", "name", "intents", "threshold", "remote", "needs_network",
-                 "permissions", "slots")  # fmt: skip
+
+class _Agent:
+    """An agent's config with its traits and intents precomputed."""
+
+    __slots__ = ("config", "name", "intents", "threshold", "traits", "masks", "figures")
 
     def __init__(self, config: AgentConfig, domains: Mapping[str, Sequence[str]], default: float):
         self.config = config
@@ -100,12 +86,10 @@ class _Agent:
             intents.update(domains.get(d, ()))
         self.intents = frozenset(intents)
         self.threshold = config.threshold or default
-        self.remote = config.kind in REMOTE_KINDS
-        self.needs_network = self.remote or "network" in config.requires
-        self.permissions = tuple(
-            r.split(":", 1)[1] for r in config.requires if r.startswith("permission:")
-        )
-        self.slots = tuple(r.split(":", 1)[1] for r in config.requires if r.startswith("slot:"))
+        self.traits = config.traits()
+        self.masks = masks_for(self.traits)
+        # A flat cost_usd and latency_s: the same for every request, estimated once.
+        self.figures = estimate(self.name, "agent", self.traits, 0.0, _NO_TOKENS)
 
 
 # A reply of one or two words ("Lisbon", "at 7") answers the question the waiting
@@ -125,11 +109,14 @@ class AgentStage:
         switch_confidence: float = 0.8,
         domains: Mapping[str, Sequence[str]] | None = None,
         claims: Mapping[str, Callable[[str], bool]] | None = None,
+        budgets: Budgets | None = None,
     ):
         """``claims``: agent name -> a test for queries its own parser plainly recognises
         (``AgentRegistry.claims``); a claim lifts the agent to its threshold even when
-        the intent router is unsure or calls the query out of scope."""
+        the intent router is unsure or calls the query out of scope. ``budgets`` are
+        what the budget mask reads (the config's ``[budgets]``)."""
         self.threshold = threshold
+        self.budgets = budgets or Budgets()
         self._claims = dict(claims or {})
         self.switch_confidence = switch_confidence
         self._agents = [_Agent(a, domains or {}, threshold) for a in agents]
@@ -153,7 +140,7 @@ class AgentStage:
         self,
         understanding: Understanding,
         text: str,
-        situation: StageSituation,
+        situation: Situation,
         session: Session | None = None,
         follow_up_agent: str | None = None,
     ) -> AgentChoice:
@@ -206,7 +193,8 @@ class AgentStage:
         holder_mask: tuple[str, str] | None = None
         for a in self._agents:
             conf, intent = confs.get(a.name, (0.0, ""))
-            mask = self._mask(a, situation)
+            figures = a.figures
+            mask = first_mask(figures, situation, self.budgets, a.masks)
             if mask is None and holder is not None and a is not holder:
                 mask = ("session", f"{holder.name} holds this session's dialog")
             claim = self._claims.get(a.name)
@@ -236,9 +224,9 @@ class AgentStage:
                     target=a.name,
                     kind="agent",
                     quality=conf,
-                    cost_usd=a.config.cost_usd,
-                    latency_s=a.config.latency_s,
-                    energy_j=0.0,
+                    cost_usd=figures.cost_usd,
+                    latency_s=figures.latency_s,
+                    energy_j=figures.energy_j,
                     utility=conf,
                     masked_by=mask[0] if mask else None,
                     reason=mask[1] if mask else None,
@@ -290,29 +278,3 @@ class AgentStage:
             tuple(candidates),
             "subject_change" if switched else "start",
         )
-
-    def _mask(self, a: _Agent, s: StageSituation) -> tuple[str, str] | None:
-        """The first availability, network, privacy, permission or budget mask that fires."""
-        if not a.config.enabled:
-            return ("disabled", "enabled = false in the config")
-        why = s.unavailable.get(a.name)
-        if why:
-            return ("unavailable", why)
-        if a.needs_network and not s.online:
-            return ("network", "a remote agent and the device is offline")
-        if s.sensitive and (a.remote or not a.config.sensitive_ok):
-            kinds = ", ".join(s.sensitive)
-            who = "a remote agent" if a.remote else "sensitive_ok = false"
-            return ("privacy", f"the query is sensitive ({kinds}) and this is {who}")
-        for p in a.permissions:
-            if p not in s.permissions:
-                return ("permission", f"requires permission {p!r}, not granted")
-        for slot in a.slots:
-            if slot not in s.context_slots:
-                return ("context", f"requires context slot {slot!r}, not provided")
-        if a.config.cost_usd > s.budget_left_usd:
-            return (
-                "budget",
-                f"costs ${a.config.cost_usd:.4f}, ${max(s.budget_left_usd, 0):.4f} left today",
-            )
-        return None

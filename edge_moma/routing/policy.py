@@ -1,80 +1,28 @@
-"""The LLM stage's policy: utility against hard constraints.
+"""The LLM stage's policy: utility against the hard constraints.
 
 utility = predicted quality - lambda * cost (USD) [- energy weight * joules on low battery]
 
 ``lambda`` comes from the one trade-off knob ``policy.tradeoff`` (1: quality
 whatever it costs, 0: the cheapest candidate that passes) and rises as the
-day's budget runs out. Hard constraints are small named masks over the
-candidates, each saying why it removed one; they are not branches inside one
-big function, so a new constraint is one more entry in ``MASKS``.
+day's budget runs out. The hard constraints are the named masks of
+``constraints.py`` (the agent stage uses the same ones); the ranking is the
+one rule of ``utility.py`` (ties go to the lower cost, then the higher
+quality, then the model listed first), which the routing benchmark uses too.
 
 If every candidate is masked the decision says so and names the least-bad
-fallback (the cheapest local model) instead of raising: routing never throws
-on the hot path.
+fallback (the cheapest local model) instead of raising: routing never
+throws on the hot path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from ..config import Budgets, LocalModel, ModelConfig, Policy, RemoteModel
+from ..config import Budgets, Policy
 from ..decision import Candidate
-from ..speed import Speed
-
-
-@dataclass(frozen=True)
-class Situation:
-    """Everything about this request that the masks and the utility read."""
-
-    battery_percent: float | None
-    charging: bool
-    online: bool
-    deadline_s: float
-    prompt_tokens: int
-    output_tokens: int
-    sensitive_classes: tuple[str, ...] = ()
-    spent_today_usd: float = 0.0
-    spent_month_usd: float = 0.0
-    unavailable: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def sensitive(self) -> bool:
-        return bool(self.sensitive_classes)
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """Predicted figures of one model for one request, before masking."""
-
-    model: ModelConfig
-    quality: float
-    cost_usd: float
-    latency_s: float
-    energy_j: float
-
-
-def declared_speed(model: ModelConfig) -> Speed:
-    if isinstance(model, RemoteModel):
-        return Speed(model.latency_s, model.tokens_per_s)
-    return Speed(model.ttft_s, model.tokens_per_s)
-
-
-def estimate(
-    model: ModelConfig, quality: float, situation: Situation, speed: Speed | None = None
-) -> Estimate:
-    """Cost, latency and energy of ``model`` answering this request."""
-    speed = speed or declared_speed(model)
-    latency = speed.ttft_s + situation.output_tokens / speed.tokens_per_s
-    if isinstance(model, RemoteModel):
-        cost = (
-            model.price_in * situation.prompt_tokens + model.price_out * situation.output_tokens
-        ) / 1000.0
-        energy = 0.0
-    else:
-        cost = 0.0
-        energy = model.joules_per_token * (situation.prompt_tokens + situation.output_tokens)
-    return Estimate(model, float(quality), cost, latency, energy)
+from .constraints import Estimate, Situation, first_mask, low_battery
+from .utility import order
 
 
 def tradeoff_lambda(tradeoff: float, budget_left_fraction: float = 1.0) -> float:
@@ -88,78 +36,6 @@ def tradeoff_lambda(tradeoff: float, budget_left_fraction: float = 1.0) -> float
     """
     base = 10.0 ** (3.0 * (1.0 - tradeoff)) - 1.0
     return base / max(min(budget_left_fraction, 1.0), 0.05)
-
-
-def low_battery(situation: Situation, budgets: Budgets) -> bool:
-    return (
-        situation.battery_percent is not None
-        and not situation.charging
-        and situation.battery_percent < budgets.battery_low_percent
-    )
-
-
-# --- masks: each returns why it removes the candidate, or None -------------------
-
-MaskFn = Callable[[Estimate, Situation, Budgets], "str | None"]
-
-
-def mask_unavailable(e: Estimate, s: Situation, b: Budgets) -> str | None:
-    why = s.unavailable.get(e.model.name)
-    return f"unavailable: {why}" if why else None
-
-
-def mask_network(e: Estimate, s: Situation, b: Budgets) -> str | None:
-    if isinstance(e.model, RemoteModel) and not s.online:
-        return "the device is offline"
-    return None
-
-
-def mask_privacy(e: Estimate, s: Situation, b: Budgets) -> str | None:
-    if isinstance(e.model, RemoteModel) and s.sensitive:
-        return f"sensitive query ({', '.join(s.sensitive_classes)}) may only run locally"
-    return None
-
-
-def mask_budget(e: Estimate, s: Situation, b: Budgets) -> str | None:
-    if e.cost_usd <= 0:
-        return None
-    day_left = b.daily_usd - s.spent_today_usd
-    month_left = b.monthly_usd - s.spent_month_usd
-    if e.cost_usd > day_left:
-        return f"cost ${e.cost_usd:.5f} exceeds the daily budget left (${max(day_left, 0):.5f})"
-    if e.cost_usd > month_left:
-        return f"cost ${e.cost_usd:.5f} exceeds the monthly budget left (${max(month_left, 0):.5f})"
-    return None
-
-
-def mask_battery(e: Estimate, s: Situation, b: Budgets) -> str | None:
-    if (
-        isinstance(e.model, LocalModel)
-        and s.battery_percent is not None
-        and not s.charging
-        and s.battery_percent < b.battery_critical_percent
-    ):
-        return (
-            f"battery {s.battery_percent:.0f}% is below the critical "
-            f"{b.battery_critical_percent:.0f}%"
-        )
-    return None
-
-
-def mask_latency(e: Estimate, s: Situation, b: Budgets) -> str | None:
-    if e.latency_s > s.deadline_s:
-        return f"predicted {e.latency_s:.2f} s exceeds the deadline of {s.deadline_s:.2f} s"
-    return None
-
-
-MASKS: tuple[tuple[str, MaskFn], ...] = (
-    ("unavailable", mask_unavailable),
-    ("network", mask_network),
-    ("privacy", mask_privacy),
-    ("budget", mask_budget),
-    ("battery", mask_battery),
-    ("latency", mask_latency),
-)
 
 
 @dataclass(frozen=True)
@@ -176,39 +52,37 @@ class Choice:
 def choose(
     estimates: Sequence[Estimate], situation: Situation, policy: Policy, budgets: Budgets
 ) -> Choice:
-    """Mask, score and rank the candidates; deterministic for equal inputs.
-
-    Ties in utility go to the model listed first in the config.
-    """
+    """Mask, score and rank the candidates; deterministic for equal inputs."""
     left = 1.0 - situation.spent_today_usd / budgets.daily_usd if budgets.daily_usd > 0 else 1.0
     lam = tradeoff_lambda(policy.tradeoff, left)
     penalise_energy = low_battery(situation, budgets)
-    candidates = []
+    candidates, utilities = [], []
     for e in estimates:
         utility = e.quality - lam * e.cost_usd
-        if penalise_energy and isinstance(e.model, LocalModel):
+        if penalise_energy:
             utility -= policy.energy_weight * e.energy_j
-        masked_by, reason = None, None
-        for name, mask in MASKS:
-            why = mask(e, situation, budgets)
-            if why:
-                masked_by, reason = name, why
-                break
+        mask = first_mask(e, situation, budgets)
+        utilities.append(utility)
         candidates.append(
             Candidate(
-                target=e.model.name,
-                kind=e.model.kind,
+                target=e.target,
+                kind=e.kind,
                 quality=round(e.quality, 6),
                 cost_usd=e.cost_usd,
                 latency_s=round(e.latency_s, 6),
                 energy_j=round(e.energy_j, 6),
                 utility=round(utility, 6),
-                masked_by=masked_by,
-                reason=reason,
+                masked_by=mask[0] if mask else None,
+                reason=mask[1] if mask else None,
             )
         )
-    order = sorted(range(len(candidates)), key=lambda i: -candidates[i].utility)
-    ranked = [candidates[i] for i in order if candidates[i].eligible]
+    ranking = order(
+        utilities,
+        [e.cost_usd for e in estimates],
+        [e.quality for e in estimates],
+        [c.eligible for c in candidates],
+    )
+    ranked = [candidates[i] for i in ranking]
     if ranked:
         best = ranked[0]
         masked = [c for c in candidates if not c.eligible]
@@ -221,17 +95,17 @@ def choose(
         return Choice(
             best.target, tuple(c.target for c in ranked[1:]), tuple(candidates), reason, False
         )
-    fallback = _least_bad(candidates)
+    fallback = _least_bad(candidates, estimates)
     reason = "every candidate is masked"
     if fallback:
         reason += f"; least-bad fallback: {fallback} (the cheapest local model)"
     return Choice(fallback, (), tuple(candidates), reason, True)
 
 
-def _least_bad(candidates: Sequence[Candidate]) -> str | None:
-    """The cheapest local model (least energy, then latency), else the cheapest remote one."""
+def _least_bad(candidates: Sequence[Candidate], estimates: Sequence[Estimate]) -> str | None:
+    """The cheapest model on the device (least energy, then latency), else the cheapest one."""
     if not candidates:
         return None
-    local = [c for c in candidates if c.kind == "local"]
-    pool = local or list(candidates)
+    here = [c for c, e in zip(candidates, estimates, strict=True) if e.traits.on_device]
+    pool = here or list(candidates)
     return min(pool, key=lambda c: (c.energy_j, c.latency_s, c.cost_usd)).target

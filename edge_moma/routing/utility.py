@@ -1,12 +1,16 @@
-"""The one rule that turns predicted quality and cost into a choice.
+"""The one rule that turns predicted quality and cost into a ranking.
 
 ``utility = quality - lam * cost``: ``lam`` is the trade-off knob (0 = best
-predicted quality whatever it costs, ``math.inf`` = cheapest). The runtime
-policy and the routing benchmark call the same functions, so the curve the
-benchmark draws is the curve the product walks along.
+predicted quality whatever it costs, ``math.inf`` = cheapest). Candidates are
+ranked by utility; **ties go to the lower cost, then to the higher quality,
+then to the candidate listed first** (the config's order), so a query gets the
+same choice on every run and every machine.
 
-Ties are broken the same way everywhere (lower cost, then lower index), so a
-query gives the same choice on every run and every machine.
+The runtime's LLM stage (``policy.choose``) ranks with ``order``; the routing
+benchmark (``training/routing_eval.py``) chooses for thousands of queries at
+once with ``select_batch``, the same rule on arrays, so the curve the benchmark
+draws is the one the product walks along (a test holds the two to the same
+choices, ties included).
 
 >>> import numpy as np
 >>> select(np.array([0.9, 0.7]), np.array([1.0, 0.1]), lam=0.5)
@@ -16,6 +20,7 @@ query gives the same choice on every run and every machine.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -31,13 +36,47 @@ def utilities(quality: np.ndarray, cost: np.ndarray, lam: float) -> np.ndarray:
     return quality - lam * cost
 
 
+def order(
+    utility: Sequence[float],
+    cost: Sequence[float],
+    quality: Sequence[float],
+    eligible: Sequence[bool] | None = None,
+) -> list[int]:
+    """Indices of the eligible candidates, best first: THE ranking rule (module docstring).
+
+    A candidate whose utility is not finite is never eligible. Plain Python:
+    for a pool of a dozen, numpy's per-call overhead costs more than the work.
+    """
+    ok = range(len(utility)) if eligible is None else [i for i, e in enumerate(eligible) if e]
+    keep = [i for i in ok if math.isfinite(utility[i])]
+    return sorted(keep, key=lambda i: (-utility[i], cost[i], -quality[i], i))
+
+
+def rank(
+    quality: np.ndarray, cost: np.ndarray, lam: float, eligible: np.ndarray | None = None
+) -> list[int]:
+    """Eligible candidates of one query from best to worst utility (the fallback order)."""
+    q = np.asarray(quality, dtype=np.float64).tolist()
+    c = np.asarray(cost, dtype=np.float64).tolist()
+    u = utilities(quality, cost, lam).tolist()
+    ok = None if eligible is None else np.asarray(eligible, dtype=bool).tolist()
+    return order(u, c, q, ok)
+
+
+def select(
+    quality: np.ndarray, cost: np.ndarray, lam: float, eligible: np.ndarray | None = None
+) -> int:
+    """Index of the best candidate of one query, or -1 if none is eligible."""
+    ranked = rank(quality, cost, lam, eligible)
+    return ranked[0] if ranked else -1
+
+
 def select_batch(
     quality: np.ndarray, cost: np.ndarray, lam: float, eligible: np.ndarray | None = None
 ) -> np.ndarray:
-    """Index of the best-utility candidate in each row of (n, m) arrays.
+    """``select`` for each row of (n, m) arrays at once (the same rule, vectorised).
 
-    Ties go to the lower cost, then to the higher quality, then to the lower
-    index. Rows whose candidates are all ineligible get -1.
+    Rows whose candidates are all ineligible get -1.
     """
     quality = np.atleast_2d(np.asarray(quality, dtype=np.float64))
     cost = np.atleast_2d(np.asarray(cost, dtype=np.float64))
@@ -45,9 +84,10 @@ def select_batch(
     if eligible is not None:
         eligible = np.atleast_2d(np.asarray(eligible, dtype=bool))
         u = np.where(eligible, u, -np.inf)
+    u = np.where(np.isfinite(u), u, -np.inf)
     best = u.max(axis=1, keepdims=True)
     tied = (u == best) & np.isfinite(u)
-    # Lexicographic tie-break: lowest cost, then highest quality, then lowest index.
+    # The tie-break of ``order``: lowest cost, then highest quality, then lowest index.
     key_cost = np.where(tied, cost, np.inf)
     tied &= key_cost == key_cost.min(axis=1, keepdims=True)
     key_q = np.where(tied, quality, -np.inf)
@@ -55,40 +95,3 @@ def select_batch(
     choice = np.argmax(tied, axis=1)
     choice[~tied.any(axis=1)] = -1
     return choice
-
-
-def select(
-    quality: np.ndarray, cost: np.ndarray, lam: float, eligible: np.ndarray | None = None
-) -> int:
-    """Index of the best-utility candidate of one query, or -1 if none is eligible.
-
-    Same choice as ``select_batch`` on one row; a plain loop, because for a
-    pool of a dozen models numpy's per-call overhead costs more than the work.
-    """
-    u = utilities(quality, cost, lam).tolist()
-    q, c = (
-        np.asarray(quality, dtype=np.float64).tolist(),
-        np.asarray(cost, dtype=np.float64).tolist(),
-    )
-    ok = [True] * len(u) if eligible is None else np.asarray(eligible, dtype=bool).tolist()
-    best = -1
-    for i, ui in enumerate(u):
-        if not ok[i] or ui == -math.inf:
-            continue
-        if best < 0 or (ui, -c[i], q[i]) > (u[best], -c[best], q[best]):
-            best = i
-    return best
-
-
-def rank(
-    quality: np.ndarray, cost: np.ndarray, lam: float, eligible: np.ndarray | None = None
-) -> list[int]:
-    """Eligible candidates from best to worst utility (the fallback order), same tie rules."""
-    quality = np.asarray(quality, dtype=np.float64)
-    cost = np.asarray(cost, dtype=np.float64)
-    u = utilities(quality, cost, lam)
-    order = np.lexsort((np.arange(len(u)), -quality, cost, -u))
-    if eligible is None:
-        return [int(i) for i in order]
-    eligible = np.asarray(eligible, dtype=bool)
-    return [int(i) for i in order if eligible[i]]
