@@ -33,7 +33,7 @@ from typing import Literal
 from ..agents.base import CANCEL_INTENT
 from ..config import AgentConfig, Budgets
 from ..decision import Candidate, Understanding
-from ..targets.sessions import Session
+from ..session import Session
 from .constraints import Situation, estimate, first_mask, masks_for
 
 SessionAction = Literal[
@@ -147,7 +147,7 @@ class AgentStage:
         """Mask the agents for this turn and pick the one that takes it, if any.
 
         ``follow_up_agent`` is the agent a follow-up may return to (the session's
-        active agent, or the one that just finished); ``SessionManager.follow_up_agent``.
+        active agent, or the one that just finished); ``Session.follow_up_agent``.
         """
         confs: dict[str, tuple[float, str]] = {}  # agent -> (summed confidence, best intent)
         for s in understanding.intents:  # best first, so the first intent seen is the best

@@ -28,35 +28,15 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from ..errors import ConfigError
+from ..session import Session
 from ._agent_db import open_table
 
-SessionStateName = Literal["idle", "agent_active"]
 TABLE = "agent_sessions"
-
-
-@dataclass(frozen=True)
-class Session:
-    """One session's dialog state; ``agent``/``slots`` are set while ``agent_active``."""
-
-    id: str
-    state: SessionStateName = "idle"
-    agent: str | None = None
-    intent: str | None = None
-    slots: Mapping[str, Any] = field(default_factory=dict)
-    updated: float = 0.0
-    last_agent: str | None = None  # the agent that finished last, for follow-ups
-    last_slots: Mapping[str, Any] = field(default_factory=dict)
-    last_done: float = 0.0
-    ended: str = ""  # why the last dialog ended: done, cancel, subject_change, agent_down...
-
-    @property
-    def active(self) -> bool:
-        return self.state == "agent_active"
 
 
 class SessionStore:
@@ -138,12 +118,8 @@ class SessionManager:
         return session
 
     def follow_up_agent(self, session: Session) -> str | None:
-        """The agent a follow-up may return to: the active one, or the one just finished."""
-        if session.active:
-            return session.agent
-        if session.last_agent and self._clock() - session.last_done <= self.follow_up_s:
-            return session.last_agent
-        return None
+        """The agent a follow-up may return to now (``Session.follow_up_agent``)."""
+        return session.follow_up_agent(self._clock(), self.follow_up_s)
 
     def agent_replied(
         self,
