@@ -17,25 +17,21 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from .attempt import Attempt
-from .bundle_dirs import BundleKind, bundle_dir, shipped_bundle_dir
+from .bundle_dirs import bundle_dir
 from .config import Config, load_config
 from .context import RouteContext
-from .decision import Decision, DecisionContext, Stage, Understanding
+from .decision import Decision
 from .device import DeviceMonitor
 from .errors import (
     AllTargetsFailed,
-    BundleError,
-    ConfigError,
     LogError,
     RequestError,
     TargetUnavailable,
@@ -45,16 +41,9 @@ from .log.sinks import DecisionSink, LogRecord
 from .messages import (
     GenerationOptions,
     Messages,
-    estimate_tokens,
-    normalize_messages,
     query_text,
 )
-from .routing.agent_stage import AgentChoice, AgentStage
-from .routing.constraints import Situation, estimate
-from .routing.intent import IntentRouter
-from .routing.policy import Choice, choose
-from .routing.privacy import PrivacyRules
-from .routing.quality import QualityPredictor
+from .routing.router import Environment, Router, RouteRequest
 from .targets._agent_db import database_path
 from .targets.agents import AgentRegistry, AgentTurn
 from .targets.backends import Backend, BackendOptions, ChatRequest
@@ -69,40 +58,6 @@ if TYPE_CHECKING:
     from .log.writer import DecisionLog
 
 logger = logging.getLogger(__name__)
-_NO_CONTEXT = RouteContext()
-_T = TypeVar("_T")
-_Request = tuple[tuple[dict[str, str], ...], RouteContext]  # messages and context, checked
-
-
-def _load_router(config: Config) -> tuple[IntentRouter, QualityPredictor]:
-    """The intent and routing bundles the config resolves to, loaded.
-
-    An installed bundle (``edge-moma model install``) that this edge-moma cannot
-    run, such as one exported by an older version, gives way to the shipped one
-    with a warning, so that upgrading never stops routing; a bundle named in
-    ``[router]`` is the user's explicit choice, and its error stands.
-    """
-    return (
-        _load_bundle(config, "intent", config.router.intent_model, IntentRouter.load),
-        _load_bundle(config, "routing", config.router.routing_model, QualityPredictor.load),
-    )
-
-
-def _load_bundle(config: Config, kind: BundleKind, setting: str, load: Callable[[Path], _T]) -> _T:
-    path = bundle_dir(config, kind)
-    try:
-        return load(path)
-    except BundleError as exc:
-        shipped = shipped_bundle_dir(kind)
-        if setting or path == shipped:
-            raise
-        logger.warning(
-            "the installed %s router cannot be used (%s); routing with the shipped one. "
-            "Install one built by this edge-moma, or run: edge-moma model rollback",
-            kind,
-            exc,
-        )
-        return load(shipped)
 
 
 class Runtime:
@@ -116,22 +71,25 @@ class Runtime:
         device: DeviceMonitor | None = None,
     ):
         self.config = config
-        self._bundle_dirs = (bundle_dir(config, "intent"), bundle_dir(config, "routing"))
-        self.intent, self.quality = _load_router(config)
-        self.privacy = PrivacyRules(config.policy.privacy)
+        self.agents = AgentRegistry(
+            config.agents, data_dir=config.data_dir, source=str(config.path)
+        )
+        self._claims = self.agents.claims()
+        self._router = Router.load(config, claims=self._claims)
         self._sinks: list[DecisionSink] = []
         self.decision_log: DecisionLog | None = None
         if config.runtime.log:
             from .log.writer import DecisionLog, LogSettings
 
-            self.decision_log = DecisionLog(LogSettings.from_config(config, self.privacy.redact))
+            redact = self._router.privacy.redact
+            self.decision_log = DecisionLog(LogSettings.from_config(config, redact))
             self._sinks.append(self.decision_log)
         self.ledger: Ledger = ledger or (
             self.decision_log.ledger if self.decision_log else MemoryLedger()
         )
         self.device = device or DeviceMonitor()
-        self._same_features = self.intent.featurizer == self.quality.featurizer
         self._traits = {m.name: m.traits() for m in config.models}
+        self._declared = {name: traits.declared_speed for name, traits in self._traits.items()}
         self._backends: dict[str, Backend] = {}
         self._unavailable: dict[str, str] = {}
         for model in config.models:
@@ -144,19 +102,7 @@ class Runtime:
         self.breaker = CircuitBreaker(
             config.runtime.circuit_failures, config.runtime.circuit_cooldown_s
         )
-        self.router_version = f"intent:{self.intent.version}+routing:{self.quality.version}"
         st = config.agent_stage
-        self.agents = AgentRegistry(
-            config.agents, data_dir=config.data_dir, source=str(config.path)
-        )
-        self.agent_stage = AgentStage(
-            config.agents,
-            threshold=st.threshold,
-            switch_confidence=st.switch_confidence,
-            domains=self.intent.card.get("domains") or {},
-            claims=self.agents.claims(),
-            budgets=config.budgets,
-        )
         store = SessionStore(database_path(config.data_dir)) if st.persist_sessions else None
         self.sessions = SessionManager(
             ttl_s=st.session_ttl_s, follow_up_s=st.follow_up_s, store=store
@@ -169,6 +115,15 @@ class Runtime:
 
     # --- routing ------------------------------------------------------------------
 
+    @property
+    def router(self) -> Router:
+        """The router in use (it changes when ``reload_router`` loads a new one)."""
+        return self._router
+
+    @property
+    def router_version(self) -> str:
+        return self._router.version
+
     def route(
         self,
         query: str | Messages,
@@ -179,7 +134,7 @@ class Runtime:
 
         The decision goes to every sink (the decision log, unless ``[runtime] log = false``).
         """
-        return self._routed([self._request(query, context)])[0]
+        return self.route_checked([self._router.check(query, context)])[0]
 
     def route_many(
         self,
@@ -200,182 +155,35 @@ class Runtime:
             raise RequestError(
                 f"{len(contexts)} contexts for {len(queries)} queries; pass one each"
             )
-        requests = []
+        router, requests = self._router, []
         for i, query in enumerate(queries):
             try:
-                requests.append(self._request(query, contexts[i] if contexts is not None else None))
+                requests.append(router.check(query, contexts[i] if contexts is not None else None))
             except RequestError as exc:
-                raise RequestError(f"query {i}: {exc}") from None
-        return self._routed(requests) if requests else []
+                raise RequestError(f"query {i}: {exc}", param=exc.param, code=exc.code) from None
+        return self.route_checked(requests) if requests else []
 
-    def _request(
-        self, query: str | Messages, context: RouteContext | Mapping[str, Any] | None
-    ) -> _Request:
-        """``query`` and ``context`` checked: ``RequestError`` says what to fix."""
-        return normalize_messages(query), self._checked(self._context(context))
-
-    def _routed(self, requests: Sequence[_Request]) -> list[Decision]:
-        """The decisions for checked requests, each handed to the sinks."""
-        decisions = self._decide_many(requests)
+    def route_checked(self, requests: Sequence[RouteRequest]) -> list[Decision]:
+        """Decisions for requests already checked with ``router.check``, each handed to
+        the sinks (the daemon checks each request as it arrives, then decides a batch)."""
+        decisions = self._router.decide_many(requests, self._environment(requests))
         if self._sinks:
-            for decision, (messages, _) in zip(decisions, requests, strict=True):
-                self._emit(decision, query_text(messages))
+            for decision, request in zip(decisions, requests, strict=True):
+                self._emit(decision, query_text(request.messages))
         return decisions
 
-    def _checked(self, ctx: RouteContext) -> RouteContext:
-        """``ctx`` if the target it pins (if any) is in the pool or the agents."""
-        if ctx.target and self.config.model(ctx.target) is None and ctx.target not in self.agents:
-            known = [m.name for m in self.config.models] + [a.name for a in self.config.agents]
-            raise RequestError(f"unknown target {ctx.target!r}; known: {known}")
-        return ctx
-
-    def _decide_many(self, requests: Sequence[_Request]) -> list[Decision]:
-        """Decisions for checked requests: the models run once for all of them.
-
-        The rest runs stage by stage over the batch, not request by request:
-        a stage's code then stays in the CPU's caches for the whole batch,
-        which made a batch of 6 about 10-15% cheaper a request.
-        """
-        intent, quality, models = self.intent, self.quality, self.config.models
-        texts = [query_text(messages) for messages, _ in requests]
-        rows = [intent.featurizer.indices(t) for t in texts]
-        understandings = intent.understand_many(rows)
-        known = quality.known_quality_many(
-            rows if self._same_features else [quality.featurizer.indices(t) for t in texts]
-        )
-        qualities = [
-            quality.score_pool(k, models, task=u.task)
-            for k, u in zip(known, understandings, strict=True)
-        ]
-        situations = [
-            self._situation(messages, text, ctx)
-            for (messages, ctx), text in zip(requests, texts, strict=True)
-        ]
-        traits = [self._traits[m.name] for m in models]
-        speeds = [
-            self.speeds.speed(m.name, t.declared_speed) for m, t in zip(models, traits, strict=True)
-        ]
-        choices = [
-            choose(
-                [
-                    estimate(m.name, m.kind, t, float(q), situation, speed)
-                    for m, t, q, speed in zip(models, traits, row, speeds, strict=True)
-                ],
-                situation,
-                self.config.policy,
-                self.config.budgets,
-            )
-            for row, situation in zip(qualities, situations, strict=True)
-        ]
-        agents = [
-            self._agent_stage(understanding, text, situation, ctx)
-            for understanding, text, situation, (_, ctx) in zip(
-                understandings, texts, situations, requests, strict=True
-            )
-        ]
-        return [
-            self._decision(text, ctx, understanding, situation, agent, choice)
-            for text, (_, ctx), understanding, situation, agent, choice in zip(
-                texts, requests, understandings, situations, agents, choices, strict=True
-            )
-        ]
-
-    def _decision(
-        self,
-        text: str,
-        ctx: RouteContext,
-        understanding: Understanding,
-        situation: Situation,
-        agent: AgentChoice,
-        choice: Choice,
-    ) -> Decision:
-        """One request's decision from its agent stage and its LLM ranking."""
-        target, fallbacks, reason = choice.target, choice.fallbacks, choice.reason
-        stage: Stage = "llm"
-        if agent.target:  # agents first: the LLM ranking becomes the agent's fallbacks
-            target, fallbacks = agent.target, tuple(t for t in (target, *fallbacks) if t)
-            stage = "agent"
-            reason = f"agent stage: {agent.reason}"
-        elif self.config.agents:
-            reason = f"{reason}; agent stage: {agent.reason}"
-        if ctx.target:
-            rest = [t for t in (target, *fallbacks) if t and t != ctx.target]
-            target, fallbacks = ctx.target, tuple(rest)
-            stage = "agent" if ctx.target in self.agents else "llm"
-            reason = f"pinned to {ctx.target} by the caller; policy: {reason}"
-        return Decision(
-            id=os.urandom(16).hex(),  # 128 random bits like uuid4().hex, a fifth of its cost
-            created=time.time(),
-            stage=stage,
-            target=target,
-            fallbacks=fallbacks,
-            reason=reason,
-            candidates=agent.candidates + choice.candidates,
-            understanding=understanding,
-            all_masked=choice.all_masked and stage == "llm",
-            context=DecisionContext(
-                battery_percent=situation.battery_percent,
-                charging=situation.charging,
-                online=situation.online,
-                deadline_s=situation.deadline_s,
-                sensitive=situation.sensitive_classes,
-                prompt_tokens=situation.prompt_tokens,
-                output_tokens=situation.output_tokens,
-                query_sha256=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
-                session_id=ctx.session_id,
-                agent_intent=agent.intent,
-                session_action=agent.session_action,
-            ),
-            router_version=self.router_version,
-        )
-
-    def _agent_stage(
-        self, understanding: Understanding, text: str, situation: Situation, ctx: RouteContext
-    ) -> AgentChoice:
-        """MoMA's first question: may an agent take this turn now? (``agent_stage.py``)."""
-        session = self.sessions.get(ctx.session_id)
-        return self.agent_stage.select(
-            understanding, text, situation, session, self.sessions.follow_up_agent(session)
-        )
-
-    def _context(self, context: RouteContext | Mapping[str, Any] | None) -> RouteContext:
-        if context is None:
-            return _NO_CONTEXT
-        if isinstance(context, RouteContext):
-            return context
-        try:
-            return RouteContext.from_dict(dict(context))
-        except ConfigError as exc:
-            raise RequestError(str(exc)) from None
-
-    def _situation(
-        self, messages: Sequence[Mapping[str, str]], text: str, ctx: RouteContext
-    ) -> Situation:
-        state = self.device.state()
+    def _environment(self, requests: Sequence[RouteRequest]) -> Environment:
+        """What the router is told about the world for these requests, read once."""
         now = time.time()
-        sensitive = self.privacy.classes(text)
-        if ctx.sensitive is True and not sensitive:
-            sensitive = ("caller",)
-        elif ctx.sensitive is False:
-            sensitive = ()
-        prompt = sum(estimate_tokens(m["content"]) for m in messages)
-        return Situation(
-            battery_percent=(
-                ctx.battery_percent if ctx.battery_percent is not None else state.battery_percent
-            ),
-            charging=ctx.charging if ctx.charging is not None else state.charging,
-            online=ctx.online if ctx.online is not None else state.online,
-            deadline_s=ctx.deadline_s
-            if ctx.deadline_s is not None
-            else self.config.budgets.deadline_s,
-            prompt_tokens=prompt,
-            output_tokens=ctx.expected_output_tokens or self.config.policy.expected_output_tokens,
-            sensitive_classes=sensitive,
+        sids = {r.context.session_id for r in requests if r.context.session_id}
+        return Environment(
+            device=self.device.state(),
+            now=now,
             spent_today_usd=self.ledger.spent_since(now - DAY_S),
             spent_month_usd=self.ledger.spent_since(now - MONTH_S),
             unavailable={**self.breaker.open_targets(), **self._unavailable},
-            permissions=frozenset(ctx.permissions or ()),
-            context_slots=frozenset(ctx.slots or {}),
+            speeds=self.speeds.measured(self._declared),
+            sessions={sid: self.sessions.get(sid) for sid in sids},
         )
 
     # --- execution ----------------------------------------------------------------
@@ -465,13 +273,11 @@ class Runtime:
         cancel: threading.Event | None,
     ) -> tuple[Decision, ChatRequest, functools.partial[Backend]]:
         """Validate, route, and build the request and the executor's ``backend_for``."""
-        messages = normalize_messages(messages_or_text)
-        ctx = self._context(context)
-        if target:
-            ctx = dataclasses.replace(ctx, target=target)
-        decision = self._decide_many([(messages, self._checked(ctx))])[0]
+        checked = self._router.check(messages_or_text, context, target=target)
+        decision = self._router.decide(checked, self._environment([checked]))
+        ctx = checked.context
         request = ChatRequest(
-            messages=messages,
+            messages=checked.messages,
             max_tokens=options.max_tokens,
             temperature=options.temperature,
             stop=options.stop,
@@ -504,7 +310,7 @@ class Runtime:
         self._sinks.append(sink)
 
     def _emit(self, decision: Decision, text: str, attempts: tuple[Attempt, ...] = ()) -> None:
-        record = LogRecord(decision, text, attempts, self.intent.featurizer.version)
+        record = LogRecord(decision, text, attempts, self._router.features_version)
         for sink in self._sinks:
             try:
                 sink(record)
@@ -535,14 +341,9 @@ class Runtime:
         (the daemon) calls this to route with the new version without a restart.
         """
         dirs = (bundle_dir(self.config, "intent"), bundle_dir(self.config, "routing"))
-        if dirs == self._bundle_dirs:
+        if dirs == self._router.bundle_dirs:
             return False
-        intent, quality = _load_router(self.config)
-        with self._lock:
-            self.intent, self.quality = intent, quality
-            self._same_features = intent.featurizer == quality.featurizer
-            self.router_version = f"intent:{intent.version}+routing:{quality.version}"
-            self._bundle_dirs = dirs
+        self._router = Router.load(self.config, claims=self._claims)  # one assignment: atomic
         return True
 
     def _charge(self, attempts: Sequence[Attempt]) -> None:

@@ -111,7 +111,7 @@ def test_an_installed_router_from_an_older_version_gives_way_to_the_shipped_one(
     assert installed is not None
     as_old_export(installed)  # as if installed by the previous edge-moma
     with Runtime.from_config(write_config(f'[runtime]\ndata_dir = "{data}"\n')) as rt:
-        assert rt.intent.version == read_card(shipped_bundle_dir("intent"))["version"]
+        assert rt.router.intent.version == read_card(shipped_bundle_dir("intent"))["version"]
         assert rt.route("set a timer for 5 minutes").understanding is not None
     assert "installed intent router cannot be used" in caplog.text
     explicit = write_config(f'[router]\nintent_model = "{installed}"\n', name="explicit.toml")

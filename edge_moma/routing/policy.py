@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from ..config import Budgets, Policy
 from ..decision import Candidate
-from .constraints import Estimate, Situation, first_mask, low_battery
+from .constraints import Estimate, Masks, Situation, first_mask, low_battery
 from .utility import order
 
 
@@ -50,18 +50,25 @@ class Choice:
 
 
 def choose(
-    estimates: Sequence[Estimate], situation: Situation, policy: Policy, budgets: Budgets
+    estimates: Sequence[Estimate],
+    situation: Situation,
+    policy: Policy,
+    budgets: Budgets,
+    masks: Sequence[Masks] | None = None,
 ) -> Choice:
-    """Mask, score and rank the candidates; deterministic for equal inputs."""
+    """Mask, score and rank the candidates; deterministic for equal inputs.
+
+    ``masks`` are each estimate's ``masks_for(traits)`` when the caller keeps them.
+    """
     left = 1.0 - situation.spent_today_usd / budgets.daily_usd if budgets.daily_usd > 0 else 1.0
     lam = tradeoff_lambda(policy.tradeoff, left)
     penalise_energy = low_battery(situation, budgets)
     candidates, utilities = [], []
-    for e in estimates:
+    for i, e in enumerate(estimates):
         utility = e.quality - lam * e.cost_usd
         if penalise_energy:
             utility -= policy.energy_weight * e.energy_j
-        mask = first_mask(e, situation, budgets)
+        mask = first_mask(e, situation, budgets, masks[i] if masks is not None else None)
         utilities.append(utility)
         candidates.append(
             Candidate(

@@ -346,17 +346,13 @@ def _service(request: Request) -> Service:
     return service
 
 
-def _known(rt: Runtime) -> Callable[[str], bool]:
-    return lambda name: rt.config.model(name) is not None or name in rt.agents
-
-
 async def route(request: Request) -> Response:
     return _json(await _decide(_service(request), await _body(request)))
 
 
 async def _decide(service: Service, body: Any) -> bytes:
     """``/v1/route``: the decision's JSON for a request body (batched: ``batching.py``)."""
-    chat = parse_chat(body, _known(service.runtime))
+    chat = parse_chat(body, service.runtime.router.knows)
     context = chat.context
     if chat.model != "auto":
         context = RouteContext(**{**(context.to_dict() if context else {}), "target": chat.model})
@@ -365,7 +361,7 @@ async def _decide(service: Service, body: Any) -> bytes:
 
 async def chat_completions(request: Request) -> Response:
     service = _service(request)
-    chat = parse_chat(await _body(request), _known(service.runtime))
+    chat = parse_chat(await _body(request), service.runtime.router.knows)
     target = None if chat.model == "auto" else chat.model
     if chat.stream:
         return await _stream(service, chat, target)

@@ -3,8 +3,8 @@
 The config declares a model's time to first token and tokens/s; what the
 device really does depends on its CPU, its thermal state and what else runs.
 Every answered attempt updates an exponential moving average per target, and
-``Runtime.route`` passes it to ``policy.estimate`` so latency and energy
-estimates (and the latency mask) learn the device.
+the runtime hands the measured speeds to the router (``Environment.speeds``) so
+latency estimates (and the latency mask) learn the device.
 
 Example::
 
@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..speed import Speed
@@ -86,3 +87,16 @@ class SpeedMeter:
         if ttft is None or tps is None:
             return None
         return Speed(ttft, tps)
+
+    def measured(self, declared: Mapping[str, Speed]) -> dict[str, Speed]:
+        """The speed of every target of ``declared`` measured so far, completed by its
+        declared speed where only half is measured (``speed``); the others are left out."""
+        if not self._n:  # nothing measured yet: every routing call until the first answer
+            return {}
+        out = {}
+        for target, speed in declared.items():
+            if target in self._n:
+                measured = self.speed(target, speed)
+                if measured is not None:
+                    out[target] = measured
+        return out
