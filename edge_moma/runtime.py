@@ -1,7 +1,13 @@
 """``Runtime``: the embedded face of edge-moma (the CLI and the daemon call it too).
 
-One request flows: text -> features -> intent/task router -> quality predictor
--> device state, budgets, privacy -> policy -> ``Decision`` -> executor.
+A thin composition of the parts that do the work::
+
+    Router    checked requests + a snapshot of the world -> Decisions   (routing/router.py)
+    Targets   a Decision -> an answer or a stream, with fallback          (targets/answering.py)
+    sinks     every decision (the SQLite decision log is one)             (log/)
+    ledger    what remote calls cost, which the budgets read              (log/ledger.py)
+    device    battery and network, probed in the background               (device.py)
+
 ``route`` never blocks on I/O: device state is cached by a background thread,
 the router bundles are loaded once at start and backends only on first use.
 
@@ -16,12 +22,11 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .attempt import Attempt
@@ -30,29 +35,14 @@ from .config import Config, load_config
 from .context import RouteContext
 from .decision import Decision
 from .device import DeviceMonitor
-from .errors import (
-    AllTargetsFailed,
-    LogError,
-    RequestError,
-    TargetUnavailable,
-)
+from .errors import LogError, RequestError
 from .log.ledger import DAY_S, MONTH_S, Ledger, MemoryLedger
 from .log.sinks import DecisionSink, LogRecord
-from .messages import (
-    GenerationOptions,
-    Messages,
-    query_text,
-)
+from .messages import GenerationOptions, Messages, query_text
 from .routing.router import Environment, Router, RouteRequest
-from .targets._agent_db import database_path
-from .targets.agents import AgentRegistry, AgentTurn
-from .targets.backends import Backend, BackendOptions, ChatRequest
-from .targets.backends.pool import LocalPool
-from .targets.breaker import CircuitBreaker
-from .targets.executor import Hooks, Response, ResponseStream, execute
-from .targets.kinds import create_backend
-from .targets.sessions import SessionManager, SessionStore
-from .targets.speed_meter import SpeedMeter
+from .session import Session
+from .targets.answering import Done, Targets
+from .targets.executor import Response, ResponseStream
 
 if TYPE_CHECKING:
     from .log.writer import DecisionLog
@@ -70,50 +60,35 @@ class Runtime:
         ledger: Ledger | None = None,
         device: DeviceMonitor | None = None,
     ):
-        self.config = config
-        self.agents = AgentRegistry(
-            config.agents, data_dir=config.data_dir, source=str(config.path)
-        )
-        self._claims = self.agents.claims()
-        self._router = Router.load(config, claims=self._claims)
+        self._config = config
+        self._targets = Targets(config)
+        self._claims = self._targets.claims()
+        try:
+            self._router = Router.load(config, claims=self._claims)
+        except BaseException:
+            self._targets.close()
+            raise
         self._sinks: list[DecisionSink] = []
-        self.decision_log: DecisionLog | None = None
+        self._log: DecisionLog | None = None
         if config.runtime.log:
             from .log.writer import DecisionLog, LogSettings
 
             redact = self._router.privacy.redact
-            self.decision_log = DecisionLog(LogSettings.from_config(config, redact))
-            self._sinks.append(self.decision_log)
-        self.ledger: Ledger = ledger or (
-            self.decision_log.ledger if self.decision_log else MemoryLedger()
-        )
-        self.device = device or DeviceMonitor()
-        self._traits = {m.name: m.traits() for m in config.models}
-        self._declared = {name: traits.declared_speed for name, traits in self._traits.items()}
-        self._backends: dict[str, Backend] = {}
-        self._unavailable: dict[str, str] = {}
-        for model in config.models:
-            why = model.unavailable()
-            if why:
-                self._unavailable[model.name] = why
-        self._lock = threading.Lock()
-        self.pool = LocalPool(config.runtime.memory_budget_mb)
-        self.speeds = SpeedMeter()
-        self.breaker = CircuitBreaker(
-            config.runtime.circuit_failures, config.runtime.circuit_cooldown_s
-        )
-        st = config.agent_stage
-        store = SessionStore(database_path(config.data_dir)) if st.persist_sessions else None
-        self.sessions = SessionManager(
-            ttl_s=st.session_ttl_s, follow_up_s=st.follow_up_s, store=store
-        )
+            self._log = DecisionLog(LogSettings.from_config(config, redact))
+            self._sinks.append(self._log)
+        self._ledger: Ledger = ledger or (self._log.ledger if self._log else MemoryLedger())
+        self._device = device or DeviceMonitor()
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> Runtime:
         """Load the config by the documented search order and start a runtime."""
         return cls(load_config(path), **kwargs)
 
-    # --- routing ------------------------------------------------------------------
+    # --- what it is made of -------------------------------------------------------
+
+    @property
+    def config(self) -> Config:
+        return self._config
 
     @property
     def router(self) -> Router:
@@ -123,6 +98,23 @@ class Runtime:
     @property
     def router_version(self) -> str:
         return self._router.version
+
+    @property
+    def device(self) -> DeviceMonitor:
+        """The device probe; ``rt.device.set(online=False)`` overrides what it reads."""
+        return self._device
+
+    @property
+    def ledger(self) -> Ledger:
+        """Where remote calls' cost goes and the budgets read it from."""
+        return self._ledger
+
+    @property
+    def decision_log(self) -> DecisionLog | None:
+        """The SQLite decision log (``flush()``, counters); None with ``[runtime] log = false``."""
+        return self._log
+
+    # --- routing ------------------------------------------------------------------
 
     def route(
         self,
@@ -175,18 +167,18 @@ class Runtime:
     def _environment(self, requests: Sequence[RouteRequest]) -> Environment:
         """What the router is told about the world for these requests, read once."""
         now = time.time()
-        sids = {r.context.session_id for r in requests if r.context.session_id}
+        targets = self._targets
         return Environment(
-            device=self.device.state(),
+            device=self._device.state(),
             now=now,
-            spent_today_usd=self.ledger.spent_since(now - DAY_S),
-            spent_month_usd=self.ledger.spent_since(now - MONTH_S),
-            unavailable={**self.breaker.open_targets(), **self._unavailable},
-            speeds=self.speeds.measured(self._declared),
-            sessions={sid: self.sessions.get(sid) for sid in sids},
+            spent_today_usd=self._ledger.spent_since(now - DAY_S),
+            spent_month_usd=self._ledger.spent_since(now - MONTH_S),
+            unavailable=targets.unavailable(),
+            speeds=targets.measured_speeds(),
+            sessions=targets.sessions({r.context.session_id or "" for r in requests} - {""}),
         )
 
-    # --- execution ----------------------------------------------------------------
+    # --- answering ----------------------------------------------------------------
 
     def complete(
         self,
@@ -209,23 +201,15 @@ class Runtime:
         (with every attempt) if no target answers.
         """
         generation = _options(options, max_tokens, temperature, stop)
-        decision, request, backend_for = self._prepare(
-            messages_or_text, generation, context, target, cancel
+        request, decision = self._decide_one(messages_or_text, context, target)
+        return self._targets.complete(
+            decision,
+            request.messages,
+            generation,
+            request.context,
+            cancel=cancel,
+            on_done=self._done(decision, request),
         )
-        done = self._done(decision, request)
-        try:
-            response = execute(
-                decision,
-                request,
-                backend_for,
-                deadline_s=decision.context.deadline_s,
-                hooks=self._hooks(),
-            )
-        except AllTargetsFailed as exc:
-            done(exc.attempts, None)
-            raise
-        done(response.attempts, response)
-        return response
 
     def stream(
         self,
@@ -252,58 +236,51 @@ class Runtime:
             print(answer.response.target)
         """
         generation = _options(options, max_tokens, temperature, stop)
-        decision, request, backend_for = self._prepare(
-            messages_or_text, generation, context, target, None
-        )
-        return ResponseStream(
+        request, decision = self._decide_one(messages_or_text, context, target)
+        return self._targets.stream(
             decision,
-            request,
-            backend_for,
-            deadline_s=decision.context.deadline_s,
-            hooks=self._hooks(),
+            request.messages,
+            generation,
+            request.context,
             on_done=self._done(decision, request),
         )
 
-    def _prepare(
+    def _decide_one(
         self,
-        messages_or_text: str | Messages,
-        options: GenerationOptions,
+        query: str | Messages,
         context: RouteContext | Mapping[str, Any] | None,
         target: str | None,
-        cancel: threading.Event | None,
-    ) -> tuple[Decision, ChatRequest, functools.partial[Backend]]:
-        """Validate, route, and build the request and the executor's ``backend_for``."""
-        checked = self._router.check(messages_or_text, context, target=target)
-        decision = self._router.decide(checked, self._environment([checked]))
-        ctx = checked.context
-        request = ChatRequest(
-            messages=checked.messages,
-            max_tokens=options.max_tokens,
-            temperature=options.temperature,
-            stop=options.stop,
-            cancel=cancel,
-        )
-        return decision, request, self._backend_for(decision, request, ctx)
+    ) -> tuple[RouteRequest, Decision]:
+        """Check and decide one request to answer (its sinks get it once it ended)."""
+        request = self._router.check(query, context, target=target)
+        return request, self._router.decide(request, self._environment([request]))
 
-    def _hooks(self) -> Hooks:
-        return Hooks(self._mark_unavailable, self.breaker, self.speeds)
+    def _done(self, decision: Decision, request: RouteRequest) -> Done:
+        """What runs once a request ended, whole or streamed: charge the ledger and log
+        the decision with its attempts (``Targets`` then moves the session on)."""
 
-    def _done(
-        self, decision: Decision, request: ChatRequest
-    ) -> Callable[[Sequence[Attempt], Response | None], None]:
-        """What runs once a request ended, whole or streamed: charge the ledger, log
-        the decision and its attempts, and move the session on if it was answered."""
-
-        def done(attempts: Sequence[Attempt], response: Response | None = None) -> None:
-            self._charge(attempts)
+        def done(attempts: tuple[Attempt, ...], response: Response | None) -> None:
+            for attempt in attempts:
+                if attempt.cost_usd:
+                    self._ledger.add(attempt.target, attempt.cost_usd)
             if self._sinks:
-                self._emit(decision, query_text(request.messages), tuple(attempts))
-            if response is not None and response.target:
-                self._advance_session(decision, response)
+                self._emit(decision, query_text(request.messages), attempts)
 
         return done
 
-    # --- logging and feedback -----------------------------------------------------
+    def targets(self) -> list[dict[str, Any]]:
+        """Every configured model and agent, with whether it can be used now and why not.
+
+        What ``GET /v1/models`` of the daemon lists; ``queued`` counts requests
+        waiting for a local model, ``loaded`` says whether it is in memory.
+        """
+        return self._targets.listing(online=self._device.state().online)
+
+    def session(self, session_id: str) -> Session:
+        """The dialog state of ``session_id`` now (which agent holds it, if any)."""
+        return self._targets.session(session_id)
+
+    # --- logging, feedback, lifecycle ---------------------------------------------
 
     def add_sink(self, sink: DecisionSink) -> None:
         """Also hand every decision (a ``LogRecord``) to ``sink``; it must not block."""
@@ -330,9 +307,9 @@ class Runtime:
         from .log.store import Feedback
 
         checked = Feedback(decision_id, score, correct, source, note).check()
-        if self.decision_log is None:
+        if self._log is None:
             raise LogError("logging is off ([runtime] log = false); feedback has nowhere to go")
-        self.decision_log.add_feedback(checked)
+        self._log.add_feedback(checked)
 
     def reload_router(self) -> bool:
         """Load the router bundles the config resolves to now; True if they changed.
@@ -340,119 +317,30 @@ class Runtime:
         After ``edge-moma model install`` or ``rollback`` a long-running process
         (the daemon) calls this to route with the new version without a restart.
         """
-        dirs = (bundle_dir(self.config, "intent"), bundle_dir(self.config, "routing"))
+        dirs = (bundle_dir(self._config, "intent"), bundle_dir(self._config, "routing"))
         if dirs == self._router.bundle_dirs:
             return False
-        self._router = Router.load(self.config, claims=self._claims)  # one assignment: atomic
+        self._router = Router.load(self._config, claims=self._claims)  # one assignment: atomic
         return True
 
-    def _charge(self, attempts: Sequence[Attempt]) -> None:
-        """Add what remote attempts cost to the spend ledger that budgets read."""
-        for attempt in attempts:
-            if attempt.cost_usd:
-                self.ledger.add(attempt.target, attempt.cost_usd)
-
-    def _backend_for(
-        self, decision: Decision, request: ChatRequest, ctx: RouteContext
-    ) -> functools.partial[Backend]:
-        """The executor's ``backend_for``: agents get this turn bound to them."""
-        return functools.partial(self._backend, turn=self._agent_turn(decision, request, ctx))
-
-    def _agent_turn(
-        self, decision: Decision, request: ChatRequest, ctx: RouteContext
-    ) -> AgentTurn | None:
-        """What an agent target sees: the session's slots for it, over the context's slots."""
-        if decision.stage != "agent" or decision.target is None:
-            return None
-        sid = decision.context.session_id
-        session = self.sessions.get(sid)
-        own: Mapping[str, Any] = {}
-        if session.agent == decision.target:
-            own = session.slots
-        elif session.last_agent == decision.target:
-            own = session.last_slots
-        top = decision.understanding.top_intent if decision.understanding else None
-        intent = decision.context.agent_intent or (top.label if top else "")
-        slots = {**(ctx.slots or {}), **own}
-        return AgentTurn(sid or "", request.messages, intent, slots)
-
-    def _advance_session(self, decision: Decision, response: Response) -> None:
-        """Move the session's state machine after a turn was answered."""
-        sid = decision.context.session_id
-        if not sid:
-            return
-        extra = response.completion.extra if response.completion else {}
-        slots = extra.get("slots")
-        if response.target in self.agents and isinstance(slots, dict):
-            intent, state = str(extra["intent"]), str(extra["state"])
-            self.sessions.agent_replied(sid, response.target, intent, state, slots)
-        else:
-            agent_failed = decision.stage == "agent" and decision.target in self.agents
-            self.sessions.end(sid, "agent_down" if agent_failed else "llm")
-
-    def _backend(self, name: str, turn: AgentTurn | None = None) -> Backend:
-        if name in self.agents:  # an agent bound to this turn; the executor cannot tell
-            return self.agents.backend(name, turn or AgentTurn("", (), ""))
-        with self._lock:
-            backend = self._backends.get(name)
-            if backend is None:
-                model = self.config.model(name)
-                if model is None:
-                    raise TargetUnavailable("not in the configured pool", target=name)
-                options = BackendOptions(
-                    threads=self.config.runtime.threads,
-                    pool=self.pool,
-                    max_queue=self.config.runtime.max_queue,
-                )
-                backend = create_backend(model, options)
-                self._backends[name] = backend
-            return backend
-
-    def targets(self) -> list[dict[str, Any]]:
-        """Every configured model and agent, with whether it can be used now and why not.
-
-        What ``GET /v1/models`` of the daemon lists; ``queued`` counts requests
-        waiting for a local model, ``loaded`` says whether it is in memory.
-        """
-        blocked = {**self.breaker.open_targets(), **self._unavailable}
-        online = self.device.state().online
-        loaded = set(self.pool.loaded)
-        rows: list[dict[str, Any]] = []
-        for m in self.config.models:
-            offline = not online and self._traits[m.name].needs_network
-            why = blocked.get(m.name) or ("offline" if offline else None)
-            backend = self._backends.get(m.name)
-            rows.append(
-                {
-                    "id": m.name,
-                    "kind": m.kind,
-                    "available": why is None,
-                    "reason": why,
-                    "loaded": m.name in loaded,
-                    "queued": getattr(backend, "queued", 0),
-                }
-            )
-        for a in self.config.agents:
-            why = blocked.get(a.name) or (None if a.enabled else "disabled in the config")
-            if why is None and "network" in a.requires and not online:
-                why = "offline"
-            rows.append({"id": a.name, "kind": "agent", "available": why is None, "reason": why})
-        return rows
-
-    def _mark_unavailable(self, target: str, why: str) -> None:
-        self._unavailable[target] = why
+    def stats(self) -> dict[str, Any]:
+        """What the runtime is doing, for monitoring: the router, spend, the targets'
+        availability, loaded models and measured speeds, and the decision log's counters."""
+        now = time.time()
+        return {
+            "router_version": self._router.version,
+            "spent_today_usd": self._ledger.spent_since(now - DAY_S),
+            "spent_month_usd": self._ledger.spent_since(now - MONTH_S),
+            **self._targets.stats(),
+            "log": self._log.stats() if self._log is not None else None,
+        }
 
     def close(self) -> None:
         """Free loaded models, stop the device monitor and flush the decision log."""
-        with self._lock:
-            for backend in self._backends.values():
-                backend.close()
-            self._backends.clear()
-        self.agents.close()
-        self.sessions.close()
-        self.device.close()
-        if self.decision_log is not None:
-            self.decision_log.close()
+        self._targets.close()
+        self._device.close()
+        if self._log is not None:
+            self._log.close()
 
     def __enter__(self) -> Runtime:
         return self

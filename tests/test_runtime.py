@@ -158,3 +158,16 @@ def test_route_many_names_the_bad_query_and_decides_none(rt: Runtime) -> None:
     assert seen == []  # nothing was decided, so nothing reached a sink
     rt.route_many(["hello", "what time is it"])
     assert [r.text for r in seen] == ["hello", "what time is it"]
+
+
+def test_what_callers_read_of_a_runtime_is_explicit(rt: Runtime) -> None:
+    rt.route("what is the capital of peru")
+    stats = rt.stats()
+    assert stats["router_version"] == rt.router_version == rt.router.version
+    assert stats["spent_today_usd"] == 0.0 and stats["unavailable"] == {}
+    assert stats["loaded"] == [] and stats["speeds"] == {}  # nothing has generated yet
+    assert stats["log"] is not None and stats["log"]["dropped"] == 0
+    assert rt.session("nobody").state == "idle" and not rt.session("nobody").active
+    assert rt.config.models[0].name == "smol" and rt.ledger.spent_since(0) == 0.0
+    with pytest.raises(AttributeError):
+        rt.config = rt.config  # type: ignore[misc]
