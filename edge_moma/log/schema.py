@@ -36,8 +36,6 @@ import sqlite3
 import time
 from pathlib import Path
 
-import sqlite_utils
-
 from ..errors import LogError
 
 logger = logging.getLogger(__name__)
@@ -258,7 +256,7 @@ def is_corruption(exc: sqlite3.Error) -> bool:
 
 def open_log_db(
     path: str | Path, *, readonly: bool = False, recover: bool = True
-) -> tuple[sqlite_utils.Database, Path | None]:
+) -> tuple[sqlite3.Connection, Path | None]:
     """Open (creating and migrating) the log at ``path``; return it and where a corrupt file went.
 
     ``readonly`` opens an existing log for reading (``edge-moma log ...``) and
@@ -283,7 +281,7 @@ def open_log_db(
                         f"{SCHEMA_VERSION}; open it once with the runtime to upgrade it",
                         path=str(path),
                     )
-                return sqlite_utils.Database(conn), None
+                return conn, None
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = _connect(path, readonly=False)
             try:
@@ -303,7 +301,7 @@ def open_log_db(
             except BaseException:
                 conn.close()
                 raise
-            return sqlite_utils.Database(conn), moved
+            return conn, moved
         except LogError:
             raise
         except sqlite3.DatabaseError as exc:

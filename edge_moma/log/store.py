@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import sqlite_utils
 
 from ..errors import LogError, RequestError
 from .schema import SCHEMA_VERSION, describe, open_log_db
@@ -190,16 +189,15 @@ class LogStore:
         print(store.stats()["decisions"])
     """
 
-    def __init__(self, db: sqlite_utils.Database, path: Path, moved_aside: Path | None = None):
-        self.db = db
-        self.conn: sqlite3.Connection = db.conn
+    def __init__(self, conn: sqlite3.Connection, path: Path, moved_aside: Path | None = None):
+        self.conn = conn
         self.path = path
         self.moved_aside = moved_aside
 
     @classmethod
     def open(cls, path: str | Path, *, readonly: bool = False) -> LogStore:
-        db, moved = open_log_db(path, readonly=readonly)
-        return cls(db, Path(path), moved)
+        conn, moved = open_log_db(path, readonly=readonly)
+        return cls(conn, Path(path), moved)
 
     def close(self) -> None:
         self.conn.close()
