@@ -15,8 +15,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...agents.base import Agent, AgentBackend, AgentReply, AgentTurn
+from ...agents.base import Agent, AgentReply, AgentTurn
 from ...errors import ConfigError, TargetUnavailable
+from .backend import AgentBackend
 
 if TYPE_CHECKING:
     from ...config import AgentConfig
