@@ -552,7 +552,7 @@ def train_routing_cmd(data: str, out: str, epochs: int, seed: int) -> None:
     """Train a quality predictor from a routing file ({"prompt", "scores", "costs"} JSON Lines)."""
     from dataclasses import replace
 
-    from .routing.quality import default_train_config, train_quality
+    from .training.quality import default_train_config, train_quality
     from .training.routing_data import load_routing_set
 
     card = train_quality(

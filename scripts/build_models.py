@@ -208,7 +208,7 @@ ROUTING_DATA = "scripts/data/routerbench/train.jsonl"
 
 def build_routing(out: Path = MODELS / "routing", work: Path = BUILD / "routing") -> dict[str, Any]:
     """Train the quality predictor on all of RouterBench and record its 5-fold CV benchmark."""
-    from edge_moma.routing.quality import default_train_config, train_quality
+    from edge_moma.training.quality import default_train_config, train_quality
     from edge_moma.training.routing_data import load_routing_set
     from edge_moma.training.routing_eval import evaluate_routing, plot_report, summary
 

@@ -202,8 +202,9 @@ def test_routing_predictor_retrains_from_logged_outcomes_gates_and_publishes(
     from routing_samples import routing_rows, write_routing_file
 
     from edge_moma.log.sinks import LogRecord
-    from edge_moma.routing.quality import QualityPredictor, default_train_config, train_quality
+    from edge_moma.routing.quality import QualityPredictor
     from edge_moma.training.fleet import gate_routing, logged_routing_rows, retrain_routing
+    from edge_moma.training.quality import default_train_config, train_quality
     from edge_moma.training.routing_data import load_routing_set
 
     base = write_routing_file(tmp_path / "base.jsonl", routing_rows(80, seed=0))

@@ -9,17 +9,11 @@ import numpy as np
 import pytest
 from routing_samples import routing_rows, write_routing_file
 
+from edge_moma.bundle_dirs import CARD_NAME
 from edge_moma.errors import BundleError
-from edge_moma.routing.bundle import CARD_NAME
 from edge_moma.routing.features import Featurizer
-from edge_moma.routing.quality import (
-    BLEND_WEIGHTS,
-    DEFAULT_PRIOR,
-    QualityPredictor,
-    blend_task_prior,
-    default_train_config,
-    train_quality,
-)
+from edge_moma.routing.quality import DEFAULT_PRIOR, QualityPredictor, blend_task_prior
+from edge_moma.training.quality import BLEND_WEIGHTS, default_train_config, train_quality
 from edge_moma.training.routing_data import load_routing_set
 
 

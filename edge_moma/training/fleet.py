@@ -552,13 +552,14 @@ def retrain_routing(
 ) -> dict[str, Any]:
     """Train a candidate routing bundle from the base routing file plus logged outcomes.
 
-    Trains through ``edge_moma.routing.quality.train_quality`` (the code of
+    Trains through ``edge_moma.training.quality.train_quality`` (the code of
     ``edge-moma train routing``) with the current bundle's featurizer, so the
     candidate installs where the current one does. The held-out logged rows are
     written to ``work_dir/logged_holdout.jsonl`` for ``gate_routing``.
     """
     from ..routing.features import Featurizer
-    from ..routing.quality import KIND, default_train_config, train_quality
+    from ..routing.quality import KIND
+    from .quality import default_train_config, train_quality
     from .routing_data import load_routing_set
 
     work = Path(work_dir)

@@ -341,7 +341,7 @@ def evaluate_routing(
 def _train_router(train: RoutingSet, out: Path, config: Any, seed: int) -> None:
     from dataclasses import replace
 
-    from ..routing.quality import default_train_config, train_quality
+    from .quality import default_train_config, train_quality
 
     cfg = config or default_train_config()
     train_quality(train, out, replace(cfg, seed=seed))
