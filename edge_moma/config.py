@@ -388,13 +388,13 @@ def _build_model(
 ) -> ModelConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"found {_type_name(raw)}, expected a table", path=src, key_path=key_path)
-    from .targets import kinds  # the registry names this module's classes: imported late
+    from .targets.kinds import model_kind, model_kinds  # it names this module's classes
 
     kind = raw.get("kind")
-    entry = kinds.model_kind(kind) if isinstance(kind, str) else None
+    entry = model_kind(kind) if isinstance(kind, str) else None
     if entry is None:
         raise ConfigError(
-            f"found kind = {kind!r}, expected one of {sorted(kinds.model_kinds())}",
+            f"found kind = {kind!r}, expected one of {sorted(model_kinds())}",
             path=src,
             key_path=f"{key_path}.kind",
         )
