@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
 import subprocess
 import sys
 
@@ -9,12 +11,24 @@ import pytest
 
 import edge_moma
 
+PACKAGES = [
+    "edge_moma",
+    *(f"edge_moma.{p}" for p in ("routing", "targets", "log", "serve", "training", "agents")),
+]
 
-def test_every_public_name_resolves() -> None:
-    for name in edge_moma.__all__:
-        assert getattr(edge_moma, name) is not None
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_every_public_name_resolves(package: str) -> None:
+    module = importlib.import_module(package)
+    assert module.__all__
+    for name in module.__all__:
+        assert getattr(module, name) is not None
     with pytest.raises(AttributeError):
-        edge_moma.NotAName  # noqa: B018
+        module.NotAName  # noqa: B018
+
+
+def test_the_version_is_the_installed_distribution_s() -> None:
+    assert edge_moma.__version__ == importlib.metadata.version("edge-moma")
 
 
 def test_import_loads_no_inference_engine_or_http_client() -> None:
