@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
+from . import __version__
 from .errors import (
     BundleError,
     ConfigError,
@@ -59,7 +60,7 @@ def echo_json(obj: Any) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="edge-moma")
+@click.version_option(version=__version__, prog_name="edge-moma")
 def main() -> None:
     """edge-moma: route each request to an on-device agent, a local model or a cloud LLM."""
 
@@ -151,8 +152,20 @@ def route(text: str, config_path: str | None, as_json: bool, **ctx: Any) -> None
 @click.argument("text")
 @config_option
 @context_options
-@click.option("--max-tokens", default=256, show_default=True, type=click.IntRange(min=1))
-@click.option("--temperature", default=0.2, show_default=True, type=click.FloatRange(0, 2))
+@click.option(
+    "--max-tokens",
+    default=256,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Longest answer, in tokens.",
+)
+@click.option(
+    "--temperature",
+    default=0.2,
+    show_default=True,
+    type=click.FloatRange(0, 2),
+    help="Sampling temperature (0: always the likeliest token).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the answer and decision as JSON.")
 @click.option("--stream", is_flag=True, help="Print the answer as it is generated.")
 @handle_errors
@@ -264,8 +277,14 @@ def eval_() -> None:
 @click.option("--data", required=True, type=click.Path(dir_okay=False), help="Training file.")
 @click.option("--val", type=click.Path(dir_okay=False), help="Validation file [10% of --data].")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle to write.")
-@click.option("--epochs", default=10, show_default=True, type=click.IntRange(min=1))
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option(
+    "--epochs",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Passes over the training data.",
+)
+@click.option("--seed", default=0, show_default=True, type=int, help="Data shuffle and weights.")
 @click.option(
     "--min-oos-recall",
     default=0.6,
@@ -330,7 +349,9 @@ def log_() -> None:
 
 @log_.command(name="tail")
 @config_option
-@click.option("-n", "count", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "-n", "count", default=10, show_default=True, type=click.IntRange(min=1), help="How many."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the decisions as JSON.")
 @handle_errors
 def log_tail(config_path: str | None, count: int, as_json: bool) -> None:
@@ -448,7 +469,13 @@ def sync() -> None:
 
 @sync.command(name="export")
 @config_option
-@click.option("--out", default="outbox", show_default=True, type=click.Path(file_okay=False))
+@click.option(
+    "--out",
+    default="outbox",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Directory the batches go to.",
+)
 @click.option("--max-rows", default=0, type=click.IntRange(min=0), help="Decisions per batch.")
 @click.option("--json", "as_json", is_flag=True, help="Print the batch manifests as JSON.")
 @handle_errors
@@ -545,8 +572,14 @@ def model_list(config_path: str | None, as_json: bool) -> None:
 @train.command(name="routing")
 @click.option("--data", required=True, type=click.Path(dir_okay=False), help="Routing file.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle to write.")
-@click.option("--epochs", default=10, show_default=True, type=click.IntRange(min=1))
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option(
+    "--epochs",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Passes over the training data.",
+)
+@click.option("--seed", default=0, show_default=True, type=int, help="Data shuffle and weights.")
 @handle_errors
 def train_routing_cmd(data: str, out: str, epochs: int, seed: int) -> None:
     """Train a quality predictor from a routing file ({"prompt", "scores", "costs"} JSON Lines)."""
