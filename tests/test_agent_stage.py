@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from situations import situation as sit
 
 from edge_moma.config import AgentConfig
 from edge_moma.decision import IntentScore, Understanding
 from edge_moma.routing.agent_stage import AgentStage, is_cancel
-from edge_moma.routing.constraints import Situation
 from edge_moma.targets.sessions import SessionManager
 
 AGENTS = [
@@ -26,15 +26,6 @@ AGENTS = [
     AgentConfig(name="off", kind="builtin", intents=["weather"], enabled=False),
 ]
 DOMAINS = {"dining": ["restaurant_reservation", "restaurant_reviews"]}
-
-
-def sit(**kw) -> Situation:
-    """A request's situation: online, on mains, nothing spent, unless ``kw`` says otherwise."""
-    base = dict(
-        battery_percent=None, charging=True, online=True, deadline_s=30.0,
-        prompt_tokens=10, output_tokens=10,
-    )  # fmt: skip
-    return Situation(**{**base, **kw})
 
 
 def u(*scores: tuple[str, float], oos: bool = False) -> Understanding:
@@ -79,8 +70,8 @@ def test_masks_say_why(stage, understanding, situation, agent, mask) -> None:
 
 
 def test_unmasked_by_what_the_request_grants(stage: AgentStage) -> None:
-    situation = sit(permissions=frozenset({"calls"}))
-    assert stage.select(u(("make_call", 0.9)), "call mom", situation).target == "dialer"
+    granted = sit(permissions=frozenset({"calls"}))
+    assert stage.select(u(("make_call", 0.9)), "call mom", granted).target == "dialer"
     sensitive_ok = stage.select(u(("time", 0.9)), "x", sit(sensitive_classes=("health",)))
     assert sensitive_ok.target == "clock"  # a local agent that may see sensitive text
     domain = stage.select(u(("restaurant_reviews", 0.9)), "x", sit())

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
+from situations import situation as sit
 
 from edge_moma.config import AgentConfig, Budgets, LocalModel, Policy, RemoteModel
 from edge_moma.decision import IntentScore, Understanding
@@ -16,14 +17,6 @@ from edge_moma.traits import TargetTraits
 
 HERE = TargetTraits(on_device=True, needs_network=False, leaves_device=False, sensitive_ok=True)
 AWAY = TargetTraits(on_device=False, needs_network=True, leaves_device=True, sensitive_ok=False)
-
-
-def sit(**kw) -> Situation:
-    base = dict(
-        battery_percent=None, charging=True, online=True, deadline_s=30.0,
-        prompt_tokens=100, output_tokens=100,
-    )  # fmt: skip
-    return Situation(**{**base, **kw})
 
 
 def mask(traits: TargetTraits, situation: Situation, budgets: Budgets | None = None):

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from situations import situation
 
 from edge_moma.config import Budgets, LocalModel, Policy, RemoteModel
 from edge_moma.routing.constraints import Situation, estimate
@@ -36,19 +37,6 @@ STRONG = RemoteModel(
     tokens_per_s=60,
 )
 QUALITY = {"local": 0.3, "cheap": 0.6, "strong": 0.9}
-
-
-def situation(**kw) -> Situation:
-    base = dict(
-        battery_percent=None,
-        charging=True,
-        online=True,
-        deadline_s=30.0,
-        prompt_tokens=100,
-        output_tokens=200,
-    )
-    base.update(kw)
-    return Situation(**base)
 
 
 def est(model, quality: float, s: Situation, speed: Speed | None = None):

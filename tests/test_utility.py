@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from situations import situation as make_situation
 
 from edge_moma.config import Budgets, Policy, RemoteModel
-from edge_moma.routing.constraints import Situation, estimate
+from edge_moma.routing.constraints import estimate
 from edge_moma.routing.policy import choose
 from edge_moma.routing.utility import order, rank, select, select_batch
 
@@ -74,10 +75,7 @@ def _cloud(name: str, price: float) -> RemoteModel:
 def test_the_policy_and_the_benchmark_pick_the_same_model_on_a_tie() -> None:
     """At tradeoff 1 utility is the quality alone: two models of equal quality tie, and both
     the runtime's policy and the benchmark's rule take the cheaper one, wherever it is listed."""
-    situation = Situation(
-        battery_percent=None, charging=True, online=True, deadline_s=30.0,
-        prompt_tokens=1000, output_tokens=0,
-    )  # fmt: skip
+    situation = make_situation(prompt_tokens=1000, output_tokens=0)
     pool = [_cloud("pricey", 0.02), _cloud("cheap", 0.01), _cloud("weak", 0.0)]
     quality = [0.8, 0.8, 0.3]
     estimates = [
