@@ -18,6 +18,7 @@ from . import __version__
 from .errors import (
     BundleError,
     ConfigError,
+    DaemonError,
     DataError,
     EdgeMomaError,
     MissingDependency,
@@ -38,18 +39,25 @@ _USAGE_ERRORS = (
 )
 
 
+def exit_code(exc: EdgeMomaError) -> int:
+    """The exit code an error ends a command with: 2 for usage, config and data, else 1."""
+    return EXIT_USAGE if isinstance(exc, _USAGE_ERRORS) else EXIT_FAILURE
+
+
 def handle_errors(func: F) -> F:
-    """Print an ``EdgeMomaError`` as one paragraph and exit 2 (usage) or 1 (runtime)."""
+    """Print an ``EdgeMomaError`` as one paragraph and exit 2 (usage) or 1 (runtime);
+    an ``OSError`` (an output file that cannot be written) is one line and exit 1."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except _USAGE_ERRORS as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_USAGE)
         except EdgeMomaError as exc:
             click.echo(f"error: {exc}", err=True)
+            sys.exit(exit_code(exc))
+        except OSError as exc:  # a file the command was told to write cannot be: no traceback
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"error: {where}{exc.strerror or exc}", err=True)
             sys.exit(EXIT_FAILURE)
 
     return wrapper  # type: ignore[return-value]
@@ -214,7 +222,10 @@ def run(
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @handle_errors
 def doctor(config_path: str | None, as_json: bool) -> None:
-    """Show the config in effect, where files live, which models were found, device state."""
+    """Show the config in effect, where files live, which models were found, device state.
+
+    Exits 2 when it found problems (listed under "problems"), 0 when none.
+    """
     from .doctor import diagnose, format_diagnosis
 
     report = diagnose(config_path)
@@ -222,6 +233,8 @@ def doctor(config_path: str | None, as_json: bool) -> None:
         echo_json(report)
     else:
         click.echo(format_diagnosis(report))
+    if report["problems"]:
+        sys.exit(EXIT_USAGE)
 
 
 @main.command()
@@ -251,7 +264,8 @@ def serve(config_path: str | None, socket_path: str | None, log_level: str) -> N
     """Serve the OpenAI-compatible API on a Unix socket only this user can reach.
 
     Endpoints: /v1/chat/completions, /v1/route, /v1/models, /v1/feedback,
-    /healthz, /metrics, /admin/reload. Stops cleanly on SIGTERM.
+    /healthz, /metrics, /admin/reload. Stops cleanly on SIGTERM. Exits 2 when
+    it cannot start (already running, an unusable socket directory, a bad config).
     """
     import logging
 
@@ -260,7 +274,11 @@ def serve(config_path: str | None, socket_path: str | None, log_level: str) -> N
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    run_daemon(config_path, socket_path)
+    try:
+        run_daemon(config_path, socket_path)
+    except DaemonError as exc:  # raised only before serving: the daemon could not start
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
 
 
 @main.group()
@@ -334,12 +352,24 @@ def eval_intent_cmd(data: str, model: str | None, report_path: str | None) -> No
 
 
 def _log_store(config_path: str | None, *, readonly: bool = True) -> Any:
+    """The config and its decision log; read before anything was logged, an empty log.
+
+    Nothing routed yet is not an error: ``log tail`` prints nothing (``[]``),
+    ``log stats`` zeros, ``log export`` no line, all with exit 0 and a note on
+    stderr; ``log show ID`` finds no such decision (exit 2).
+    """
     from .config import load_config
     from .log.store import LogStore
     from .log.writer import LOG_FILE
 
     config = load_config(config_path, check_files=False)
-    return config, LogStore.open(config.data_dir / LOG_FILE, readonly=readonly)
+    path = config.data_dir / LOG_FILE
+    if readonly and not path.exists():
+        click.echo(f"note: no decision log yet at {path}: nothing was routed with it", err=True)
+        store = LogStore.open(":memory:")
+        store.path = path
+        return config, store
+    return config, LogStore.open(path, readonly=readonly)
 
 
 @main.group(name="log")
@@ -377,6 +407,8 @@ def log_stats(config_path: str | None, as_json: bool) -> None:
     """Counts: decisions, not yet synced, attempts, failures, feedback, spend, size."""
     _, store = _log_store(config_path)
     stats = store.stats()
+    if not store.path.exists():
+        stats["size_bytes"] = 0  # no file yet: the empty log read is in memory
     if as_json:
         echo_json(stats)
         return

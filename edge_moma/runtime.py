@@ -316,7 +316,10 @@ class Runtime:
 
         After ``edge-moma model install`` or ``rollback`` a long-running process
         (the daemon) calls this to route with the new version without a restart.
+        It also checks the models' config again (``Targets.check_config``: an API key
+        variable set or unset since), and refuses a bundle the agents cannot use.
         """
+        self._targets.check_config()
         dirs = (bundle_dir(self._config, "intent"), bundle_dir(self._config, "routing"))
         if dirs == self._router.bundle_dirs:
             return False

@@ -30,6 +30,7 @@ from typing import Any  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from edge_moma.jsonl import read_records  # noqa: E402
 from edge_moma.routing.bundle import sha256_file, write_card  # noqa: E402
 from edge_moma.routing.intent import OOS, IntentExample, read_intent_file, write_intent_file  # noqa: E402
 from edge_moma.training.intent import Calibration, evaluate_intent, train_intent  # noqa: E402
@@ -71,7 +72,7 @@ def _say(msg: str) -> None:
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
+    return [row for _, row in read_records(path)]
 
 
 def prompt_rows() -> list[tuple[str, str]]:

@@ -9,9 +9,12 @@
     python scripts/fleet.py publish --intent fleet/candidate --gate fleet/candidate/gate.json \\
         --release router-2 --out releases/
 
-Every command prints JSON. ``retrain`` writes the gate report (``gate.json`` in
-``--out``) and exits 3 when the candidate is worse than the current router;
-``publish`` refuses a candidate whose gate did not promote it.
+Every command prints JSON. Exit codes: 0 ok; 1 a runtime failure; 2 a usage,
+config or data error (a missing file, a bad data line); 3 not promoted:
+``retrain`` wrote the gate report (``gate.json`` next to ``--out``) and the
+candidate is worse than the current router, or ``publish`` was given a gate
+that did not promote it; 4 ``collect`` rejected at least one batch (the others
+were collected; the report and stderr say why), so a cron job notices.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from pathlib import Path
 
 import click
 
-from edge_moma.errors import EdgeMomaError
+from edge_moma.cli import exit_code
+from edge_moma.errors import DataError, EdgeMomaError
 from edge_moma.training.fleet import (
     collect,
     gate,
@@ -33,6 +37,7 @@ from edge_moma.training.fleet import (
 )
 
 EXIT_NOT_PROMOTED = 3
+EXIT_REJECTED = 4
 
 
 def out(obj: object) -> None:
@@ -53,6 +58,8 @@ def collect_cmd(inputs: tuple[str, ...], db: str) -> None:
     out(report)
     for r in report["rejected"]:
         click.echo(f"rejected {r['batch']}: {r['error']}", err=True)
+    if report["rejected"]:
+        sys.exit(EXIT_REJECTED)
 
 
 @main.command(name="retrain")
@@ -186,9 +193,13 @@ def publish_cmd(
     intent_dir: str | None, routing_dir: str | None, gate_path: str, release: str, out: str
 ) -> None:
     """Publish a gated candidate as a versioned release that devices install."""
-    report = json.loads(Path(gate_path).read_text(encoding="utf-8"))
-    if not report.get("promote"):
-        raise click.ClickException(f"{gate_path}: the gate did not promote this candidate")
+    try:
+        report = json.loads(Path(gate_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise DataError(f"not a gate report ({exc})", path=gate_path) from None
+    if not isinstance(report, dict) or not report.get("promote"):
+        click.echo(f"error: {gate_path}: the gate did not promote this candidate", err=True)
+        sys.exit(EXIT_NOT_PROMOTED)
     components = {k: v for k, v in (("intent", intent_dir), ("routing", routing_dir)) if v}
     if not components:
         raise click.UsageError("pass --intent and/or --routing")
@@ -203,4 +214,4 @@ if __name__ == "__main__":
         main()
     except EdgeMomaError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(exit_code(exc))

@@ -46,6 +46,40 @@ ANSWER = {
 }
 
 
+# Answers of the wrong shape, one per path ``/bad-<name>/v1``: JSON values or raw bytes.
+MALFORMED_ANSWERS: dict[str, object] = {
+    "not-json": b"<html>502 Bad Gateway</html>",
+    "array": [ANSWER],
+    "deep": b"[" * 100_000,
+    "no-choices": {"usage": ANSWER["usage"]},
+    "choices-str": {"choices": "Paris."},
+    "choices-items-str": {"choices": ["Paris."]},
+    "message-str": {"choices": [{"message": "Paris."}]},
+    "content-int": {"choices": [{"message": {"content": 5}}]},
+    "finish-list": {"choices": [{"message": {"content": "Paris."}, "finish_reason": ["stop"]}]},
+    "usage-list": {**ANSWER, "usage": [1]},
+    "tokens-str": {**ANSWER, "usage": {"prompt_tokens": "abc", "completion_tokens": 2}},
+    "tokens-negative": {**ANSWER, "usage": {"prompt_tokens": -3}},
+    "tokens-huge": {**ANSWER, "usage": {"completion_tokens": 10**30}},
+    "error-200": {"error": {"message": "quota exceeded"}},
+}
+# Event streams of the wrong shape (``/badsse-<name>/v1``): the ``data:`` payloads in order.
+_OK_PIECE = b'{"choices": [{"index": 0, "delta": {"content": "Par"}}]}'
+MALFORMED_STREAMS: dict[str, list[bytes]] = {
+    "choices-items-str": [b'{"choices": ["x"]}'],
+    "choices-object": [b'{"choices": {"0": {"delta": {"content": "x"}}}}'],
+    "delta-str": [b'{"choices": [{"delta": "Paris."}]}'],
+    "content-int": [b'{"choices": [{"delta": {"content": 5}}]}'],
+    "not-json": [b"{Paris"],
+    "event-array": [b"[1, 2]"],
+    "usage-list": [b'{"choices": [], "usage": [1]}'],
+    "not-utf8": [b'{"choices": [{"delta": {"content": "\xff\xfe"}}]}'],
+    "late-content-int": [_OK_PIECE, b'{"choices": [{"delta": {"content": 5}}]}'],
+}
+# A stream whose text holds what str.splitlines() breaks at, written raw (UTF-8 JSON).
+SPLITLINES_TEXT = "a\u2028b\u2029c\x85d\x1ce"
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: FaultServer
@@ -110,6 +144,26 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(500, {"error": {"message": "the model crashed"}})
         elif scenario == "echo":  # an error body that echoes the request's credentials
             self._json(401, {"error": {"message": f"bad key {self.headers.get('Authorization')}"}})
+        elif scenario.startswith("bad-"):
+            bad = MALFORMED_ANSWERS[scenario[4:]]
+            data = bad if isinstance(bad, bytes) else json.dumps(bad).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        elif scenario.startswith("badsse-"):
+            self._sse_head()
+            for payload in MALFORMED_STREAMS[scenario[7:]]:
+                self.wfile.write(b"data: " + payload + b"\n\n")
+            self.wfile.write(_chunk(finish="stop") + b"data: [DONE]\n\n")
+        elif scenario == "sse-splitlines":
+            self._sse_head()
+            event = {"choices": [{"index": 0, "delta": {"content": SPLITLINES_TEXT}}]}
+            self.wfile.write(
+                b"data: " + json.dumps(event, ensure_ascii=False).encode() + b"\r\n\r\n"
+            )
+            self.wfile.write(_chunk(finish="stop") + b"data: [DONE]\n\n")
         elif scenario == "slow":  # answers long after any sane deadline
             srv.stopping.wait(10)
             if not srv.stopping.is_set():

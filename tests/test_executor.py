@@ -205,3 +205,38 @@ def test_a_stream_can_be_cancelled(targets: dict[str, Backend]) -> None:
     assert answer.response.completion.finish_reason == "cancelled"
     assert first + "".join(rest) == answer.response.text
     assert answer.response.attempts[0].completion_tokens < 100
+
+
+class Buggy:
+    """A target with a bug: it raises what no backend should (not a ``TargetError``)."""
+
+    name = "buggy"
+
+    def complete(self, request: ChatRequest):  # type: ignore[no-untyped-def]
+        raise KeyError("choices")
+
+    def stream(self, request: ChatRequest):  # type: ignore[no-untyped-def]
+        yield from ()
+        raise KeyError("choices")
+
+    def close(self) -> None:
+        pass
+
+
+def test_an_unexpected_exception_is_the_targets_failure_and_falls_back(
+    targets: dict[str, Backend], caplog: pytest.LogCaptureFixture
+) -> None:
+    pool = {**targets, "buggy": Buggy()}
+    r = execute(decision("buggy", "ok"), ChatRequest(ASK), backend_for(pool), deadline_s=10)  # type: ignore[arg-type]
+    assert (r.target, r.text) == ("ok", "Paris.")
+    assert r.attempts[0].error == "buggy: failed unexpectedly (KeyError: 'choices')"
+    assert "buggy failed unexpectedly" in caplog.text and "Traceback" in caplog.text
+    with ResponseStream(
+        decision("buggy", "sse"),
+        ChatRequest(ASK),
+        backend_for(pool),
+        deadline_s=10,  # type: ignore[arg-type]
+    ) as answer:
+        assert "".join(answer) == "Paris."
+    assert answer.response is not None and answer.response.target == "sse"
+    assert "failed unexpectedly (KeyError" in (answer.response.attempts[0].error or "")

@@ -135,7 +135,7 @@ def _lines(inbox: Path) -> list[bytes]:
     import gzip
 
     path = next(inbox.glob("*.decisions.jsonl.gz"))
-    return gzip.decompress(path.read_bytes()).splitlines(keepends=True)
+    return [line + b"\n" for line in gzip.decompress(path.read_bytes()).split(b"\n")[:-1]]
 
 
 def test_collect_reads_many_gzip_members_across_small_reads(
@@ -164,8 +164,10 @@ def test_collect_reads_many_gzip_members_across_small_reads(
     [
         ("truncate", "truncated"),
         ("no_newline", "truncated"),
-        ("schema", "line 3 is not a schema-5 decision"),
-        ("order", "line 2 is not a schema-5 decision"),
+        ("schema", ".decisions.jsonl.gz:3: not a schema-5 decision"),
+        ("order", ".decisions.jsonl.gz:2: not a schema-5 decision"),
+        ("unclosed", ".decisions.jsonl.gz:2: the decision id is not a closed string"),
+        ("unclosed_last", ".decisions.jsonl.gz:5: the decision id is not a closed string"),
     ],
 )
 def test_collect_rejects_damaged_lines_even_with_a_matching_sha256(
@@ -181,6 +183,10 @@ def test_collect_rejects_damaged_lines_even_with_a_matching_sha256(
         data = gzip.compress(b"".join(lines)[:-1])
     elif damage == "schema":
         lines[2] = lines[2].replace(b'"schema":5', b'"schema":9', 1)
+        data = gzip.compress(b"".join(lines))
+    elif damage.startswith("unclosed"):  # an id whose closing quote is missing
+        at = 1 if damage == "unclosed" else 4
+        lines[at] = b'{"schema":5,"id":"abc\n'
         data = gzip.compress(b"".join(lines))
     else:  # a valid JSON object whose keys are in another order
         row = json.loads(lines[1])
@@ -280,3 +286,73 @@ def test_routing_predictor_retrains_from_logged_outcomes_gates_and_publishes(
     assert (tmp_path / "cli-cand.work" / "gate.json").is_file()
     bad = subprocess.run([*args, "--alias", "nonsense"], capture_output=True, text=True)
     assert bad.returncode == 2 and "TARGET=MODEL" in bad.stderr
+
+
+def _tamper_feedback(inbox: Path, lines: bytes) -> None:
+    import gzip
+    import hashlib
+
+    manifest_path = next(inbox.glob(f"*{MANIFEST_SUFFIX}"))
+    manifest = json.loads(manifest_path.read_text())
+    data = gzip.compress(lines)
+    (inbox / manifest["files"]["feedback"]["file"]).write_bytes(data)
+    manifest["files"]["feedback"]["sha256"] = hashlib.sha256(data).hexdigest()
+    manifest_path.write_text(json.dumps(manifest))
+
+
+def _tamper_manifest(inbox: Path, edit) -> None:
+    manifest_path = next(inbox.glob(f"*{MANIFEST_SUFFIX}"))
+    manifest = json.loads(manifest_path.read_text())
+    edit(manifest)
+    manifest_path.write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    ("tamper", "words"),
+    [
+        (
+            lambda inbox: _tamper_manifest(
+                inbox, lambda m: m["files"]["decisions"].update(file="../../outside.jsonl.gz")
+            ),
+            "files.decisions.file is '../../outside.jsonl.gz', not a file name",
+        ),
+        (
+            lambda inbox: _tamper_manifest(inbox, lambda m: m.update(device_id=5)),
+            "lacks a string 'device_id'",
+        ),
+        (
+            lambda inbox: _tamper_manifest(inbox, lambda m: m.update(schema_version=[5])),
+            "batch schema version [5] is unknown",
+        ),
+        (
+            lambda inbox: _tamper_manifest(inbox, lambda m: m["files"].update(extra={"file": "x"})),
+            "must name exactly decisions and feedback",
+        ),
+        (
+            lambda inbox: _tamper_feedback(inbox, b"[1, 2]\n"),
+            ".feedback.jsonl.gz:1: not a feedback",
+        ),
+        (
+            lambda inbox: _tamper_feedback(
+                inbox, b'{"device_id": "d", "decision_id": "x", "seq": 1}\n{"seq": 1e999}\n'
+            ),
+            ".feedback.jsonl.gz:2: not a feedback line",
+        ),
+        (
+            lambda inbox: _tamper_feedback(
+                inbox, b'{"device_id": "d", "decision_id": "x", "seq": %d}\n' % 2**70
+            ),
+            ".feedback.jsonl.gz:1: not a feedback line",
+        ),
+        (lambda inbox: _tamper_feedback(inbox, b'{"device_id": "d",\n'), ":1: not valid JSON"),
+    ],
+)
+def test_collect_rejects_a_tampered_manifest_or_feedback_file(
+    tmp_path: Path, tamper, words: str
+) -> None:
+    inbox = device_batches(tmp_path, "dev-t", [make_record(i) for i in range(3)])
+    tamper(inbox)
+    report = collect([inbox], tmp_path / "fleet" / "fleet.db")
+    assert report["batches"] == [] and report["decisions"] == 0
+    assert len(report["rejected"]) == 1 and words in report["rejected"][0]["error"]
+    assert not (tmp_path / "outside.jsonl.gz").exists()

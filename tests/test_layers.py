@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "edge_moma"
 # The values layer: the standard library (and orjson) only.
 VALUES = {
     "errors", "decision", "context", "messages", "traits", "speed", "attempt", "session",
-    "bundle_dirs", "_resources", "_extras", "_lazy", "agents",
+    "bundle_dirs", "_resources", "_extras", "_lazy", "agents", "jsonl",
 }  # fmt: skip
 # Each layer and the top-level parts of edge_moma it may import (besides itself).
 ALLOWED: dict[str, set[str]] = {
@@ -115,3 +115,16 @@ def test_routing_decides_without_loading_a_backend() -> None:
     loaded = loaded_after("import edge_moma.routing.router")
     assert {"llama_cpp", "httpx", "starlette"} & loaded == set()
     assert [m for m in loaded if m.startswith(("edge_moma.targets", "edge_moma.log"))] == []
+
+
+def test_every_module_imports() -> None:
+    """Each module's imports resolve (type checking ignores missing modules)."""
+    import importlib
+    import pkgutil
+
+    import edge_moma
+
+    aliases = {"edge_moma.client", "edge_moma.executor", "edge_moma.decision_log"}  # they warn
+    for info in pkgutil.walk_packages(edge_moma.__path__, "edge_moma."):
+        if info.name not in aliases and info.name != "edge_moma.__main__":
+            importlib.import_module(info.name)

@@ -50,7 +50,7 @@ def _bad(tmp_path: Path, mutate, line: int = 2) -> DataError:
 
 def test_bad_json_names_file_and_line(tmp_path: Path) -> None:
     err = _bad(tmp_path, lambda r: json.dumps(r)[:-5])
-    assert "invalid JSON" in str(err)
+    assert "not valid JSON" in str(err)
 
 
 def test_missing_key(tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
+from ..jsonl import read_lines
 from .schema import SCHEMA_VERSION
 from .store import CURSOR_DECISIONS, LogStore
 
@@ -210,23 +211,36 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise DataError(f"unreadable batch manifest ({exc})", path=str(path)) from exc
     if not isinstance(manifest, dict) or manifest.get("format") != BATCH_FORMAT:
         raise DataError(
             f"not an edge-moma batch manifest (format != {BATCH_FORMAT!r})", path=str(path)
         )
     schema = manifest.get("schema_version")
-    if schema not in SUPPORTED_SCHEMAS:
+    if isinstance(schema, bool) or not isinstance(schema, int) or schema not in SUPPORTED_SCHEMAS:
         raise DataError(
             f"batch schema version {schema!r} is unknown to this collector (it reads "
             f"{sorted(SUPPORTED_SCHEMAS)}); upgrade the fleet scripts before collecting it",
             path=str(path),
         )
-    for kind in ("decisions", "feedback"):
-        entry = manifest.get("files", {}).get(kind)
+    for key in ("batch_id", "device_id"):
+        if not isinstance(manifest.get(key), str) or not manifest[key]:
+            raise DataError(f"manifest lacks a string {key!r}", path=str(path))
+    files = manifest.get("files")
+    if not isinstance(files, dict) or set(files) != {"decisions", "feedback"}:
+        raise DataError("manifest 'files' must name exactly decisions and feedback", path=str(path))
+    for kind, entry in files.items():
         if not isinstance(entry, dict) or not {"file", "rows", "sha256"} <= entry.keys():
             raise DataError(f"manifest lacks files.{kind} (file, rows, sha256)", path=str(path))
+        name, rows = entry["file"], entry["rows"]
+        # a plain name next to the manifest: the collector copies the file by this name
+        if not isinstance(name, str) or Path(name).name != name or name == ".." or "\0" in name:
+            raise DataError(f"files.{kind}.file is {name!r}, not a file name", path=str(path))
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
+            raise DataError(f"files.{kind}.rows is {rows!r}, not a count", path=str(path))
+        if not isinstance(entry["sha256"], str):
+            raise DataError(f"files.{kind}.sha256 is not a string", path=str(path))
     return manifest
 
 
@@ -247,12 +261,12 @@ def verify_batch(manifest_path: str | Path) -> dict[str, Any]:
     return manifest
 
 
+def batch_file(manifest_path: str | Path, kind: str) -> Path:
+    """The ``decisions`` or ``feedback`` file of a batch, named by its manifest."""
+    return Path(manifest_path).parent / read_manifest(manifest_path)["files"][kind]["file"]
+
+
 def iter_lines(manifest_path: str | Path, kind: str) -> Iterator[str]:
     """The JSON lines of one file (``decisions`` or ``feedback``) of a verified batch."""
-    manifest_path = Path(manifest_path)
-    manifest = read_manifest(manifest_path)
-    path = manifest_path.parent / manifest["files"][kind]["file"]
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield line.rstrip("\n")
+    for _, text in read_lines(batch_file(manifest_path, kind)):
+        yield text

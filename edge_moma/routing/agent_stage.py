@@ -25,16 +25,19 @@ every agent's mask. Pure and I/O-free: a few microseconds a turn.
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from ..agents.base import CANCEL_INTENT
 from ..config import AgentConfig, Budgets
 from ..decision import Candidate, Understanding
+from ..errors import ConfigError
 from ..session import Session
 from .constraints import Situation, estimate, first_mask, masks_for
+from .intent import OOS
 
 SessionAction = Literal[
     "none", "start", "continue", "follow_up", "cancel", "subject_change", "agent_down"
@@ -278,3 +281,41 @@ class AgentStage:
             tuple(candidates),
             "subject_change" if switched else "start",
         )
+
+
+def check_intents(
+    agents: Sequence[AgentConfig],
+    labels: Collection[str],
+    domains: Collection[str],
+    *,
+    bundle: str,
+    source: str = "",
+) -> None:
+    """Refuse an enabled agent whose ``intents`` (or ``domains``) the intent bundle lacks.
+
+    Such an agent would never be chosen for what it is meant for, or worse,
+    claim unrelated queries; ``oos`` (out of scope) is no agent's to take.
+    """
+    for i, a in enumerate(agents):
+        if not a.enabled:
+            continue
+        for key, wanted, known in (("intents", a.intents, labels), ("domains", a.domains, domains)):
+            bad = [x for x in wanted if x not in known or x == OOS]
+            if bad:
+                hints = "; ".join(_hint(x, known) for x in bad)
+                raise ConfigError(
+                    f"agent {a.name!r} names {key} the intent bundle {bundle} cannot route to "
+                    f"it: {hints}. Fix the names, set enabled = false, or use a bundle with them",
+                    path=source or None,
+                    key_path=f"agents[{i}].{key}",
+                )
+
+
+def _hint(name: str, known: Collection[str]) -> str:
+    """``name`` with why it cannot be used: the close matches among ``known``, if any."""
+    if name == OOS:
+        return f"{name!r} (the out-of-scope label)"
+    close = difflib.get_close_matches(name, [k for k in known if k != OOS], n=3)
+    if close:
+        return f"{name!r} (not a label; did you mean {' or '.join(map(repr, close))}?)"
+    return f"{name!r} (not a label, nothing close)"

@@ -38,6 +38,7 @@ import numpy as np
 
 from ..decision import IntentScore, Understanding
 from ..errors import BundleError, DataError
+from ..jsonl import read_records
 from .bundle import bag_runner, load_session, verify_bundle
 from .features import Featurizer, bag_feed
 
@@ -62,32 +63,21 @@ class IntentExample:
 
 def read_intent_file(path: str | Path) -> list[IntentExample]:
     """Read an intent JSON Lines file; a bad row raises ``DataError`` naming file and line."""
-    path = Path(path)
+    name = str(path)
     rows: list[IntentExample] = []
-    try:
-        handle = path.open(encoding="utf-8")
-    except OSError as exc:
-        raise DataError(f"cannot read intent file: {exc.strerror or exc}", path=str(path)) from exc
-    with handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"not valid JSON ({exc.msg})", path=str(path), line=number) from exc
-            if not isinstance(obj, dict):
-                raise DataError("expected a JSON object", path=str(path), line=number)
-            text, label, task = obj.get("text"), obj.get("label"), obj.get("task")
-            if not isinstance(text, str):
-                raise DataError('missing string field "text"', path=str(path), line=number)
-            if not isinstance(label, str) or not label:
-                raise DataError('missing string field "label"', path=str(path), line=number)
-            if task is not None and not isinstance(task, str):
-                raise DataError('field "task" must be a string', path=str(path), line=number)
-            rows.append(IntentExample(text, label, task))
+    for number, obj in read_records(path):
+        if not isinstance(obj, dict):
+            raise DataError("expected a JSON object", path=name, line=number)
+        text, label, task = obj.get("text"), obj.get("label"), obj.get("task")
+        if not isinstance(text, str):
+            raise DataError('missing string field "text"', path=name, line=number)
+        if not isinstance(label, str) or not label:
+            raise DataError('missing string field "label"', path=name, line=number)
+        if task is not None and not isinstance(task, str):
+            raise DataError('field "task" must be a string', path=name, line=number)
+        rows.append(IntentExample(text, label, task))
     if not rows:
-        raise DataError("no rows", path=str(path))
+        raise DataError("no rows", path=name)
     return rows
 
 

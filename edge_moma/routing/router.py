@@ -44,7 +44,7 @@ from ..errors import BundleError, ConfigError, RequestError
 from ..messages import Messages, estimate_tokens, normalize_messages, query_text
 from ..session import Session
 from ..speed import Speed
-from .agent_stage import AgentChoice, AgentStage
+from .agent_stage import AgentChoice, AgentStage, check_intents
 from .constraints import Situation, estimate, masks_for
 from .intent import IntentRouter
 from .policy import Choice, choose
@@ -110,6 +110,13 @@ class Router:
         self._masks = [masks_for(t) for t in self._traits]
         self._targets = {m.name for m in config.models} | {a.name for a in config.agents}
         self._agents = {a.name for a in config.agents}
+        check_intents(  # before anything routes with this bundle
+            config.agents,
+            intent.labels,
+            intent.card.get("domains") or {},
+            bundle=f"{intent.version} ({bundle_dirs[0]})" if bundle_dirs else intent.version,
+            source=str(config.path),
+        )
         st = config.agent_stage
         self.agent_stage = AgentStage(
             config.agents,

@@ -73,8 +73,14 @@ def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
 
 def private_dir(path: Path) -> None:
     """Create ``path`` mode 0700, or check an existing one is ours and closed to others."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    st = path.stat()
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = path.stat()
+    except (OSError, ValueError) as exc:  # a file in the way, no permission, a NUL byte
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise DaemonError(
+            f"cannot use {path} as the socket directory ({why}); choose another with --socket"
+        ) from None
     if st.st_uid != os.geteuid():
         raise DaemonError(
             f"the socket directory {path} belongs to uid {st.st_uid}, not {os.geteuid()}; "

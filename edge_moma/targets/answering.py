@@ -55,10 +55,8 @@ class Targets:
         self._declared = {m.name: self._traits[m.name].declared_speed for m in config.models}
         self._backends: dict[str, Backend] = {}
         self._unavailable: dict[str, str] = {}
-        for model in config.models:
-            why = model.unavailable()
-            if why:
-                self._unavailable[model.name] = why
+        self._config_problems: dict[str, str] = {}  # masks check_config set, and why
+        self.check_config()
         self._lock = threading.Lock()
         rt, st = config.runtime, config.agent_stage
         self._pool = LocalPool(rt.memory_budget_mb)
@@ -68,6 +66,21 @@ class Targets:
         self._sessions = SessionManager(
             ttl_s=st.session_ttl_s, follow_up_s=st.follow_up_s, store=store
         )
+
+    def check_config(self) -> None:
+        """Mask each model its config entry says cannot run now (``unavailable()``: a file
+        not found, an API key variable not set) and lift the mask of one that can again.
+
+        At start and when the runtime reloads: routing never reads the environment.
+        """
+        for m in self.config.models:
+            why = m.unavailable()
+            if why:
+                self._config_problems[m.name] = self._unavailable[m.name] = why
+            elif m.name in self._config_problems:
+                old = self._config_problems.pop(m.name)
+                if self._unavailable.get(m.name) == old:
+                    del self._unavailable[m.name]
 
     # --- what the router reads ------------------------------------------------------
 

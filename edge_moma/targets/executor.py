@@ -10,7 +10,10 @@ the ``Backend`` protocol):
 - a target whose circuit breaker is open is skipped without being called;
 - a stream that already delivered text is never switched to another target
   behind the reader's back: it ends with ``StreamInterrupted`` instead;
-- a cancelled request is not an error and does not fall back.
+- a cancelled request is not an error and does not fall back;
+- an exception that is not a ``TargetError`` (a backend's bug, an answer no
+  check caught) is that target's failure too, logged with its traceback: one
+  broken target must not fail a request that another could answer.
 
 Every attempt (target, latency, tokens, cost, error) is kept so the decision
 log can learn from failures as well as answers.
@@ -19,6 +22,7 @@ log can learn from failures as well as answers.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -37,6 +41,18 @@ from .backends import Backend, ChatRequest, Completion
 from .backends.base import FINISH_CANCELLED
 from .breaker import CircuitBreaker
 from .speed_meter import SpeedMeter
+
+logger = logging.getLogger(__name__)
+_ERROR_CHARS = 300
+
+
+def target_failure(target: str, exc: Exception) -> TargetError:
+    """``exc`` raised by ``target`` as its ``TargetError`` (unexpected ones are logged)."""
+    if isinstance(exc, TargetError):
+        return exc
+    logger.error("%s failed unexpectedly", target, exc_info=exc)
+    what = " ".join(f"{type(exc).__name__}: {exc}".split())[:_ERROR_CHARS]
+    return TargetError(f"failed unexpectedly ({what})", target=target)
 
 
 @dataclass(frozen=True)
@@ -149,8 +165,8 @@ def execute(
         t0 = time.monotonic()
         try:
             completion = backend_for(target).complete(attempt_request)
-        except TargetError as exc:
-            run.failed(target, t0, exc)
+        except Exception as exc:
+            run.failed(target, t0, target_failure(target, exc))
             continue
         return run.answered(target, completion)
     if request.cancelled:
@@ -233,8 +249,8 @@ class ResponseStream:
                 except StopIteration as stop:  # answered with no text at all
                     self.response = run.answered(target, _completion(stop.value, target, "", t0))
                     return
-                except TargetError as exc:
-                    run.failed(target, t0, exc)
+                except Exception as exc:
+                    run.failed(target, t0, target_failure(target, exc))
                     continue
                 yield from self._deliver(target, first, pieces, t0)
                 return
@@ -259,8 +275,9 @@ class ResponseStream:
                     completion = _completion(stop.value, target, self.text, t0)
                     self.response = self._run.answered(target, completion)
                     return
-                except TargetError as exc:
-                    attempt = self._run.failed(target, t0, exc, tokens=len(self._pieces))
+                except Exception as exc:
+                    failure = target_failure(target, exc)
+                    attempt = self._run.failed(target, t0, failure, tokens=len(self._pieces))
                     raise StreamInterrupted(
                         target, attempt.error or "", self.text, tuple(self._run.attempts)
                     ) from exc

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
+from ..jsonl import read_lines
 from ..routing.bundle import read_card, sha256_file, write_card
 from ..routing.features import Featurizer
 from ..routing.intent import (
@@ -316,8 +317,7 @@ def _distilled_targets(
 
 def _data_entry(role: str, path: str | Path) -> dict[str, Any]:
     p = Path(path)
-    with p.open(encoding="utf-8") as fh:
-        rows = sum(1 for line in fh if line.strip())
+    rows = sum(1 for _ in read_lines(p))
     return {"role": role, "file": p.name, "sha256": sha256_file(p), "rows": rows}
 
 

@@ -15,7 +15,6 @@ skipped row changes every figure computed from the file.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
+from ..jsonl import records
 
 
 @dataclass(frozen=True)
@@ -102,21 +102,16 @@ def load_routing_set(path: str | Path) -> RoutingSet:
     name = str(path)
     try:
         raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"cannot read the routing file: {exc.strerror or exc}", path=name) from exc
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise DataError(f"cannot read the routing file: {why}", path=name) from exc
     ids: list[str] = []
     prompts: list[str] = []
     tasks: list[str | None] = []
     score_rows: list[list[float]] = []
     cost_rows: list[list[float]] = []
     models: tuple[str, ...] | None = None
-    for line_no, text in enumerate(raw.decode("utf-8", errors="replace").splitlines(), 1):
-        if not text.strip():
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"invalid JSON: {exc.msg}", path=name, line=line_no) from exc
+    for line_no, obj in records(raw.split(b"\n"), name):
         ident, prompt, task, scores, costs = _row(obj, name, line_no)
         if models is None:
             models = tuple(sorted(scores))

@@ -155,7 +155,7 @@ def test_socket_is_private_and_names_its_pid(daemon: Daemon) -> None:
 def test_a_second_daemon_on_the_same_socket_is_refused(daemon: Daemon) -> None:
     assert daemon.proc is not None
     second = subprocess.run(daemon.command(), env=daemon.env, capture_output=True, timeout=60)
-    assert second.returncode == 1
+    assert second.returncode == 2  # cannot start: a usage error
     assert f"already running, pid {daemon.proc.pid}" in second.stderr.decode()
     with daemon.http() as http:  # the first one is untouched
         assert http.get("/healthz").json()["pid"] == daemon.proc.pid
@@ -182,7 +182,7 @@ def test_a_socket_directory_others_can_enter_is_refused(tmp_path: Path) -> None:
     shared.chmod(0o755)
     d = Daemon(tmp_path / "d", sock=shared / "d.sock")
     run = subprocess.run(d.command(), env=d.env, capture_output=True, timeout=60)
-    assert run.returncode == 1
+    assert run.returncode == 2
     assert "is mode 0755" in run.stderr.decode()
     assert not (shared / "d.sock").exists()
 

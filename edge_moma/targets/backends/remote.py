@@ -21,6 +21,9 @@ What a flaky network gets from us:
   server sends it, otherwise the pieces are counted.
 - **Cost**: token usage times the model's ``price_in``/``price_out`` (USD per
   1k tokens) in ``Completion.cost_usd``; the runtime adds it to the ledger.
+- **Malformed answers** (not JSON, JSON of the wrong shape anywhere, a body
+  over 16 MB, an event stream that is not UTF-8) are a ``TargetError`` naming
+  the problem (``openai_json``), so the executor falls back and logs it.
 """
 
 from __future__ import annotations
@@ -36,11 +39,14 @@ from typing import Any
 
 from ...config import RemoteModel
 from ...errors import TargetError, TargetUnavailable
+from . import openai_json
 from .base import FINISH_CANCELLED, BackendOptions, ChatRequest, Completion
+from .sse import SseError, sse_lines
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_ANSWER_BYTES = 16 << 20  # a whole answer larger than this is not a chat completion
 _DETAIL_CHARS = 300
 
 
@@ -65,16 +71,11 @@ class RemoteBackend:
             return self._client
 
     def _api_key(self) -> str | None:
+        missing = self._model.missing_key()
+        if missing:
+            raise TargetUnavailable(missing, target=self.name)
         var = self._model.api_key_env
-        if not var:
-            return None
-        key = os.environ.get(var, "").strip()
-        if not key:
-            raise TargetUnavailable(
-                f"the API key variable ${var} is not set; export it or remove api_key_env",
-                target=self.name,
-            )
-        return key
+        return os.environ.get(var, "").strip() if var else None
 
     def _redact(self, text: str, key: str | None) -> str:
         return text.replace(key, "***") if key else text
@@ -210,26 +211,15 @@ class RemoteBackend:
             return Completion("", self.name, finish_reason=FINISH_CANCELLED)
         key = self._api_key()
         try:
-            response.read()
-            data = response.json()
+            body = self._read_body(response)
+            text, finish, usage = openai_json.completion(json.loads(body))
         except httpx.HTTPError as exc:
             raise TargetError(self._transport_error(exc, key), target=self.name) from None
-        except ValueError:
-            raise TargetError(
-                f"{self._url} answered something that is not JSON", target=self.name
-            ) from None
+        except (ValueError, RecursionError) as exc:  # not JSON, or JSON of the wrong shape
+            raise self._malformed(exc, key) from None
         finally:
             response.close()
-        try:
-            choice = data["choices"][0]
-            text = choice["message"].get("content") or ""
-        except (KeyError, IndexError, TypeError, AttributeError):
-            raise TargetError(
-                f"{self._url} answered JSON without choices[0].message", target=self.name
-            ) from None
-        usage = data.get("usage") or {}
-        prompt = int(usage.get("prompt_tokens") or 0)
-        out = int(usage.get("completion_tokens") or 0)
+        prompt, out = usage.prompt_tokens or 0, usage.completion_tokens or 0
         return Completion(
             text=text,
             target=self.name,
@@ -237,8 +227,29 @@ class RemoteBackend:
             completion_tokens=out,
             cost_usd=self._cost(prompt, out),
             latency_s=time.monotonic() - start,
-            finish_reason=choice.get("finish_reason") or "stop",
+            finish_reason=finish or "stop",
         )
+
+    def _read_body(self, response: Any) -> bytes:
+        """The answer's bytes, up to ``MAX_ANSWER_BYTES`` (a bigger one is malformed)."""
+        parts, size = [], 0
+        for part in response.iter_bytes():
+            size += len(part)
+            if size > MAX_ANSWER_BYTES:
+                raise openai_json.Malformed(f"an answer larger than {MAX_ANSWER_BYTES >> 20} MB")
+            parts.append(part)
+        return b"".join(parts)
+
+    def _malformed(self, exc: BaseException, key: str | None) -> TargetError:
+        """The attempt's error for an answer that is not the JSON a chat completion is."""
+        if isinstance(exc, (openai_json.Malformed, SseError)):
+            what = str(exc)
+        elif isinstance(exc, RecursionError):
+            what = "JSON nested too deeply"
+        else:
+            what = f"something that is not JSON ({exc})"
+        detail = self._redact(" ".join(what.split())[:_DETAIL_CHARS], key)
+        return TargetError(f"{self._url} answered malformed JSON: {detail}", target=self.name)
 
     def stream(self, request: ChatRequest) -> Generator[str, None, Completion]:
         import httpx
@@ -249,12 +260,12 @@ class RemoteBackend:
             return Completion("", self.name, finish_reason=FINISH_CANCELLED)
         key = self._api_key()
         pieces: list[str] = []
-        usage: dict[str, Any] = {}
+        usage = openai_json.Usage()
         ttft: float | None = None
         finish: str | None = None
         done = False
         try:
-            for line in response.iter_lines():
+            for line in sse_lines(response.iter_bytes()):
                 if request.cancelled:
                     finish = FINISH_CANCELLED
                     break
@@ -264,23 +275,23 @@ class RemoteBackend:
                 if payload == "[DONE]":
                     done = True
                     break
-                event = _json_or_none(payload)
-                if event is None or event.get("error"):
-                    detail = self._redact(str((event or {}).get("error", payload))[:300], key)
+                event = openai_json.chunk(json.loads(payload))
+                if event.error is not None:
+                    detail = self._redact(event.error[:_DETAIL_CHARS], key)
                     raise TargetError(f"the stream reported an error: {detail}", target=self.name)
-                usage = event.get("usage") or usage
-                for choice in event.get("choices") or []:
-                    piece = (choice.get("delta") or {}).get("content")
-                    if piece:
-                        if ttft is None:
-                            ttft = time.monotonic() - start
-                        pieces.append(piece)
-                        yield piece
-                    finish = choice.get("finish_reason") or finish
+                usage = event.usage or usage
+                for piece in event.pieces:
+                    if ttft is None:
+                        ttft = time.monotonic() - start
+                    pieces.append(piece)
+                    yield piece
+                finish = event.finish_reason or finish
                 self._left(request, start)  # a slow drip must not outlive the deadline
         except httpx.HTTPError as exc:
             got = f" after {len(pieces)} pieces" if pieces else ""
             raise TargetError(self._transport_error(exc, key) + got, target=self.name) from None
+        except (ValueError, RecursionError) as exc:  # not JSON, or JSON of the wrong shape
+            raise self._malformed(exc, key) from None
         finally:
             response.close()
         if not done and finish is None:
@@ -288,8 +299,9 @@ class RemoteBackend:
                 f"the stream from {self._url} ended before the answer was finished",
                 target=self.name,
             )
-        prompt = int(usage.get("prompt_tokens") or _estimate_tokens(request))
-        out = int(usage.get("completion_tokens") or len(pieces))
+        prompt = usage.prompt_tokens or _estimate_tokens(request)
+        out = usage.completion_tokens or len(pieces)
+        counted = usage.prompt_tokens is None and usage.completion_tokens is None
         return Completion(
             text="".join(pieces),
             target=self.name,
@@ -299,7 +311,7 @@ class RemoteBackend:
             latency_s=time.monotonic() - start,
             ttft_s=ttft,
             finish_reason=finish or "stop",
-            extra={} if usage else {"usage": "counted from the stream"},
+            extra={"usage": "counted from the stream"} if counted else {},
         )
 
     def close(self) -> None:
@@ -312,14 +324,6 @@ class RemoteBackend:
 def _estimate_tokens(request: ChatRequest) -> int:
     """About 4 characters a token: for servers that send no usage in a stream."""
     return sum(len(m.get("content", "")) for m in request.messages) // 4 + 1
-
-
-def _json_or_none(payload: str) -> dict[str, Any] | None:
-    try:
-        value = json.loads(payload)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def _retry_after(response: Any) -> float | None:
