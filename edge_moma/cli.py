@@ -90,12 +90,26 @@ def context_options(func: F) -> F:
         click.option("--online/--offline", default=None, help="Network reachable or not."),
         click.option("--deadline", type=click.FloatRange(min=0), help="Latency deadline (s)."),
         click.option(
-            "--sensitive/--not-sensitive", default=None, help="Override the privacy rules."
+            "--sensitive",
+            is_flag=True,
+            default=None,
+            help="Keep it on the device even if no privacy rule matches.",
         ),
         click.option(
             "--context", "context_json", help="Context as JSON, e.g. '{\"online\": false}'."
         ),
-        click.option("--target", help="Pin the first choice to this model (fallbacks stay)."),
+        click.option(
+            "--target",
+            help="Pin the first choice to this model or agent (fallbacks stay). A rule that "
+            "masks it (privacy, offline, budget...) sends the request to the best on-device "
+            "target instead.",
+        ),
+        click.option(
+            "--target-only",
+            is_flag=True,
+            default=None,
+            help="Only the --target: no fallbacks, and an error (exit 2) if a rule masks it.",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -110,14 +124,18 @@ def build_context(
     sensitive: bool | None,
     context_json: str | None,
     target: str | None,
+    target_only: bool | None,
 ) -> Any:
+    """The flags and ``--context`` as one ``RouteContext`` (a flag wins over the same key)."""
     from .context import RouteContext
 
     data: dict[str, Any] = {}
     if context_json:
         try:
             data = json.loads(context_json)
-        except json.JSONDecodeError as exc:
+        except RecursionError:
+            raise click.UsageError("--context nests too deeply to be a routing context") from None
+        except ValueError as exc:  # JSONDecodeError, too many digits
             raise click.UsageError(f"--context is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise click.UsageError("--context must be a JSON object")
@@ -126,14 +144,15 @@ def build_context(
         "charging": charging,
         "online": online,
         "deadline_s": deadline,
-        "sensitive": sensitive,
+        "sensitive": sensitive or None,
         "target": target,
+        "target_only": target_only or None,
     }
     data.update({k: v for k, v in flags.items() if v is not None})
     try:
         return RouteContext.from_dict(data)
-    except (ConfigError, TypeError) as exc:
-        raise click.UsageError(f"--context: {exc}") from None
+    except RequestError as exc:  # names the key, whether a flag or --context set it
+        raise click.UsageError(str(exc)) from None
 
 
 @main.command()

@@ -30,6 +30,7 @@ import reprlib
 import sys
 import types
 import typing
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, Union
@@ -554,7 +555,15 @@ def build(cls: type, raw: Any, key_path: str, src: str = "") -> Any:
     return cls(**kwargs)
 
 
+def check_value(hint: Any, value: Any, key_path: str) -> Any:
+    """``value`` checked and typed against ``hint`` by the config's own rules, or a
+    ``ConfigError`` naming ``key_path``; the routing context (``context.py``) uses it too."""
+    return _coerce(hint, value, key_path, "")
+
+
 def _coerce(hint: Any, value: Any, path: str, src: str) -> Any:
+    if hint is Any:
+        return value
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
 
@@ -704,7 +713,9 @@ def _check_values(config: Config) -> None:
             need(bool(word.strip()), f"{key}.keywords[{j}]", word, "a word (blank matches all)")
         if rule.regex:
             try:
-                everything = re.compile(rule.regex).search("") is not None
+                with warnings.catch_warnings():  # "[a--b]" warns of a future meaning: still valid
+                    warnings.simplefilter("ignore", FutureWarning)
+                    everything = re.compile(rule.regex).search("") is not None
             except (re.error, RecursionError, OverflowError) as exc:
                 need(False, f"{key}.regex", rule.regex, f"a valid regex ({exc})")
             need(

@@ -10,6 +10,8 @@ sqlite, HTTP) are turned into ours where we call them (``raise ... from exc``)::
     ├── BundleError            a router bundle is corrupt, mismatched or incompatible
     ├── DataError              a training / evaluation file is malformed (path, line)
     ├── RequestError           a request (messages, options, context) is malformed (param, code)
+    │   ├── TargetMasked       the caller asked for a pinned target only, and a rule masks it
+    │   └── DecisionNotFound   no logged decision has this id, or the prefix is ambiguous
     ├── MissingDependency      an optional extra (training, benchmarks, server) is not installed
     ├── LogError               the decision log database cannot be read or written (path)
     ├── DaemonError            the local daemon cannot start, or answered with an error (status)
@@ -79,15 +81,38 @@ class MissingDependency(EdgeMomaError):
 class RequestError(EdgeMomaError):
     """A request to route or complete is malformed (empty messages, bad option).
 
-    ``param`` names the offending field (``messages[1].role``) and ``code`` says
-    what kind of mistake it is (``invalid_type``, ``unknown_parameter``), as the
-    daemon's OpenAI-style errors report them; both are ``None`` when not known.
+    ``param`` names the offending field where there is one (``messages[1].role``,
+    ``context.online``) and ``code`` says what kind of mistake it is
+    (``invalid_type``, ``unknown_parameter``), as the daemon's OpenAI-style errors
+    report them; both are ``None`` when not known.
     """
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
         self.param = param
         self.code = code
         super().__init__(message)
+
+
+class TargetMasked(RequestError):
+    """The caller pinned ``target`` with ``target_only`` and a rule (``masked_by``) masks it.
+
+    Without ``target_only`` the request would have gone to the best eligible
+    on-device target instead; nothing was sent anywhere.
+    """
+
+    def __init__(self, message: str, *, target: str, masked_by: str):
+        self.target = target
+        self.masked_by = masked_by
+        super().__init__(message, param="target")
+
+
+class DecisionNotFound(RequestError):
+    """No logged decision has this id or id prefix, or the prefix names several
+    (``matches`` lists a few of them then)."""
+
+    def __init__(self, message: str, *, matches: tuple[str, ...] = ()):
+        self.matches = matches
+        super().__init__(message, param="decision_id")
 
 
 class LogError(EdgeMomaError):

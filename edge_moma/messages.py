@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import RequestError
+from .untrusted import is_unicode
 
 Messages = Sequence[Mapping[str, Any]]
+MAX_OUTPUT_TOKENS = 1_000_000  # the most a request may ask to generate
 ROLES = ("system", "user", "assistant", "tool")
 INVALID_TYPE, UNKNOWN_PARAMETER = "invalid_type", "unknown_parameter"
 
@@ -39,7 +41,7 @@ def normalize_messages(
     if isinstance(messages_or_text, str):
         if not messages_or_text.strip():
             raise RequestError("the query is empty; pass some text to route", param="messages")
-        return ({"role": "user", "content": messages_or_text},)
+        return ({"role": "user", "content": _text(messages_or_text, "the query")},)
     if not isinstance(messages_or_text, Sequence) or not messages_or_text:
         raise RequestError(
             "messages must be a non-empty list of {role, content} objects", param="messages"
@@ -58,7 +60,8 @@ def normalize_messages(
             raise RequestError(
                 f"{param}.role is {role!r}; expected one of {list(ROLES)}", param=f"{param}.role"
             )
-        out.append({"role": role, "content": _content(m.get("content"), f"{param}.content")})
+        content = _content(m.get("content"), f"{param}.content")
+        out.append({"role": role, "content": _text(content, f"{param}.content")})
     if not any(m["role"] == "user" and m["content"].strip() for m in out):
         raise RequestError("messages hold no user message with text to route", param="messages")
     return tuple(out)
@@ -78,6 +81,18 @@ def _content(value: Any, param: str) -> str:
             raise type_error(f"{param}[{j}].text", "a string", text)
         texts.append(text)
     return "".join(texts)
+
+
+def _text(text: str, where: str) -> str:
+    """``text`` if UTF-8 can encode it: a lone surrogate (a ``\\ud800`` escape in JSON)
+    would fail far from the request, in SQLite, llama.cpp or an HTTP client."""
+    if is_unicode(text):
+        return text
+    raise RequestError(
+        f"{where} is not valid Unicode text (it holds a lone surrogate, e.g. from a "
+        "\\ud800 escape in JSON); no model could read it",
+        param=None if where == "the query" else where,
+    )
 
 
 def type_error(param: str, expected: str, value: Any) -> RequestError:
@@ -124,9 +139,10 @@ class GenerationOptions:
         n = self.max_tokens
         if isinstance(n, bool) or not isinstance(n, int):
             raise type_error("max_tokens", "a positive integer", n)
-        if n <= 0:
+        if not 0 < n <= MAX_OUTPUT_TOKENS:
             raise RequestError(
-                f"max_tokens must be a positive integer, got {n}", param="max_tokens"
+                f"max_tokens must be an integer from 1 to {MAX_OUTPUT_TOKENS}, got {n}",
+                param="max_tokens",
             )
         t = self.temperature
         if isinstance(t, bool) or not isinstance(t, (int, float)):

@@ -196,9 +196,10 @@ class Runtime:
 
         ``max_tokens`` (256), ``temperature`` (0.2) and ``stop`` override the
         fields of ``options`` (a ``GenerationOptions``). ``target`` pins the first
-        choice (the policy's ranking stays as fallback); setting ``cancel`` from
-        another thread stops a running generation. Raises ``AllTargetsFailed``
-        (with every attempt) if no target answers.
+        choice (the policy's ranking stays as fallback; a pinned target a rule masks
+        gives way to the best on-device one, see ``routing/pinning.py``); setting
+        ``cancel`` from another thread stops a running generation. Raises
+        ``AllTargetsFailed`` (with every attempt) if no target answers.
         """
         generation = _options(options, max_tokens, temperature, stop)
         request, decision = self._decide_one(messages_or_text, context, target)
@@ -302,14 +303,21 @@ class Runtime:
         correct: bool | None = None,
         note: str | None = None,
         source: str = "app",
-    ) -> None:
-        """Record how good a decision's answer was (score 0..1 and/or correct) for retraining."""
+    ) -> str:
+        """Record how good a decision's answer was (score 0..1 and/or correct) for retraining.
+
+        ``decision_id`` is an id or a unique prefix of one, as ``edge-moma feedback``
+        takes it; a decision routed a moment ago counts (the log is flushed first).
+        Returns the full id; ``DecisionNotFound`` if no logged decision (or several) match.
+        """
         from .log.store import Feedback
 
         checked = Feedback(decision_id, score, correct, source, note).check()
         if self._log is None:
             raise LogError("logging is off ([runtime] log = false); feedback has nowhere to go")
-        self._log.add_feedback(checked)
+        full_id = self._log.resolve_id(decision_id)
+        self._log.add_feedback(dataclasses.replace(checked, decision_id=full_id))
+        return full_id
 
     def reload_router(self) -> bool:
         """Load the router bundles the config resolves to now; True if they changed.

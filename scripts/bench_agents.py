@@ -1,16 +1,26 @@
-"""Benchmark the agent stage on CLINC150's test split (+ oos_test) with the default agents.
+"""Benchmark the agent stage on CLINC150's test split (+ oos_test) and on the second-style set.
 
     python scripts/bench_agents.py [--config FILE] [--intent-model DIR] [--out FILE.json]
+                                   [--style FILE.jsonl]
 
 Reports, for the agents enabled in the config:
 
-- ``agent_recall``: of the test queries whose gold intent belongs to an agent,
-  the share the agent stage routes to exactly that agent (target >= 95%);
+- ``agent_recall``: of the CLINC150 test queries whose gold intent belongs to an
+  agent, the share the agent stage routes to exactly that agent (target >= 97.6%);
 - ``oos_to_agent``: of the out-of-scope queries, the share routed to any agent
-  (target <= 5%); also ``in_scope_other_to_agent`` for in-scope queries of
+  (target <= 1.9%); also ``in_scope_other_to_agent`` for in-scope queries of
   intents no agent serves;
+- ``style``: the same on ``tests/data/agent_style_test.jsonl``, requests written
+  in the way people talk to an assistant (never trained or tuned on): ``recall``
+  of the requests for a built-in agent (target >= 95%), ``wrongly_taken`` share
+  of the near misses an agent took (target <= 1%), per category, and
+  ``answers_right``: of the calculator and units requests routed to their agent,
+  the share whose reply holds the expected number;
 - ``stage_latency_us``: p50/p99 of the agent stage alone per query (session
-  lookup, masks and selection, as ``Runtime.route`` runs it), target p50 <= 30 µs.
+  lookup, claims, masks and selection, as ``Runtime.route`` runs it), target
+  p50 <= 50 µs; ``stage_latency_no_claims_us`` measures the same stage without
+  claims in interleaved passes, so the claims' cost reads as a difference on a
+  noisy machine.
 
 A query is "routed to an agent" exactly when ``Runtime.route`` would return a
 ``stage="agent"`` decision: the agent stage decides before the LLM stage and
@@ -23,6 +33,7 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -30,6 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from edge_moma.agents import AgentTurn  # noqa: E402
 from edge_moma.bundle_dirs import bundle_dir  # noqa: E402
 from edge_moma.config import load_config  # noqa: E402
 from edge_moma.routing.agent_stage import AgentStage  # noqa: E402
@@ -39,6 +51,7 @@ from edge_moma.targets.agents import AgentRegistry  # noqa: E402
 from edge_moma.targets.sessions import SessionManager  # noqa: E402
 
 DATA = ROOT / "scripts" / "data" / "clinc150" / "data_full.json"
+STYLE = ROOT / "tests" / "data" / "agent_style_test.jsonl"
 
 
 def _pct(values: list[int], q: float) -> float:
@@ -53,19 +66,26 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "reports" / "bench_agents.json"))
     parser.add_argument("--repeats", type=int, default=3, help="latency passes (median kept)")
     parser.add_argument("--split", choices=["test", "val"], default="test", help="+ oos_<split>")
+    parser.add_argument("--style", default=str(STYLE), help="second-style set (JSON lines)")
     args = parser.parse_args()
 
     config = load_config(args.config, check_files=False)
     router = IntentRouter.load(args.intent_model or bundle_dir(config, "intent"))
     st = config.agent_stage
-    stage = AgentStage(
-        config.agents,
-        threshold=st.threshold,
-        switch_confidence=st.switch_confidence,
-        domains=router.card.get("domains") or {},
-        claims=AgentRegistry(config.agents, data_dir=ROOT / "build").claims(),
-        budgets=config.budgets,
-    )
+    workdir = tempfile.TemporaryDirectory()  # the reminders agent's SQLite file
+    registry = AgentRegistry(config.agents, data_dir=workdir.name)
+
+    def make_stage(claims: bool) -> AgentStage:
+        return AgentStage(
+            config.agents,
+            threshold=st.threshold,
+            switch_confidence=st.switch_confidence,
+            domains=router.card.get("domains") or {},
+            claims=registry.claims() if claims else {},
+            budgets=config.budgets,
+        )
+
+    stage, plain = make_stage(True), make_stage(False)
     sessions = SessionManager(ttl_s=st.session_ttl_s, follow_up_s=st.follow_up_s)
     situation = Situation(  # online, on mains, nothing spent: the agents' own masks decide
         battery_percent=None,
@@ -105,17 +125,23 @@ def main() -> int:
             if not hit:
                 misses[f"{label} -> {choice.target or 'llm'}"] += 1
 
-    passes = []
-    for _ in range(args.repeats):
+    style = _style(Path(args.style), router, stage, registry, situation)
+    workdir.cleanup()
+
+    def timed(s: AgentStage) -> list[int]:
         times = []
         for text, u in understood:
             t0 = time.perf_counter_ns()
             session = sessions.get("bench")
-            stage.select(u, text, situation, session, sessions.follow_up_agent(session))
+            s.select(u, text, situation, session, sessions.follow_up_agent(session))
             times.append(time.perf_counter_ns() - t0)
-        passes.append(times)
-    p50s = [_pct(t, 0.5) for t in passes]
-    best = passes[p50s.index(statistics.median(p50s))]
+        return times
+
+    passes, plain_passes = [], []
+    for _ in range(args.repeats):  # interleaved, so both see the same machine load
+        passes.append(timed(stage))
+        plain_passes.append(timed(plain))
+    best, plain_best = _median_pass(passes), _median_pass(plain_passes)
 
     result = {
         "command": "python scripts/bench_agents.py" + " --split val" * (args.split == "val"),
@@ -132,29 +158,107 @@ def main() -> int:
         "in_scope_other_queries": counts["other"],
         "in_scope_other_to_agent": counts["other_to_agent"] / max(1, counts["other"]),
         "top_misses": dict(misses.most_common(10)),
+        "style": style,
         "stage_latency_us": {"p50": _pct(best, 0.5), "p99": _pct(best, 0.99)},
-        "targets": {"agent_recall": ">= 0.95", "oos_to_agent": "<= 0.05", "p50_us": "<= 30"},
+        "stage_latency_no_claims_us": {"p50": _pct(plain_best, 0.5), "p99": _pct(plain_best, 0.99)},
+        "targets": {
+            "agent_recall": ">= 0.976",
+            "oos_to_agent": "<= 0.019",
+            "style_recall": ">= 0.95",
+            "style_wrongly_taken": "<= 0.01",
+            "p50_us": "<= 50",
+        },
     }
     print(f"agents: {result['agents']}")
     print(
         f"agent recall    {result['agent_recall']:.2%} of {counts['agent_queries']} queries "
-        f"(target >= 95%)"
+        f"(target >= 97.6%)"
     )
     for a, r in result["agent_recall_by_agent"].items():
         print(f"  {a:12s} {r:.2%} of {per_agent[a]}")
-    print(f"oos -> agent    {result['oos_to_agent']:.2%} of {counts['oos']} (target <= 5%)")
+    print(f"oos -> agent    {result['oos_to_agent']:.2%} of {counts['oos']} (target <= 1.9%)")
     print(f"other -> agent  {result['in_scope_other_to_agent']:.2%} of {counts['other']}")
-    print(
-        f"stage latency   p50 {result['stage_latency_us']['p50']:.1f} us, "
-        f"p99 {result['stage_latency_us']['p99']:.1f} us (target p50 <= 30 us)"
-    )
     if misses:
         print("top misses:", dict(misses.most_common(5)))
+    print(
+        f"second style    recall {style['recall']:.2%} of {style['agent_requests']} "
+        f"(target >= 95%), wrongly taken {style['wrongly_taken']:.2%} of "
+        f"{style['near_misses']} (target <= 1%), answers right {style['answers_right']:.2%} "
+        f"of {style['answers_checked']}"
+    )
+    for name, r in style["recall_by_agent"].items():
+        print(f"  {name:12s} {r:.2%}")
+    if style["missed"] or style["taken"]:
+        print("  missed:", style["missed"][:8])
+        print("  taken:", style["taken"][:8])
+    print(
+        f"stage latency   p50 {result['stage_latency_us']['p50']:.1f} us, "
+        f"p99 {result['stage_latency_us']['p99']:.1f} us (target p50 <= 50 us); without "
+        f"claims p50 {result['stage_latency_no_claims_us']['p50']:.1f} us"
+    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {out}")
     return 0
+
+
+def _median_pass(passes: list[list[int]]) -> list[int]:
+    p50s = [_pct(t, 0.5) for t in passes]
+    return passes[p50s.index(statistics.median(p50s))]
+
+
+def _style(
+    path: Path,
+    router: IntentRouter,
+    stage: AgentStage,
+    registry: AgentRegistry,
+    situation: Situation,
+) -> dict[str, object]:
+    """Routing and answers on the second-style set (one JSON object a line)."""
+    rows = [json.loads(line) for line in path.read_bytes().split(b"\n") if line.strip()]
+    wanted: Counter[str] = Counter()
+    hits: Counter[str] = Counter()
+    near: Counter[str] = Counter()
+    taken: Counter[str] = Counter()
+    checked = right = 0
+    missed, wrongly = [], []
+    for row in rows:
+        text, agent, category = row["text"], row["agent"], row["category"]
+        choice = stage.select(router.understand(text), text, situation)
+        if agent is None:
+            near[category] += 1
+            if choice.target is not None:
+                taken[category] += 1
+                wrongly.append(f"{text} -> {choice.target}")
+            continue
+        wanted[agent] += 1
+        if choice.target != agent:
+            missed.append(f"{text} -> {choice.target or 'llm'}")
+            continue
+        hits[agent] += 1
+        if "answer" in row:
+            messages = ({"role": "user", "content": text},)
+            reply = registry.agent(agent).handle(AgentTurn("bench", messages, choice.intent))
+            got = reply.data.get("result")
+            checked += 1
+            right += isinstance(got, (int, float)) and abs(got - row["answer"]) <= 1e-3 * max(
+                1.0, abs(row["answer"])
+            )
+    total, total_near = sum(wanted.values()), sum(near.values())
+    return {
+        "file": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
+        "agent_requests": total,
+        "recall": sum(hits.values()) / max(1, total),
+        "recall_by_agent": {a: hits[a] / wanted[a] for a in sorted(wanted)},
+        "near_misses": total_near,
+        "wrongly_taken": sum(taken.values()) / max(1, total_near),
+        "wrongly_taken_by_category": {c: taken[c] / near[c] for c in sorted(taken)},
+        "answers_checked": checked,
+        "answers_right": right / max(1, checked),
+        "missed": missed,
+        "taken": wrongly,
+    }
 
 
 if __name__ == "__main__":

@@ -211,7 +211,10 @@ def batching(path: str) -> tuple[int, int]:
     return int(found["batches"]), int(found["batched_requests"])
 
 
-def start_daemon(work: Path, extra_args: list[str]) -> tuple[subprocess.Popen[bytes], str]:
+def start_daemon(
+    work: Path, extra_args: list[str], stderr: Any = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A daemon on the packaged default config in ``work``; ``stderr`` as for ``Popen``."""
     data = work / "data"
     config = work / "config.toml"
     text = default_config_path().read_text(encoding="utf-8")
@@ -220,7 +223,7 @@ def start_daemon(work: Path, extra_args: list[str]) -> tuple[subprocess.Popen[by
     env = {**os.environ, "XDG_RUNTIME_DIR": str(work / "xdg-runtime")}
     cmd = [sys.executable, "-m", "edge_moma", "serve", "--config", str(config)]
     cmd += ["--socket", str(sock), "--log-level", "warning", *extra_args]
-    proc = subprocess.Popen(cmd, env=env)
+    proc = subprocess.Popen(cmd, env=env, stderr=stderr)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:

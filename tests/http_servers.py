@@ -227,12 +227,12 @@ class LlamaServer:
         ]
         self.proc: subprocess.Popen[bytes] | None = None
         # a file, not a pipe: a full pipe would stall the server
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
+        self._log = tempfile.NamedTemporaryFile()  # noqa: SIM115 - closed in stop()
 
     def start(self, timeout_s: float = 60.0) -> LlamaServer:
         self.proc = subprocess.Popen(
             self._cmd,
-            stdout=subprocess.DEVNULL,
+            stdout=self._log,  # uvicorn's access log: ``completions()`` counts from it
             stderr=self._log,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
@@ -250,6 +250,12 @@ class LlamaServer:
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"llama_cpp.server did not answer within {timeout_s} s")
+
+    def completions(self) -> int:
+        """How many chat completions the server was asked for so far (its access log)."""
+        time.sleep(0.2)  # a request just answered may still be on its way to the log
+        with open(self._log.name, "rb") as log:  # an offset of its own: the server writes on
+            return log.read().count(b'"POST /v1/chat/completions HTTP/1.1"')
 
     def kill(self) -> None:
         """Kill the server at once, as a crash or a pulled plug would."""

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from situations import situation as sit
 
 from edge_moma.config import AgentConfig
@@ -146,17 +148,102 @@ def test_is_cancel(text: str, expected: bool) -> None:
     assert is_cancel(text) is expected
 
 
-def test_a_claim_lifts_an_agent_the_intent_router_was_unsure_of() -> None:
-    from edge_moma.targets.agents.calculator import claims
+CLAIMS = {  # claims as the built-in agents give them, keyed by text, for the rule's tests
+    "calculator": lambda t: {"nine times seven": 1.0, "help with maths": 0.1}.get(t, 0.0),
+    "clock": lambda t: {"what time is it": 1.0, "time for a break": 0.1}.get(t, 0.0),
+    "reminders": lambda t: {"add milk to my list": 1.0}.get(t, 0.0),
+}
 
-    stage = AgentStage(AGENTS, threshold=0.5, claims={"calculator": claims})
-    unsure = u(("calculator", 0.2), ("time", 0.1), oos=True)
-    choice = stage.select(unsure, "what is 100 multiplied by 55", sit())
-    assert (choice.target, choice.intent, choice.confidence) == ("calculator", "calculator", 0.5)
-    plain = stage.select(unsure, "what is a multiplier", sit())
-    assert plain.target is None and masks(plain)["calculator"] == "out_of_scope"
-    confident = stage.select(u(("time", 0.9), ("calculator", 0.05)), "time 2+2", sit())
-    assert confident.target == "clock"  # a claim never outranks a confident intent
+
+@pytest.fixture
+def claiming() -> AgentStage:
+    return AgentStage(AGENTS, threshold=0.5, domains=DOMAINS, claims=CLAIMS)
+
+
+def test_a_certain_claim_takes_what_the_router_is_unsure_of(claiming: AgentStage) -> None:
+    for understanding in (u(("timer", 0.68), ("calculator", 0.1)), u(("timer", 0.3), oos=True)):
+        choice = claiming.select(understanding, "nine times seven", sit())
+        assert (choice.target, choice.confidence) == ("calculator", 1.0)
+    own = claiming.select(u(("calculator", 0.1)), "nine times seven", sit())
+    assert own.intent == "calculator"  # its own intent, however weak, names the turn
+
+
+def test_a_claim_of_zero_declines_however_sure_the_router_is(claiming: AgentStage) -> None:
+    choice = claiming.select(u(("calculator", 0.99)), "book a table for 4", sit())
+    assert choice.target is None
+    declined = next(c for c in choice.candidates if c.target == "calculator")
+    assert declined.masked_by == "declined" and "cannot read" in (declined.reason or "")
+
+
+def test_a_weak_claim_leaves_the_decision_to_the_router(claiming: AgentStage) -> None:
+    sure = claiming.select(u(("time", 0.9)), "time for a break", sit())
+    assert (sure.target, sure.confidence) == ("clock", 0.9)
+    unsure = claiming.select(u(("time", 0.3)), "time for a break", sit())
+    assert unsure.target is None and masks(unsure)["clock"] == "confidence"
+    oos = claiming.select(u(("time", 0.9), oos=True), "time for a break", sit())
+    assert oos.target is None and masks(oos)["clock"] == "out_of_scope"
+
+
+def test_masks_hold_whatever_the_claim(claiming: AgentStage) -> None:
+    private = claiming.select(
+        u(("reminder", 0.9)), "add milk to my list", sit(sensitive_classes=("health",))
+    )
+    assert private.target is None and masks(private)["reminders"] == "privacy"
+    no_claim = claiming.select(u(("restaurant_reviews", 0.9)), "anything", sit())
+    assert no_claim.target == "booker"  # an HTTP agent has no claim: evidence alone
+
+
+def test_equal_claims_go_to_the_agent_with_more_evidence() -> None:
+    both = {"calculator": lambda t: 1.0, "clock": lambda t: 1.0}
+    stage = AgentStage(AGENTS, threshold=0.5, claims=both)
+    choice = stage.select(u(("time", 0.2), ("calculator", 0.1)), "x", sit())
+    assert choice.target == "clock"
+    first = stage.select(u(("weather", 0.9)), "x", sit())
+    assert first.target == "calculator"  # no evidence either way: the first configured
+
+
+def test_the_dialog_holder_needs_no_claim(claiming: AgentStage) -> None:
+    sm = SessionManager()
+    sm.agent_replied("s", "reminders", "reminder_update", "need_input", {"pending": "item"})
+    answer = claiming.select(u(("time", 0.4)), "the plumber", sit(), sm.get("s"), "reminders")
+    assert (answer.target, answer.session_action) == ("reminders", "continue")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), "high", None, ValueError("bug")])
+def test_a_broken_claim_has_no_say(bad: object) -> None:
+    def claim(text: str) -> float:
+        if isinstance(bad, Exception):
+            raise bad
+        return bad  # type: ignore[return-value]
+
+    stage = AgentStage(AGENTS, threshold=0.5, claims={"calculator": claim})
+    assert stage.select(u(("calculator", 0.9)), "x", sit()).target == "calculator"
+    assert stage.select(u(("calculator", 0.2)), "x", sit()).target is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    evidence=st.floats(0, 1),
+    claim=st.one_of(st.none(), st.floats(0, 1), st.sampled_from([0.0, 0.1, 1.0])),
+    oos=st.booleans(),
+    threshold=st.floats(0.01, 1),
+)
+def test_the_claim_rule(evidence: float, claim: float | None, oos: bool, threshold: float) -> None:
+    """One rule: no claim -> evidence; claim 0 -> declined; else max(evidence, claim)."""
+    claims = {} if claim is None else {"calculator": lambda t: claim}
+    stage = AgentStage(
+        [AgentConfig(name="calculator", kind="builtin", intents=["calculator"])],
+        threshold=threshold,
+        claims=claims,
+    )
+    choice = stage.select(u(("calculator", evidence), oos=oos), "text", sit())
+    p = 0.0 if oos else evidence
+    if claim is not None and claim == 0:
+        assert choice.target is None and masks(choice)["calculator"] == "declined"
+        return
+    score = p if claim is None else max(p, claim)
+    assert (choice.target == "calculator") == (score >= threshold)
+    assert choice.candidates[0].quality == pytest.approx(score)
 
 
 def test_follow_up_with_its_own_intent_weakly_on_top(stage: AgentStage) -> None:

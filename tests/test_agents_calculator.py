@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 from agent_turns import turn
 
-from edge_moma.targets.agents.calculator import CalculationError, CalculatorAgent, claims, evaluate
+from edge_moma.agents.base import CANNOT, CERTAIN, POSSIBLE
+from edge_moma.targets.agents.calculator import CalculationError, CalculatorAgent, claim, evaluate
 
 
 @pytest.mark.parametrize(
@@ -80,15 +81,57 @@ def test_replies_clearly_to_bad_input() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("what is 100 multiplied by 55", True),
-        ("if something is 15% off $35, how much is it", True),
-        ("divide 100 by 12", True),
-        ("find the square root of 1243435", True),
-        ("what is 2+2", True),
-        ("set a timer for 5 minutes", False),
-        ("how many days between 2024-01-01 and 2024-03-01", False),
-        ("tell me a joke", False),
+        ("what is 100 multiplied by 55", CERTAIN),
+        ("divide 100 by 12", CERTAIN),
+        ("find the square root of 1243435", CERTAIN),
+        ("what is 2+2", CERTAIN),
+        ("nine times seven", CERTAIN),
+        ("quick one, what's eight times nine", CERTAIN),
+        ("if something is 15% off $35, how much is it", CERTAIN),
+        ("how many square feet is a 13 by 74 room", POSSIBLE),  # bare "by": ambiguous
+        ("why is zero times anything zero", POSSIBLE),  # words it does not read
+        ("can you help me with a math problem", POSSIBLE),  # it asks what to calculate
+        ("set the lights to 50 percent", POSSIBLE),
+        ("set a timer for 5 minutes", CANNOT),
+        ("book a table for 4 at 8", CANNOT),
+        ("call 555 0199", CANNOT),
+        ("what's the population of tokyo", CANNOT),
+        ("tell me a joke", CANNOT),
     ],
 )
-def test_claims_plain_calculations(text: str, expected: bool) -> None:
-    assert claims(text) is expected
+def test_claim_says_how_surely_it_reads_a_calculation(text: str, expected: float) -> None:
+    assert claim(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("nine times seven", 63),
+        ("what's seven over two", 3.5),
+        ("thirty percent of two hundred and forty", 72),
+        ("a hundred and five minus thirty eight", 67),
+        ("one point five times four", 6),
+        ("what do you get when you add sixty and forty two", 102),
+        ("two thousand and twenty minus nineteen eighty five", 35),
+        ("what percent of 80 is 20", 25),
+        ("30 is what percent of 120", 25),
+        ("increase 50 by 10 percent", 55),
+        ("reduce 60 by 10 percent", 54),
+        ("what's 250 plus 8 percent", 270),
+        ("a 15 percent tip on 60 dollars", 9),
+        ("take 8 away from 30", 22),
+        ("half of seven hundred", 350),
+        ("what is three quarters of one sixth", 0.125),
+        ("double 45", 90),
+        ("what is 10 to the 12th power", 1e12),
+        ("how many times does 8 go into 2000", 250),
+        ("8 factorial", 40320),
+        ("what is 3 million plus 5", 3_000_005),
+        ("quick one, what's eight times nine", 72),
+        ("negative five times three", -15),
+        ("how many square feet is a 13 by 74 room", 962),
+    ],
+)
+def test_answers_spoken_phrasings(text: str, expected: float) -> None:
+    reply = CalculatorAgent().handle(turn(text, ""))
+    assert reply.data["result"] == pytest.approx(expected), reply.reply

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from agent_turns import turn
 
-from edge_moma.targets.agents.clock import ClockAgent, find_place, parse_dates
+from edge_moma.agents.base import CANNOT, CERTAIN, POSSIBLE
+from edge_moma.targets.agents.clock import ClockAgent, claim, parse_dates
+from edge_moma.targets.agents.places import ALIASES, find_places, iana_keys
 
 NOW = datetime(2024, 3, 1, 15, 30, tzinfo=timezone.utc)  # a Friday
 
@@ -69,8 +71,9 @@ def test_parse_dates_and_places() -> None:
         "2024-03-01",
     ]
     assert parse_dates("february 30", today) == []  # not a date: skipped, not a crash
-    assert find_place("what time is it in the mountain timezone") == ("mountain", "America/Denver")
-    assert find_place("what time is it") is None
+    found = find_places("what time is it in the mountain timezone")
+    assert [(p.label, p.zone) for p in found] == [("mountain", "America/Denver")]
+    assert find_places("what time is it") == []
 
 
 def test_without_tzdata_local_time_still_works_and_the_reply_says_why(tmp_path: Path) -> None:
@@ -92,3 +95,86 @@ def test_without_tzdata_local_time_still_works_and_the_reply_says_why(tmp_path: 
     first, second = out.stdout.splitlines()
     assert "no time zone database" in first and "tzdata" in first
     assert second.startswith("It's ")
+
+
+SUMMER = datetime(2024, 7, 1, 12, 0, tzinfo=timezone.utc)  # Paris on CEST, Tokyo JST
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("how many hours ahead is Tokyo from Paris", "Tokyo is 7 hours ahead of Paris"),
+        ("how far ahead is London from New York", "London is 5 hours ahead of New York"),
+        ("how many hours behind Tokyo is Berlin", "Berlin is 7 hours behind Tokyo"),
+        ("how many hours ahead of New York is Seoul", "Seoul is 13 hours ahead of New York"),
+        ("time difference between Mumbai and London", "Mumbai is 4 hours 30 minutes ahead"),
+        ("is Dubai ahead of Moscow", "Dubai is 1 hour ahead of Moscow"),
+        ("what's 3 pm London time in Tokyo", "3:00 PM in London is 11:00 PM in Tokyo"),
+        (
+            "when it's 9 am in New York what time is it in Sydney",
+            "9:00 AM in New York is 11:00 PM in Sydney",
+        ),
+        ("what is 14:00 UTC in Los Angeles", "2:00 PM in UTC is 7:00 AM in Los Angeles"),
+        ("what's midnight in Seoul in Paris time", "12:00 AM in Seoul is 5:00 PM the day before"),
+        ("what time is it in Buenos Aires", "It's 9:00 AM on Monday in Buenos Aires"),
+        ("what's my time zone", "This device is on UTC"),
+        ("what day of the week is Christmas", "That is Wednesday, December 25, 2024."),
+        ("how many days since March 1", "There are 122 days between Friday, March 1, 2024"),
+        ("what's the date on Friday", "That is Friday, July 5, 2024."),
+    ],
+)
+def test_answers_spoken_phrasings(text: str, expected: str) -> None:
+    reply = ClockAgent(now=lambda: SUMMER).handle(turn(text, ""))
+    assert reply.reply.startswith(expected), reply.reply
+
+
+def test_offsets_follow_daylight_saving() -> None:
+    winter = ClockAgent(now=lambda: NOW).handle(turn("how many hours ahead is Tokyo from Paris"))
+    summer = ClockAgent(now=lambda: SUMMER).handle(turn("how many hours ahead is Tokyo from Paris"))
+    assert (winter.data["offset_hours"], summer.data["offset_hours"]) == (8, 7)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("what time is it", CERTAIN),
+        ("what time is it in Tokyo", CERTAIN),
+        ("how many hours ahead is Tokyo from Paris", CERTAIN),
+        ("what time zone is Denver in", CERTAIN),
+        ("what's today's date", CERTAIN),
+        ("how many days until christmas", CERTAIN),
+        ("what time is it in Springfield", POSSIBLE),  # a place it does not know
+        ("how many days since my birthday", POSSIBLE),  # a date it cannot read
+        ("what time does the pharmacy close", CANNOT),  # when something happens
+        ("when is Easter this year", CANNOT),
+        ("how far is Tokyo from Paris", CANNOT),  # a distance
+        ("what's in the news today", CANNOT),
+        ("set a timer for 10 minutes", CANNOT),
+    ],
+)
+def test_claim(text: str, expected: float) -> None:
+    assert claim(text) == expected
+
+
+def test_every_alias_names_a_zone_the_database_knows() -> None:
+    known = set(iana_keys().values())
+    assert [(name, z) for name, z in ALIASES.items() if z not in known] == []
+
+
+def test_places_are_found_in_order_and_everyday_words_are_not_places() -> None:
+    found = find_places("when it's 9 am in new york what time is it in texas's capital")
+    assert [(p.label, p.zone) for p in found] == [
+        ("new york", "America/New_York"),
+        ("texas", "America/Chicago"),
+    ]
+    assert find_places("wake me up at 7 in the west center for christmas") == []
+
+
+def test_the_registry_builds_the_place_table_before_the_first_turn(tmp_path: Path) -> None:
+    from edge_moma.config import AgentConfig
+    from edge_moma.targets.agents import AgentRegistry, places
+
+    places._table.cache_clear()
+    clock = AgentConfig(name="clock", kind="builtin", intents=["time"])
+    AgentRegistry([clock], data_dir=tmp_path).claims()
+    assert places._table.cache_info().currsize == 1  # no zone database scan on a turn

@@ -32,6 +32,9 @@ def plugin_path(tmp_path: Path) -> Iterator[Path]:
 
             def broken(turn):
                 raise RuntimeError("boom")
+
+            def echo_claim(text):
+                return 1.0 if text.startswith("echo ") else 0.0
             """
         )
     )
@@ -41,6 +44,7 @@ def plugin_path(tmp_path: Path) -> Iterator[Path]:
     (info / "entry_points.txt").write_text(
         "[edge_moma.agents]\necho = echo_agent:echo\nshout = echo_agent:shout\n"
         "broken = echo_agent:broken\nmissing = echo_agent:nope\n"
+        "[edge_moma.claims]\necho = echo_agent:echo_claim\nbroken = echo_agent:nope\n"
     )
     sys.path.insert(0, str(tmp_path))
     importlib.invalidate_caches()
@@ -70,3 +74,10 @@ def test_plugin_failures_are_target_errors(plugin_path: Path) -> None:
         reg.agent("missing")
     with pytest.raises(TargetUnavailable, match="no entry point 'not-installed'.*installed"):
         reg.agent("absent")
+
+
+def test_a_plugin_may_declare_a_claim(plugin_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    claims = registry(plugin_path, echo="echo", loud="shout", broken="broken").claims()
+    assert sorted(claims) == ["echo"]  # shout declares none; broken's cannot be loaded
+    assert (claims["echo"]("echo hi"), claims["echo"]("hi")) == (1.0, 0.0)
+    assert "cannot load claim 'echo_agent:nope'" in caplog.text

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from agent_turns import turn
 
+from edge_moma.agents.base import CANNOT, CERTAIN, POSSIBLE
 from edge_moma.targets._agent_db import database_path
-from edge_moma.targets.agents.reminders import RemindersAgent
+from edge_moma.targets.agents.reminders import RemindersAgent, claim
 
 
 @pytest.fixture
@@ -96,3 +97,76 @@ def test_items_survive_a_new_process(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "Your reminders: 1. water the plants."
     assert database_path(tmp_path).is_file()
+
+
+def test_named_lists_are_created_filled_read_and_emptied(agent: RemindersAgent) -> None:
+    made = agent.handle(turn("make a list of films to watch", ""))
+    assert (made.data["action"], made.data["list"], made.data["created"]) == (
+        "create",
+        "films to watch",
+        True,
+    )
+    again = agent.handle(turn("new list: films to watch", ""))
+    assert again.data["created"] is False and "already have" in again.reply
+    agent.handle(turn("add the Godfather to my films to watch list", ""))
+    agent.handle(turn("put Alien on the films to watch list", ""))
+    assert agent.handle(turn("what's on my films to watch list", "")).reply == (
+        "Your films to watch list: 1. Godfather; 2. Alien."
+    )
+    gone = agent.handle(turn("get rid of the second item on my films to watch list", ""))
+    assert gone.data["text"] == "Alien"
+    added_new = agent.handle(turn("put a tent on the camping gear list", ""))
+    assert added_new.data["list"] == "camping gear"
+    assert agent.store.lists() == ["camping gear", "films to watch"]
+
+
+@pytest.mark.parametrize(
+    ("text", "list_name", "item"),
+    [
+        ("remind me tonight to lock the back door", "reminders", "lock the back door tonight"),
+        ("I have to call the plumber, remind me", "reminders", "call the plumber"),
+        ("remind me that the car needs an oil change", "reminders", "car needs an oil change"),
+        ("don't let me forget to pay the electric bill", "reminders", "pay the electric bill"),
+        ("we need toilet paper, add it to the shopping list", "shopping", "toilet paper"),
+        ("add dish soap to groceries", "shopping", "dish soap"),
+        ("add laundry to my list of things to do", "todo", "laundry"),
+        ("please include feeding the fish on my to do list", "todo", "feeding the fish"),
+    ],
+)
+def test_adds_spoken_phrasings(agent: RemindersAgent, text: str, list_name: str, item: str):
+    reply = agent.handle(turn(text, ""))
+    assert (reply.data["action"], reply.data["list"], reply.data["text"]) == (
+        "add",
+        list_name,
+        item,
+    )
+
+
+def test_two_changes_in_one_request(agent: RemindersAgent) -> None:
+    agent.handle(turn("add cheese to my shopping list", ""))
+    both = agent.handle(turn("remove cheese from my shopping list and add wine", ""))
+    assert [s["action"] for s in both.data["steps"]] == ["remove", "add"]
+    assert [i["text"] for i in agent.store.items("shopping")] == ["wine"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("remind me to call mom at 6", CERTAIN),
+        ("make a list of films to watch", CERTAIN),
+        ("new list for camping gear", CERTAIN),
+        ("add milk to my shopping list", CERTAIN),
+        ("what's on my packing list", CERTAIN),
+        ("clear my shopping list", CERTAIN),
+        ("add paper towels", POSSIBLE),  # no list named: the intent router decides
+        ("remember to lock the doors", POSSIBLE),  # perhaps meant for a device
+        ("tell the vacuum to clean the kitchen", CANNOT),
+        ("add the hallway to the vacuum schedule", CANNOT),
+        ("add Tom to my contacts", CANNOT),
+        ("create a playlist called road trip", CANNOT),
+        ("give me a list of the tallest buildings", CANNOT),
+        ("remind Sam about dinner by text", CANNOT),
+    ],
+)
+def test_claim(text: str, expected: float) -> None:
+    assert claim(text) == expected

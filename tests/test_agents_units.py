@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 from agent_turns import turn
 
-from edge_moma.targets.agents.units import ConversionError, UnitsAgent, convert, parse
+from edge_moma.agents.base import CANNOT, CERTAIN, POSSIBLE
+from edge_moma.targets.agents.units import ConversionError, UnitsAgent, claim, convert, parse
 
 
 @pytest.mark.parametrize(
@@ -67,3 +68,44 @@ def test_follow_ups_reuse_the_last_conversion() -> None:
         294.261111
     )
     assert agent.handle(turn("what about 212?", "", first.slots)).data["result"] == 100
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "unit"),
+    [
+        ("20 C to F", 68, "fahrenheit"),
+        ("how many ounces in a cup", 8, "fluid ounce"),
+        ("how many tablespoons in half a cup", 8, "tablespoon"),
+        ("what's minus 40 celsius in fahrenheit", -40, "fahrenheit"),
+        ("what's 10 below zero celsius in fahrenheit", 14, "fahrenheit"),
+        ("two and a half pounds in kilos", 1.133981, "kilogram"),
+        ("how many weeks are in 3 months", 13.044375, "week"),  # mean Gregorian months
+        ("how many minutes in an hour", 60, "minute"),
+        ("ten kilometers is how many miles", 6.213712, "mile"),
+        ("I weigh 11 stone, what's that in kilos", 69.853225, "kilogram"),
+    ],
+)
+def test_answers_spoken_phrasings(text: str, expected: float, unit: str) -> None:
+    reply = UnitsAgent().handle(turn(text, ""))
+    assert reply.data["target"] == unit
+    assert reply.data["result"] == pytest.approx(expected, rel=1e-6), reply.reply
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("20 C to F", CERTAIN),
+        ("how many ounces in a cup", CERTAIN),
+        ("convert kilos to pounds", CERTAIN),
+        ("convert 10 kilos", POSSIBLE),  # the agent asks into what
+        ("what day of the week is it", POSSIBLE),  # two units, no conversion asked
+        ("how many grams in a cup", CANNOT),  # mass and volume
+        ("how much is 100 pounds in dollars", CANNOT),  # money
+        ("set the oven to 350 F", POSSIBLE),
+        ("how many grams of protein in an egg", CANNOT),  # an amount, not a conversion
+        ("how many days have i taken off this year", POSSIBLE),
+        ("tell me a joke", CANNOT),
+    ],
+)
+def test_claim(text: str, expected: float) -> None:
+    assert claim(text) == expected

@@ -51,7 +51,11 @@ def test_log_commands_and_feedback(setup: tuple[str, list[str]], tmp_path: Path)
 def test_feedback_errors_are_clear(setup: tuple[str, list[str]]) -> None:
     config, _ = setup
     result = CliRunner().invoke(main, ["feedback", "nope", "--score", "1", "--config", config])
-    assert result.exit_code == 2 and "no logged decision with id 'nope'" in result.output
+    assert result.exit_code == 2 and "'nope' is not a decision id" in result.output
+    result = CliRunner().invoke(main, ["feedback", "0" * 32, "--score", "1", "--config", config])
+    assert result.exit_code == 2 and f"no logged decision with id '{'0' * 32}'" in result.output
+    result = CliRunner().invoke(main, ["feedback", "", "--score", "1", "--config", config])
+    assert result.exit_code == 2 and "feedback needs a decision id" in result.output
     result = CliRunner().invoke(main, ["feedback", "nope", "--score", "7", "--config", config])
     assert result.exit_code == 2 and "0<=x<=1" in result.output
 

@@ -13,17 +13,11 @@ from http_servers import FaultServer, free_port
 
 from edge_moma.config import LocalModel, RemoteModel
 from edge_moma.decision import Decision
-from edge_moma.errors import TargetUnavailable
+from edge_moma.errors import AllTargetsFailed, StreamInterrupted, TargetUnavailable
 from edge_moma.targets.backends import Backend, ChatRequest
 from edge_moma.targets.backends.local import LocalBackend
 from edge_moma.targets.breaker import CircuitBreaker
-from edge_moma.targets.executor import (
-    AllTargetsFailed,
-    Hooks,
-    ResponseStream,
-    StreamInterrupted,
-    execute,
-)
+from edge_moma.targets.executor import Hooks, ResponseStream, execute
 from edge_moma.targets.kinds import create_backend
 from edge_moma.targets.speed_meter import SpeedMeter
 

@@ -13,17 +13,19 @@ PACKAGE = Path(__file__).resolve().parent.parent / "edge_moma"
 
 # The values layer: the standard library (and orjson) only.
 VALUES = {
-    "errors", "decision", "context", "messages", "traits", "speed", "attempt", "session",
-    "bundle_dirs", "_resources", "_extras", "_lazy", "agents", "jsonl",
+    "errors", "decision", "messages", "traits", "speed", "attempt", "session",
+    "bundle_dirs", "_resources", "_extras", "_lazy", "agents", "jsonl", "untrusted",
 }  # fmt: skip
 # Each layer and the top-level parts of edge_moma it may import (besides itself).
 ALLOWED: dict[str, set[str]] = {
     "values": VALUES,
-    "config": VALUES | {"model_files", "targets"},  # targets: the kinds registry, imported late
-    "routing": VALUES | {"config", "model_files", "device"},
-    "targets": VALUES | {"config", "model_files"},
+    # config and the request's context (checked with config's rules); targets: the kinds
+    # registry, imported late
+    "config": VALUES | {"model_files", "targets"},
+    "routing": VALUES | {"config", "context", "model_files", "device"},
+    "targets": VALUES | {"config", "context", "model_files"},
     "log": VALUES,
-    "training": VALUES | {"config", "model_files", "routing", "log"},
+    "training": VALUES | {"config", "context", "model_files", "routing", "log"},
 }
 
 
@@ -32,6 +34,8 @@ def layer(module: str) -> str | None:
     top = module.split(".")[0]
     if top in VALUES:
         return "values"
+    if top == "context":  # the request's context, checked by the config's own rules
+        return "config"
     if top in ("config", "routing", "targets", "log", "training"):
         return top
     return None  # runtime, serve, cli, demo, doctor, report, device...: may import any layer
@@ -102,9 +106,9 @@ def test_the_log_and_its_sync_load_no_backend_executor_policy_or_numpy() -> None
 
 def test_the_values_layer_loads_nothing_but_the_standard_library_and_orjson() -> None:
     loaded = loaded_after(
-        "import edge_moma.errors, edge_moma.decision, edge_moma.context, edge_moma.messages, "
-        "edge_moma.traits, edge_moma.speed, edge_moma.attempt, edge_moma.session, "
-        "edge_moma.bundle_dirs, edge_moma.agents.base"
+        "import edge_moma.errors, edge_moma.decision, edge_moma.messages, edge_moma.traits, "
+        "edge_moma.speed, edge_moma.attempt, edge_moma.session, edge_moma.bundle_dirs, "
+        "edge_moma.jsonl, edge_moma.untrusted, edge_moma.agents.base"
     )
     baseline = loaded_after("")  # the interpreter's own start-up (site hooks)
     third_party = {m.split(".")[0] for m in loaded - baseline} - set(sys.stdlib_module_names)

@@ -116,8 +116,15 @@ def test_all_masked_names_the_cheapest_local_model() -> None:
     c = decide(situation(online=False, battery_percent=2, charging=False), tradeoff=1.0)
     assert c.all_masked and c.target == "local" and c.fallbacks == ()
     assert "least-bad" in c.reason
-    remote_only = decide(situation(online=False), pool=(CHEAP, STRONG))
-    assert remote_only.all_masked and remote_only.target == "cheap"
+    over_budget = decide(situation(), budgets=Budgets(daily_usd=0.0), pool=(CHEAP, STRONG))
+    assert over_budget.all_masked and over_budget.target == "cheap"
+
+
+@pytest.mark.parametrize("kw", [{"online": False}, {"sensitive_classes": ("email",)}])
+def test_a_remote_a_privacy_or_network_mask_removed_is_never_the_least_bad(kw) -> None:
+    remote_only = decide(situation(**kw), pool=(CHEAP, STRONG))
+    assert remote_only.all_masked and remote_only.target is None
+    assert remote_only.fallbacks == () and "no other may see this request" in remote_only.reason
 
 
 def test_empty_pool_has_no_target() -> None:

@@ -86,6 +86,8 @@ def test_pinned_target_keeps_fallbacks(rt: Runtime) -> None:
         ([{"role": "user", "content": 3}], "content must be a string"),
         ([{"role": "system", "content": "be brief"}], "no user message"),
         (["hi"], "must be an object"),
+        ("hi \ud800", "not valid Unicode"),  # a lone surrogate: JSON allows its escape
+        ([{"role": "user", "content": "hi \udfff there"}], r"messages\[0\].content is not valid"),
     ],
 )
 def test_bad_messages_are_request_errors(messages, words: str) -> None:
@@ -93,7 +95,7 @@ def test_bad_messages_are_request_errors(messages, words: str) -> None:
         normalize_messages(messages)
 
 
-def test_routes_the_last_user_message(rt: Runtime) -> None:
+def test_routes_the_last_user_message_and_judges_every_message(rt: Runtime) -> None:
     messages = [
         {"role": "system", "content": "You are terse."},
         {"role": "user", "content": "my email is a@b.co"},
@@ -101,7 +103,10 @@ def test_routes_the_last_user_message(rt: Runtime) -> None:
         {"role": "user", "content": "what's the weather like on mars"},
     ]
     d = rt.route(messages)
-    assert d.context.sensitive == ()  # only the last user message is judged
+    alone = rt.route("what's the weather like on mars")
+    assert d.understanding == alone.understanding  # the last user message is routed ...
+    assert d.context.sensitive == ("email",)  # ... but every message goes to the target
+    assert alone.context.sensitive == () and d.candidate("gpt-4").masked_by == "privacy"
 
 
 def test_complete_falls_back_from_a_dead_remote(rt: Runtime) -> None:

@@ -175,6 +175,16 @@ DIALOGS: dict[str, list[tuple[str, str, str | None]]] = {
         ("book a table at a restaurant for tonight", "booker", "Which city?"),
         ("what is 2 plus 2", "calculator", "= 4"),
     ],
+    # spoken style: the agent's claim decides where the intent router is unsure or wrong
+    "spoken_arithmetic": [("nine times seven", "calculator", "= 63")],
+    "spoken_percent": [("thirty percent of two hundred and forty", "calculator", "= 72")],
+    "unit_shorthand": [("20 C to F", "units", "68 fahrenheit")],
+    "offset_between_cities": [("how many hours ahead is Tokyo from Paris", "clock", "Tokyo is")],
+    "named_list": [
+        ("make a list of films to watch", "reminders", "Created your films to watch list"),
+        ("add Alien to my films to watch list", "reminders", 'Added "Alien"'),
+    ],
+    "device_command_declined": [("tell the vacuum to clean the kitchen", "llm", None)],
 }
 CONTEXTS = {"offline_masks_remote_agent": {"online": False}}
 
@@ -200,8 +210,17 @@ def test_masks_explain_why_agents_were_excluded(rt: Runtime, say: Say) -> None:
     assert offline.candidate("booker").masked_by == "network"  # type: ignore[union-attr]
     oos = say("tell me a story about a dragon and a knight").decision
     assert oos.understanding is not None and oos.understanding.out_of_scope
-    assert {c.masked_by for c in oos.candidates if c.kind == "agent"} == {"out_of_scope"}
+    masked = {c.target: c.masked_by for c in oos.candidates if c.kind == "agent"}
+    assert masked["booker"] == "out_of_scope"  # an HTTP agent: the router's verdict alone
+    assert set(masked.values()) == {"out_of_scope", "declined"}  # built-ins: their parsers
     assert "agent stage: no agent can take the turn" in oos.reason
+
+
+def test_a_declined_agent_says_why(say: Say) -> None:
+    decision = say("tell the vacuum to clean the kitchen").decision
+    reminders = decision.candidate("reminders")
+    assert reminders is not None and reminders.masked_by == "declined"
+    assert "cannot read the request" in (reminders.reason or "")
 
 
 def test_agent_answer_carries_structured_data(say: Say) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from edge_moma import Runtime
 from edge_moma.config import load_config
-from edge_moma.errors import LogError, TargetError
+from edge_moma.errors import DecisionNotFound, LogError, RequestError, TargetError
 from edge_moma.log.store import LogStore
 
 POOL = """
@@ -88,3 +88,63 @@ def test_spend_survives_a_restart(make_rt) -> None:
         rt.ledger.add("dead-cloud", 0.25)
     with make_rt() as rt:
         assert rt.ledger.spent_since(0) == pytest.approx(0.25)
+
+
+def test_feedback_resolves_an_id_or_prefix_even_while_the_decision_is_queued(
+    write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Issue 14, item 5: unknown ids were stored as orphans and prefixes unresolved."""
+    slow = POOL.format(data=tmp_path / "data", log="true", mode="redact")
+    slow = slow.replace(
+        "[runtime]", "[runtime]\nlog_flush_ms = 60000"
+    )  # no flush on its own (the most the config takes)
+    db = tmp_path / "data" / "decisions.db"
+    with Runtime(load_config(write_config(slow))) as rt:
+        d = rt.route("hello there")
+        store = LogStore.open(db, readonly=True)
+        assert store.stats()["decisions"] == 0  # still in the writer's queue
+        store.close()
+        assert rt.feedback(d.id[:8], score=1.0) == d.id  # found: the log was flushed first
+        with pytest.raises(DecisionNotFound, match="no logged decision with id '0{32}'"):
+            rt.feedback("0" * 32, score=1.0)
+        with pytest.raises(DecisionNotFound, match="'nope' is not a decision id"):
+            rt.feedback("nope", score=1.0)
+        many = rt.route_many([f"hello {i}" for i in range(17)])  # 17 ids, 16 first characters
+        firsts = [m.id[0] for m in many]
+        shared = next(c for c in firsts if firsts.count(c) > 1)
+        with pytest.raises(
+            DecisionNotFound, match=f"the id prefix '{shared}' is ambiguous"
+        ) as info:
+            rt.feedback(shared.upper(), correct=True)
+        assert len(info.value.matches) >= 2
+        assert all(m.startswith(shared) for m in info.value.matches)
+        assert isinstance(info.value, RequestError)
+    store = LogStore.open(db, readonly=True)
+    assert store.stats()["feedback"] == 1  # nothing orphaned, nothing unresolved
+    assert store.show(d.id)["feedback"][0]["score"] == 1.0
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("kw", "words"),
+    [
+        ({"score": "high"}, "score must be from 0 to 1"),
+        ({"score": True}, "score must be from 0 to 1"),
+        ({"score": float("nan")}, "score must be from 0 to 1"),
+        ({"correct": "yes"}, "correct must be true or false"),
+        ({"score": 1.0, "note": "\ud800"}, "note must be text"),
+        ({"score": 1.0, "note": 5}, "note must be text"),
+    ],
+)
+def test_feedback_a_writer_could_not_store_is_refused_and_loses_nothing(
+    make_rt, tmp_path: Path, kw: dict, words: str
+) -> None:
+    with make_rt() as rt:
+        first = rt.route("hello there")
+        with pytest.raises(RequestError, match=words):
+            rt.feedback(first.id, **kw)
+        second = rt.route("what time is it")
+    store = LogStore.open(tmp_path / "data" / "decisions.db", readonly=True)
+    assert store.stats()["decisions"] == 2 and store.stats()["feedback"] == 0
+    assert store.show(second.id)["id"] == second.id
+    store.close()

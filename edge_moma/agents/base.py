@@ -17,15 +17,43 @@ Example::
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from ..messages import query_text
 
 AgentState = Literal["done", "need_input"]
 AGENT_STATES: tuple[str, ...] = ("done", "need_input")
 CANCEL_INTENT = "cancel"
+
+# An agent's claim: ``claim(text) -> float`` in 0..1, how surely the agent's own
+# parser reads the request, on the same scale as the intent router's confidence.
+# The agent stage takes the stronger of the two and lets a claim of 0 veto the
+# agent (``agent_stage``). The built-in agents answer with three levels:
+CERTAIN = 1.0  # the whole request reads as one of its commands: it answers it
+POSSIBLE = 0.1  # its vocabulary, not a full reading: the intent router decides
+CANNOT = 0.0  # nothing it can read: it declines the request
+
+_TOKENS = re.compile(r"[a-z°']+|\d[\d:.,]*")
+_DIGIT = re.compile(r"\d")
+
+
+class Words(NamedTuple):
+    """A request as the claims' cheap gates see it: lower case, its words, whether it has digits."""
+
+    text: str
+    words: frozenset[str]
+    digits: bool
+
+
+@functools.lru_cache(maxsize=64)
+def words(text: str) -> Words:
+    """The words of a request, read once per turn for every agent's claim (cached)."""
+    t = text.lower().replace("’", "'")
+    return Words(t, frozenset(_TOKENS.findall(t)), _DIGIT.search(t) is not None)
 
 
 @dataclass(frozen=True)

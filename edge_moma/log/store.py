@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -24,11 +25,15 @@ from typing import Any
 
 import orjson
 
-from ..errors import LogError, RequestError
+from ..errors import DecisionNotFound, LogError, RequestError
+from ..untrusted import is_unicode
 from .schema import SCHEMA_VERSION, describe, open_log_db
 from .sinks import LogRecord
 
 TEXT_MODES = ("store", "redact", "hash")
+ID_LENGTH = 32  # a decision id: 32 lowercase hex characters
+_ID_PREFIX = re.compile(f"[0-9a-f]{{1,{ID_LENGTH}}}")
+_SHOWN = 5  # ids an ambiguous prefix lists
 # Export moves this cursor along seq: decisions with seq <= cursor are synced, so
 # the synced rows are always the oldest ones.
 CURSOR_DECISIONS = "cursor.decisions"
@@ -105,14 +110,28 @@ class Feedback:
     created: float = 0.0
 
     def check(self) -> Feedback:
+        """``self`` if every field can be stored; a value the writer could not store
+        would cost the whole batch it is written with."""
+        if not isinstance(self.decision_id, str) or not self.decision_id:
+            raise RequestError("feedback needs a decision id", param="decision_id")
         if self.score is None and self.correct is None:
             raise RequestError("feedback needs a score (0..1) or correct true/false")
-        if self.score is not None and not 0.0 <= self.score <= 1.0:
+        score = self.score
+        if score is not None and (
+            isinstance(score, bool) or not isinstance(score, (int, float)) or not 0 <= score <= 1
+        ):
+            raise RequestError(f"feedback score must be from 0 to 1, got {score!r}", param="score")
+        if self.correct is not None and not isinstance(self.correct, bool):
             raise RequestError(
-                f"feedback score must be from 0 to 1, got {self.score!r}", param="score"
+                f"feedback correct must be true or false, got {self.correct!r}", param="correct"
             )
-        if not self.decision_id:
-            raise RequestError("feedback needs a decision id")
+        for key in ("note", "source"):
+            value = getattr(self, key)
+            if value is not None and not (isinstance(value, str) and is_unicode(value)):
+                raise RequestError(
+                    f"feedback {key} must be text (valid Unicode), got {type(value).__name__}",
+                    param=key,
+                )
         return self
 
 
@@ -273,24 +292,41 @@ class LogStore:
         return self._resolve(decision_id)[1]
 
     def _resolve(self, decision_id: str) -> tuple[int, str]:
-        """(seq, id) of the decision an id or unique id prefix names.
+        """(seq, id) of the decision an id or unique id prefix names; ``DecisionNotFound``
+        if none or several do (then it lists a few).
 
         There is no index on ``id`` (it would cost more than the rest of a write):
         this scans the table, newest first, which ``log_max_mb`` keeps small.
         """
-        if len(decision_id) >= 32:
+        key = decision_id.lower() if isinstance(decision_id, str) else ""
+        if not _ID_PREFIX.fullmatch(key):
+            shown = repr(decision_id[:40]) if isinstance(decision_id, str) else "not a string"
+            raise DecisionNotFound(
+                f"{shown} is not a decision id: ids are 32 hex characters, and a unique "
+                "prefix of one will do; `edge-moma log tail` lists them"
+            )
+        if len(key) == ID_LENGTH:
             sql = "SELECT seq, id FROM decisions WHERE id = ? ORDER BY seq DESC LIMIT 1"
-            params: tuple[str, ...] = (decision_id,)
+            params: tuple[str, ...] = (key,)
         else:
-            sql = "SELECT seq, id FROM decisions WHERE id >= ? AND id < ? ORDER BY seq DESC LIMIT 2"
-            params = (decision_id, decision_id + "\uffff")
+            sql = (
+                "SELECT seq, id FROM decisions WHERE id >= ? AND id < ? "
+                f"ORDER BY seq DESC LIMIT {_SHOWN + 1}"
+            )
+            params = (key, key + "g")  # every id with this prefix sorts below prefix + "g"
         rows = self._guard(lambda: self.conn.execute(sql, params).fetchall())
         if not rows:
-            raise RequestError(
-                f"no logged decision with id {decision_id!r}; `edge-moma log tail` lists them"
+            raise DecisionNotFound(
+                f"no logged decision with id {key!r}; `edge-moma log tail` lists them"
             )
         if len(rows) > 1:
-            raise RequestError(f"the id prefix {decision_id!r} is ambiguous; give more characters")
+            ids = [str(r[1]) for r in rows[:_SHOWN]]
+            more = ", ..." if len(rows) > _SHOWN else ""
+            raise DecisionNotFound(
+                f"the id prefix {key!r} is ambiguous: it matches {', '.join(ids)}{more}; "
+                "give more characters",
+                matches=tuple(ids),
+            )
         return int(rows[0][0]), str(rows[0][1])
 
     def show(self, decision_id: str) -> dict[str, Any]:

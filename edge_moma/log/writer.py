@@ -203,6 +203,21 @@ class DecisionLog:
         self._buf.append(feedback)
         self._wake.set()
 
+    def resolve_id(self, decision_id: str, timeout: float = 10.0) -> str:
+        """The full id of the logged decision an id or unique prefix names, or
+        ``DecisionNotFound``. Decisions still waiting in the queue count: the
+        writer is flushed first, so feedback right after routing finds its decision."""
+        if not self.flush(timeout):
+            raise LogError(
+                f"the log writer did not catch up within {timeout:g} s; try again",
+                path=str(self.path),
+            )
+        store = LogStore.open(self.path, readonly=True)  # a connection of the caller's own
+        try:
+            return store.resolve_id(decision_id)
+        finally:
+            store.close()
+
     @property
     def ledger(self) -> SqliteLedger:
         """The budget ledger kept in this log (implements ``edge_moma.log.ledger.Ledger``)."""

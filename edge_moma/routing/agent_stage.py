@@ -7,20 +7,35 @@ list), then with the stage's own, in order; the first that fires says why the
 agent is excluded:
 
     session      another agent holds this session's dialog
+    declined     the agent's own parser cannot read the request (its claim is 0)
     out_of_scope the intent router judged the query out of scope
-    confidence   its intents' confidence is below its threshold
+    confidence   its score is below its threshold
 
-An agent's confidence is the summed confidence of its intents among the
-query's top intents (so "time" vs "timezone" confusion inside the clock agent
-costs nothing). A built-in agent may also *claim* a query its own parser
-recognises ("what is 100 multiplied by 55", which a bag-of-words intent model
-may call out of scope): the claim lifts it to its threshold, never above an
-agent the intent router is confident about. The stage takes the
-highest-confidence unmasked agent; the
-agent holding an active dialog keeps follow-ups without any threshold until
-the user cancels or the intent router is confident that the subject changed.
-Otherwise the turn goes to LLM routing, and the ``Decision`` still carries
-every agent's mask. Pure and I/O-free: a few microseconds a turn.
+The claim rule, one for every agent. An agent's *evidence* is the summed
+confidence of its intents among the query's top intents (so "time" vs
+"timezone" confusion inside the clock agent costs nothing), or 0 when the
+intent router judged the query out of scope. An agent may also have a
+*claim*: ``claim(text) -> float`` in 0..1, how surely its own parser reads
+the request (``agents.base``: the built-in agents answer ``CERTAIN`` 1.0,
+``POSSIBLE`` 0.1 or ``CANNOT`` 0). Then::
+
+    claim is None (no claim function)  score = evidence
+    claim == 0                         masked "declined": it cannot parse the request
+    otherwise                          score = max(evidence, claim)
+
+and the agent may take the turn when ``score >= threshold``. So an agent that
+cannot read a request declines it however sure the intent router is ("tell
+the vacuum to clean the kitchen" is not a to-do item), and an agent that
+reads it with certainty takes it however unsure the router is ("nine times
+seven"), always within the masks above. Built-in agents have claims; a
+Python plug-in may declare one (``agents.plugins``); HTTP agents have none,
+since the stage never does I/O. The stage takes the highest-scoring unmasked
+agent (equal scores: the one with more evidence, then the first configured); the
+agent holding an active dialog keeps follow-ups without any threshold or
+claim until the user cancels or the intent router is confident that the
+subject changed. Otherwise the turn goes to LLM routing, and the
+``Decision`` still carries every agent's mask. Pure and I/O-free: a few
+microseconds a turn.
 """
 
 from __future__ import annotations
@@ -68,6 +83,18 @@ class AgentChoice:
     session_action: SessionAction = "none"
 
 
+def _claimed(claim: Callable[[str], float], text: str) -> float | None:
+    """A claim in 0..1; ``None`` (no opinion) when a plug-in's claim fails or is not a number."""
+    try:
+        value = claim(text)
+        if value.__class__ is float and 0.0 <= value <= 1.0:
+            return value  # the common case, checked cheaply: the stage asks every turn
+        value = float(value)
+    except Exception:  # a plug-in's bug must not break routing: it just has no say
+        return None
+    return None if value != value else min(1.0, max(0.0, value))  # NaN: no say
+
+
 def is_cancel(text: str) -> bool:
     """Whether the whole turn calls the dialog off ("never mind", "stop", "cancel that")."""
     return bool(_CANCEL.match(text))
@@ -111,13 +138,12 @@ class AgentStage:
         threshold: float = 0.2,
         switch_confidence: float = 0.8,
         domains: Mapping[str, Sequence[str]] | None = None,
-        claims: Mapping[str, Callable[[str], bool]] | None = None,
+        claims: Mapping[str, Callable[[str], float]] | None = None,
         budgets: Budgets | None = None,
     ):
-        """``claims``: agent name -> a test for queries its own parser plainly recognises
-        (``AgentRegistry.claims``); a claim lifts the agent to its threshold even when
-        the intent router is unsure or calls the query out of scope. ``budgets`` are
-        what the budget mask reads (the config's ``[budgets]``)."""
+        """``claims``: agent name -> its claim function (``AgentRegistry.claims``), combined
+        with the intent router's evidence by the claim rule in the module docstring;
+        ``budgets`` are what the budget mask reads (the config's ``[budgets]``)."""
         self.threshold = threshold
         self.budgets = budgets or Budgets()
         self._claims = dict(claims or {})
@@ -192,34 +218,17 @@ class AgentStage:
                 holder, action = candidate, "follow_up"
 
         candidates = []
-        best: tuple[float, _Agent, str] | None = None
+        best: tuple[float, float, _Agent, str] | None = None  # score, evidence, agent, intent
         holder_mask: tuple[str, str] | None = None
         for a in self._agents:
             conf, intent = confs.get(a.name, (0.0, ""))
+            evidence = 0.0 if understanding.out_of_scope else conf
             figures = a.figures
             mask = first_mask(figures, situation, self.budgets, a.masks)
             if mask is None and holder is not None and a is not holder:
                 mask = ("session", f"{holder.name} holds this session's dialog")
-            claim = self._claims.get(a.name)
-            claimed = (
-                claim is not None
-                and mask is None
-                and a is not holder
-                and (conf < a.threshold or understanding.out_of_scope)
-                and claim(text)
-            )
-            if claimed:
-                conf, intent = max(conf, a.threshold), intent or min(a.intents)
             if mask is None and a is not holder:
-                if understanding.out_of_scope and not claimed:
-                    mask = ("out_of_scope", "the intent router judged the query out of scope")
-                elif conf < a.threshold:
-                    mask = (
-                        "confidence",
-                        f"confidence {conf:.2f} is below its threshold {a.threshold:.2f}"
-                        if conf > 0
-                        else "none of its intents is among the query's top intents",
-                    )
+                conf, mask = self._score(a, conf, understanding.out_of_scope, text)
             if a is holder:
                 holder_mask = mask
             candidates.append(
@@ -235,8 +244,8 @@ class AgentStage:
                     reason=mask[1] if mask else None,
                 )
             )
-            if mask is None and (best is None or conf > best[0]):
-                best = (conf, a, intent)
+            if mask is None and (best is None or (conf, evidence) > best[:2]):
+                best = (conf, evidence, a, intent)  # equal scores: the router's evidence decides
 
         if holder is not None:
             if holder_mask is not None:
@@ -271,15 +280,42 @@ class AgentStage:
                 tuple(candidates),
                 "subject_change" if switched else "none",
             )
-        conf, agent, intent = best
+        conf, evidence, agent, intent = best
+        why = (
+            f"{agent.name} handles {intent} (confidence {conf:.2f} >= {agent.threshold:.2f})"
+            if conf <= evidence
+            else f"{agent.name} reads the request itself (claim {conf:.2f} >= "
+            f"{agent.threshold:.2f}; intent evidence {evidence:.2f})"
+        )
         return AgentChoice(
             agent.name,
             intent,
             conf,
-            f"{agent.name} handles {intent} (confidence {conf:.2f} >= {agent.threshold:.2f})"
-            + switched,
+            why + switched,
             tuple(candidates),
             "subject_change" if switched else "start",
+        )
+
+    def _score(
+        self, a: _Agent, evidence: float, out_of_scope: bool, text: str
+    ) -> tuple[float, tuple[str, str] | None]:
+        """The claim rule: the agent's score and, if it cannot take the turn, why."""
+        if out_of_scope:
+            evidence = 0.0
+        claim = self._claims.get(a.name)
+        said = None if claim is None else _claimed(claim, text)
+        if said is not None and said <= 0.0:
+            return 0.0, ("declined", "declined: its parser cannot read the request (claim 0)")
+        score = evidence if said is None else max(evidence, said)
+        if score >= a.threshold:
+            return score, None
+        if out_of_scope:
+            return score, ("out_of_scope", "the intent router judged the query out of scope")
+        return score, (
+            "confidence",
+            f"confidence {score:.2f} is below its threshold {a.threshold:.2f}"
+            if score > 0
+            else "none of its intents is among the query's top intents",
         )
 
 

@@ -181,6 +181,10 @@ def _priced(t: TargetTraits) -> bool:
     return t.usd_per_call > 0 or t.usd_per_1k_in > 0 or t.usd_per_1k_out > 0
 
 
+# The masks that keep text on the device: a target either removed is never tried,
+# not as the least-bad fallback, not pinned (``pinning.py``), not as a fallback.
+ON_DEVICE_MASKS = frozenset({"network", "privacy"})
+
 # (name, mask, which traits it can ever fire for): the last part lets each target
 # skip, once and for all, the masks that cannot concern it (masks_for).
 MASKS: tuple[tuple[str, Mask, Callable[[TargetTraits], bool]], ...] = (

@@ -16,12 +16,12 @@ throws on the hot path.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..config import Budgets, Policy
 from ..decision import Candidate
-from .constraints import Estimate, Masks, Situation, first_mask, low_battery
+from .constraints import ON_DEVICE_MASKS, Estimate, Masks, Situation, first_mask, low_battery
 from .utility import order
 
 
@@ -102,17 +102,21 @@ def choose(
         return Choice(
             best.target, tuple(c.target for c in ranked[1:]), tuple(candidates), reason, False
         )
-    fallback = _least_bad(candidates, estimates)
+    here = {e.target for e in estimates if e.traits.on_device}
+    fallback = least_bad(candidates, here.__contains__)
     reason = "every candidate is masked"
     if fallback:
         reason += f"; least-bad fallback: {fallback} (the cheapest local model)"
+    elif candidates:
+        reason += "; no local model to fall back to, and no other may see this request"
     return Choice(fallback, (), tuple(candidates), reason, True)
 
 
-def _least_bad(candidates: Sequence[Candidate], estimates: Sequence[Estimate]) -> str | None:
-    """The cheapest model on the device (least energy, then latency), else the cheapest one."""
-    if not candidates:
+def least_bad(candidates: Sequence[Candidate], on_device: Callable[[str], bool]) -> str | None:
+    """The cheapest model on the device (least energy, then latency), else the cheapest
+    other one that no privacy or network mask removed; None if there is none."""
+    pool = [c for c in candidates if c.masked_by not in ON_DEVICE_MASKS]
+    pool = [c for c in pool if on_device(c.target)] or pool
+    if not pool:
         return None
-    here = [c for c, e in zip(candidates, estimates, strict=True) if e.traits.on_device]
-    pool = here or list(candidates)
     return min(pool, key=lambda c: (c.energy_j, c.latency_s, c.cost_usd)).target

@@ -22,9 +22,9 @@ class PrivacyRules:
             parts += [r"\b" + re.escape(k) + r"\b" for k in rule.keywords]
             self._rules.append((rule.name, re.compile("|".join(parts), re.IGNORECASE)))
 
-    def classes(self, text: str) -> tuple[str, ...]:
-        """Names of the rules the text matches, in config order."""
-        return tuple(name for name, pattern in self._rules if pattern.search(text))
+    def classes(self, *texts: str) -> tuple[str, ...]:
+        """Names of the rules any of the texts matches, in config order."""
+        return tuple(name for name, pattern in self._rules if any(pattern.search(t) for t in texts))
 
     def redact(self, text: str) -> str:
         """The text with every match replaced by ``[name]``."""

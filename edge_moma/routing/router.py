@@ -40,13 +40,14 @@ from ..config import Config
 from ..context import RouteContext
 from ..decision import Decision, DecisionContext, Stage, Understanding
 from ..device import DeviceState
-from ..errors import BundleError, ConfigError, RequestError
+from ..errors import BundleError, RequestError, TargetMasked
 from ..messages import Messages, estimate_tokens, normalize_messages, query_text
 from ..session import Session
 from ..speed import Speed
 from .agent_stage import AgentChoice, AgentStage, check_intents
-from .constraints import Situation, estimate, masks_for
+from .constraints import ON_DEVICE_MASKS, Situation, estimate, masks_for
 from .intent import IntentRouter
+from .pinning import pin
 from .policy import Choice, choose
 from .privacy import PrivacyRules
 from .quality import QualityPredictor
@@ -93,7 +94,7 @@ class Router:
         intent: IntentRouter,
         quality: QualityPredictor,
         *,
-        claims: Mapping[str, Callable[[str], bool]] | None = None,
+        claims: Mapping[str, Callable[[str], float]] | None = None,
         bundle_dirs: tuple[Path, Path] | None = None,
     ):
         """``claims``: agent name -> a test for queries its own parser recognises
@@ -110,6 +111,10 @@ class Router:
         self._masks = [masks_for(t) for t in self._traits]
         self._targets = {m.name for m in config.models} | {a.name for a in config.agents}
         self._agents = {a.name for a in config.agents}
+        self._on_device = frozenset(
+            [m.name for m, t in zip(config.models, self._traits, strict=True) if t.on_device]
+            + [a.name for a in config.agents if a.traits().on_device]
+        )
         check_intents(  # before anything routes with this bundle
             config.agents,
             intent.labels,
@@ -129,7 +134,7 @@ class Router:
 
     @classmethod
     def load(
-        cls, config: Config, *, claims: Mapping[str, Callable[[str], bool]] | None = None
+        cls, config: Config, *, claims: Mapping[str, Callable[[str], float]] | None = None
     ) -> Router:
         """Load the router bundles the config resolves to (``bundle_dirs.bundle_dir``).
 
@@ -166,9 +171,9 @@ class Router:
         ``target`` pins the first choice as the context's ``target`` does (and wins).
         """
         ctx = _context(context)
-        if target:
+        if target is not None:
             ctx = dataclasses.replace(ctx, target=target)
-        if ctx.target and not self.knows(ctx.target):
+        if ctx.target is not None and not self.knows(ctx.target):
             known = [m.name for m in self.config.models] + [a.name for a in self.config.agents]
             raise RequestError(f"unknown target {ctx.target!r}; known: {known}", param="target")
         return RouteRequest(normalize_messages(query), ctx)
@@ -218,20 +223,30 @@ class Router:
                 understandings, texts, situations, requests, strict=True
             )
         ]
-        return [
-            self._decision(text, r.context, understanding, situation, agent, choice, env)
-            for text, r, understanding, situation, agent, choice in zip(
-                texts, requests, understandings, situations, agents, choices, strict=True
-            )
-        ]
+        decisions = []
+        for i, (text, r, understanding, situation, agent, choice) in enumerate(
+            zip(texts, requests, understandings, situations, agents, choices, strict=True)
+        ):
+            try:
+                decisions.append(
+                    self._decision(text, r.context, understanding, situation, agent, choice, env)
+                )
+            except TargetMasked as exc:  # a pin with target_only that a rule masks
+                if len(requests) == 1:
+                    raise
+                raise TargetMasked(
+                    f"query {i}: {exc}", target=exc.target, masked_by=exc.masked_by
+                ) from None
+        return decisions
 
     def _situation(self, request: RouteRequest, text: str, env: Environment) -> Situation:
         ctx, state = request.context, env.device
-        sensitive = self.privacy.classes(text)
-        if ctx.sensitive is True and not sensitive:
+        # Every message goes to the target, so every message is judged, not only the
+        # last user message that routing reads. A caller may mark a request sensitive,
+        # never unmark one: the config's privacy rules are the device owner's.
+        sensitive = self.privacy.classes(*(m["content"] for m in request.messages))
+        if ctx.sensitive and not sensitive:
             sensitive = ("caller",)
-        elif ctx.sensitive is False:
-            sensitive = ()
         return Situation(
             battery_percent=(
                 ctx.battery_percent if ctx.battery_percent is not None else state.battery_percent
@@ -275,20 +290,35 @@ class Router:
         choice: Choice,
         env: Environment,
     ) -> Decision:
-        """One request's decision from its agent stage and its LLM ranking."""
+        """One request's decision from its agent stage, its LLM ranking and its pin."""
         target, fallbacks, reason = choice.target, choice.fallbacks, choice.reason
         stage: Stage = "llm"
+        candidates = agent.candidates + choice.candidates
         if agent.target:  # agents first: the LLM ranking becomes the agent's fallbacks
             target, fallbacks = agent.target, tuple(t for t in (target, *fallbacks) if t)
             stage = "agent"
             reason = f"agent stage: {agent.reason}"
         elif self._agents:
             reason = f"{reason}; agent stage: {agent.reason}"
-        if ctx.target:
-            rest = [t for t in (target, *fallbacks) if t and t != ctx.target]
-            target, fallbacks = ctx.target, tuple(rest)
-            stage = "agent" if ctx.target in self._agents else "llm"
-            reason = f"pinned to {ctx.target} by the caller; policy: {reason}"
+        if ctx.target is not None:
+            ranking = (target, *fallbacks) if target else fallbacks
+            target, fallbacks, reason = pin(
+                ctx.target,
+                bool(ctx.target_only),
+                ranking,
+                candidates,
+                self._on_device.__contains__,
+                reason,
+            )
+            stage = "agent" if target in self._agents else "llm"
+        if situation.sensitive or not situation.online:
+            # The one guarantee every path above keeps, checked once more here: text
+            # goes to no target that a privacy or network mask removed.
+            barred = {c.target for c in candidates if c.masked_by in ON_DEVICE_MASKS}
+            if target in barred or barred.intersection(fallbacks):
+                kept = [t for t in (target, *fallbacks) if t and t not in barred]
+                target, fallbacks = (kept[0] if kept else None), tuple(kept[1:])
+                stage = "agent" if target in self._agents else "llm"
         return Decision(
             id=os.urandom(16).hex(),  # 128 random bits like uuid4().hex, a fifth of its cost
             created=env.now,
@@ -296,7 +326,7 @@ class Router:
             target=target,
             fallbacks=fallbacks,
             reason=reason,
-            candidates=agent.candidates + choice.candidates,
+            candidates=candidates,
             understanding=understanding,
             all_masked=choice.all_masked and stage == "llm",
             context=DecisionContext(
@@ -321,10 +351,7 @@ def _context(context: RouteContext | Mapping[str, Any] | None) -> RouteContext:
         return _NO_CONTEXT
     if isinstance(context, RouteContext):
         return context
-    try:
-        return RouteContext.from_dict(dict(context))
-    except ConfigError as exc:
-        raise RequestError(str(exc), param="context") from None
+    return RouteContext.from_dict(context)  # checks every key and value
 
 
 def _load_bundle(config: Config, kind: BundleKind, load: Callable[[Path], _T]) -> tuple[Path, _T]:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 from ..context import RouteContext
 from ..decision import Decision
+from ..errors import RequestError
 from ..messages import Messages
 from ..routing.router import RouteRequest
 from ..runtime import Runtime
@@ -36,7 +37,7 @@ class RouteBatcher:
     """``Runtime.route`` for coroutines, batched per event-loop step (module docstring)."""
 
     def __init__(self, runtime: Callable[[], Runtime]):
-        self._runtime = runtime  # called for each request: a reload may swap the runtime
+        self._runtime = runtime  # called for each request and batch: a reload may swap it
         self._pending: list[_Pending] = []
         self.batches = 0
         self.requests = 0
@@ -56,19 +57,38 @@ class RouteBatcher:
         batch, self._pending = self._pending, []
         self.batches += 1
         self.requests += len(batch)
-        by_runtime: dict[int, list[_Pending]] = {}  # one group, unless a reload came between
-        for item in batch:
-            by_runtime.setdefault(id(item[0]), []).append(item)
-        for group in by_runtime.values():
-            runtime = group[0][0]
-            try:
-                decisions = runtime.route_checked([request for _, request, _ in group])
-            except Exception as exc:  # a bug: every request of the group gets the error
-                logger.exception("routing a batch of %d requests failed", len(group))
-                for _, _, future in group:
+        runtime = self._runtime()  # the one in use now: a reload may have swapped it
+        group: list[tuple[RouteRequest, asyncio.Future[Decision]]] = []
+        for checked_by, request, future in batch:
+            if checked_by is not runtime:  # checked against the runtime a reload replaced
+                try:
+                    request = runtime.router.check(request.messages, request.context)
+                except RequestError as exc:
                     if not future.cancelled():
                         future.set_exception(exc)
+                    continue
+            group.append((request, future))
+        decisions: list[Decision | BaseException]
+        try:
+            decisions = list(runtime.route_checked([request for request, _ in group]))
+        except Exception as exc:
+            # A request that passed its check can still fail as it is decided (a pinned
+            # target only, which a rule masks; a bug): decide each alone, so only the
+            # failing one gets its error.
+            if not isinstance(exc, RequestError):
+                logger.exception("routing a batch of %d requests failed", len(group))
+            decisions = [_alone(runtime, request) for request, _ in group]
+        for (_, future), decision in zip(group, decisions, strict=True):
+            if future.cancelled():
                 continue
-            for (_, _, future), decision in zip(group, decisions, strict=True):
-                if not future.cancelled():
-                    future.set_result(decision)
+            if isinstance(decision, BaseException):
+                future.set_exception(decision)
+            else:
+                future.set_result(decision)
+
+
+def _alone(runtime: Runtime, request: RouteRequest) -> Decision | BaseException:
+    try:
+        return runtime.route_checked([request])[0]
+    except Exception as exc:
+        return exc

@@ -183,6 +183,10 @@ class Client:
         correct: bool | None = None,
         note: str | None = None,
     ) -> dict[str, Any]:
+        """Score a decision (an id or a unique prefix); the answer carries its full id.
+
+        An unknown or ambiguous id is a ``DaemonError`` with ``status == 404``.
+        """
         body = _feedback_body(decision_id, score, correct, note)
         result: dict[str, Any] = self._call("POST", "/v1/feedback", body).json()
         return result

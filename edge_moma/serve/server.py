@@ -50,16 +50,19 @@ from ..errors import (
     AllTargetsFailed,
     ApiError,
     ConfigError,
+    DecisionNotFound,
     EdgeMomaError,
     LogError,
     RequestError,
     StreamInterrupted,
     TargetBusy,
     TargetError,
+    TargetMasked,
 )
 from ..messages import GenerationOptions, check_fields, normalize_messages, type_error
 from ..runtime import Runtime
 from ..targets.executor import Response as Answer
+from ..untrusted import MAX_JSON_DEPTH, too_deep
 from .batching import RouteBatcher
 from .metrics import Metrics
 
@@ -85,8 +88,15 @@ DEFAULT_MAX_TOKENS = 256
 
 
 def _dumps(obj: Any) -> bytes:
-    """JSON bytes of an answer (orjson, as ``Decision.to_json``; anything odd as a string)."""
-    return orjson.dumps(obj, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+    """JSON bytes of an answer (orjson, as ``Decision.to_json``; anything odd as a string).
+
+    orjson refuses text that is not valid UTF-8 (a lone surrogate a request sent,
+    which an agent's answer may echo); the standard library then writes it escaped.
+    """
+    try:
+        return orjson.dumps(obj, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(obj, default=str).encode()
 
 
 def _json(obj: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
@@ -102,8 +112,12 @@ def _status(exc: EdgeMomaError) -> ApiError:
     """The HTTP status and error type a library error becomes (the daemon's only mapping)."""
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, TargetMasked):  # the request is fine; the device's rules forbid it
+        return ApiError(409, str(exc), param="model", code="target_masked")
+    if isinstance(exc, DecisionNotFound):
+        return ApiError(404, str(exc), param="decision_id", code="decision_not_found")
     if isinstance(exc, RequestError):
-        return ApiError(400, str(exc), param=exc.param, code=exc.code)
+        return ApiError(400, str(exc), param=_param(exc.param), code=exc.code)
     if isinstance(exc, AllTargetsFailed) and exc.retry_after_s is not None:
         retry = str(math.ceil(exc.retry_after_s))
         return ApiError(
@@ -157,14 +171,10 @@ def parse_chat(body: Any, known_targets: Callable[[str], bool]) -> ChatBody:
     if not isinstance(model, str):
         raise type_error("model", "a string", model)
     if model != "auto" and not known_targets(model):
-        raise ApiError(
-            404,
-            f'the model {model!r} does not exist; GET /v1/models lists them, or use "auto"',
-            param="model",
-            code="model_not_found",
-        )
-    if body.get("n", 1) != 1:
-        raise ApiError(400, "only n = 1 is supported", param="n")
+        raise _not_found(model, "model")
+    n = body.get("n", 1)
+    if type(n) is not int or n != 1:
+        raise ApiError(400, f"only n = 1 is supported, got {n!r}", param="n")
     for key in ("stream",):
         if not isinstance(body.get(key, False), bool):
             raise type_error(key, "true or false", body[key])
@@ -172,17 +182,13 @@ def parse_chat(body: Any, known_targets: Callable[[str], bool]) -> ChatBody:
     if not isinstance(stream_options, dict):
         raise type_error("stream_options", "an object", stream_options)
     check_fields(stream_options, {"include_usage"}, "stream_options.")
+    include_usage = stream_options.get("include_usage", False)
+    if not isinstance(include_usage, bool):
+        raise type_error("stream_options.include_usage", "true or false", include_usage)
     if "user" in body and not isinstance(body["user"], str):
         raise type_error("user", "a string", body["user"])
     tokens_key = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
-    context = body.get("edge_moma")
-    if context is not None:
-        if not isinstance(context, dict):
-            raise type_error("edge_moma", "an object of routing context", context)
-        try:
-            context = RouteContext.from_dict(context)
-        except (ConfigError, TypeError) as exc:
-            raise ApiError(400, f"edge_moma: {exc}", param="edge_moma") from None
+    context = _context(body.get("edge_moma"), model, known_targets)
     messages = body["messages"]
     if not isinstance(messages, list):  # a JSON string is not a conversation here
         raise type_error("messages", "a non-empty array of messages", messages)
@@ -195,8 +201,50 @@ def parse_chat(body: Any, known_targets: Callable[[str], bool]) -> ChatBody:
             stop=body.get("stop") or (),
         ),
         stream=body.get("stream", False),
-        include_usage=bool(stream_options.get("include_usage", False)),
+        include_usage=include_usage,
         context=context,
+    )
+
+
+def _param(param: str | None) -> str | None:
+    """A library error's ``param`` as the body names it (the context is ``edge_moma``)."""
+    if param is not None and param.startswith("context"):
+        return "edge_moma" + param[len("context") :]
+    return param
+
+
+def _context(raw: Any, model: str, known_targets: Callable[[str], bool]) -> RouteContext | None:
+    """The routing context of a body: its ``edge_moma`` object with the pin ``model`` names."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise type_error("edge_moma", "an object of routing context", raw)
+    pinned = raw.get("target")
+    if model != "auto":
+        if pinned is not None and pinned != model:
+            raise ApiError(
+                400,
+                f"edge_moma.target {pinned!r} and model {model!r} pin different targets; "
+                "pin with one of them",
+                param="edge_moma.target",
+            )
+        raw = {**raw, "target": model}
+    elif isinstance(pinned, str) and pinned and not known_targets(pinned):
+        raise _not_found(pinned, "edge_moma.target")
+    if not raw:
+        return None
+    try:
+        return RouteContext.from_dict(raw)
+    except RequestError as exc:
+        raise ApiError(400, f"edge_moma: {exc}", param=_param(exc.param)) from None
+
+
+def _not_found(model: str, param: str) -> ApiError:
+    return ApiError(
+        404,
+        f'the model {model!r} does not exist; GET /v1/models lists them, or use "auto"',
+        param=param,
+        code="model_not_found",
     )
 
 
@@ -322,15 +370,38 @@ async def _read_json(scope: Scope, receive: Receive, limit: int) -> Any:
         chunks.append(chunk)
         if not message.get("more_body", False):
             break
-    raw = b"".join(chunks)
+    return parse_json(b"".join(chunks))
+
+
+def parse_json(raw: bytes) -> Any:
+    """A request body's JSON, or a 400 that says what is wrong with it.
+
+    Strict JSON: no ``NaN`` / ``Infinity``, nesting at most ``MAX_JSON_DEPTH`` deep
+    (300,000 ``[`` would overflow the parser's stack), integers of at most 4,300
+    digits (Python's own limit).
+    """
     if not raw.strip():
         raise ApiError(400, "the request body is empty; send a JSON object", code="invalid_body")
+    deep = f"the request body nests deeper than {MAX_JSON_DEPTH} levels of arrays and objects"
     try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        value = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
+    except RecursionError:
+        raise ApiError(400, deep, code="invalid_body") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, too many digits
         raise ApiError(
             400, f"the request body is not valid JSON: {exc}", code="invalid_json"
         ) from None
+    # Fewer brackets than the limit cannot nest deeper: the walk is for odd bodies only.
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and too_deep(value):
+        raise ApiError(400, deep, code="invalid_body")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)  # json.loads would build one a call
 
 
 def _too_large(limit: int) -> ApiError:
@@ -353,25 +424,20 @@ async def route(request: Request) -> Response:
 async def _decide(service: Service, body: Any) -> bytes:
     """``/v1/route``: the decision's JSON for a request body (batched: ``batching.py``)."""
     chat = parse_chat(body, service.runtime.router.knows)
-    context = chat.context
-    if chat.model != "auto":
-        context = RouteContext(**{**(context.to_dict() if context else {}), "target": chat.model})
-    return (await service.routes.route(chat.messages, context)).to_json()
+    return (await service.routes.route(chat.messages, chat.context)).to_json()
 
 
 async def chat_completions(request: Request) -> Response:
     service = _service(request)
     chat = parse_chat(await _body(request), service.runtime.router.knows)
-    target = None if chat.model == "auto" else chat.model
     if chat.stream:
-        return await _stream(service, chat, target)
+        return await _stream(service, chat)
     with service.generation() as (rt, cancel):
         answer = await anyio.to_thread.run_sync(
             lambda: rt.complete(
                 chat.messages,
                 options=chat.options,
                 context=chat.context,
-                target=target,
                 cancel=cancel,
             )
         )
@@ -420,14 +486,14 @@ def _extension(
 _END = object()
 
 
-async def _stream(service: Service, chat: ChatBody, target: str | None) -> Response:
+async def _stream(service: Service, chat: ChatBody) -> Response:
     """Answer with SSE; the first piece is awaited first so early failures get a real status."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Any] = asyncio.Queue()
     lease = service.generation()
     rt, cancel = lease.__enter__()
     try:
-        answer = rt.stream(chat.messages, options=chat.options, context=chat.context, target=target)
+        answer = rt.stream(chat.messages, options=chat.options, context=chat.context)
     except BaseException:
         lease.__exit__(None, None, None)
         raise
@@ -563,10 +629,11 @@ async def feedback(request: Request) -> Response:
         raise type_error("correct", "true or false", correct)
     if note is not None and not isinstance(note, str):
         raise type_error("note", "a string", note)
-    _service(request).runtime.feedback(
-        decision_id, score=score, correct=correct, note=note, source="daemon"
+    rt = _service(request).runtime
+    full_id = await anyio.to_thread.run_sync(  # flushes the log, then reads it: off the loop
+        lambda: rt.feedback(decision_id, score=score, correct=correct, note=note, source="daemon")
     )
-    return _json({"decision_id": decision_id, "score": score, "correct": correct})
+    return _json({"decision_id": full_id, "score": score, "correct": correct})
 
 
 async def healthz(request: Request) -> Response:

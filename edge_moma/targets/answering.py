@@ -84,7 +84,7 @@ class Targets:
 
     # --- what the router reads ------------------------------------------------------
 
-    def claims(self) -> dict[str, Callable[[str], bool]]:
+    def claims(self) -> dict[str, Callable[[str], float]]:
         """Built-in agents' tests for queries their parser plainly recognises (``AgentStage``)."""
         return self._agents.claims()
 

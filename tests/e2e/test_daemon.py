@@ -621,12 +621,16 @@ def test_a_full_local_queue_answers_429_and_keys_never_leak(tmp_path: Path) -> N
         assert int(busy.headers["retry-after"]) >= 1
         assert busy.json()["error"]["code"] == "queue_full"
         with d.http() as http:
-            # the cloud is pinned, fails (nothing listens) and falls back: the key stays secret
-            cloud = http.post("/v1/chat/completions", json={**body, "model": "cloud"})
+            # the busy requests fell back to the cloud, which failed (nothing listens) until
+            # its circuit opened; pinned now, it is masked (a pin lifts no rule) and the local
+            # model answers: the key stays secret throughout
+            pinned = {**body, "model": "cloud", "edge_moma": {"online": True}}
+            cloud = http.post("/v1/chat/completions", json=pinned)
+            routed = http.post("/v1/route", json=pinned).json()
             models = http.get("/v1/models").text
             metrics = http.get("/metrics").text
         assert cloud.status_code == 200 and cloud.json()["model"] == "smollm2-135m"
-        assert cloud.json()["edge_moma"]["attempts"][0]["error"]
+        assert "cloud is masked by unavailable (circuit open" in routed["reason"]
         seen = [cloud.text, models, metrics, *(r.text for r in results)]
         assert all(KEY not in text for text in seen)
     finally:

@@ -9,6 +9,7 @@ never pays for an import, a database or an HTTP pool.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import threading
 from collections.abc import Callable, Sequence
@@ -39,6 +40,10 @@ AGENT_KINDS: dict[str, str] = {
 def _load(spec: str) -> Any:
     module_name, _, attr = spec.partition(":")
     return getattr(importlib.import_module(module_name), attr)
+
+
+# A request that reaches every built-in agent's parser, places included.
+_WARM_UP = "what's 2 plus 2 in c to f, the time in paris, and add milk to my list"
 
 
 class AgentRegistry:
@@ -78,14 +83,26 @@ class AgentRegistry:
                 self._agents[name] = agent
             return agent
 
-    def claims(self) -> dict[str, Callable[[str], bool]]:
-        """Built-in agents' ``claim`` tests (queries their parser plainly recognises)."""
-        out = {}
+    def claims(self) -> dict[str, Callable[[str], float]]:
+        """Each agent's claim function, for the agent stage's claim rule (``agent_stage``):
+        a built-in agent's ``claim``, a Python plug-in's from the ``edge_moma.claims`` entry
+        points (``plugins.load_claim``); HTTP agents have none. Loaded at start-up and asked
+        once there, so that tables they build on first use (the clock's places) are ready
+        before the first turn: routing asks them on every turn."""
+        out: dict[str, Callable[[str], float]] = {}
         for name, config in self.configs.items():
+            claim: Callable[[str], float] | None = None
             if config.kind == "builtin":
                 claim = getattr(_load(BUILTIN_AGENTS[config.entry_point or name]), "claim", None)
-                if claim is not None:
-                    out[name] = claim
+            elif config.kind == "python":
+                from .plugins import load_claim  # only when plug-ins are configured
+
+                claim = load_claim(config.entry_point or name, name)
+            if claim is not None:
+                out[name] = claim
+        for claim in out.values():
+            with contextlib.suppress(Exception):  # a plug-in's bug shows on its turns
+                claim(_WARM_UP)
         return out
 
     def backend(self, name: str, turn: AgentTurn) -> AgentBackend:

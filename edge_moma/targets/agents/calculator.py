@@ -21,82 +21,192 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ...agents.base import CANCEL_INTENT, AgentReply, AgentTurn, cancelled
+from ...agents.base import (
+    CANCEL_INTENT,
+    CANNOT,
+    CERTAIN,
+    POSSIBLE,
+    AgentReply,
+    AgentTurn,
+    cancelled,
+    words,
+)
+from .numbers import ONES, SCALES, TENS, words_to_numbers
 
 _MAX_EXPONENT = 10_000
 _MAX_MAGNITUDE = 1e300
-
-_ONES = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
-    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
-    "nineteen": 19,
-}  # fmt: skip
-_TENS = {
-    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
-    "eighty": 80, "ninety": 90,
-}  # fmt: skip
-_SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
-_NUMBER_WORD = "|".join([*_ONES, *_TENS, *_SCALES])
-_NUMBER_WORDS = re.compile(rf"\b(?:{_NUMBER_WORD})(?:[\s-]+(?:and\s+)?(?:{_NUMBER_WORD}))*\b")
+_MAX_FACTORIAL = 170
 
 NUM = r"-?\d+(?:\.\d+)?"
+_PCT = r"\s*(?:%|percent(?:age)?)"
 
-# (pattern, replacement) applied in order; each turns a phrase into symbols.
-_REWRITES: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
-    (re.compile(rf"({NUM})\s*(?:%|percent)\s+off\s+(?:of\s+)?({NUM})"), r"(\2*(1-\1/100))"),
-    (re.compile(rf"({NUM})\s*(?:%|percent)\s+of\s+"), r"(\1/100)*"),
-    (re.compile(rf"({NUM})\s*(?:%|percent)"), r"(\1/100)"),
+# (keys, pattern, replacement) applied in order: each turns a phrase into symbols, and
+# runs only when one of its keys is in the text (most requests need few of them).
+_PERCENT = ("%", "percent")
+_Rewrite = tuple[tuple[str, ...], re.Pattern[str], str | Callable[[re.Match[str]], str]]
+_REWRITES: list[_Rewrite] = [
+    (_PERCENT, re.compile(rf"\bwhat{_PCT}\s+of\s+({NUM})\s+is\s+({NUM})"), r"((\2/\1)*100)"),
+    (_PERCENT, re.compile(rf"({NUM})\s+is\s+what{_PCT}\s+of\s+({NUM})"), r"((\1/\2)*100)"),
     (
+        _PERCENT,
+        re.compile(rf"\bwhat{_PCT}\s+is\s+({NUM})\s+(?:of|out\s+of)\s+({NUM})"),
+        r"((\1/\2)*100)",
+    ),
+    (
+        _PERCENT,
+        re.compile(rf"\b(?:increase|raise|add)\s+({NUM})\s+(?:by|plus)\s+({NUM}){_PCT}"),
+        r"(\1*(1+\2/100))",
+    ),
+    (
+        _PERCENT,
+        re.compile(rf"\b(?:decrease|reduce|lower|cut|discount)\s+({NUM})\s+by\s+({NUM}){_PCT}"),
+        r"(\1*(1-\2/100))",
+    ),
+    (
+        _PERCENT,
+        re.compile(rf"({NUM})\s*(?:\+|plus)\s*({NUM}){_PCT}(?!\s*of)"),
+        r"(\1*(1+\2/100))",
+    ),
+    (
+        _PERCENT,
+        re.compile(rf"({NUM})\s*(?:-|minus|less)\s*({NUM}){_PCT}(?!\s*of)"),
+        r"(\1*(1-\2/100))",
+    ),
+    (_PERCENT, re.compile(rf"({NUM}){_PCT}\s+off\s+(?:of\s+)?({NUM})"), r"(\2*(1-\1/100))"),
+    (_PERCENT, re.compile(rf"\btip\s+of\s+({NUM}){_PCT}\s+on\s+"), r"(\1/100)*"),
+    (_PERCENT, re.compile(rf"({NUM}){_PCT}\s+(?:tip\s+)?(?:of|on)\s+"), r"(\1/100)*"),
+    (_PERCENT, re.compile(rf"({NUM}){_PCT}"), r"(\1/100)"),
+    (
+        ("average", "mean"),
         re.compile(r"\b(?:average|mean)\s+of\s+([\d.\s,and-]+\d)"),
         lambda m: "avg(" + ",".join(re.findall(NUM, m.group(1))) + ")",
     ),
     (
+        ("sum",),
         re.compile(r"\bsum\s+of\s+([\d.\s,and-]+\d)"),
         lambda m: "(" + "+".join(re.findall(NUM, m.group(1))) + ")",
     ),
-    (re.compile(rf"\badd\s+({NUM})\s+(?:to|and)\s+"), r"\1+"),
-    (re.compile(rf"\bsubtract\s+({NUM})\s+from\s+({NUM})"), r"(\2-\1)"),
-    (re.compile(rf"\bdivide\s+({NUM})\s+by\s+"), r"\1/"),
-    (re.compile(rf"\bmultiply\s+({NUM})\s+(?:by|and|with)\s+"), r"\1*"),
-    (re.compile(r"\b(?:the\s+)?square\s+root\s+of\b|\bsqrt\b"), " sqrt "),
-    (re.compile(r"\b(?:the\s+)?cube\s+root\s+of\b|\bcbrt\b"), " cbrt "),
+    (("add",), re.compile(rf"\badd\s+(?:up\s+)?({NUM})\s+(?:to|and)\s+"), r"\1+"),
     (
+        ("go into",),
+        re.compile(rf"\bhow\s+many\s+times\s+(?:does|can|will|do)\s+({NUM})\s+go\s+into\s+({NUM})"),
+        r"(\2/\1)",
+    ),
+    (("subtract",), re.compile(rf"\bsubtract\s+({NUM})\s+from\s+({NUM})"), r"(\2-\1)"),
+    (
+        ("take",),
+        re.compile(rf"\btake\s+(?:away\s+)?({NUM})\s+(?:away\s+)?from\s+({NUM})"),
+        r"(\2-\1)",
+    ),
+    (("divide",), re.compile(rf"\bdivide\s+({NUM})\s+(?:by|into)\s+"), r"\1/"),
+    (("multiply",), re.compile(rf"\bmultiply\s+({NUM})\s+(?:by|and|with|times)\s+"), r"\1*"),
+    (("double", "twice"), re.compile(r"\b(?:double|twice)\s+(?=[\d(-])"), "2*"),
+    (("triple", "thrice"), re.compile(r"\b(?:triple|thrice)\s+(?=[\d(-])"), "3*"),
+    ((" of ",), re.compile(rf"({NUM})\s+of\s+(?=[\d(-])"), r"\1*"),  # "0.5 of 90": half of 90
+    (
+        ("factorial",),
+        re.compile(rf"\bfactorial\s+(?:of\s+)?({NUM})|({NUM})\s*factorial\b"),
+        r" fact \1\2 ",
+    ),
+    (("sqrt", "root"), re.compile(r"\b(?:the\s+)?square\s+root\s+of\b|\bsqrt\b"), " sqrt "),
+    (("cbrt", "root"), re.compile(r"\b(?:the\s+)?cube\s+root\s+of\b|\bcbrt\b"), " cbrt "),
+    (("power",), re.compile(r"\bto\s+the\s+(\d+)(?:st|nd|rd|th)\s+power\b"), r"^\1"),
+    (
+        ("power", "raised"),
         re.compile(r"\bto\s+the\s+(?:power\s+of|power)\b|\braised\s+to(?:\s+the\s+power\s+of)?\b"),
         "^",
     ),
-    (re.compile(r"\*\*"), "^"),
-    (re.compile(r"\bsquared\b"), "^2"),
-    (re.compile(r"\bcubed\b"), "^3"),
-    (re.compile(r"\bmultiplied\s+(?:by|with)\b|\btimes\b|×|(?<=\d)\s*x\s*(?=[\d(])"), "*"),
-    (re.compile(r"\bdivided\s+by\b|\bover\b|÷"), "/"),
-    (re.compile(r"\bplus\b"), "+"),
-    (re.compile(r"\bminus\b|\bless\b"), "-"),
-    (re.compile(r"\bmod(?:ulo)?\b"), " mod "),
+    (("**",), re.compile(r"\*\*"), "^"),
+    (("squared",), re.compile(r"\bsquared\b"), "^2"),
+    (("cubed",), re.compile(r"\bcubed\b"), "^3"),
+    (
+        ("multiplied", "times", "×", "x"),
+        re.compile(r"\bmultiplied\s+(?:by|with)\b|\btimes\b|×|(?<=\d)\s*x\s*(?=[\d(])"),
+        "*",
+    ),
+    (("divided", "over", "÷"), re.compile(r"\bdivided\s+(?:by|into)\b|\bover\b|÷"), "/"),
+    ((" by ",), re.compile(r"(?<=\d)\s+by\s+(?=[\d(])"), "*"),  # "a 13 by 74 room": its size
+    (("plus",), re.compile(r"\bplus\b"), "+"),
+    (("minus", "less"), re.compile(r"\bminus\b|\bless\b"), "-"),
+    (("mod",), re.compile(r"\bmod(?:ulo)?\b"), " mod "),
 ]
-_TOKEN = re.compile(r"\d+(?:\.\d+)?|\.\d+|mod|sqrt|cbrt|avg|[-+*/^(),]|[a-z]+", re.IGNORECASE)
+_FUNCTIONS = ("mod", "sqrt", "cbrt", "avg", "fact")
+_TOKEN = re.compile(r"\d+(?:\.\d+)?|\.\d+|[-+*/^(),]|[a-z']+", re.IGNORECASE)
 _FUNCS: dict[str, Callable[[list[float]], float]] = {
     "sqrt": lambda a: _sqrt(a[0]),
     "cbrt": lambda a: math.copysign(abs(a[0]) ** (1 / 3), a[0]),
     "avg": lambda a: sum(a) / len(a),
+    "fact": lambda a: _factorial(a[0]),
 }
-_CLAIM = re.compile(
-    r"\d ?(?:[+*^×÷%]|percent|plus|minus|times|multiplied|divided|squared|cubed|to the power)"
-    r"|root of|(?:sum|average) of \d|(?:divide|multiply|subtract) \d"
-)
-_DIGIT = re.compile(r"\d")
+_OPERATORS = frozenset({"+", "-", "*", "/", "^", *_FUNCTIONS})
+# Words a request may carry around a calculation without changing it: with only
+# these left over, the calculator is certain the request is a calculation.
+_FILLER = frozenset(
+    ["a", "an", "the", "of", "is", "it", "it's", "its", "what", "what's", "whats", "how", "much",
+     "many", "do", "does", "did", "you", "your", "can", "could", "would", "will", "please",
+     "calculate", "compute", "work", "figure", "out", "tell", "me", "i", "i'm", "need", "want",
+     "to", "know", "get", "if", "we", "when", "equal", "equals", "be", "answer", "result",
+     "value", "give", "show", "find", "quick", "question", "hey", "ok", "okay", "so", "and",
+     "then", "now", "as", "decimal", "number", "exactly", "us", "for", "let's", "lets", "see",
+     "solve", "solution", "dollars", "dollar", "bucks", "euros", "euro", "cents", "pounds",
+     "sterling", "that", "this", "just", "fast", "real", "really", "simple", "math", "sum",
+     "total", "come", "up", "with", "are", "was", "got", "something"]
+)  # fmt: skip
+_MATH_WORDS = frozenset(
+    ["math", "maths", "calculate", "calculator", "calculation", "calculations", "compute",
+     "computation", "arithmetic", "sum", "average", "plus", "minus", "times", "multiply",
+     "multiplied", "multiplication", "divide", "divided", "division", "subtract", "subtraction",
+     "percent", "percentage", "square", "root", "squared", "cubed", "factorial", "algebra",
+     "equation", "solve", "log", "logarithm", "antilog", "sine", "cosine", "tangent", "sin",
+     "cos", "tan", "derivative", "integral", "factor", "divisible"]
+)  # fmt: skip
+# Words and symbols without which no text is a calculation (the claim's cheap gate).
+_OPERATION_WORDS = frozenset(
+    ["plus", "minus", "times", "over", "divided", "divide", "multiplied", "multiply", "by",
+     "percent", "percentage", "squared", "cubed", "root", "sqrt", "cbrt", "power", "raised",
+     "sum", "average", "mean", "add", "subtract", "take", "half", "halves", "double", "twice",
+     "triple", "thrice", "third", "thirds", "quarter", "quarters", "fourth", "fourths", "fifth",
+     "fifths", "sixth", "sixths", "eighth", "eighths", "tenth", "tenths", "mod", "modulo",
+     "factorial", "less", "increase", "decrease", "reduce", "raise", "lower", "cut", "discount",
+     "tip", "off", "x", "go", "into", "split"]
+)  # fmt: skip
+_NUMBER_WORDS = frozenset([*ONES, *TENS, *SCALES])
+_SYMBOL = re.compile(r"[-+*/^%×÷]")
+_BARE_BY = re.compile(r"\d\s+by\s+[\d(]")
+_BY_VERB = re.compile(r"\b(?:divide|multiply|increase|decrease|reduce|raise|lower|cut|discount)\b")
 
 
-def claims(text: str) -> bool:
-    """Whether ``text`` is plainly a calculation, so the agent stage lets the calculator claim it.
+def claim(text: str) -> float:
+    """How surely the calculator reads ``text`` (the agent stage's claim, see ``agent_stage``).
 
-    A cheap gate first (no digit and no "root of": not a calculation), since the
-    agent stage asks this of every query.
+    ``CERTAIN`` when the whole request is one calculation the parser finishes,
+    with nothing left over but filler words ("what's nine times seven");
+    ``POSSIBLE`` when it finishes one among other words, reads a bare "13 by
+    74", or the request only talks about maths ("help me with a math
+    problem": the agent asks what to calculate); ``CANNOT`` otherwise, e.g.
+    numbers that form no calculation ("book a table for 4 at 8").
     """
-    t = text.lower()
-    if "root of" not in t and not _DIGIT.search(t):
-        return False
-    return _CLAIM.search(t) is not None
+    t, words_in, digits = words(text)
+    if not digits and words_in.isdisjoint(_NUMBER_WORDS):
+        return CANNOT if words_in.isdisjoint(_MATH_WORDS) else POSSIBLE
+    if words_in.isdisjoint(_OPERATION_WORDS) and not _SYMBOL.search(t):
+        # numbers and no operation: "book a table for 4 at 8" (but "126 divisible by 8" is maths)
+        return CANNOT if words_in.isdisjoint(_MATH_WORDS) else POSSIBLE
+    tokens, unknown = read(t)
+    numbers = sum(1 for tok in tokens if tok[0].isdigit() or tok[0] == ".")
+    if not numbers:
+        return CANNOT if words_in.isdisjoint(_MATH_WORDS) else POSSIBLE
+    try:
+        _Parser(tokens).parse()
+    except CalculationError:  # maths it cannot finish ("the derivative of x squared") is
+        return POSSIBLE  # still maths: the intent router decides
+    if not any(tok in _OPERATORS for tok in tokens):
+        return CANNOT
+    if numbers < 2 and not any(tok in _FUNCTIONS for tok in tokens):
+        return POSSIBLE
+    if unknown or (_BARE_BY.search(words_to_numbers(t)) and not _BY_VERB.search(t)):
+        return POSSIBLE
+    return CERTAIN
 
 
 _REFERENCES = re.compile(r"\b(?:that|it|the\s+result|the\s+answer|this)\b")
@@ -113,26 +223,12 @@ def _sqrt(x: float) -> float:
     return math.sqrt(x)
 
 
-def words_to_numbers(text: str) -> str:
-    """Replace number words ("sixty", "one hundred and five") with digits."""
-
-    def convert(m: re.Match[str]) -> str:
-        total, current = 0, 0
-        for word in re.split(r"[\s-]+", m.group(0)):
-            if word == "and":
-                continue
-            if word in _ONES:
-                current += _ONES[word]
-            elif word in _TENS:
-                current += _TENS[word]
-            elif word == "hundred":
-                current = max(current, 1) * 100
-            else:
-                total += max(current, 1) * _SCALES[word]
-                current = 0
-        return str(total + current)
-
-    return _NUMBER_WORDS.sub(convert, text)
+def _factorial(x: float) -> float:
+    if x != int(x) or x < 0:
+        raise CalculationError("a factorial needs a whole number of 0 or more")
+    if x > _MAX_FACTORIAL:
+        raise CalculationError("the result is too large")
+    return float(math.factorial(int(x)))
 
 
 def normalize(text: str, previous: float | None = None) -> str:
@@ -148,23 +244,41 @@ def normalize(text: str, previous: float | None = None) -> str:
     t = t.replace("$", " ").replace("€", " ").replace("£", " ")
     t = re.sub(r"(?<=\d)\s*-\s*(?=\d)", " - ", t)
     t = re.sub(r"\s+-(?=\d)", " -", t)
-    for pattern, repl in _REWRITES:
-        t = pattern.sub(repl, t)
+    for keys, pattern, repl in _REWRITES:
+        if any(key in t for key in keys):
+            t = pattern.sub(repl, t)
     return t
 
 
-def tokenize(expression: str) -> list[str]:
-    """Symbols only: numbers, operators, parentheses, known functions; words dropped."""
-    out: list[str] = []
+def read(text: str, previous: float | None = None) -> tuple[list[str], list[str]]:
+    """The symbols of the calculation in ``text`` and the words it left over (not filler)."""
+    return _symbols(normalize(text, previous))
+
+
+def _symbols(expression: str) -> tuple[list[str], list[str]]:
+    """Symbols, and the unknown words dropped. A clause set off by a comma that holds no
+    operator ("quick one, what's 8 times 9", "what's 2 + 2, please") is dropped too."""
+    clauses: list[list[str]] = [[]]
+    words: list[list[str]] = [[]]
     depth = 0
     for tok in _TOKEN.findall(expression):
-        if tok.isalpha() and tok not in ("mod", "sqrt", "cbrt", "avg"):
+        if tok[0].isalpha() and tok not in _FUNCTIONS:
+            if tok not in _FILLER:
+                words[-1].append(tok)
             continue
         if tok == "," and depth == 0:
-            continue  # a comma between clauses, not between arguments
+            clauses.append([])
+            words.append([])
+            continue
         depth += {"(": 1, ")": -1}.get(tok, 0)
-        out.append(tok)
-    return out
+        clauses[-1].append(tok)
+    if len(clauses) > 1:
+        keep = [i for i, c in enumerate(clauses) if any(t in _OPERATORS for t in c)] or [
+            i for i, c in enumerate(clauses) if c
+        ]
+        if len(keep) == 1:
+            return clauses[keep[0]], words[keep[0]]
+    return [t for c in clauses for t in c], [w for ws in words for w in ws]
 
 
 class _Parser:
@@ -284,7 +398,7 @@ def evaluate(text: str, previous: float | None = None) -> tuple[str, float]:
 
     ``previous`` continues a calculation: "times 4" or "divide that by 2".
     """
-    tokens = tokenize(normalize(text, previous))
+    tokens, _ = read(text, previous)
     if previous is not None and tokens and tokens[0] in ("+", "*", "/", "^", "mod"):
         tokens = [format_number(previous), *tokens]
     value = _Parser(tokens).parse()
@@ -302,7 +416,7 @@ class CalculatorAgent:
     """Answers the ``calculator`` intent on the device."""
 
     name = "calculator"
-    claim = staticmethod(claims)
+    claim = staticmethod(claim)
 
     def __init__(self, name: str = "calculator", **_: Any):
         self.name = name

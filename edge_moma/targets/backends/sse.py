@@ -38,8 +38,10 @@ class LineSplitter:
         self._after_cr = False  # the last chunk ended in CR: a LF next is the same line end
 
     def feed(self, chunk: bytes) -> list[str]:
-        if self._after_cr and chunk.startswith(b"\n"):
-            chunk = chunk[1:]
+        if chunk and self._after_cr:
+            self._after_cr = False  # this chunk answers the CR, whatever it starts with
+            if chunk.startswith(b"\n"):
+                chunk = chunk[1:]
         if chunk:
             self._after_cr = chunk.endswith(b"\r")
         parts = _EOL.split(chunk)

@@ -1,0 +1,264 @@
+"""Claims and answers agree: what a built-in agent claims with certainty, it answers right.
+
+Property tests over generated phrasings of every family (numbers in digits and in
+words, operators, unit pairs, place pairs and clock times, list verbs), and a fuzz
+over arbitrary text: a claim is always a number in 0..1, and a certain claim is
+always followed by an answer, never by an error.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from agent_turns import turn
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from spoken import spoken, spoken_decimal
+
+from edge_moma.agents.base import CANNOT, CERTAIN, POSSIBLE
+from edge_moma.targets.agents.calculator import CalculatorAgent
+from edge_moma.targets.agents.calculator import claim as calculator_claim
+from edge_moma.targets.agents.clock import ClockAgent
+from edge_moma.targets.agents.clock import claim as clock_claim
+from edge_moma.targets.agents.reminders import RemindersAgent
+from edge_moma.targets.agents.reminders import claim as reminders_claim
+from edge_moma.targets.agents.units import _UNITS, UnitsAgent, convert
+from edge_moma.targets.agents.units import claim as units_claim
+
+NOW = datetime(2024, 7, 1, 15, 30, tzinfo=timezone.utc)  # summer: daylight saving in the north
+CLAIMS = {
+    "calculator": calculator_claim,
+    "units": units_claim,
+    "clock": clock_claim,
+    "reminders": reminders_claim,
+}
+
+
+def said(n: int, as_words: bool) -> str:
+    return spoken(n, a_hundred=n % 7 == 0) if as_words else str(n)
+
+
+# --- calculator -------------------------------------------------------------------
+
+BINARY = [
+    ("{a} plus {b}", lambda a, b: a + b),
+    ("what's {a} minus {b}", lambda a, b: a - b),
+    ("{a} times {b}", lambda a, b: a * b),
+    ("what is {a} multiplied by {b}", lambda a, b: a * b),
+    ("what's {a} over {b}", lambda a, b: a / b),
+    ("{a} divided by {b}", lambda a, b: a / b),
+    ("divide {a} by {b}", lambda a, b: a / b),
+    ("multiply {a} by {b}", lambda a, b: a * b),
+    ("subtract {b} from {a}", lambda a, b: a - b),
+    ("take {b} away from {a}", lambda a, b: a - b),
+    ("how much is {a} plus {b}", lambda a, b: a + b),
+    ("can you tell me what {a} times {b} is", lambda a, b: a * b),
+    ("{b} percent of {a}", lambda a, b: b * a / 100),
+    ("what's {b}% off {a}", lambda a, b: a * (1 - b / 100)),
+    ("increase {a} by {b} percent", lambda a, b: a * (1 + b / 100)),
+    ("what percent of {a} is {b}", lambda a, b: b / a * 100),
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    template=st.sampled_from(BINARY),
+    a=st.integers(1, 999_999),
+    b=st.integers(1, 9_999),
+    words_a=st.booleans(),
+    words_b=st.booleans(),
+)
+def test_claimed_calculations_are_answered_right(template, a, b, words_a, words_b) -> None:
+    phrase, compute = template
+    text = phrase.format(a=said(a, words_a), b=said(b, words_b))
+    assert calculator_claim(text) == CERTAIN, text
+    reply = CalculatorAgent().handle(turn(text, "calculator"))
+    assert reply.data["result"] == pytest.approx(compute(a, b), rel=1e-9), text
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    whole=st.integers(0, 999),
+    digits=st.from_regex(r"[0-9]{1,2}", fullmatch=True),
+    k=st.integers(2, 9),
+)
+def test_decimals_in_words(whole: int, digits: str, k: int) -> None:
+    text = f"{spoken_decimal(whole, digits)} times {spoken(k)}"
+    assert calculator_claim(text) == CERTAIN
+    value = float(f"{whole}.{digits}") * k
+    assert CalculatorAgent().handle(turn(text, "")).data["result"] == pytest.approx(value)
+
+
+# --- units -------------------------------------------------------------------------
+
+_BY_DIMENSION: dict[str, list[str]] = {}
+for _name, (_unit, _) in _UNITS.items():
+    _BY_DIMENSION.setdefault(_unit.dimension, []).append(_name)
+PAIRS = sorted((a, b) for names in _BY_DIMENSION.values() for a in names for b in names if a != b)
+UNIT_TEMPLATES = [
+    "{v} {src} to {dst}",
+    "convert {v} {src} into {dst}",
+    "what's {v} {src} in {dst}",
+    "how many {dst} are in {v} {src}",
+    "{v} {src} is how many {dst}",
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pair=st.sampled_from(PAIRS),
+    template=st.sampled_from(UNIT_TEMPLATES),
+    value=st.integers(1, 5000),
+    tenths=st.integers(0, 9),
+)
+def test_claimed_conversions_are_answered_right(pair, template, value, tenths) -> None:
+    source, target = pair
+    amount = value + tenths / 10
+    text = template.format(
+        v=f"{amount:g}", src=_UNITS[source][0].plural, dst=_UNITS[target][0].plural
+    )
+    assert units_claim(text) == CERTAIN, text
+    reply = UnitsAgent().handle(turn(text, "measurement_conversion"))
+    assert (reply.data["source"], reply.data["target"]) == (source, target), text
+    assert reply.data["result"] == pytest.approx(convert(amount, source, target)), text
+
+
+# --- clock -------------------------------------------------------------------------
+
+PLACES = {
+    "Tokyo": "Asia/Tokyo", "Paris": "Europe/Paris", "London": "Europe/London",
+    "New York": "America/New_York", "Los Angeles": "America/Los_Angeles",
+    "Sydney": "Australia/Sydney", "Mumbai": "Asia/Kolkata", "Denver": "America/Denver",
+    "Berlin": "Europe/Berlin", "Sao Paulo": "America/Sao_Paulo", "Kathmandu": "Asia/Kathmandu",
+    "Honolulu": "Pacific/Honolulu", "Dubai": "Asia/Dubai", "Toronto": "America/Toronto",
+    "Johannesburg": "Africa/Johannesburg", "Auckland": "Pacific/Auckland",
+}  # fmt: skip
+OFFSET_TEMPLATES = [
+    "how many hours ahead is {a} from {b}",
+    "what's the time difference between {a} and {b}",
+    "how far behind is {a} from {b}",
+    "is {a} ahead of {b}",
+]
+
+
+def hours(zone: str) -> float:
+    return (NOW.astimezone(ZoneInfo(zone)).utcoffset() or timedelta()).total_seconds() / 3600
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    a=st.sampled_from(sorted(PLACES)),
+    b=st.sampled_from(sorted(PLACES)),
+    template=st.sampled_from(OFFSET_TEMPLATES),
+)
+def test_claimed_offsets_are_todays_offsets(a: str, b: str, template: str) -> None:
+    assume(a != b)
+    text = template.format(a=a, b=b)
+    assert clock_claim(text) == CERTAIN, text
+    reply = ClockAgent(now=lambda: NOW).handle(turn(text, ""))
+    assert reply.data["offset_hours"] == pytest.approx(hours(PLACES[a]) - hours(PLACES[b]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    a=st.sampled_from(sorted(PLACES)),
+    b=st.sampled_from(sorted(PLACES)),
+    hour=st.integers(1, 12),
+    pm=st.booleans(),
+    minute=st.sampled_from([0, 15, 30, 45]),
+)
+def test_claimed_clock_times_convert_right(a: str, b: str, hour: int, pm: bool, minute: int):
+    assume(a != b)
+    at = (
+        f"{hour}:{minute:02d} {'pm' if pm else 'am'}"
+        if minute
+        else f"{hour} {'pm' if pm else 'am'}"
+    )
+    text = f"when it's {at} in {a} what time is it in {b}"
+    assert clock_claim(text) == CERTAIN, text
+    reply = ClockAgent(now=lambda: NOW).handle(turn(text, ""))
+    day = NOW.astimezone(ZoneInfo(PLACES[a])).date()
+    source = datetime(
+        day.year, day.month, day.day, hour % 12 + 12 * pm, minute, tzinfo=ZoneInfo(PLACES[a])
+    )
+    expected = source.astimezone(ZoneInfo(PLACES[b]))
+    assert reply.data["target_time"] == expected.isoformat(), text
+
+
+# --- reminders ---------------------------------------------------------------------
+
+ITEMS = ["milk", "eggs", "tent", "sunscreen", "call the bank", "fix the gate", "dish soap",
+         "Dune", "oat milk", "two lemons", "pay rent", "phone charger"]  # fmt: skip
+LIST_NAMES = {"shopping": "shopping", "grocery": "shopping", "to do": "todo", "to-do": "todo",
+              "packing": "packing", "camping gear": "camping gear",
+              "films to watch": "films to watch"}  # fmt: skip
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    item=st.sampled_from(ITEMS),
+    named=st.sampled_from(sorted(LIST_NAMES)),
+    verb=st.sampled_from(["add {i} to my {l} list", "put {i} on the {l} list"]),
+)
+def test_claimed_list_changes_happen(tmp_path: Path, item: str, named: str, verb: str) -> None:
+    agent = RemindersAgent(data_dir=tmp_path / f"{abs(hash((item, named, verb)))}")
+    key = LIST_NAMES[named]
+    add = verb.format(i=item, l=named)
+    assert reminders_claim(add) == CERTAIN, add
+    agent.handle(turn(add, ""))
+    assert [i["text"] for i in agent.store.items(key)] == [item]
+    read = f"what's on my {named} list"
+    assert reminders_claim(read) == CERTAIN
+    assert item in agent.handle(turn(read, "")).reply
+    remove = f"remove {item} from my {named} list"
+    assert reminders_claim(remove) == CERTAIN
+    agent.handle(turn(remove, ""))
+    assert agent.store.items(key) == []
+    agent.close()
+
+
+# --- any text ----------------------------------------------------------------------
+
+VOCABULARY = [
+    "what's", "is", "the", "time", "in", "tokyo", "paris", "hours", "ahead", "from", "nine",
+    "times", "seven", "over", "two", "percent", "of", "20", "c", "to", "f", "how", "many",
+    "ounces", "a", "cup", "add", "milk", "my", "shopping", "list", "remind", "me", "call",
+    "mom", "remove", "make", "films", "watch", "kilos", "pounds", "divided", "by", "0",
+    "square", "root", "-4", "days", "until", "christmas", "at", "9", "am", "date", "and",
+]  # fmt: skip
+
+
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(words=st.lists(st.sampled_from(VOCABULARY), min_size=1, max_size=9))
+def test_a_certain_claim_is_answered_not_an_error(tmp_path: Path, words: list[str]) -> None:
+    text = " ".join(words)
+    agents = {
+        "calculator": CalculatorAgent(),
+        "units": UnitsAgent(),
+        "clock": ClockAgent(now=lambda: NOW),
+        "reminders": RemindersAgent(data_dir=tmp_path),
+    }
+    for name, claim in CLAIMS.items():
+        value = claim(text)
+        assert value in (CANNOT, POSSIBLE, CERTAIN)
+        if value == CERTAIN:
+            reply = agents[name].handle(turn(text, ""))
+            assert "error" not in reply.data, (name, text, reply.reply)
+            if name in ("calculator", "units"):
+                assert math.isfinite(reply.data["result"]), (name, text)
+    agents["reminders"].close()
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=200))
+def test_any_text_gets_a_claim_and_never_an_exception(text: str) -> None:
+    for claim in CLAIMS.values():
+        assert 0.0 <= claim(text) <= 1.0
