@@ -329,9 +329,20 @@ def eval_() -> None:
     type=click.FloatRange(0, 1),
     help="Out-of-scope threshold: best validation accuracy at this oos recall.",
 )
+@click.option(
+    "--teacher",
+    type=click.Path(exists=True, file_okay=False),
+    help="A bundle with the same labels to learn from (warm start, soft targets, its rule).",
+)
 @handle_errors
 def train_intent_cmd(
-    data: str, val: str | None, out: str, epochs: int, seed: int, min_oos_recall: float
+    data: str,
+    val: str | None,
+    out: str,
+    epochs: int,
+    seed: int,
+    min_oos_recall: float,
+    teacher: str | None,
 ) -> None:
     """Train an intent (+ task) bundle from {"text", "label"[, "task"]} JSON Lines."""
     from dataclasses import replace
@@ -345,6 +356,7 @@ def train_intent_cmd(
         config=replace(DEFAULT_CONFIG, epochs=epochs, seed=seed),
         min_oos_recall=min_oos_recall,
         progress=lambda msg: click.echo(msg, err=True),
+        teacher=teacher,
     )
     echo_json({"bundle": out, "version": card["version"], "metrics": card["metrics"]})
 

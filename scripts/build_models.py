@@ -1,6 +1,6 @@
 """Rebuild the shipped router bundles in models/ from the data in scripts/data/.
 
-    python scripts/build_models.py [intent|routing|all]
+    python scripts/build_models.py [intent|intent-refresh|routing|all]
 
 Reproducible: fixed seeds and deterministic data splits, so the same data give
 the same weights and the same metrics. Intermediate files (converted data, the
@@ -30,8 +30,10 @@ from typing import Any  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from dataclasses import replace  # noqa: E402
+
 from edge_moma.jsonl import read_records  # noqa: E402
-from edge_moma.routing.bundle import sha256_file, write_card  # noqa: E402
+from edge_moma.routing.bundle import read_card, sha256_file, write_card  # noqa: E402
 from edge_moma.routing.intent import OOS, IntentExample, read_intent_file, write_intent_file  # noqa: E402
 from edge_moma.training.intent import Calibration, evaluate_intent, train_intent  # noqa: E402
 from edge_moma.training.trainer import TrainConfig  # noqa: E402
@@ -56,12 +58,31 @@ TASK_MAP: dict[str, str] = {
     "mt_bench/humanities": "knowledge",
     "mt_bench/reasoning": "commonsense",
     "mt_bench/extraction": "chat",
-    "clinc150 (all, incl. oos)": "chat",
+    "llmrouter/natural_qa": "knowledge",
+    "llmrouter/trivia_qa": "knowledge",
+    "llmrouter/mmlu": "knowledge",
+    "llmrouter/gpqa": "knowledge",
+    "llmrouter/openbook_qa": "knowledge",
+    "llmrouter/commonsense_qa": "commonsense",
+    "llmrouter/agentverse-logicgrid": "commonsense",
+    "llmrouter/math": "math",
+    "llmrouter/agentverse-mgsm": "math",
+    "llmrouter/commongen": "writing",
+    "augmentation task templates": "their task (scripts/data/augment/templates.toml)",
+    "everyday prompts (tests/data/everyday_prompts.jsonl)": "its task column",
+    "clinc150 in scope, and the augmentation rows": "chat, except CLINC_TASKS",
+    "clinc150 oos": "none (a mix of every kind of request)",
 }
+# CLINC150 intents whose requests are an LLM task of their own kind (an everyday
+# "what is 15% of 80" is math, "translate thank you to spanish" writing).
+CLINC_TASKS: dict[str, str] = {"calculator": "math", "translate": "writing"}
+EVERYDAY = ROOT / "tests" / "data" / "everyday_prompts.jsonl"
 
 # Chosen on CLINC150 val: label smoothing gave +1.2 points of in-scope accuracy
 # at the same oos recall.
 INTENT_CONFIG = TrainConfig(seed=SEED, epochs=10, label_smoothing=0.1)
+# The teacher-taught refresh (build_intent_refresh): epochs over train + val + copies.
+REFRESH_EPOCHS = 2
 # The oos rule's floor on validation oos recall: the 60 % target plus one standard
 # error of a recall measured on 100 validation oos rows (sqrt(0.6 * 0.4 / 100) ~ 0.05).
 MIN_OOS_RECALL = 0.65
@@ -87,6 +108,10 @@ def prompt_rows() -> list[tuple[str, str]]:
         (r["prompt"], TASK_MAP[f"routerbench/{r['task']}"])
         for r in _jsonl(DATA / "routerbench/train.jsonl")
     ]
+    rows += [
+        (r["text"], TASK_MAP[f"llmrouter/{r['family']}"])
+        for r in _jsonl(DATA / "prompts/llmrouter_queries.jsonl")
+    ]
     return rows
 
 
@@ -95,26 +120,53 @@ def _is_test(text: str) -> bool:
     return zlib.crc32(text.encode("utf-8", "surrogatepass")) % 5 == 0
 
 
-def make_intent_data(out: Path) -> dict[str, Path]:
-    """Convert CLINC150 and the prompt sets into intent-format files under ``out``.
+def clinc_task(label: str) -> str | None:
+    """The task of a CLINC150 query: ``CLINC_TASKS``, else chat; none for ``oos`` (mixed)."""
+    return None if label == OOS else CLINC_TASKS.get(label, "chat")
 
-    CLINC150 keeps its own splits (train/val/test, each with its oos rows) and
-    its queries get task ``chat``. Prompts for LLMs are out of scope for an
-    agent, so they get label ``oos`` and their task; 80 % train, 20 % test.
+
+def everyday_rows(split: str) -> list[IntentExample]:
+    """The ``split`` ("train" or "heldout") of the everyday-prompt table, as oos rows."""
+    rows = [json.loads(line) for line in EVERYDAY.read_bytes().split(b"\n") if line.strip()]
+    return [IntentExample(r["text"], OOS, r["task"]) for r in rows if r["split"] == split]
+
+
+def make_intent_data(out: Path) -> dict[str, Path]:
+    """Convert CLINC150, the prompt sets and the augmentation into intent files under ``out``.
+
+    CLINC150 keeps its own splits (train/val/test, each with its oos rows),
+    tasks by ``clinc_task``. The training split gains the augmentation
+    (``scripts/intent_augment.py``: templates and style copies, seeded). Prompts
+    for LLMs are out of scope for an agent, so they get label ``oos`` and their
+    task: the benchmark prompts 80 % train / 20 % test, the everyday-prompt
+    table by its ``split`` column.
     """
+    from intent_augment import augmented_rows
+
     clinc = json.loads((DATA / "clinc150/data_full.json").read_text(encoding="utf-8"))
 
     def split(name: str) -> list[IntentExample]:
-        return [IntentExample(t, label, "chat") for t, label in clinc[name] + clinc[f"oos_{name}"]]
+        return [
+            IntentExample(t, label, clinc_task(label))
+            for t, label in clinc[name] + clinc[f"oos_{name}"]
+        ]
 
     prompts = prompt_rows()
     train_prompts = [IntentExample(t, OOS, task) for t, task in prompts if not _is_test(t)]
     test_prompts = [IntentExample(t, OOS, task) for t, task in prompts if _is_test(t)]
+    train = split("train")
+    augmented = [
+        IntentExample(r.text, r.label, r.task if r.label == OOS else clinc_task(r.label))
+        for r in augmented_rows(train, seed=SEED)
+    ]
     return {
-        "train": write_intent_file(out / "train.jsonl", split("train") + train_prompts),
+        "train": write_intent_file(
+            out / "train.jsonl", train + augmented + train_prompts + everyday_rows("train")
+        ),
         "val": write_intent_file(out / "val.jsonl", split("val")),
         "test": write_intent_file(out / "clinc150_test.jsonl", split("test")),
         "prompts_test": write_intent_file(out / "prompts_test.jsonl", test_prompts),
+        "everyday_test": write_intent_file(out / "everyday_test.jsonl", everyday_rows("heldout")),
     }
 
 
@@ -125,6 +177,8 @@ def _sources() -> list[dict[str, str]]:
         "prompts/humaneval.jsonl",
         "prompts/mt_bench.jsonl",
         "routerbench/train.jsonl",
+        "prompts/llmrouter_queries.jsonl",
+        "augment/templates.toml",
     ]
     return [{"path": f"scripts/data/{f}", "sha256": sha256_file(DATA / f)} for f in files]
 
@@ -142,7 +196,9 @@ def build_intent(out: Path = MODELS / "intent", work: Path = BUILD / "intent") -
     _say("converting CLINC150 and the prompt sets to the intent format")
     files = make_intent_data(work / "data")
     train_rows, val_rows = read_intent_file(files["train"]), read_intent_file(files["val"])
-    lesson = Lesson(Teacher(work / "teacher", _say), train_rows, task="chat", seed=SEED)
+    llm_prompts = {t for t, _ in prompt_rows()} | {r.text for r in everyday_rows("train")}
+    assistant = [r for r in train_rows if r.text not in llm_prompts]
+    lesson = Lesson(Teacher(work / "teacher", _say), train_rows, assistant, seed=SEED)
     extra = {
         "sources": _sources(),
         "task_map": TASK_MAP,
@@ -178,13 +234,63 @@ def build_intent(out: Path = MODELS / "intent", work: Path = BUILD / "intent") -
         card_extra=extra,
     )
     card["metrics"]["val"] = {**twin["metrics"]["val"], "note": "the twin's (val trains the model)"}
+    return _evaluate_and_ship(card, files, trained, out)
+
+
+def build_intent_refresh(
+    out: Path = MODELS / "intent", work: Path = BUILD / "intent-refresh"
+) -> dict[str, Any]:
+    """Retrain the shipped bundle from itself on the build's data; returns its card.
+
+    What ``scripts/fleet.py retrain`` does on a fleet (``edge_moma.training.intent_teacher``:
+    warm start from the bundle in ``models/intent``, soft targets on noisy copies)
+    on the build's training split, for ``REFRESH_EPOCHS``, with the out-of-scope
+    rule chosen on CLINC150 val as in the full build. A fraction of the full
+    build's cost and no encoder: the bundle carries what the encoder taught it.
+    Reproducible from the same data and the same starting bundle (in the card).
+    """
+    _say("converting CLINC150 and the prompt sets to the intent format")
+    files = make_intent_data(work / "data")
+    teacher = work / "teacher"
+    if teacher.exists():
+        shutil.rmtree(teacher)
+    shutil.copytree(out, teacher)
+    start = read_card(teacher)["version"]
+    _say(f"retraining {start} on the training split, taught by itself; the rule from val")
+    trained = work / "bundle"
+    card = train_intent(
+        files["train"],
+        trained,
+        files["val"],
+        config=replace(INTENT_CONFIG, epochs=REFRESH_EPOCHS),
+        min_oos_recall=MIN_OOS_RECALL,
+        progress=_say,
+        teacher=teacher,
+        card_extra={
+            "sources": _sources(),
+            "task_map": TASK_MAP,
+            "benchmark": "CLINC150 test + oos_test (clinc150_test.jsonl)",
+            "refreshed_from": start,
+        },
+    )
+    return _evaluate_and_ship(card, files, trained, out)
+
+
+def _evaluate_and_ship(
+    card: dict[str, Any], files: dict[str, Path], trained: Path, out: Path
+) -> dict[str, Any]:
+    """Evaluate ``trained`` on the test files into its card and copy its int8 model to ``out``."""
     _say("evaluating on CLINC150 test + oos_test")
     card["metrics"]["test"] = evaluate_intent(files["test"], trained)
     _say("evaluating on the held-out prompts (task head)")
     card["metrics"]["prompts_test"] = evaluate_intent(files["prompts_test"], trained, latency=False)
+    _say("evaluating on the held-out everyday prompts (task head)")
+    card["metrics"]["everyday_test"] = evaluate_intent(
+        files["everyday_test"], trained, latency=False
+    )
     card["data"] += [
         {"role": role, "file": files[role].name, "sha256": sha256_file(files[role])}
-        for role in ("val", "test", "prompts_test")
+        for role in ("val", "test", "prompts_test", "everyday_test")
     ]
 
     # Ship the int8 model only; the fp32 twin stays in build/ (its accuracy is in the card).
@@ -198,7 +304,7 @@ def build_intent(out: Path = MODELS / "intent", work: Path = BUILD / "intent") -
     card = write_card(out, card)
     test = card["metrics"]["test"]
     _say(
-        f"shipped {out.relative_to(ROOT)}: in-scope accuracy {test['in_scope_accuracy']}, "
+        f"shipped {out}: in-scope accuracy {test['in_scope_accuracy']}, "
         f"oos recall {test['oos_recall']}, latency p50 {test['latency_us']['p50']} us"
     )
     return card
@@ -236,7 +342,11 @@ def build_routing(out: Path = MODELS / "routing", work: Path = BUILD / "routing"
     return card
 
 
-STEPS: dict[str, Callable[[], dict[str, Any]]] = {"intent": build_intent, "routing": build_routing}
+STEPS: dict[str, Callable[[], dict[str, Any]]] = {
+    "intent": build_intent,
+    "intent-refresh": build_intent_refresh,
+    "routing": build_routing,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -244,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("what", nargs="?", default="all", choices=[*STEPS, "all"])
     args = parser.parse_args(argv)
     for name, step in STEPS.items():
-        if args.what in (name, "all"):
+        if args.what == name or (args.what == "all" and name != "intent-refresh"):
             step()
     return 0
 

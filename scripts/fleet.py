@@ -96,10 +96,14 @@ def retrain_cmd(
     seed: int,
     tolerance: float,
 ) -> None:
-    """Retrain the intent router from logged feedback + base data, then gate it."""
+    """Retrain the intent router from logged feedback + base data, then gate it.
+
+    The current bundle teaches the candidate when the labels match (warm start,
+    soft targets, its out-of-scope rule): the build-time encoder's lessons carry over.
+    """
     out_dir = Path(out)
     work = out_dir.parent / f"{out_dir.name}.work"
-    result = retrain_intent(db, base, out_dir, work, epochs=epochs, seed=seed)
+    result = retrain_intent(db, base, out_dir, work, epochs=epochs, seed=seed, teacher=current)
     files = [*holdout, result["holdout_file"]]
     report = gate(out_dir, current, files, work / "gate.json", tolerance=tolerance)
     result["gate"] = report

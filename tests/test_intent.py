@@ -232,7 +232,7 @@ def test_distilled_training_with_a_given_rule(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     distillation = Distillation(
         texts=texts,
-        task="chat",
+        tasks=("chat",) * len(texts),
         soft_labels=soft,
         teacher_targets=rng.standard_normal((len(rows) + len(texts), 8)).astype(np.float32),
         about={"teacher": "a test"},
@@ -255,9 +255,11 @@ def test_distilled_training_with_a_given_rule(tmp_path: Path) -> None:
     assert "teacher" not in {o.name for o in exported.get_outputs()}
     u = router.understand("it is freezing in the garden")
     assert u.top_intent is not None and u.top_intent.label == "lights_off"
+    chat = ("chat",) * len(texts)
     misaligned = {
-        "soft labels of shape": Distillation(texts, "chat", soft[:, :2]),
-        "teacher targets of shape": Distillation(texts, "chat", soft, np.zeros((len(texts), 8))),
+        "soft labels of shape": Distillation(texts, chat, soft[:, :2]),
+        "teacher targets of shape": Distillation(texts, chat, soft, np.zeros((len(texts), 8))),
+        "7 tasks for 8 texts": Distillation(texts, chat[1:], soft),
     }
     for message, bad in misaligned.items():
         with pytest.raises(DataError, match=message):

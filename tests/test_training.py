@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from edge_moma.routing.features import Featurizer
 from edge_moma.training.trainer import HeadData, TrainConfig, train_embedding_bag
@@ -92,3 +93,20 @@ def test_soft_targets_match_smoothed_labels_and_a_head_can_be_dropped() -> None:
     both = train_embedding_bag(flat, offsets, f.n_buckets, heads, SMALL)
     assert [h.name for h in both.without("aux").heads] == ["c"]
     assert set(both.without("aux").predict(flat, offsets)) == {"c"}
+
+
+def test_a_warm_start_begins_from_the_given_weights() -> None:
+    f = Featurizer(n_buckets=1 << 12)
+    texts, y = _data(160, 5)
+    flat, offsets = f.batch(texts)
+    first = train_embedding_bag(flat, offsets, f.n_buckets, [HeadData("c", y, 3)], SMALL)
+    # A tiny learning rate: the result is the starting point, whatever the seed.
+    still = replace(SMALL, epochs=1, lr=1e-9, embedding_lr=1e-9, seed=99)
+    heads = [HeadData("c", y, 3), HeadData("new", y, 3)]
+    warm = train_embedding_bag(flat, offsets, f.n_buckets, heads, still, init=first)
+    np.testing.assert_allclose(
+        warm.predict(flat, offsets)["c"], first.predict(flat, offsets)["c"], atol=1e-4
+    )
+    assert (warm.predict(flat, offsets)["new"].argmax(axis=1) == y).mean() < 0.9  # random init
+    with pytest.raises(ValueError, match="warm start: the model has shapes"):
+        train_embedding_bag(flat, offsets, f.n_buckets, heads, replace(still, dim=8), init=first)

@@ -38,7 +38,7 @@ from typing import Any, NoReturn
 from ..errors import DataError
 from ..jsonl import parse, read_lines, read_records
 from ..log.sync import MANIFEST_SUFFIX, batch_file, verify_batch
-from ..routing.bundle import sha256_file, verify_bundle
+from ..routing.bundle import read_card, sha256_file, verify_bundle
 
 HOLDOUT_PER_MILLE = 200  # logged examples held out of training for the gate
 BATCHES_DIR = "batches"
@@ -359,9 +359,13 @@ def retrain_intent(
     *,
     epochs: int = 10,
     seed: int = 0,
+    teacher: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train a candidate intent bundle from the base dataset plus logged feedback.
 
+    ``teacher`` (the bundle the devices run now) teaches the candidate when it
+    has the same labels (``intent_teacher``: warm start, soft targets, its
+    out-of-scope rule); otherwise the candidate trains from the data alone.
     Returns ``{"card": ..., "logged": {...counts}, "holdout_file": path}``; the
     held-out logged examples are written next to the training file for the gate.
     """
@@ -377,12 +381,15 @@ def retrain_intent(
     train_rows = base + [r for r in logged["train"] if r.label in labels]
     train_file = write_intent_file(work / "retrain_intent.jsonl", train_rows)
     holdout_file = write_intent_file(work / "logged_holdout.jsonl", logged["holdout"])
+    taught = teacher is not None and read_card(teacher).get("labels") == sorted(labels)
     card = train_intent(
         train_file,
         out_dir,
         config=replace(DEFAULT_CONFIG, epochs=epochs, seed=seed),
+        teacher=teacher if taught else None,
         card_extra={
             "fleet": {
+                "teacher": str(teacher) if taught else None,
                 "base_rows": len(base),
                 "logged_rows": len(logged["train"]) - len(unknown),
                 "logged_unknown_label": len(unknown),

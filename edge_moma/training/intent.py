@@ -56,15 +56,16 @@ class Distillation:
     """What a teacher model adds to training (the shipped bundle's build uses one).
 
     ``texts`` are extra rows (e.g. augmented copies of training queries) with
-    task ``task`` and intent targets ``soft_labels`` [len(texts), labels], the
-    teacher's probabilities over the sorted labels of the training file.
+    tasks ``tasks`` (one per text, ``None`` = no task label) and intent targets
+    ``soft_labels`` [len(texts), labels], the teacher's probabilities over the
+    sorted labels of the training file.
     ``teacher_targets`` [training rows + len(texts), k], if given, are what a
     training-only head regresses (e.g. the teacher's sentence embeddings): it
     shapes the shared layers and is not exported. ``about`` goes into the card.
     """
 
     texts: tuple[str, ...]
-    task: str | None
+    tasks: tuple[str | None, ...]
     soft_labels: np.ndarray
     teacher_targets: np.ndarray | None = None
     about: dict[str, Any] = field(default_factory=dict)
@@ -122,12 +123,14 @@ def _task_metrics(y_true: Sequence[str], y_pred: Sequence[str]) -> dict[str, Any
 
 
 def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
-    """The softmax temperature minimizing validation negative log-likelihood."""
+    """The softmax temperature minimizing the negative log-likelihood of ``y``: class ids
+    [n] (validation labels) or probability rows [n, K] (a teacher's outputs)."""
     best_t, best_nll = 1.0, np.inf
     for t in np.exp(np.linspace(np.log(0.05), np.log(10.0), 121)):
         z = logits / t
         z = z - z.max(axis=1, keepdims=True)
-        nll = float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(y)), y]))
+        picked = (z * y).sum(axis=1) if y.ndim == 2 else z[np.arange(len(y)), y]
+        nll = float(np.mean(np.log(np.exp(z).sum(axis=1)) - picked))
         if nll < best_nll:
             best_t, best_nll = float(t), nll
     return best_t
@@ -170,6 +173,7 @@ def train_intent(
     card_extra: dict[str, Any] | None = None,
     distillation: Distillation | None = None,
     calibration: Calibration | None = None,
+    teacher: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train an intent bundle into ``out_dir`` and return its model card.
 
@@ -177,23 +181,37 @@ def train_intent(
     out for calibration, unless ``calibration`` is given: then every row
     trains (e.g. a refit on train + validation after a twin trained without
     the validation rows chose the rule). ``distillation`` adds a teacher's
-    rows and targets. ``card_extra`` adds fields (sources, label notes).
+    rows and targets. ``teacher`` names a bundle with the file's labels that
+    teaches this one (``intent_teacher``: warm start, soft targets and, without
+    ``val_path``, its out-of-scope threshold at a temperature fitted to its
+    probabilities). ``card_extra`` adds fields.
     """
     say = progress or (lambda _msg: None)
+    init = None
+    if teacher is not None:
+        from .intent_teacher import BundleTeacher
+
+        if distillation is not None:
+            raise ValueError("pass a teacher bundle or a distillation, not both")
+        bundle_teacher = BundleTeacher.load(teacher)
+        featurizer = bundle_teacher.featurizer
+    teacher_rule = teacher is not None and val_path is None and calibration is None
     featurizer = featurizer or Featurizer()
     train_rows = read_intent_file(train_path)
     if val_path is not None:
         val_rows = read_intent_file(val_path)
-    elif calibration is not None:
+    elif calibration is not None or teacher_rule:
         val_rows = []
     else:
         train_rows, val_rows = split_holdout(train_rows)
     labels = sorted({r.label for r in train_rows})
     if len(labels) < 2:
         raise DataError(f"need at least two labels to train, found {labels}", path=str(train_path))
-    tasks = sorted({r.task for r in train_rows if r.task is not None})
     label_index = {label: i for i, label in enumerate(labels)}
-    task_index = {task: i for i, task in enumerate(tasks)}
+    if teacher is not None:
+        say(f"teacher: {teacher} (warm start, soft targets on noisy copies)")
+        init = bundle_teacher.start(labels, sorted({r.task for r in train_rows if r.task}))
+        distillation = bundle_teacher.distillation(train_rows, config.seed)
 
     extra = distillation.texts if distillation else ()
     say(
@@ -215,22 +233,26 @@ def train_intent(
                 f"({len(train_rows) + len(extra)}, k): the training rows, then the extra texts"
             )
         heads.append(HeadData(TEACHER_HEAD, t, t.shape[1], activation="linear"))
-    if distillation is not None and distillation.task is not None:
-        tasks = sorted({*tasks, distillation.task})
-        task_index = {task: i for i, task in enumerate(tasks)}
+    extra_tasks = distillation.tasks if distillation else ()
+    if len(extra_tasks) != len(extra):
+        raise DataError(f"distillation: {len(extra_tasks)} tasks for {len(extra)} texts")
+    tasks = sorted({t for t in [*(r.task for r in train_rows), *extra_tasks] if t is not None})
+    task_index = {task: i for i, task in enumerate(tasks)}
     if tasks:
-        extra_task = distillation.task if distillation else None
         y_task = np.array(
             [task_index[r.task] if r.task else -1 for r in train_rows]
-            + [task_index[extra_task] if extra_task else -1] * len(extra)
+            + [task_index[t] if t else -1 for t in extra_tasks]
         )
         counts = np.bincount(y_task[y_task >= 0], minlength=len(tasks)).astype(np.float64)
         weight = np.sqrt(counts.sum() / (len(tasks) * np.maximum(counts, 1)))
         weight /= np.sum(weight * counts) / counts.sum()
         heads.append(HeadData("task", y_task, len(tasks), class_weight=weight.astype(np.float32)))
     say(f"training {len(labels)} intents" + (f" and {len(tasks)} tasks" if tasks else ""))
-    model = train_embedding_bag(flat, offsets, featurizer.n_buckets, heads, config, say)
+    model = train_embedding_bag(flat, offsets, featurizer.n_buckets, heads, config, say, init)
     model = model.without(TEACHER_HEAD)
+    if teacher_rule:  # the student's confidence scale matched to the teacher's on the copies
+        logits = model.logits(flat, offsets)["intent"][len(train_rows) :]
+        calibration = bundle_teacher.calibration(logits, extra)
 
     if calibration is not None:
         temperature, threshold = calibration.temperature, calibration.threshold

@@ -135,6 +135,41 @@ class EmbeddingBagModel:
         ]
         return replace(self, heads=heads)
 
+    @classmethod
+    def from_onnx(cls, path: str | Path) -> EmbeddingBagModel:
+        """The weights of a model ``export`` wrote (fp32, or int8 with the table dequantized),
+        e.g. to warm-start a retrain from the bundle devices run now."""
+        import onnx
+        from onnx import numpy_helper
+
+        graph = onnx.load(str(path)).graph
+        w = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+        if "embedding" in w:
+            embedding = w["embedding"].astype(np.float32)
+        else:
+            q = w["embedding_quantized"].astype(np.float32)
+            embedding = (q - float(w["embedding_zero_point"])) * float(w["embedding_scale"])
+        ops = {o: n.op_type for n in graph.node for o in n.output}
+        layers: list[Dense] = []
+        while f"dense{len(layers)}_w" in w:
+            i = len(layers)
+            relu = f"dense{i}_relu" in ops
+            layers.append(Dense(w[f"dense{i}_w"], w[f"dense{i}_b"], "relu" if relu else "none"))
+        activation = {"Softmax": "softmax", "Sigmoid": "sigmoid", "Identity": "linear"}
+        heads = [
+            Head(
+                o.name,
+                w[f"{o.name}_head_w"],
+                w[f"{o.name}_head_b"],
+                activation[ops[o.name]],  # type: ignore[arg-type]
+                int(w[f"{o.name}_k"][0]) if f"{o.name}_k" in w else 0,
+            )
+            for o in graph.output
+            if f"{o.name}_head_w" in w
+        ]
+        pooling = "sum" if "n_f" not in ops else "sqrtn" if "sqrt_n" in ops else "mean"
+        return cls(embedding, layers, heads, pooling)  # type: ignore[arg-type]
+
     def export(
         self, path: str | Path, quantize: bool = True, metadata: dict[str, str] | None = None
     ) -> dict[str, Path]:
@@ -217,12 +252,14 @@ def train_embedding_bag(
     heads: list[HeadData],
     config: TrainConfig | None = None,
     progress: Progress | None = None,
+    init: EmbeddingBagModel | None = None,
 ) -> EmbeddingBagModel:
     """Train an embedding bag + MLP with one output per ``HeadData`` on a CSR batch.
 
     ``flat``/``offsets`` are ``Featurizer.batch`` output (row i is
     ``flat[offsets[i]:offsets[i+1]]``, never empty). ``progress`` receives one
-    line per epoch (loss, seconds).
+    line per epoch (loss, seconds). ``init`` warm-starts: its table, layers and
+    the heads of the same name and width replace the random initial weights.
     """
     cfg = config or TrainConfig()
     rng = np.random.default_rng(cfg.seed)
@@ -245,6 +282,13 @@ def train_embedding_bag(
         for h in heads
     ]
     head_b = [np.zeros(h.n_outputs, np.float32) for h in heads]
+    if init is not None:
+        emb, dense_w, dense_b = _warm_start(init, emb, dense_w, dense_b)
+        for i, h in enumerate(heads):
+            known = next((k for k in init.heads if k.name == h.name), None)
+            if known is not None and known.weight.shape == head_w[i].shape:
+                head_w[i] = known.weight.astype(np.float32).copy()
+                head_b[i] = known.bias.astype(np.float32).copy()
     params = [*dense_w, *dense_b, *head_w, *head_b]
     opt_emb = _Adam(emb.shape)
     opts = [_Adam(p.shape) for p in params]
@@ -324,6 +368,24 @@ def train_embedding_bag(
         ],
         pooling=cfg.pooling,
         history=history,
+    )
+
+
+def _warm_start(
+    init: EmbeddingBagModel,
+    emb: np.ndarray,
+    dense_w: list[np.ndarray],
+    dense_b: list[np.ndarray],
+) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+    """Copies of ``init``'s table and layers, checked against the configured shapes."""
+    shapes = [emb.shape, *(w.shape for w in dense_w)]
+    given = [init.embedding.shape, *(layer.weight.shape for layer in init.layers)]
+    if shapes != given:
+        raise ValueError(f"warm start: the model has shapes {given}, the config wants {shapes}")
+    return (
+        init.embedding.astype(np.float32).copy(),
+        [layer.weight.astype(np.float32).copy() for layer in init.layers],
+        [layer.bias.astype(np.float32).copy() for layer in init.layers],
     )
 
 

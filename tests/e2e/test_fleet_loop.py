@@ -108,6 +108,7 @@ def test_devices_to_fleet_and_back(tiny_intent: Path, tmp_path: Path) -> None:
     gate = retrained["gate"]
     assert gate["promote"] is True and gate["candidate"]["accuracy"] >= gate["current"]["accuracy"]
     assert retrained["logged"]["logged_rows"] > 0
+    assert retrained["logged"]["teacher"] == str(v1)  # same labels: the running router teaches
     release = fleet(
         "publish", "--intent", str(tmp_path / "candidate"), "--gate", retrained["gate_report"],
         "--release", "router-2", "--out", str(tmp_path / "releases"),

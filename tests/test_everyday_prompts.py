@@ -1,0 +1,46 @@
+"""The everyday-prompt table (tests/data/everyday_prompts.jsonl) and the task head on it."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from edge_moma.routing.intent import TASK_LABELS, IntentRouter
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLE = ROOT / "tests" / "data" / "everyday_prompts.jsonl"
+
+
+def _rows() -> list[dict[str, str]]:
+    return [json.loads(line) for line in TABLE.read_bytes().split(b"\n") if line.strip()]
+
+
+def test_the_table_covers_every_task_in_both_parts() -> None:
+    rows = _rows()
+    assert len(rows) >= 300
+    assert len({r["text"].lower() for r in rows}) == len(rows)
+    assert {r["split"] for r in rows} == {"train", "heldout"}
+    for split in ("train", "heldout"):
+        tasks = Counter(r["task"] for r in rows if r["split"] == split)
+        assert set(tasks) == set(TASK_LABELS), split
+    kinds = {r["kind"] for r in rows}
+    for kind in ("poem", "story", "summary", "translation", "brainstorm", "code", "math"):
+        assert kind in kinds
+    heldout = sum(r["split"] == "heldout" for r in rows)
+    assert 0.3 * len(rows) <= heldout <= 0.36 * len(rows)  # every third prompt of a kind
+
+
+# What the shipped bundle reaches (83.8%), less a little: a regression guard. Issue #18's
+# target is 90%, not reached yet (README, "Other styles"); it was 29.7% before the table.
+SHIPPED_FLOOR = 0.82
+
+
+def test_the_shipped_task_head_reads_the_held_out_prompts() -> None:
+    router = IntentRouter.load(ROOT / "models" / "intent")
+    held = [r for r in _rows() if r["split"] == "heldout"]
+    right = sum(router.understand(r["text"]).task == r["task"] for r in held)
+    assert right >= SHIPPED_FLOOR * len(held), f"{right}/{len(held)}"
+    assert router.understand("Write a poem").task == "writing"
+    assert router.understand("Write a haiku").task == "writing"
+    assert router.understand("Summarise the plot of Hamlet").task == "writing"
