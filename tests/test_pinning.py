@@ -59,7 +59,10 @@ def test_a_pinned_remote_a_rule_masks_goes_to_the_best_on_device_target(
 
 
 def test_a_masked_pin_goes_to_an_on_device_agent_when_one_takes_the_turn(rt: Runtime) -> None:
-    d = rt.route("what's 15% of 80 for jane@example.com", context={"target": "gpt-4"})
+    # The caller marks it sensitive: the shipped intent bundle calls "... for jane@example.com"
+    # out of scope, and the calculator's parser cannot read all of it.
+    d = rt.route("what's 15% of 80", context={"target": "gpt-4", "sensitive": True})
+    assert d.candidate("gpt-4").masked_by == "privacy"  # type: ignore[union-attr]
     assert d.target == "calculator" and d.stage == "agent" and "gpt-4" not in d.ranking
 
 
