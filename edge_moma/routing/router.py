@@ -97,8 +97,9 @@ class Router:
         claims: Mapping[str, Callable[[str], float]] | None = None,
         bundle_dirs: tuple[Path, Path] | None = None,
     ):
-        """``claims``: agent name -> a test for queries its own parser recognises
-        (``AgentStage``); ``bundle_dirs``: where ``intent`` and ``quality`` came from."""
+        """``claims``: agent name -> its claim function (``AgentStage``: how surely the
+        agent's own parser reads a request, 0..1); ``bundle_dirs``: where ``intent``
+        and ``quality`` came from."""
         self.config = config
         self.intent = intent
         self.quality = quality
@@ -109,7 +110,7 @@ class Router:
         self._models = config.models
         self._traits = [m.traits() for m in config.models]
         self._masks = [masks_for(t) for t in self._traits]
-        self._targets = {m.name for m in config.models} | {a.name for a in config.agents}
+        self._names = {m.name for m in config.models} | {a.name for a in config.agents}
         self._agents = {a.name for a in config.agents}
         self._on_device = frozenset(
             [m.name for m, t in zip(config.models, self._traits, strict=True) if t.on_device]
@@ -154,10 +155,7 @@ class Router:
 
     def knows(self, target: str) -> bool:
         """Whether ``target`` is a configured model or agent."""
-        return target in self._targets
-
-    def is_agent(self, target: str) -> bool:
-        return target in self._agents
+        return target in self._names
 
     def check(
         self,
