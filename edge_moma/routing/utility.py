@@ -20,7 +20,7 @@ choices, ties included).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -47,28 +47,50 @@ def order(
     A candidate whose utility is not finite is never eligible. Plain Python:
     for a pool of a dozen, numpy's per-call overhead costs more than the work.
     """
+    return sorted(_eligible(utility, eligible), key=_rule(utility, cost, quality))
+
+
+def _rule(
+    utility: Sequence[float], cost: Sequence[float], quality: Sequence[float]
+) -> Callable[[int], tuple[float, float, float, int]]:
+    """The sort key of candidate ``i``: higher utility, lower cost, higher quality, first."""
+    return lambda i: (-utility[i], cost[i], -quality[i], i)
+
+
+def _eligible(utility: Sequence[float], eligible: Sequence[bool] | None) -> list[int]:
     ok = range(len(utility)) if eligible is None else [i for i, e in enumerate(eligible) if e]
-    keep = [i for i in ok if math.isfinite(utility[i])]
-    return sorted(keep, key=lambda i: (-utility[i], cost[i], -quality[i], i))
+    return [i for i in ok if math.isfinite(utility[i])]
+
+
+def _lists(
+    quality: np.ndarray, cost: np.ndarray, lam: float, eligible: np.ndarray | None
+) -> tuple[list[float], list[float], list[float], list[bool] | None]:
+    """(utility, cost, quality, eligible) of one query as lists, for ``order`` and ``select``."""
+    u = utilities(quality, cost, lam).tolist()
+    c = np.asarray(cost, dtype=np.float64).tolist()
+    q = np.asarray(quality, dtype=np.float64).tolist()
+    return u, c, q, None if eligible is None else np.asarray(eligible, dtype=bool).tolist()
 
 
 def rank(
     quality: np.ndarray, cost: np.ndarray, lam: float, eligible: np.ndarray | None = None
 ) -> list[int]:
     """Eligible candidates of one query from best to worst utility (the fallback order)."""
-    q = np.asarray(quality, dtype=np.float64).tolist()
-    c = np.asarray(cost, dtype=np.float64).tolist()
-    u = utilities(quality, cost, lam).tolist()
-    ok = None if eligible is None else np.asarray(eligible, dtype=bool).tolist()
-    return order(u, c, q, ok)
+    return order(*_lists(quality, cost, lam, eligible))
 
 
 def select(
     quality: np.ndarray, cost: np.ndarray, lam: float, eligible: np.ndarray | None = None
 ) -> int:
-    """Index of the best candidate of one query, or -1 if none is eligible."""
-    ranked = rank(quality, cost, lam, eligible)
-    return ranked[0] if ranked else -1
+    """Index of the best candidate of one query (``rank(...)[0]``), or -1 if none is eligible."""
+    u, c, q, ok = _lists(quality, cost, lam, eligible)
+    best, best_key = -1, None
+    for i, ui in enumerate(u):  # one pass, the rule's key: min(_eligible(...), key=_rule(...))
+        if (ok is None or ok[i]) and math.isfinite(ui):
+            key = (-ui, c[i], -q[i])
+            if best_key is None or key < best_key:
+                best, best_key = i, key
+    return best
 
 
 def select_batch(
