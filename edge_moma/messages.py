@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +31,7 @@ INVALID_TYPE, UNKNOWN_PARAMETER = "invalid_type", "unknown_parameter"
 
 
 def normalize_messages(
-    messages_or_text: str | Messages, *, fields: Collection[str] | None = None
+    messages_or_text: str | Messages, *, fields: AbstractSet[str] | None = None
 ) -> tuple[dict[str, str], ...]:
     """A text or OpenAI-style messages as validated ``{role, content}`` messages.
 
@@ -42,26 +43,34 @@ def normalize_messages(
         if not messages_or_text.strip():
             raise RequestError("the query is empty; pass some text to route", param="messages")
         return ({"role": "user", "content": _text(messages_or_text, "the query")},)
-    if not isinstance(messages_or_text, Sequence) or not messages_or_text:
+    # type() first: the daemon validates every request, and isinstance() on an ABC
+    # costs more than the rest of a one-message check.
+    if not messages_or_text or not (
+        type(messages_or_text) in (list, tuple) or isinstance(messages_or_text, Sequence)
+    ):
         raise RequestError(
             "messages must be a non-empty list of {role, content} objects", param="messages"
         )
     out = []
     for i, m in enumerate(messages_or_text):
-        param = f"messages[{i}]"
-        if not isinstance(m, Mapping):
-            raise type_error(param, "an object with role and content", m)
-        if fields is not None:
-            check_fields(m, fields, f"{param}.")
+        if not (type(m) is dict or isinstance(m, Mapping)):
+            raise type_error(f"messages[{i}]", "an object with role and content", m)
+        if fields is not None and not m.keys() <= fields:
+            check_fields(m, fields, f"messages[{i}].")
         role = m.get("role")
-        if not isinstance(role, str):
-            raise type_error(f"{param}.role", f"one of {list(ROLES)}", role)
         if role not in ROLES:
+            if not isinstance(role, str):
+                raise type_error(f"messages[{i}].role", f"one of {list(ROLES)}", role)
             raise RequestError(
-                f"{param}.role is {role!r}; expected one of {list(ROLES)}", param=f"{param}.role"
+                f"messages[{i}].role is {role!r}; expected one of {list(ROLES)}",
+                param=f"messages[{i}].role",
             )
-        content = _content(m.get("content"), f"{param}.content")
-        out.append({"role": role, "content": _text(content, f"{param}.content")})
+        content = m.get("content")
+        if type(content) is not str:
+            content = _content(content, f"messages[{i}].content")
+        if not content.isascii():
+            content = _text(content, f"messages[{i}].content")
+        out.append({"role": role, "content": content})
     if not any(m["role"] == "user" and m["content"].strip() for m in out):
         raise RequestError("messages hold no user message with text to route", param="messages")
     return tuple(out)
@@ -137,7 +146,7 @@ class GenerationOptions:
 
     def __post_init__(self) -> None:
         n = self.max_tokens
-        if isinstance(n, bool) or not isinstance(n, int):
+        if type(n) is not int:  # bool is an int too
             raise type_error("max_tokens", "a positive integer", n)
         if not 0 < n <= MAX_OUTPUT_TOKENS:
             raise RequestError(
@@ -145,14 +154,17 @@ class GenerationOptions:
                 param="max_tokens",
             )
         t = self.temperature
-        if isinstance(t, bool) or not isinstance(t, (int, float)):
-            raise type_error("temperature", "a number", t)
+        if type(t) is not float:
+            if isinstance(t, bool) or not isinstance(t, (int, float)):
+                raise type_error("temperature", "a number", t)
+            object.__setattr__(self, "temperature", float(t))
         if not 0.0 <= t <= 2.0:
             raise RequestError(f"temperature must be from 0 to 2, got {t}", param="temperature")
         stop: Any = self.stop
+        if stop == ():  # the usual case: nothing to check
+            return
         if isinstance(stop, str):
             stop = (stop,)
-        if not (isinstance(stop, Sequence) and all(isinstance(s, str) for s in stop)):
+        if not (isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop)):
             raise type_error("stop", "a string or a list of strings", stop)
-        object.__setattr__(self, "temperature", float(t))
         object.__setattr__(self, "stop", tuple(stop))
