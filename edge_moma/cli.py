@@ -636,15 +636,10 @@ def model_list(config_path: str | None, as_json: bool) -> None:
 @click.option("--data", required=True, type=click.Path(dir_okay=False), help="Routing file.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle to write.")
 @click.option(
-    "--epochs",
-    default=10,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Passes over the training data.",
+    "--seed", default=0, show_default=True, type=int, help="Pseudo-tasks, features and fits."
 )
-@click.option("--seed", default=0, show_default=True, type=int, help="Data shuffle and weights.")
 @handle_errors
-def train_routing_cmd(data: str, out: str, epochs: int, seed: int) -> None:
+def train_routing_cmd(data: str, out: str, seed: int) -> None:
     """Train a quality predictor from a routing file ({"prompt", "scores", "costs"} JSON Lines)."""
     from dataclasses import replace
 
@@ -654,7 +649,7 @@ def train_routing_cmd(data: str, out: str, epochs: int, seed: int) -> None:
     card = train_quality(
         load_routing_set(data),
         out,
-        replace(default_train_config(), epochs=epochs, seed=seed),
+        replace(default_train_config(), seed=seed),
         progress=lambda msg: click.echo(msg, err=True),
     )
     echo_json({"bundle": out, "version": card["version"], "known_models": card["known_models"]})

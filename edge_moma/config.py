@@ -129,6 +129,8 @@ class RuntimeSettings:
     log_max_mb: float = ranged(256.0, 0, TERA_MB, note="0: no limit")
     # requests waiting per local model; more are refused
     max_queue: int = ranged(0, 0, 100_000, note="0: no limit")
+    # the longest routing waits on the log (start-up, close)
+    log_wait_ms: int = ranged(250, 0, 60_000)
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,12 @@ class ServerSettings:
     grace_s: float = ranged(10.0, 0, 3600)  # on SIGTERM, in-flight requests get this long
     # [runtime] max_queue while serving, unless that is set
     max_queue: int = ranged(8, 0, 100_000, note="0: no limit")
+    # more: the longest-idle connection is closed, else 503
+    max_connections: int = ranged(1024, 1, 100_000)
+    idle_timeout_s: float = ranged(10.0, 0, 3600, above=True)  # a connection with no request
+    # a request's line and headers must arrive within this, and its body within this after
+    header_timeout_s: float = ranged(10.0, 0, 3600, above=True)
+    body_timeout_s: float = ranged(30.0, 0, 3600, above=True)
 
 
 @dataclass(frozen=True)
@@ -175,6 +183,11 @@ class Policy:
     tradeoff: float = ranged(0.5, 0, 1)
     expected_output_tokens: int = ranged(256, 1, 1_000_000)
     energy_weight: float = ranged(0.002, 0, 1000)  # quality points per joule on low battery
+    # Exploration of the LLM stage (routing/exploration.py): the share of decisions
+    # that try a plausible alternative when the router knows nothing about it (less
+    # as it learns), and how far behind the best an unknown alternative may be.
+    explore: float = ranged(0.2, 0, 1, note="0: off")
+    explore_margin: float = ranged(0.3, 0, 10)
     privacy: list[PrivacyRule] = field(default_factory=list)
 
 

@@ -110,6 +110,10 @@ class Decision:
 
     ``target`` is ``None`` only when the pool is empty. When every candidate is
     masked, ``all_masked`` is true and ``target`` is the least-bad fallback.
+    ``propensity`` is the probability the LLM policy had of choosing ``target``
+    (``exploration``); ``None`` for an agent's turn, a pinned target or an
+    all-masked decision, where the policy did not choose. ``explored`` says the
+    policy tried a candidate other than its best.
     """
 
     id: str
@@ -123,6 +127,8 @@ class Decision:
     all_masked: bool = False
     context: DecisionContext = field(default_factory=DecisionContext)
     router_version: str = ""
+    propensity: float | None = None
+    explored: bool = False
 
     @property
     def ranking(self) -> tuple[str, ...]:

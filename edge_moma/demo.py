@@ -87,9 +87,13 @@ def run_demo(rt: Runtime, echo: Callable[[str], None], *, generate: bool = True)
 
 
 def with_example_cloud(config: Config) -> Config:
-    """The config's pool plus ``EXAMPLE_CLOUD``, logging off: for routing only."""
+    """The config's pool plus ``EXAMPLE_CLOUD``, logging and exploration off: for routing
+    only, so the decision flips with the device state and nothing else."""
     runtime = dataclasses.replace(config.runtime, log=False)
-    return dataclasses.replace(config, runtime=runtime, models=[*config.models, EXAMPLE_CLOUD])
+    policy = dataclasses.replace(config.policy, explore=0.0)
+    return dataclasses.replace(
+        config, runtime=runtime, policy=policy, models=[*config.models, EXAMPLE_CLOUD]
+    )
 
 
 def _indent(text: str) -> str:

@@ -22,10 +22,11 @@ from .config import (
 )
 from .device import probe
 from .errors import BundleError, ConfigError, ModelFileError
+from .log.writer import log_report
 from .model_files import resolve_model_path
 from .routing.agent_stage import check_intents
 from .routing.bundle import read_card
-from .serve.daemon import default_socket_path
+from .serve.daemon import default_socket_path, running_daemon
 from .targets.agents import AgentRegistry
 
 
@@ -94,6 +95,8 @@ def diagnose(config_path: str | None = None) -> dict[str, Any]:
         "models": models,
         "agents": [{"name": a.name, "kind": a.kind, "enabled": a.enabled} for a in config.agents],
         "bundles": bundles,
+        "log": log_report(config),
+        "daemon": running_daemon(config),
         "device": asdict(probe()),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
@@ -138,6 +141,16 @@ def format_diagnosis(report: dict[str, Any]) -> str:
         else:
             status = f"MISSING  {m['problem']}"
         lines.append(f"  {m['name']:<24} {m['kind']:<6} {status}")
+    log = report["log"]
+    lines.append(f"log:       {log['status']}  {log['path']}")
+    lines.extend(f"  {problem}" for problem in log["problems"])
+    daemon = report["daemon"]
+    if daemon["running"]:
+        state = daemon["log"]
+        why = f" ({state['reason']})" if state.get("reason") else ""
+        lines.append(f"daemon:    pid {daemon['pid']}, log {state['status']}{why}")
+    else:
+        lines.append(f"daemon:    not running on {daemon['socket']}")
     d = report["device"]
     battery = "none" if d["battery_percent"] is None else f"{d['battery_percent']:.0f}%"
     lines.append(

@@ -59,12 +59,16 @@ class Runtime:
         *,
         ledger: Ledger | None = None,
         device: DeviceMonitor | None = None,
+        explore_seed: int | None = None,
     ):
+        """``explore_seed`` seeds the router's exploration draws ([policy] explore), so a
+        benchmark or a test explores alike on every run."""
         self._config = config
         self._targets = Targets(config)
         self._claims = self._targets.claims()
+        self._explore_seed = explore_seed
         try:
-            self._router = Router.load(config, claims=self._claims)
+            self._router = Router.load(config, claims=self._claims, explore_seed=explore_seed)
         except BaseException:
             self._targets.close()
             raise
@@ -222,12 +226,14 @@ class Runtime:
         options: GenerationOptions | None = None,
         context: RouteContext | Mapping[str, Any] | None = None,
         target: str | None = None,
+        cancel: threading.Event | None = None,
     ) -> ResponseStream:
         """Route now, then answer piece by piece as the target generates (options as ``complete``).
 
         Fallback applies until the first piece arrives; after that a failure
         ends the stream with ``StreamInterrupted`` rather than switching
         targets mid-answer. ``.response`` holds the attempts once it ended.
+        ``cancel`` (or ``.cancel()``) stops it at the next token, from any thread.
 
         Example::
 
@@ -243,6 +249,7 @@ class Runtime:
             request.messages,
             generation,
             request.context,
+            cancel=cancel,
             on_done=self._done(decision, request),
         )
 
@@ -331,7 +338,10 @@ class Runtime:
         dirs = (bundle_dir(self._config, "intent"), bundle_dir(self._config, "routing"))
         if dirs == self._router.bundle_dirs:
             return False
-        self._router = Router.load(self._config, claims=self._claims)  # one assignment: atomic
+        # One assignment: atomic. The new router's draws start again from the seed.
+        self._router = Router.load(
+            self._config, claims=self._claims, explore_seed=self._explore_seed
+        )
         return True
 
     def stats(self) -> dict[str, Any]:
@@ -347,7 +357,12 @@ class Runtime:
         }
 
     def close(self) -> None:
-        """Free loaded models, stop the device monitor and flush the decision log."""
+        """Free loaded models, stop the device monitor and flush the decision log.
+
+        A request still running (its thread stuck in a target that does not answer)
+        is logged now, its current attempt ended with ``error`` "cancelled: ..."; a
+        caller that cancels its requests first (``cancel=``) gets their real ends.
+        """
         self._targets.close()
         self._device.close()
         if self._log is not None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import random
 import statistics
 import sys
 import time
@@ -37,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from edge_moma.bundle_dirs import shipped_bundle_dir  # noqa: E402
 from edge_moma.config import RemoteModel, load_config  # noqa: E402
 from edge_moma.device import DeviceState  # noqa: E402
+from edge_moma.routing.exploration import choose_explored  # noqa: E402
 from edge_moma.routing.intent import IntentRouter  # noqa: E402
 from edge_moma.routing.quality import QualityPredictor  # noqa: E402
 from edge_moma.routing.router import Environment, Router  # noqa: E402
@@ -60,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, default=ROOT / "reports" / "bench_routing.json")
     parser.add_argument("--repeat", type=int, default=3, help="Passes over the prompts.")
     parser.add_argument("--max-chars", type=int, default=0, help="Cut prompts to their last N.")
+    parser.add_argument(
+        "--explore", type=float, default=0.0, help="Also time what [policy] explore adds."
+    )
     args = parser.parse_args(argv)
 
     began = time.perf_counter()
@@ -99,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         route_us.append((time.perf_counter_ns() - t1) / 1e3)
     same = float(np.mean([decide(t) == c for t, c in zip(prompts, first, strict=True)]))
     router_us, batch8_us = _router_figures(predictor, prompts, args.repeat)
+    explore_us = _exploration_cost(predictor, pool, prompts, args.explore) if args.explore else {}
     q = statistics.quantiles(times, n=100)
     q_cpu = statistics.quantiles(cpu, n=100)
     size = sum(p.stat().st_size for p in args.model.iterdir() if p.suffix == ".onnx")
@@ -124,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         "deterministic_share": same,
         "model_mb": round(size / 1e6, 2),
         "load_ms": round(load_ms, 1),
+        **explore_us,
         "targets": {k: f"<= {v}" for k, v in TARGETS.items()},
     }
     report["met"] = {k: report[k] <= v for k, v in TARGETS.items()}
@@ -161,6 +168,31 @@ def _router_figures(
             router.decide_many(requests[i : i + 8], env)
             batched.append((time.perf_counter_ns() - t0) / 8e3)
     return alone, batched
+
+
+def _exploration_cost(
+    predictor: QualityPredictor, pool: list[_Entry], prompts: list[str], rate: float
+) -> dict[str, float]:
+    """What exploration adds to a decision: the model run that also reads the table's
+    counts (``assess_many`` instead of ``known_quality_many``), the pool's uncertainty,
+    the propensities and one draw. Interleaved per prompt, medians of the differences."""
+    draw = random.Random(0).random
+    extra = []
+    for text in prompts:
+        rows = [predictor.featurizer.indices(text)]
+        t0 = time.perf_counter_ns()
+        predictor.score_pool(predictor.known_quality_many(rows)[0], pool)
+        t1 = time.perf_counter_ns()
+        known, unsure = predictor.assess_many(rows)
+        quality = predictor.score_pool(known[0], pool)
+        u = quality.tolist()
+        best = max(range(len(u)), key=u.__getitem__)
+        unsure_pool = predictor.pool_uncertainty(unsure[0], pool)
+        choose_explored(u, [True] * len(u), best, rate, 0.3, unsure_pool, draw())
+        t2 = time.perf_counter_ns()
+        plain = t1 - t0
+        extra.append(((t2 - t1) - plain) / 1e3)
+    return {"explore": rate, "explore_extra_p50_us": round(statistics.median(extra), 1)}
 
 
 if __name__ == "__main__":

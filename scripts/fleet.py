@@ -4,17 +4,17 @@
     python scripts/fleet.py collect inbox/ --db fleet/fleet.db
     python scripts/fleet.py retrain --db fleet/fleet.db --base intent_train.jsonl \\
         --current models/intent --holdout intent_test.jsonl --out fleet/candidate
-    python scripts/fleet.py retrain-routing --db fleet/fleet.db --base routing_train.jsonl \\
-        --current models/routing --holdout routing_test.jsonl --out fleet/routing-candidate
+    python scripts/fleet.py retrain-routing --db fleet/fleet.db \\
+        --current models/routing --out fleet/routing-candidate
     python scripts/fleet.py publish --intent fleet/candidate --gate fleet/candidate/gate.json \\
         --release router-2 --out releases/
 
 Every command prints JSON. Exit codes: 0 ok; 1 a runtime failure; 2 a usage,
 config or data error (a missing file, a bad data line); 3 not promoted:
-``retrain`` wrote the gate report (``gate.json`` next to ``--out``) and the
-candidate is worse than the current router, or ``publish`` was given a gate
-that did not promote it; 4 ``collect`` rejected at least one batch (the others
-were collected; the report and stderr say why), so a cron job notices.
+``retrain`` or ``retrain-routing`` wrote the gate report (``gate.json`` in
+``<out>.work``) and the candidate is not promoted, or ``publish`` was given a
+gate that did not promote it; 4 ``collect`` rejected at least one batch (the
+others were collected; the report and stderr say why), so a cron job notices.
 """
 
 from __future__ import annotations
@@ -120,9 +120,9 @@ def retrain_cmd(
 @click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option(
     "--base",
-    required=True,
     type=click.Path(exists=True, dir_okay=False),
-    help="The base routing file (JSON Lines: prompt, scores and costs per model).",
+    help="A base routing file (JSON Lines: prompt, scores and costs per model) to learn "
+    "from besides the logged outcomes; default: the logged outcomes alone.",
 )
 @click.option(
     "--current",
@@ -143,21 +143,32 @@ def retrain_cmd(
     help="Train a device target's outcomes into another model's column (repeatable).",
 )
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Candidate bundle.")
-@click.option("--epochs", type=click.IntRange(min=1), help="Default: the shipped bundle's.")
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--tolerance", default=0.0, show_default=True, type=float)
+@click.option(
+    "--tolerance",
+    default=0.0,
+    show_default=True,
+    type=float,
+    help="Routing value (utility points) the candidate may lose at the interval's lower end "
+    "(negative: it must win by that much).",
+)
 def retrain_routing_cmd(
     db: str,
-    base: str,
+    base: str | None,
     current: str,
     holdout: tuple[str, ...],
     alias: tuple[str, ...],
     out: str,
-    epochs: int | None,
     seed: int,
     tolerance: float,
 ) -> None:
-    """Retrain the quality predictor from logged outcomes + the base routing file, then gate."""
+    """Retrain the quality predictor from logged outcomes (+ a base file), then gate it.
+
+    The gate estimates off-policy, on the logged decisions (each checked by a
+    candidate trained without it), the utility the candidate would have
+    achieved against the current predictor and promotes only if its one-sided
+    95% lower bound is not below -tolerance.
+    """
     aliases = {}
     for item in alias:
         name, sep, model = item.partition("=")
@@ -166,11 +177,9 @@ def retrain_routing_cmd(
         aliases[name] = model
     out_dir = Path(out)
     work = out_dir.parent / f"{out_dir.name}.work"
-    result = retrain_routing(
-        db, base, current, out_dir, work, aliases=aliases, epochs=epochs, seed=seed
-    )
+    result = retrain_routing(db, base, current, out_dir, work, aliases=aliases, seed=seed)
     report = gate_routing(
-        out_dir, current, holdout, result["holdout_file"], work / "gate.json", tolerance=tolerance
+        out_dir, current, holdout, result["outcomes_file"], work / "gate.json", tolerance=tolerance
     )
     result["gate"] = report
     result["gate_report"] = str(work / "gate.json")

@@ -2,7 +2,8 @@
 
 ``FaultServer`` is a tiny OpenAI-compatible server (``http.server`` in a
 thread) whose path picks a behaviour: ``/ok/v1``, ``/sse/v1``, ``/429/v1``...
-so one server covers every fault a remote target shows in the field.
+so one server covers every fault a remote target shows in the field; setting
+its ``mode`` makes every path behave so (the soak switches faults that way).
 ``LlamaServer`` runs llama-cpp-python's own server (``python -m
 llama_cpp.server``) as a subprocess serving a real GGUF: the loopback "cloud".
 """
@@ -107,8 +108,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", 0))
         body = json.loads(self.rfile.read(length) or b"{}")
-        scenario = self.path.strip("/").split("/")[0]
         srv = self.server
+        scenario = srv.mode or self.path.strip("/").split("/")[0]
         with srv.lock:
             srv.hits[scenario] += 1
             hit = srv.hits[scenario]
@@ -168,6 +169,16 @@ class _Handler(BaseHTTPRequestHandler):
             srv.stopping.wait(10)
             if not srv.stopping.is_set():
                 self._json(200, ANSWER)
+        elif scenario == "hang":  # accepts and reads the request, never answers
+            srv.stopping.wait()
+            self.close_connection = True
+        elif scenario == "malformed":  # 200 with a body that is not JSON
+            data = b'{"choices": [{"message": '
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
         else:
             self._json(404, {"error": {"message": f"no scenario {scenario!r}"}})
 
@@ -184,6 +195,7 @@ class FaultServer(ThreadingHTTPServer):
         self.auth: list[str] = []
         self.bodies: list[dict] = []
         self.stopping = threading.Event()
+        self.mode = ""  # set: every path behaves as this scenario
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     def url(self, scenario: str) -> str:

@@ -12,7 +12,7 @@ import pytest
 from http_servers import FaultServer, free_port
 
 from edge_moma.config import LocalModel, RemoteModel
-from edge_moma.decision import Decision
+from edge_moma.decision import Candidate, Decision
 from edge_moma.errors import AllTargetsFailed, StreamInterrupted, TargetUnavailable
 from edge_moma.targets.backends import Backend, ChatRequest
 from edge_moma.targets.backends.local import LocalBackend
@@ -47,6 +47,7 @@ def targets(server: FaultServer, smollm_path: Path) -> Iterator[dict[str, Backen
         "drop": server.url("drop"),
         "drop0": server.url("drop0"),
         "slow": server.url("slow"),
+        "hung": server.url("hang"),
         "broken": server.url("500"),
         "nokey": server.url("ok"),
     }
@@ -61,7 +62,13 @@ def targets(server: FaultServer, smollm_path: Path) -> Iterator[dict[str, Backen
         backend.close()
 
 
-def decision(*ranking: str) -> Decision:
+def decision(*ranking: str, latency_s: dict[str, float] | None = None) -> Decision:
+    """A decision for ``ranking``; ``latency_s`` gives targets a candidate with that
+    expected latency (what the executor holds back for a fallback)."""
+    candidates = tuple(
+        Candidate(name, "local", 0.5, 0.0, seconds, 1.0, 0.5)
+        for name, seconds in (latency_s or {}).items()
+    )
     return Decision(
         id="d1",
         created=0.0,
@@ -69,7 +76,7 @@ def decision(*ranking: str) -> Decision:
         target=ranking[0] if ranking else None,
         fallbacks=tuple(ranking[1:]),
         reason="test",
-        candidates=(),
+        candidates=candidates,
     )
 
 
@@ -199,6 +206,56 @@ def test_a_stream_can_be_cancelled(targets: dict[str, Backend]) -> None:
     assert answer.response.completion.finish_reason == "cancelled"
     assert first + "".join(rest) == answer.response.text
     assert answer.response.attempts[0].completion_tokens < 100
+
+
+def test_a_hung_first_choice_leaves_its_fallback_time_to_answer(
+    targets: dict[str, Backend],
+) -> None:
+    """A remote that accepts and never answers, its read timeout (30 s) as long as the
+    deadline: the attempt gets the deadline less the local model's expected latency."""
+    t0 = time.monotonic()
+    r = execute(
+        decision("hung", "local", latency_s={"local": 1.5}),
+        ChatRequest(ASK, max_tokens=8, temperature=0.0),
+        backend_for(targets),
+        deadline_s=4.0,
+    )
+    assert r.target == "local" and r.text
+    hung = r.attempts[0]
+    assert hung.target == "hung" and "no answer" in (hung.error or "")
+    assert 2.0 <= hung.latency_s <= 3.2, hung.latency_s  # 4.0 - 1.5 = 2.5 s
+    assert time.monotonic() - t0 < 30
+
+
+def test_at_most_half_the_deadline_is_held_back_for_a_fallback(
+    targets: dict[str, Backend],
+) -> None:
+    with pytest.raises(AllTargetsFailed) as info:
+        execute(
+            decision("hung", "broken", latency_s={"broken": 100.0}),
+            ChatRequest(ASK),
+            backend_for(targets),
+            deadline_s=2.0,
+        )
+    first = info.value.attempts[0]
+    assert first.target == "hung" and 0.8 <= first.latency_s <= 1.6, first.latency_s
+    assert [a.target for a in info.value.attempts] == ["hung", "broken"]
+
+
+def test_a_cancelled_generation_is_an_attempt_with_error_cancelled(
+    targets: dict[str, Backend],
+) -> None:
+    cancel = threading.Event()
+    long_ask = ({"role": "user", "content": "Count from one to five hundred in words."},)
+    threading.Timer(0.5, cancel.set).start()
+    r = execute(
+        decision("local", "ok"),
+        ChatRequest(long_ask, max_tokens=400, cancel=cancel),
+        backend_for(targets),
+        deadline_s=120,
+    )
+    assert r.cancelled and r.target == "local"  # not fallen back to "ok"
+    assert [(a.target, a.error) for a in r.attempts] == [("local", "cancelled")]
 
 
 class Buggy:

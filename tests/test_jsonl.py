@@ -178,7 +178,7 @@ def test_the_routing_gate_reads_every_logged_prompt(prompts: list[str], style: s
     with tempfile.TemporaryDirectory() as tmp:
         holdout = write_lines(Path(tmp) / "logged.jsonl", rows, style)
         report = gate_routing(ROUTING, ROUTING, [], holdout, Path(tmp) / "gate.json")
-    assert report["holdout_entries"] == len(prompts) and report["delta"] == 0
+    assert report["brier"]["entries"] == len(prompts) and report["brier"]["delta"] == 0
 
 
 KEYS = st.sampled_from(["text", "label", "task", "prompt", "scores", "costs", "id", "a", "b"])

@@ -14,7 +14,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "edge_moma"
 # The values layer: the standard library (and orjson) only.
 VALUES = {
     "errors", "decision", "messages", "traits", "speed", "attempt", "session",
-    "bundle_dirs", "_resources", "_extras", "_lazy", "agents", "jsonl", "untrusted",
+    "bundle_dirs", "_resources", "_extras", "_lazy", "_throttled_log", "agents", "jsonl",
+    "untrusted",
 }  # fmt: skip
 # Each layer and the top-level parts of edge_moma it may import (besides itself).
 ALLOWED: dict[str, set[str]] = {
@@ -108,7 +109,7 @@ def test_the_values_layer_loads_nothing_but_the_standard_library_and_orjson() ->
     loaded = loaded_after(
         "import edge_moma.errors, edge_moma.decision, edge_moma.messages, edge_moma.traits, "
         "edge_moma.speed, edge_moma.attempt, edge_moma.session, edge_moma.bundle_dirs, "
-        "edge_moma.jsonl, edge_moma.untrusted, edge_moma.agents.base"
+        "edge_moma.jsonl, edge_moma.untrusted, edge_moma._throttled_log, edge_moma.agents.base"
     )
     baseline = loaded_after("")  # the interpreter's own start-up (site hooks)
     third_party = {m.split(".")[0] for m in loaded - baseline} - set(sys.stdlib_module_names)

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from edge_moma.log.ledger import DAY_S, MemoryLedger, SpendWindow
+from edge_moma.log.ledger import DAY_S, MAX_ENTRIES, WINDOW_S, MemoryLedger, SpendWindow
 
 
 def test_sums_match_a_scan_with_entries_out_of_order() -> None:
@@ -42,3 +42,15 @@ def test_memory_ledger_reads_the_window() -> None:
     ledger.add("gpt", 0.5, at=2000.0)
     assert ledger.spent_since(1500.0) == pytest.approx(0.5)
     assert ledger.spent_since(0.0) == pytest.approx(0.75)
+
+
+def test_a_month_of_calls_keeps_a_bounded_number_of_entries() -> None:
+    """One entry per call grew without bound with a busy cloud model (defect 9 of issue 17)."""
+    window = SpendWindow()
+    step = WINDOW_S / (4 * MAX_ENTRIES)  # four calls per bucket, for a whole window and more
+    n = 5 * MAX_ENTRIES
+    for i in range(n):
+        window.add(i * step, 0.001)
+    assert len(window._times) <= MAX_ENTRIES + 1
+    last = (n - 1) * step
+    assert window.spent_since(last - DAY_S) == pytest.approx(0.001 * DAY_S / step, rel=0.01)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +13,8 @@ from edge_moma.bundle_dirs import CARD_NAME
 from edge_moma.errors import BundleError
 from edge_moma.routing.features import Featurizer
 from edge_moma.routing.quality import DEFAULT_PRIOR, QualityPredictor, blend_task_prior
-from edge_moma.training.quality import BLEND_WEIGHTS, default_train_config, train_quality
-from edge_moma.training.routing_data import load_routing_set
+from edge_moma.training.quality import train_quality
+from edge_moma.training.routing_data import RoutingSet, load_routing_set
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,7 @@ CODE, CHAT = "def parse_lamp7(text): return text.split()", "tell me a joke about
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("quality")
     data = load_routing_set(write_routing_file(tmp / "train.jsonl", routing_rows(80)))
-    cfg = replace(default_train_config(), epochs=30)
-    train_quality(data, tmp / "bundle", cfg, data_path="train.jsonl")
+    train_quality(data, tmp / "bundle", data_path="train.jsonl")
     return tmp / "bundle"
 
 
@@ -50,19 +49,60 @@ def test_card_records_models_data_and_files(bundle: Path) -> None:
     assert set(p.card["files"]) == {"quality.int8.onnx"}
 
 
-def test_task_prior_is_chosen_on_held_out_rows_and_served(bundle: Path) -> None:
+def test_the_file_tasks_make_the_served_table(bundle: Path) -> None:
     p = QualityPredictor.load(bundle)
     prior = p.card["task_prior"]
-    assert prior["labels"] == ["chat", "code"]
-    assert prior["weight"] in BLEND_WEIGHTS
-    assert set(prior["holdout_brier"]) == {str(w) for w in BLEND_WEIGHTS}
-    best = min(prior["holdout_brier"].values())
-    assert prior["holdout_brier"][str(prior["weight"])] == best
+    assert prior["labels"] == ["chat", "code"] and prior["source"] == "file"
+    assert prior["weight"] == 0.0  # the table alone is served when there are tasks
+    assert np.array(prior["observed"]).sum() == 80 * 2  # every row scores both models
     # Code prompts: only big answers well, in the per-task table and in what is served.
     table = np.array(prior["quality"])
     assert table[1, 0] - table[1, 1] > 0.5
     quality, _ = p.known(_ids(p, CODE))
     assert quality[0] - quality[1] > 0.3
+    assert set(p.card["heads"]) == {"task", "log_cost"}
+
+
+def test_rows_without_tasks_get_pseudo_tasks_and_still_route(tmp_path: Path) -> None:
+    data = load_routing_set(write_routing_file(tmp_path / "t.jsonl", routing_rows(120)))
+    untagged = RoutingSet(
+        data.path, data.ids, data.prompts, (None,) * len(data), data.models, data.scores,
+        data.costs, data.sha256,
+    )  # fmt: skip
+    train_quality(untagged, tmp_path / "b")
+    p = QualityPredictor.load(tmp_path / "b")
+    assert p.card["task_prior"]["source"] == "clusters"
+    assert len(p.card["task_prior"]["labels"]) >= 2
+    code, _ = p.known(_ids(p, CODE))
+    chat, _ = p.known(_ids(p, CHAT))
+    assert code[0] - code[1] > 0.3 and abs(chat[0] - chat[1]) < code[0] - code[1]
+
+
+def test_without_tasks_a_logistic_head_is_served(tmp_path: Path) -> None:
+    rows = [dict(r, task=None) for r in routing_rows(80)]
+    data = load_routing_set(write_routing_file(tmp_path / "t.jsonl", rows[:1]))
+    train_quality(data, tmp_path / "b")  # one prompt: no table, the head alone
+    p = QualityPredictor.load(tmp_path / "b")
+    assert "task_prior" not in p.card and "quality" in p.card["heads"]
+    quality, _ = p.known(_ids(p, CHAT))
+    assert ((quality > 0) & (quality < 1)).all()
+
+
+def test_uncertainty_falls_with_outcomes_and_is_one_for_unknown_models(tmp_path: Path) -> None:
+    data = load_routing_set(write_routing_file(tmp_path / "t.jsonl", routing_rows(80)))
+    scores = data.scores.copy()
+    scores[10:, 1] = np.nan  # "small" has 10 outcomes, "big" 80
+    partial = RoutingSet(
+        data.path, data.ids, data.prompts, data.tasks, data.models, scores, data.costs,
+        data.sha256,
+    )  # fmt: skip
+    train_quality(partial, tmp_path / "b")
+    p = QualityPredictor.load(tmp_path / "b")
+    quality, unsure = p.assess_many([_ids(p, CODE), _ids(p, CHAT)])
+    assert np.allclose(quality, p.known_quality_many([_ids(p, CODE), _ids(p, CHAT)]))
+    assert ((unsure > 0) & (unsure < 1)).all() and (unsure[:, 1] > unsure[:, 0]).all()
+    pool = [Model("big"), Model("stranger", priors={"overall": 0.5})]
+    assert p.pool_uncertainty(unsure[0], pool) == [unsure[0, 0], 1.0]
 
 
 def test_blend_task_prior_mixes_head_and_task_table() -> None:
@@ -139,7 +179,7 @@ def test_predictions_are_deterministic_across_loads(bundle: Path) -> None:
 
 def test_training_twice_gives_the_same_model(bundle: Path, tmp_path: Path) -> None:
     data = load_routing_set(write_routing_file(tmp_path / "train.jsonl", routing_rows(80)))
-    train_quality(data, tmp_path / "again", replace(default_train_config(), epochs=30))
+    train_quality(data, tmp_path / "again", data_path="train.jsonl")
     first = (bundle / "quality.int8.onnx").read_bytes()
     assert (tmp_path / "again" / "quality.int8.onnx").read_bytes() == first
 

@@ -90,7 +90,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     data = write_routing_file(tmp / "train.jsonl", routing_rows(80, seed=0))
     result = CliRunner().invoke(
         main,
-        ["train", "routing", "--data", str(data), "--out", str(tmp / "bundle"), "--epochs", "30"],
+        ["train", "routing", "--data", str(data), "--out", str(tmp / "bundle")],
     )
     assert result.exit_code == 0, result.output
     return data, tmp / "bundle"

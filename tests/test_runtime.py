@@ -176,3 +176,18 @@ def test_what_callers_read_of_a_runtime_is_explicit(rt: Runtime) -> None:
     assert rt.config.models[0].name == "smol" and rt.ledger.spent_since(0) == 0.0
     with pytest.raises(AttributeError):
         rt.config = rt.config  # type: ignore[misc]
+
+
+def test_route_many_past_one_model_batch_keeps_every_decision_in_order(rt: Runtime) -> None:
+    """Batches are cut at MAX_MODEL_BATCH queries per model run (the memory ONNX Runtime
+    keeps grows with the largest batch); the decisions are still each query's own."""
+    from edge_moma.routing.router import MAX_MODEL_BATCH
+
+    texts = ["what's 15% of 80", "Write a limerick about a cat.", "set an alarm for 7 am"]
+    queries = [f"{texts[i % 3]} ({i})" for i in range(2 * MAX_MODEL_BATCH + 5)]
+    contexts = [{"online": i % 2 == 0} for i in range(len(queries))]
+    batch = rt.route_many(queries, contexts=contexts)
+    alone = [rt.route(q, context=c) for q, c in zip(queries, contexts, strict=True)]
+    assert len(batch) == len(queries)
+    for a, b in zip(batch, alone, strict=True):
+        assert _same_decision(a, b)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from http_servers import FaultServer
 
 from edge_moma import Runtime
 from edge_moma.config import load_config
@@ -90,14 +93,47 @@ def test_spend_survives_a_restart(make_rt) -> None:
         assert rt.ledger.spent_since(0) == pytest.approx(0.25)
 
 
+def test_close_logs_a_request_whose_target_never_answers_as_cancelled(
+    write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A thread stuck in a remote call that cannot be interrupted: closing the runtime
+    (the daemon's shutdown) logs its decision rather than losing it."""
+    hung = FaultServer().start()
+    hung.mode = "hang"
+    try:
+        text = POOL.format(data=tmp_path / "data", log="true", mode="redact").replace(
+            "http://127.0.0.1:9/v1", hung.url("any")
+        )
+        rt = Runtime(load_config(write_config(text)))
+        ended: list[BaseException] = []
+
+        def complete() -> None:
+            try:
+                rt.complete("Summarise the French revolution.", target="dead-cloud")
+            except TargetError as exc:  # closing the runtime ends the call too
+                ended.append(exc)
+
+        ask = threading.Thread(target=complete, daemon=True)
+        ask.start()
+        time.sleep(1.0)  # the request is in the remote's hands
+        rt.close()
+    finally:
+        hung.stop()
+    ask.join(30)
+    store = LogStore.open(tmp_path / "data" / "decisions.db", readonly=True)
+    rows = store.tail(5)
+    assert len(rows) == 1
+    attempt = rows[0]["attempts"][-1]
+    assert attempt["target"] == "dead-cloud"
+    assert attempt["error"] == "cancelled: the runtime closed before the end"
+
+
 def test_feedback_resolves_an_id_or_prefix_even_while_the_decision_is_queued(
     write_config: Callable[..., Path], tmp_path: Path
 ) -> None:
     """Issue 14, item 5: unknown ids were stored as orphans and prefixes unresolved."""
     slow = POOL.format(data=tmp_path / "data", log="true", mode="redact")
-    slow = slow.replace(
-        "[runtime]", "[runtime]\nlog_flush_ms = 60000"
-    )  # no flush on its own (the most the config takes)
+    slow = slow.replace("[runtime]", "[runtime]\nlog_flush_ms = 60000")  # no flush on its own
     db = tmp_path / "data" / "decisions.db"
     with Runtime(load_config(write_config(slow))) as rt:
         d = rt.route("hello there")

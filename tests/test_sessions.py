@@ -67,3 +67,18 @@ def test_store_keeps_dialogs_across_restarts_and_drops_expired(tmp_path: Path) -
     b = second.get("b")
     assert (b.state, b.agent, dict(b.slots)) == ("agent_active", "units", {"source": "cup"})
     second.close()
+
+
+def test_at_most_max_sessions_are_kept_the_least_recent_go_first() -> None:
+    """A client that makes up a session id per request must not grow memory for good."""
+    now = [1000.0]
+    sessions = SessionManager(ttl_s=900, clock=lambda: now[0], max_sessions=100)
+    for i in range(1000):
+        now[0] += 0.01
+        sessions.agent_replied(f"s{i}", "reminders", "reminder", "need_input", {})
+    now[0] += 0.01
+    sessions.end("s950", "llm")  # touched again: now the most recent
+    assert len(sessions._sessions) == 100
+    assert sessions.get("s899").state == "idle"  # forgotten
+    assert sessions.get("s999").state == "agent_active"
+    assert list(sessions._sessions)[-1] == "s950"

@@ -16,6 +16,7 @@ DAY_S = 86_400.0
 MONTH_S = 30 * DAY_S
 # What the budgets read (a day, a month) plus a day of slack for clock changes.
 WINDOW_S = MONTH_S + DAY_S
+MAX_ENTRIES = 50_000  # spend entries a window keeps at most (one per window_s / this)
 
 
 class Ledger(Protocol):
@@ -32,10 +33,14 @@ class SpendWindow:
     Routing reads two sums (today, this month) on every decision, and a month
     of cloud calls is thousands of entries: a scan per read would slow routing
     as the device is used. Entries are kept in time order with running totals.
+    Spend within ``window_s / MAX_ENTRIES`` of the newest entry (54 s for the
+    budgets' month) joins it, so a busy month is at most ``MAX_ENTRIES`` entries
+    (about 3 MB), not one per call.
     """
 
     def __init__(self, window_s: float = WINDOW_S):
         self._window = window_s
+        self._bucket = window_s / MAX_ENTRIES
         self._times: list[float] = []
         self._totals: list[float] = []  # spend of every entry up to and including i
         self._dropped = 0.0  # spend of the entries that left the window
@@ -43,6 +48,9 @@ class SpendWindow:
 
     def add(self, at: float, usd: float) -> None:
         with self._lock:
+            if self._times and 0.0 <= at - self._times[-1] < self._bucket:
+                self._totals[-1] += usd
+                return
             i = bisect.bisect_right(self._times, at)
             before = self._totals[i - 1] if i else self._dropped
             self._times.insert(i, at)

@@ -12,6 +12,7 @@ the batch format is defined in exactly one place.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -66,6 +67,9 @@ FEEDBACK_JSON = f"""json_object(
 # again around every statement step, so one step per row (executemany) made the
 # writer trade the GIL with routing threads for every decision.
 INSERT_CHUNK = 64
+# Rows deleted per retention transaction: a few milliseconds, so the writer that
+# prunes between two batches never lets the queue back up.
+PRUNE_CHUNK = 1000
 
 
 @functools.lru_cache(maxsize=2)
@@ -176,6 +180,8 @@ def encode(
         "task": None if u is None else u.task,
         "task_confidence": None if u is None else u.task_confidence,
         "all_masked": d.all_masked,
+        "propensity": d.propensity,
+        "explored": d.explored,
         "candidates": d.candidates,
         "context": d.context,
         "attempts": tried,
@@ -187,6 +193,27 @@ def encode(
         body = _fallback_dumps(doc)
     failed = sum(1 for a in tried if a.error is not None) if tried else 0
     return (d.id, float(d.created), d.target, len(tried), failed, body)
+
+
+def storable(text: str) -> str:
+    """``text`` as SQLite can store it: a lone surrogate (valid in a JSON string, not in
+    UTF-8) becomes its escape ``\\udXXX``, as in the decision's JSON document."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def disk_bytes(path: Path) -> int:
+    """The bytes the log at ``path`` takes on disk: the database plus its write-ahead log."""
+    total = 0
+    for file in (path, path.with_name(path.name + "-wal")):
+        with contextlib.suppress(OSError):  # not there (yet)
+            total += file.stat().st_size
+    return total
 
 
 def decision_rows(
@@ -230,9 +257,7 @@ class LogStore:
         spend: Sequence[Spend] = (),
     ) -> None:
         """Write one batch in one transaction (all or nothing); rows from ``encode``."""
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as conn:
             rows = rows if isinstance(rows, list) else list(rows)
             for i in range(0, len(rows), INSERT_CHUNK):
                 chunk = rows[i : i + INSERT_CHUNK]
@@ -243,12 +268,12 @@ class LogStore:
                     "VALUES (?, ?, ?, ?, ?, ?)",
                     [
                         (
-                            f.decision_id,
+                            storable(f.decision_id),
                             f.created or time.time(),
                             f.score,
                             None if f.correct is None else int(f.correct),
-                            f.source,
-                            f.note,
+                            storable(f.source),
+                            None if f.note is None else storable(f.note),
                         )
                         for f in feedback
                     ],
@@ -256,13 +281,8 @@ class LogStore:
             if spend:
                 conn.executemany(
                     "INSERT INTO spend (at, target, usd) VALUES (?, ?, ?)",
-                    [(s.at, s.target, s.usd) for s in spend],
+                    [(s.at, storable(s.target), s.usd) for s in spend],
                 )
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
 
     def add_feedback(self, feedback: Feedback) -> str:
         """Record feedback for a logged decision (id or unique id prefix); return the full id."""
@@ -425,57 +445,126 @@ class LogStore:
     # --- retention ------------------------------------------------------------------
 
     def used_bytes(self) -> int:
+        """Bytes of the database's pages in use (its file size less the free pages)."""
+        page, pages, free = self.pages()
+        return (pages - free) * page
+
+    def pages(self) -> tuple[int, int, int]:
+        """``(page_size, page_count, freelist_count)``: three cheap pragmas."""
         c = self.conn
-        page = c.execute("PRAGMA page_size").fetchone()[0]
-        pages = c.execute("PRAGMA page_count").fetchone()[0]
-        free = c.execute("PRAGMA freelist_count").fetchone()[0]
-        return int((pages - free) * page)
+        return (
+            int(c.execute("PRAGMA page_size").fetchone()[0]),
+            int(c.execute("PRAGMA page_count").fetchone()[0]),
+            int(c.execute("PRAGMA freelist_count").fetchone()[0]),
+        )
+
+    def disk_bytes(self) -> int:
+        """What the log takes on disk: the database file plus its write-ahead log."""
+        return disk_bytes(self.path)
+
+    def limit_wal(self, max_bytes: int) -> None:
+        """Keep the write-ahead log near ``max_bytes``: checkpoint at half of it and cut
+        the file back to it after each checkpoint (SQLite leaves it at its largest)."""
+        page = self.pages()[0]
+        self.conn.execute(f"PRAGMA journal_size_limit = {int(max_bytes)}")
+        self.conn.execute(f"PRAGMA wal_autocheckpoint = {max(16, int(max_bytes) // 2 // page)}")
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database and truncate it (a no-op while a
+        reader in another process still needs the log: it is retried next time)."""
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+    def prune_step(
+        self, *, max_age_days: float = 0.0, max_bytes: int = 0, now: float = 0.0
+    ) -> tuple[int, int]:
+        """Delete at most ``PRUNE_CHUNK`` of the oldest decisions (with their feedback) that
+        are past ``max_age_days`` or, while the used pages exceed ``max_bytes``, the oldest
+        ones; one short transaction, so a writer between two steps never waits long.
+
+        Returns how many decisions and feedback rows were deleted; (0, 0) when nothing is
+        left to prune.
+        """
+        if max_age_days > 0:
+            cutoff = (now or time.time()) - max_age_days * 86_400.0
+            decisions = self._delete(
+                "SELECT seq, id FROM decisions WHERE created < ? ORDER BY seq LIMIT ?",
+                (cutoff, PRUNE_CHUNK),
+            )
+            feedback = self._delete_feedback(
+                "SELECT seq FROM feedback WHERE created < ? ORDER BY seq LIMIT ?",
+                (cutoff, PRUNE_CHUNK),
+            )
+            if decisions or feedback:
+                return decisions, feedback
+        used = self.used_bytes() if max_bytes > 0 else 0
+        if used > max_bytes > 0:
+            first, last = self.conn.execute("SELECT min(seq), max(seq) FROM decisions").fetchone()
+            rows = last - first + 1 if first is not None else 0
+            excess = int((used - max_bytes) / max(1.0, used / max(rows, 1))) + 1
+            decisions = self._delete(
+                "SELECT seq, id FROM decisions ORDER BY seq LIMIT ?", (min(PRUNE_CHUNK, excess),)
+            )
+            if decisions:
+                return decisions, 0
+            # feedback for ids that are gone is all that is left
+            return 0, self._delete_feedback(
+                "SELECT seq FROM feedback ORDER BY seq LIMIT ?", (PRUNE_CHUNK,)
+            )
+        return 0, 0
+
+    def give_back(self, max_pages: int = 512) -> None:
+        """Return up to ``max_pages`` free pages to the file system (incremental vacuum)."""
+        # execute() would step the pragma once (one page); executescript runs it out.
+        self.conn.executescript(f"PRAGMA incremental_vacuum({int(max_pages)});")
 
     def prune(self, *, max_age_days: float = 0.0, max_bytes: int = 0, now: float = 0.0) -> int:
         """Delete old rows: by age, then by size, oldest first — so synced rows (always the
         oldest: export moves a cursor along seq) go before unsynced ones.
 
-        Returns how many decisions were deleted. ``0`` disables a limit. Size
-        pruning removes rows until the used pages fit in 90% of ``max_bytes``.
+        Returns how many decisions and feedback rows were deleted. ``0`` disables a limit.
+        Size pruning removes rows until the used pages fit in 90% of ``max_bytes``; it
+        runs in short transactions (``prune_step``), then gives the pages back.
         """
-        conn = self.conn
         deleted = 0
-        if max_age_days > 0:
-            cutoff = (now or time.time()) - max_age_days * 86_400.0
-            deleted += self._delete(
-                "SELECT seq, id FROM decisions WHERE created < ? ORDER BY seq",
-                (cutoff,),
-            )
-        if max_bytes > 0:
-            for _ in range(20):
-                used = self.used_bytes()
-                if used <= max_bytes:
-                    break
-                count = conn.execute("SELECT count(*) FROM decisions").fetchone()[0]
-                if count == 0:
-                    break
-                excess = used - int(max_bytes * 0.9)
-                n = max(1, min(count, int(excess / max(1, used / count)) + 1))
-                deleted += self._delete("SELECT seq, id FROM decisions ORDER BY seq LIMIT ?", (n,))
+        target = int(max_bytes * 0.9) if max_bytes > 0 and self.used_bytes() > max_bytes else 0
+        while n := sum(self.prune_step(max_age_days=max_age_days, max_bytes=target, now=now)):
+            deleted += n
         if deleted:
-            # execute() would step the pragma once (one page); executescript runs it out.
-            conn.executescript("PRAGMA incremental_vacuum;")
+            free = self.pages()[2]
+            while free:  # a log from before incremental auto-vacuum keeps its free pages
+                self.give_back()
+                free, before = self.pages()[2], free
+                if free >= before:
+                    break
+            self.checkpoint()
         return deleted
 
     def _delete(self, select: str, params: tuple[Any, ...]) -> int:
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as conn:
             victims = conn.execute(select, params).fetchall()
             ids = [(i,) for _, i in victims]
             conn.executemany("DELETE FROM feedback WHERE decision_id = ?", ids)
             conn.executemany("DELETE FROM decisions WHERE seq = ?", [(s,) for s, _ in victims])
+        return len(victims)
+
+    def _delete_feedback(self, select: str, params: tuple[Any, ...]) -> int:
+        with self._transaction() as conn:
+            victims = conn.execute(select, params).fetchall()
+            conn.executemany("DELETE FROM feedback WHERE seq = ?", victims)
+        return len(victims)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (taking the write lock at once): committed, or rolled back."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        return len(victims)
 
     # --- sync state -----------------------------------------------------------------
 

@@ -4,7 +4,8 @@
 extension), ``bundle`` (loading and verifying router bundles), ``intent`` and
 ``quality`` (the two ONNX models), ``privacy`` (rules), ``constraints`` (the one
 Situation and the masks both stages run), ``utility`` (the one ranking rule),
-``policy`` (the LLM stage) and ``agent_stage``. No module here does I/O on the
+``policy`` (the LLM stage), ``exploration`` (its propensities and draws) and
+``agent_stage``. No module here does I/O on the
 routing path, starts a thread or imports a backend.
 """
 

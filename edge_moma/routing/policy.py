@@ -7,7 +7,10 @@ whatever it costs, 0: the cheapest candidate that passes) and rises as the
 day's budget runs out. The hard constraints are the named masks of
 ``constraints.py`` (the agent stage uses the same ones); the ranking is the
 one rule of ``utility.py`` (ties go to the lower cost, then the higher
-quality, then the model listed first), which the routing benchmark uses too.
+quality, then the model listed first), which the routing benchmark uses too. With
+``policy.explore > 0`` and a uniform draw from the caller, ``exploration`` may
+answer with another plausible candidate first and records how likely the
+chosen one was (``Choice.propensity``).
 
 If every candidate is masked the decision says so and names the least-bad
 fallback (the cheapest local model) instead of raising: routing never
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from ..config import Budgets, Policy
 from ..decision import Candidate
 from .constraints import ON_DEVICE_MASKS, Estimate, Masks, Situation, first_mask, low_battery
+from .exploration import choose_explored
 from .utility import order
 
 
@@ -40,13 +44,19 @@ def tradeoff_lambda(tradeoff: float, budget_left_fraction: float = 1.0) -> float
 
 @dataclass(frozen=True)
 class Choice:
-    """The LLM stage's outcome, ready to go into a ``Decision``."""
+    """The LLM stage's outcome, ready to go into a ``Decision``.
+
+    ``propensity`` is the probability the policy had of choosing ``target``
+    (1.0 without exploration; ``None`` when every candidate is masked).
+    """
 
     target: str | None
     fallbacks: tuple[str, ...]
     candidates: tuple[Candidate, ...]
     reason: str
     all_masked: bool
+    propensity: float | None = None
+    explored: bool = False
 
 
 def choose(
@@ -55,10 +65,15 @@ def choose(
     policy: Policy,
     budgets: Budgets,
     masks: Sequence[Masks] | None = None,
+    draw: float | None = None,
+    uncertainty: Sequence[float] | None = None,
 ) -> Choice:
-    """Mask, score and rank the candidates; deterministic for equal inputs.
+    """Mask, score and rank the candidates; deterministic for equal inputs and draw.
 
     ``masks`` are each estimate's ``masks_for(traits)`` when the caller keeps them.
+    ``draw`` (uniform in [0, 1)) lets ``policy.explore`` try another plausible
+    candidate (``exploration``), weighted by each one's ``uncertainty`` (0..1,
+    default 1); ``None`` never explores.
     """
     left = 1.0 - situation.spent_today_usd / budgets.daily_usd if budgets.daily_usd > 0 else 1.0
     lam = tradeoff_lambda(policy.tradeoff, left)
@@ -92,15 +107,35 @@ def choose(
     ranked = [candidates[i] for i in ranking]
     if ranked:
         best = ranked[0]
+        picked, propensity, explored = ranking[0], 1.0, False
+        if draw is not None and policy.explore > 0:
+            pick = choose_explored(
+                utilities,
+                [c.eligible for c in candidates],
+                ranking[0],
+                policy.explore,
+                policy.explore_margin,
+                [1.0] * len(candidates) if uncertainty is None else uncertainty,
+                draw,
+            )
+            picked, propensity, explored = pick.index, pick.propensity, pick.explored
         masked = [c for c in candidates if not c.eligible]
         reason = (
             f"best utility {best.utility:.3f} (quality {best.quality:.2f}, "
             f"${best.cost_usd:.5f}, {best.latency_s:.1f} s) of {len(ranked)} eligible"
         )
+        if explored:
+            reason = f"explored {candidates[picked].target} (p={propensity:.3f}); {reason}"
         if masked:
             reason += "; masked: " + ", ".join(f"{c.target} ({c.masked_by})" for c in masked)
         return Choice(
-            best.target, tuple(c.target for c in ranked[1:]), tuple(candidates), reason, False
+            candidates[picked].target,
+            tuple(candidates[i].target for i in ranking if i != picked),
+            tuple(candidates),
+            reason,
+            False,
+            round(propensity, 6),
+            explored,
         )
     here = {e.target for e in estimates if e.traits.on_device}
     fallback = least_bad(candidates, here.__contains__)

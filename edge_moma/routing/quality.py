@@ -1,30 +1,28 @@
 """Per-model quality predictor: how well would each model in the pool answer this query?
 
-One int8 ONNX embedding-bag network over the shared featurizer's indices has
-two heads, one output per model it was trained on (its *known* models):
+One int8 ONNX embedding-bag network over the shared featurizer's indices
+gives, for each model it was trained on (its *known* models):
 
-* ``quality``  (sigmoid): probability of a correct / good answer;
+* ``task`` (softmax, when the training data has two or more tasks): which
+  task the query looks like, served through a per-task table of model scores
+  (``task_prior``): quality = ``P(task) @ table``;
+* ``quality`` (sigmoid, when it has fewer): probability of a good answer
+  from a per-model logistic head;
 * ``log_cost`` (linear): log of the USD the call is expected to cost, so the
-  benchmark can price a query before making it (output length, and so cost,
-  depends on the kind of query);
-* ``task`` (softmax, when the training file names tasks): which of the
-  training file's tasks (benchmarks) the query looks like.
+  benchmark can price a query before making it.
 
-**Shrinking toward the task.** On RouterBench the per-query part of the
-quality head barely ranks queries *within* a task (held-out AUC ~0.5), while
-the task itself is worth a lot: a per-task lookup is as good a router as any.
-So the served quality is ``w * head + (1 - w) * P(task) @ task_quality``, the
-per-task mean score of each model weighted by the task head, with ``w`` chosen
-at training time on a held-out slice of the training file (least Brier
-score) and recorded in the card (``task_prior``).
+**Why a task table.** In every public routing set tried (RouterBench,
+llmrouter), per-query features barely rank queries *within* a task while the
+task is worth a lot: a per-task lookup is as good a router as any per-query
+model, and it learns from a few rows per task. Tasks are the training file's
+labels, or pseudo-tasks the trainer clusters from the prompts when rows lack
+one (logged traffic); the table is learned from partial, policy-chosen
+feedback with importance weights and shrinkage (``task_table``). Old bundles
+with a blend weight ``w`` serve ``w * quality + (1 - w) * P(task) @ table``.
 
-The routing model keeps a short text (``ROUTING_FEATURIZER``: the first and
-last 128 characters): its quality was unchanged in cross-validation and
-featurizing a few-shot prompt costs a quarter of the default's time.
-
-The form was chosen by 5-fold cross-validation on RouterBench (see the README):
-a shared body with per-model heads matched per-model logistic regression and
-beat kNN, at a fraction of the size and time.
+The features are the featurizer's n-grams, idf-weighted and projected onto
+the training prompts' top singular vectors (``training/quality.py``); the graph's
+embedding table is that projection, so nothing but ONNX Runtime runs here.
 
 **Pools that are not the training pool.** A pool entry (anything with ``name``,
 ``profile`` and ``priors`` attributes, such as a config's model entry) is
@@ -109,6 +107,7 @@ class _Plan:
     names: tuple[str, ...]
     take: np.ndarray  # the known model scoring each entry (0, overwritten, for prior-scored ones)
     priors: tuple[tuple[int, Resolution], ...]
+    order: tuple[int, ...] = ()  # ``take`` as ints, for plain-list gathers
 
 
 class QualityPredictor:
@@ -136,6 +135,12 @@ class QualityPredictor:
         self._quality_outputs = (["quality"] if self._blend > 0 else []) + (
             ["task"] if self._blend < 1 else []
         )
+        # Effective outcomes behind each table cell (exploration's uncertainty);
+        # a bundle without them counts as knowing its models for sure.
+        observed = (prior or {}).get("observed")
+        shrink = float((card.get("train_config") or {}).get("shrink", 5.0))
+        # n / shrink per cell: uncertainty is (1 + P(task) @ this) ** -0.5 (assess_many).
+        self._observed = np.asarray(observed, np.float32) / np.float32(shrink) if observed else None
 
     @classmethod
     def load(cls, bundle_dir: str | Path, variant: str = "int8") -> QualityPredictor:
@@ -169,6 +174,27 @@ class QualityPredictor:
     def known_quality_many(self, rows: Sequence[np.ndarray]) -> np.ndarray:
         """``known_quality`` for several queries' indices in one model run: (n, k)."""
         return self._served(self._run(self._quality_outputs, bag_feed(rows)))
+
+    def assess_many(self, rows: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(quality, uncertainty) of every known model for several queries: two (n, k).
+
+        Uncertainty is ``sqrt(shrink / (shrink + n))`` with ``n`` the outcomes
+        behind the query's table cells (weighted by the task head): 1 with no
+        outcome, about 0.3 with ten times ``shrink``; 0 without a table count.
+        """
+        out = self._run(self._quality_outputs, bag_feed(rows))
+        if self._observed is None or self._blend >= 1:
+            return self._served(out), np.zeros((len(rows), len(self.models)))
+        return self._served(out), (1.0 + out[-1] @ self._observed) ** -0.5
+
+    def pool_uncertainty(self, known: np.ndarray, pool: Sequence[PoolEntry]) -> list[float]:
+        """``assess_many``'s uncertainty row mapped onto ``pool``: 1 for prior-scored entries."""
+        plan = self._plan(pool)
+        row = known.tolist()
+        out = [row[i] for i in plan.order]
+        for i, _ in plan.priors:
+            out[i] = 1.0
+        return out
 
     def _served(self, out: list[np.ndarray]) -> np.ndarray:
         """The served quality (n, k) from the ``_quality_outputs`` of one run (module docstring)."""
@@ -232,6 +258,7 @@ class QualityPredictor:
                     dtype=np.intp,
                 ),
                 priors=tuple((i, r) for i, r in enumerate(resolved) if r.known is None),
+                order=tuple(self._index[r.known] if r.known is not None else 0 for r in resolved),
             )
             if len(self._cache) > 64:
                 self._cache.clear()

@@ -1,12 +1,20 @@
 """``Router``: checked requests and a snapshot of the world in, ``Decision``s out.
 
-The whole request path, pure: no I/O, no threads, nothing kept between calls.
+The whole request path, pure: no I/O, no threads, nothing kept between calls
+but the seeded random stream that exploration draws from.
 Built once from the router bundles and the config; each call gets the requests
 (messages + a checked ``RouteContext``) and an ``Environment`` the caller read
 for them (device state, spend, unavailable targets, measured speeds, the
 dialogs of their sessions). Batch-first: ``decide_many`` runs each model once
 for all requests, then each later stage over the whole batch (a stage's code
-stays in the CPU's caches; a batch of 6 was 10-15% cheaper a request).
+stays in the CPU's caches; a batch of 6 was 10-15% cheaper a request), at
+most ``MAX_MODEL_BATCH`` requests per model run.
+
+With ``[policy] explore > 0`` the LLM stage now and then answers with another
+plausible model (``exploration.py``) and the decision records the propensity
+of its choice; the draws come from the router's own ``random.Random``, seeded
+with ``explore_seed`` for benchmarks and tests. An agent's turn and a pinned
+target never draw.
 
 ::
 
@@ -30,6 +38,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +65,10 @@ logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 _NO_CONTEXT = RouteContext()
 _NO_SESSION = Session(id="")
+# Queries per run of the router's models. Past about 8 a batch saves little more, and
+# ONNX Runtime keeps the memory of the largest batch it ran for good: the daemon at 64
+# clients decided up to 64 at once and its RSS grew by about 40 MB (128: 80 MB).
+MAX_MODEL_BATCH = 16
 
 
 @dataclass(frozen=True)
@@ -96,11 +109,13 @@ class Router:
         *,
         claims: Mapping[str, Callable[[str], float]] | None = None,
         bundle_dirs: tuple[Path, Path] | None = None,
+        explore_seed: int | None = None,
     ):
         """``claims``: agent name -> its claim function (``AgentStage``: how surely the
         agent's own parser reads a request, 0..1); ``bundle_dirs``: where ``intent``
-        and ``quality`` came from."""
+        and ``quality`` came from; ``explore_seed`` seeds exploration's draws."""
         self.config = config
+        self._explorer = random.Random(explore_seed)
         self.intent = intent
         self.quality = quality
         self.bundle_dirs = bundle_dirs
@@ -135,7 +150,11 @@ class Router:
 
     @classmethod
     def load(
-        cls, config: Config, *, claims: Mapping[str, Callable[[str], float]] | None = None
+        cls,
+        config: Config,
+        *,
+        claims: Mapping[str, Callable[[str], float]] | None = None,
+        explore_seed: int | None = None,
     ) -> Router:
         """Load the router bundles the config resolves to (``bundle_dirs.bundle_dir``).
 
@@ -146,7 +165,14 @@ class Router:
         """
         intent_dir, intent = _load_bundle(config, "intent", IntentRouter.load)
         routing_dir, quality = _load_bundle(config, "routing", QualityPredictor.load)
-        return cls(config, intent, quality, claims=claims, bundle_dirs=(intent_dir, routing_dir))
+        return cls(
+            config,
+            intent,
+            quality,
+            claims=claims,
+            bundle_dirs=(intent_dir, routing_dir),
+            explore_seed=explore_seed,
+        )
 
     @property
     def features_version(self) -> int:
@@ -180,14 +206,28 @@ class Router:
         return self.decide_many([request], env)[0]
 
     def decide_many(self, requests: Sequence[RouteRequest], env: Environment) -> list[Decision]:
-        """Decisions for checked requests: the models run once for all of them."""
+        """Decisions for checked requests: the models run once for every
+        ``MAX_MODEL_BATCH`` of them."""
+        if len(requests) > MAX_MODEL_BATCH:
+            return [
+                decision
+                for i in range(0, len(requests), MAX_MODEL_BATCH)
+                for decision in self.decide_many(requests[i : i + MAX_MODEL_BATCH], env)
+            ]
         intent, quality, models = self.intent, self.quality, self._models
         texts = [query_text(r.messages) for r in requests]
         rows = [intent.featurizer.indices(t) for t in texts]
         understandings = intent.understand_many(rows)
-        known = quality.known_quality_many(
+        explore = self.config.policy.explore > 0
+        routing_rows = (
             rows if self._same_features else [quality.featurizer.indices(t) for t in texts]
         )
+        uncertainty: list[list[float] | None]
+        if explore:  # exploration also reads how sure the router is of each model
+            known, known_unsure = quality.assess_many(routing_rows)
+            uncertainty = [quality.pool_uncertainty(u, models) for u in known_unsure]
+        else:
+            known, uncertainty = quality.known_quality_many(routing_rows), [None] * len(rows)
         qualities = [
             quality.score_pool(k, models, task=u.task)
             for k, u in zip(known, understandings, strict=True)
@@ -202,6 +242,13 @@ class Router:
             self._traits,
             self._masks,
         )
+        agents = [
+            self._agent_stage(understanding, text, situation, r.context, env)
+            for understanding, text, situation, r in zip(
+                understandings, texts, situations, requests, strict=True
+            )
+        ]
+        draw = self._explorer.random
         choices = [
             choose(
                 [
@@ -212,13 +259,12 @@ class Router:
                 policy,
                 budgets,
                 masks,
+                # Exploration only where the LLM policy decides: no agent turn, no pin.
+                draw() if explore and not agent.target and not r.context.target else None,
+                unsure,
             )
-            for row, situation in zip(qualities, situations, strict=True)
-        ]
-        agents = [
-            self._agent_stage(understanding, text, situation, r.context, env)
-            for understanding, text, situation, r in zip(
-                understandings, texts, situations, requests, strict=True
+            for row, situation, agent, r, unsure in zip(
+                qualities, situations, agents, requests, uncertainty, strict=True
             )
         ]
         decisions = []
@@ -317,6 +363,12 @@ class Router:
                 kept = [t for t in (target, *fallbacks) if t and t not in barred]
                 target, fallbacks = (kept[0] if kept else None), tuple(kept[1:])
                 stage = "agent" if target in self._agents else "llm"
+        chosen_by_policy = (
+            stage == "llm"
+            and ctx.target is None
+            and not choice.all_masked
+            and target == choice.target
+        )
         return Decision(
             id=os.urandom(16).hex(),  # 128 random bits like uuid4().hex, a fifth of its cost
             created=env.now,
@@ -341,6 +393,8 @@ class Router:
                 session_action=agent.session_action,
             ),
             router_version=self.version,
+            propensity=choice.propensity if chosen_by_policy else None,
+            explored=choice.explored and chosen_by_policy,
         )
 
 

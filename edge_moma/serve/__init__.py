@@ -3,7 +3,8 @@
 ``server`` (the ASGI app: bodies, errors, streaming), ``batching`` (routing
 requests of one event-loop step decided together), ``metrics`` (Prometheus
 text), ``daemon`` (the socket, its permissions, signals, ``serve``) and
-``client`` (``Client`` / ``AsyncClient`` for apps). The server needs the
+``client`` (``Client`` / ``AsyncClient`` for apps), with ``connection_guard``
+(timeouts and the connection cap) and ``heap`` (handing freed memory back). The server needs the
 ``[server]`` extra; the client only httpx.
 """
 

@@ -5,14 +5,23 @@
   refused rather than silently tightened.
 - One daemon per socket: a ``<socket>.pid`` file held with ``flock`` names the
   running pid ("already running, pid N"); a socket file left by a daemon that
-  died is stale and replaced.
+  died is stale and replaced. The pid file is opened without following a
+  symbolic link and must be a regular file of ours with one link: a link
+  planted there is refused, never written through.
 - Every connection's peer uid is read with ``SO_PEERCRED`` and checked against
   ``[server] allowed_uids`` (default: the daemon's own) before any byte of
   HTTP is parsed; others are closed at once.
-- SIGTERM / SIGINT: uvicorn stops accepting, in-flight requests get
-  ``[server] grace_s`` to finish (generations still running then are cancelled
-  between two tokens and logged), the runtime flushes the decision log, and
-  the socket and pid file are removed.
+- Connections: at most ``[server] max_connections``, each closed when it idles
+  or its request trickles in past the timeouts (``connection_guard.py``); the
+  file-descriptor limit is raised to fit them.
+- SIGTERM / SIGINT (``Graceful``): stop accepting, give requests in flight
+  ``[server] grace_s``, then cancel generations between two tokens: their
+  requests are answered with an OpenAI-style error (a final SSE error event and
+  ``[DONE]`` for a stream) and logged as cancelled. A request whose target does
+  not stop (a remote that never answers) is answered ``CANCEL_WAIT_S`` later and
+  logged as cancelled by ``Runtime.close``. The decision log is flushed, the
+  socket and pid file removed, and the process ends at once (``_exit_now``): it
+  exits within ``grace_s`` + 1 s.
 - Under systemd socket activation (``LISTEN_FDS``) the socket passed as fd 3
   is used as is and left for systemd to remove.
 """
@@ -21,27 +30,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import logging
-import math
 import os
+import resource
 import signal
 import socket
 import stat
 import struct
+import sys
+import threading
+import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import platformdirs
 
 from ..config import APP_NAME, Config, load_config
 from ..errors import DaemonError
+from . import heap
+from .connection_guard import close_unfinished, guarded, sweep
+
+if TYPE_CHECKING:
+    from .server import Service
 
 logger = logging.getLogger(__name__)
 
 SOCKET_NAME = "edge-moma.sock"
+_BACKLOG = 512  # connections the kernel queues; asyncio accepts up to this many at once
+_FDS_BESIDES_CONNECTIONS = 256  # models, the log, ONNX Runtime, the listener...
 SD_LISTEN_FDS_START = 3
 _UCRED = struct.Struct("3i")  # pid, uid, gid
 
@@ -62,6 +82,23 @@ def socket_path(config: Config, override: str | os.PathLike[str] | None = None) 
     """The socket to serve on: ``--socket``, else ``[server] socket``, else the default."""
     chosen = override or config.server.socket
     return Path(chosen).expanduser().absolute() if chosen else default_socket_path()
+
+
+def running_daemon(config: Config) -> dict[str, Any]:
+    """The daemon serving on the config's socket, as its ``/healthz`` says (for ``doctor``)."""
+    from .client import Client
+
+    path = socket_path(config)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:  # first a raw probe: httpcore leaves a socket it failed to connect unclosed
+            probe.connect(str(path))
+        except OSError:
+            return {"socket": str(path), "running": False}
+    try:
+        with Client(path, timeout=2.0) as client:
+            return {"socket": str(path), "running": True, **client.health()}
+    except DaemonError:
+        return {"socket": str(path), "running": False}
 
 
 def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
@@ -97,7 +134,7 @@ def private_dir(path: Path) -> None:
 def single_instance(sock_path: Path) -> Iterator[Path]:
     """Hold ``<socket>.pid`` (flock) for the daemon's life; refuse if another holds it."""
     pid_path = sock_path.with_name(sock_path.name + ".pid")
-    fd = os.open(pid_path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = _open_pid_file(pid_path)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -116,6 +153,47 @@ def single_instance(sock_path: Path) -> Iterator[Path]:
                 pid_path.unlink()
     finally:
         os.close(fd)
+
+
+def _open_pid_file(path: Path) -> int:
+    """Open (creating) the pid file; refuse a symbolic link, or anything but our own file."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise DaemonError(
+                f"{path} is a symbolic link; the daemon never writes through one. "
+                f"Remove it (rm {path}) or serve on another --socket"
+            ) from None
+        raise DaemonError(f"cannot open the pid file {path}: {exc}") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_nlink != 1:
+        os.close(fd)
+        raise DaemonError(
+            f"{path} is not a plain file of this user (a hard link or someone else's); "
+            "remove it or serve on another --socket"
+        )
+    return fd
+
+
+def raise_fd_limit(wanted: int) -> int:
+    """Raise the soft limit on open files to ``wanted`` (within the hard one); the limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+            soft = new
+        except (OSError, ValueError) as exc:
+            logger.warning("cannot raise the open-file limit to %d: %s", wanted, exc)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        logger.warning(
+            "the open-file limit is %d; [server] max_connections needs about %d "
+            "(raise LimitNOFILE= or ulimit -n, or lower max_connections)",
+            soft,
+            wanted,
+        )
+    return int(soft)
 
 
 def bind_socket(path: Path, backlog: int = 1024) -> socket.socket:
@@ -216,13 +294,67 @@ def peer_checked(base: type[Any], allowed: frozenset[int]) -> type[Any]:
     return PeerChecked
 
 
+def graceful(base: type[Any], service: Service, grace_s: float) -> type[Any]:
+    """uvicorn's ``Server`` with the daemon's shutdown (module docstring) and the sweep of
+    connections past their deadlines."""
+    from .server import CANCEL_WAIT_S
+
+    async def until(done: Callable[[], bool], seconds: float) -> bool:
+        end = time.monotonic() + seconds
+        while not done() and time.monotonic() < end:
+            await asyncio.sleep(0.02)
+        return done()
+
+    class Graceful(base):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            self._sweeper = asyncio.get_running_loop().create_task(
+                sweep(self.server_state.connections)
+            )
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            logger.info("shutting down: requests in flight get %g s", grace_s)
+            self._sweeper.cancel()
+            service.stopping = True
+            for server in self.servers:
+                server.close()
+            for sock in sockets or []:
+                sock.close()
+            state = self.server_state
+            for connection in list(state.connections):
+                connection.shutdown()  # idle ones close; the others after their answer
+
+            if not await until(lambda: not state.tasks, grace_s):
+                unfinished = close_unfinished(state.connections)
+                cancelled = service.cancel_all()
+                logger.warning(
+                    "grace period over: cancelled %d generations, closed %d requests still "
+                    "arriving",
+                    cancelled,
+                    unfinished,
+                )
+                if not await until(lambda: not state.tasks, CANCEL_WAIT_S):
+                    logger.warning(
+                        "answering %d requests whose target did not stop", service.abandon()
+                    )
+                    if not await until(lambda: not state.tasks, 0.2):
+                        for task in list(state.tasks):
+                            task.cancel()
+            for connection in list(state.connections):
+                connection.transport.close()
+            await self.lifespan.shutdown()
+
+    return Graceful
+
+
 def serve(
     config_path: str | os.PathLike[str] | None = None,
     socket_override: str | os.PathLike[str] | None = None,
     *,
     http: str = "auto",
 ) -> None:
-    """Run the daemon in the foreground until SIGTERM or SIGINT."""
+    """Run the daemon in the foreground until SIGTERM or SIGINT, then end the process
+    (``_exit_now``, exit code 0); it returns only if the daemon failed to start."""
     try:
         import uvicorn
         from uvicorn.config import HTTP_PROTOCOLS
@@ -244,6 +376,7 @@ def serve(
     else:
         private_dir(path.parent)
     with single_instance(path):
+        heap.limit_arenas()  # before the runtime starts its threads
         runtime = Runtime(config)
         try:
             own = listener is None
@@ -254,8 +387,11 @@ def serve(
         service = Service(runtime, config_path=str(config.path))
         app = create_app(service, max_body_bytes=settings.max_body_bytes)
         allowed = frozenset(settings.allowed_uids or [os.geteuid()])
-        protocol = peer_checked(import_from_string(HTTP_PROTOCOLS[http]), allowed)
-        server = uvicorn.Server(
+        raise_fd_limit(settings.max_connections + _BACKLOG + _FDS_BESIDES_CONNECTIONS)
+        base = import_from_string(HTTP_PROTOCOLS[http])
+        protocol = peer_checked(guarded(base, settings, service.metrics.connection_closed), allowed)
+        server_class = graceful(uvicorn.Server, service, settings.grace_s)
+        server = server_class(
             uvicorn.Config(
                 app,
                 http=protocol,
@@ -266,10 +402,12 @@ def serve(
                 # both would be work on every request.
                 proxy_headers=False,
                 server_header=False,
-                timeout_graceful_shutdown=math.ceil(settings.grace_s),
+                timeout_keep_alive=settings.idle_timeout_s,  # type: ignore[arg-type]
+                backlog=_BACKLOG,
                 ws="none",
             )
         )
+        service.connection_count = lambda: len(server.server_state.connections)
         # uvicorn re-raises the signal it stopped on once it is done; let that be a no-op
         # so the socket and pid file below are still removed and the exit code is 0.
         previous = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -285,3 +423,22 @@ def serve(
             listener.close()
             if not server.started:  # startup failed: the lifespan did not close it
                 service.close(0)
+    if server.started:
+        _exit_now()
+
+
+def _exit_now() -> None:
+    """End the process once the daemon has stopped: the log is flushed and closed, the
+    socket and pid file removed. Tearing the interpreter down took 0.4 s more (freeing the
+    models and ONNX sessions), and with a generation still inside llama.cpp (a prompt being
+    evaluated has no token boundary to stop at) it would free the model under it: a crash."""
+    from .server import GENERATION_THREAD
+
+    busy = [t for t in threading.enumerate() if t.name == GENERATION_THREAD and t.is_alive()]
+    if busy:
+        logger.warning("%d generations did not stop in time; exiting without them", len(busy))
+    logger.info("stopped")
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -38,6 +38,7 @@ class Metrics:
         self._requests: dict[Labels, int] = defaultdict(int)
         self._decisions: dict[Labels, int] = defaultdict(int)
         self._fallbacks = 0
+        self._closed: dict[Labels, int] = defaultdict(int)
         self._hist: dict[str, list[int]] = {}
         self._hist_sum: dict[str, float] = defaultdict(float)
 
@@ -51,6 +52,11 @@ class Metrics:
                 counts = self._hist[endpoint] = [0] * (len(BUCKETS) + 1)
             counts[i] += 1
             self._hist_sum[endpoint] += seconds
+
+    def connection_closed(self, reason: str) -> None:
+        """Count a connection the daemon closed on its own (a timeout, the connection cap)."""
+        with self._lock:
+            self._closed[(("reason", reason),)] += 1
 
     def __call__(self, record: LogRecord) -> None:
         """The decision-sink hook: count the decision and whether it fell back."""
@@ -67,12 +73,20 @@ class Metrics:
             requests = dict(self._requests)
             decisions = dict(self._decisions)
             fallbacks = self._fallbacks
+            closed = dict(self._closed)
             hist = {k: list(v) for k, v in self._hist.items()}
             sums = dict(self._hist_sum)
         out: list[str] = []
         _family(out, "edge_moma_requests_total", "counter", "HTTP requests answered", requests)
         _family(out, "edge_moma_decisions_total", "counter", "Routing decisions", decisions)
         _family(out, "edge_moma_fallbacks_total", "counter", "Requests that fell back", fallbacks)
+        _family(
+            out,
+            "edge_moma_connections_closed_total",
+            "counter",
+            "Connections the daemon closed: idle, header or body timeout, connection cap",
+            closed,
+        )
         out.append("# HELP edge_moma_request_seconds Time to answer a request (to the last byte)")
         out.append("# TYPE edge_moma_request_seconds histogram")
         for endpoint, counts in sorted(hist.items()):

@@ -44,6 +44,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .._throttled_log import ThrottledLog
 from ..config import Config, load_config
 from ..context import RouteContext
 from ..errors import (
@@ -64,9 +65,11 @@ from ..runtime import Runtime
 from ..targets.executor import Response as Answer
 from ..untrusted import MAX_JSON_DEPTH, too_deep
 from .batching import RouteBatcher
+from .connection_guard import TIMED_OUT
 from .metrics import Metrics
 
 logger = logging.getLogger(__name__)
+throttled = ThrottledLog(logger)
 
 # Fields of OpenAI's chat-completions body that edge-moma honours; anything else is a 400.
 _CHAT_FIELDS = {
@@ -251,6 +254,16 @@ def _not_found(model: str, param: str) -> ApiError:
 # --- the service: one runtime, swappable on reload, and the requests in flight --------
 
 
+CANCEL_WAIT_S = 0.3  # after cancelling, how long generations get to reach a token boundary
+GENERATION_THREAD = "edge-moma-generation"  # the name of the thread each generation runs in
+
+
+@dataclass(frozen=True)
+class _Generation:
+    runtime: Runtime
+    abandon: Callable[[], None] | None  # answers the request without its generation
+
+
 def serving_config(config: Config) -> Config:
     """The config as the daemon runs it: ``[server] max_queue`` bounds the local queue."""
     if config.runtime.max_queue or not config.server.max_queue:
@@ -260,7 +273,14 @@ def serving_config(config: Config) -> Config:
 
 
 class Service:
-    """The daemon's state: the runtime in use, metrics and the generations in flight."""
+    """The daemon's state: the runtime in use, metrics and the generations in flight.
+
+    Shutdown (``daemon.py``) gives generations ``grace_s`` to finish, then
+    ``cancel_all`` stops them between two tokens (their requests are answered
+    with an error and logged as cancelled); one that still does not end (a
+    target stuck in a call that cannot be interrupted) is ``abandon``-ed: its
+    request is answered at once and ``close`` logs it as cancelled.
+    """
 
     def __init__(self, runtime: Runtime, config_path: str | None = None):
         self.runtime = runtime
@@ -268,17 +288,25 @@ class Service:
         self.metrics = Metrics()
         runtime.add_sink(self.metrics)
         self.started = time.time()
-        self._inflight: dict[threading.Event, Runtime] = {}
+        self.stopping = False  # SIGTERM: cancelled generations are answered "shutting_down"
+        self.abandoned = False  # the daemon answered requests without their generations
+        self.connection_count: Callable[[], int] = lambda: 0  # set by the daemon
+        self._inflight: dict[threading.Event, _Generation] = {}
         self._idle = threading.Condition()
         self._reload_lock = asyncio.Lock()
         self.routes = RouteBatcher(lambda: self.runtime)
 
     @contextlib.contextmanager
-    def generation(self) -> Iterator[tuple[Runtime, threading.Event]]:
-        """Register a generation (cancellable at shutdown) on the runtime in use now."""
+    def generation(
+        self, abandon: Callable[[], None] | None = None
+    ) -> Iterator[tuple[Runtime, threading.Event]]:
+        """Register a generation (cancellable at shutdown) on the runtime in use now.
+
+        ``abandon`` is called on the event loop if the daemon stops waiting for it.
+        """
         cancel, rt = threading.Event(), self.runtime
         with self._idle:
-            self._inflight[cancel] = rt
+            self._inflight[cancel] = _Generation(rt, abandon)
         try:
             yield rt, cancel
         finally:
@@ -287,18 +315,40 @@ class Service:
                 self._idle.notify_all()
 
     def drain(self, runtime: Runtime | None, timeout: float) -> bool:
-        """Wait until no generation runs on ``runtime`` (None: any); cancel them at ``timeout``."""
+        """Wait until no generation runs on ``runtime`` (None: any); cancel them at ``timeout``
+        and give them ``CANCEL_WAIT_S`` more to stop."""
 
         def busy() -> bool:
-            return any(runtime is None or rt is runtime for rt in self._inflight.values())
+            return any(runtime is None or g.runtime is runtime for g in self._inflight.values())
 
         with self._idle:
             if self._idle.wait_for(lambda: not busy(), timeout):
                 return True
-            for cancel, rt in self._inflight.items():
-                if runtime is None or rt is runtime:
-                    cancel.set()
-            return self._idle.wait_for(lambda: not busy(), 30.0)
+        self.cancel_all(runtime)
+        wait = 0.0 if self.abandoned else CANCEL_WAIT_S  # the daemon waited already
+        with self._idle:
+            return self._idle.wait_for(lambda: not busy(), wait)
+
+    def cancel_all(self, runtime: Runtime | None = None) -> int:
+        """Stop every generation (on ``runtime``, None: all) at its next token; how many."""
+        with self._idle:
+            chosen = [
+                cancel
+                for cancel, g in self._inflight.items()
+                if runtime is None or g.runtime is runtime
+            ]
+        for cancel in chosen:
+            cancel.set()
+        return len(chosen)
+
+    def abandon(self) -> int:
+        """Answer every request still waiting for a generation now (call on the loop)."""
+        self.abandoned = True
+        with self._idle:
+            callbacks = [g.abandon for g in self._inflight.values() if g.abandon is not None]
+        for callback in callbacks:
+            callback()
+        return len(callbacks)
 
     async def reload(self) -> dict[str, Any]:
         """Re-read the config; a changed config gets a new runtime, else the router is reloaded."""
@@ -324,7 +374,8 @@ class Service:
             }
 
     def close(self, grace_s: float) -> None:
-        """Let generations finish (cancel them after ``grace_s``), then flush and close."""
+        """Let generations finish (cancel them after ``grace_s``), then flush and close;
+        ``Runtime.close`` logs one that still runs as cancelled."""
         self.drain(None, grace_s)
         self.runtime.close()
 
@@ -334,11 +385,18 @@ class Service:
         rows = rt.targets()
         loaded = {(("model", r["id"]),): 1 if r.get("loaded") else 0 for r in rows if "loaded" in r}
         queued = {(("model", r["id"]),): r["queued"] for r in rows if "queued" in r}
+        health = log.health() if log is not None else {}
         return {
             "edge_moma_models_loaded": loaded,
             "edge_moma_local_queue_depth": queued,
             "edge_moma_log_dropped_total": log.dropped if log is not None else 0,
+            "edge_moma_log_dropped_other_total": log.dropped_other if log is not None else 0,
             "edge_moma_log_written_total": log.written if log is not None else 0,
+            "edge_moma_log_pruned_total": log.pruned if log is not None else 0,
+            "edge_moma_log_queued": log.stats()["queued"] if log is not None else 0,
+            "edge_moma_log_writer_restarts_total": log.restarts if log is not None else 0,
+            "edge_moma_log_degraded": int(health.get("status") == "degraded"),
+            "edge_moma_connections_open": self.connection_count(),
             "edge_moma_generations_in_flight": len(self._inflight),
             "edge_moma_route_batches_total": self.routes.batches,
             "edge_moma_route_batched_requests_total": self.routes.requests,
@@ -432,16 +490,70 @@ async def chat_completions(request: Request) -> Response:
     chat = parse_chat(await _body(request), service.runtime.router.knows)
     if chat.stream:
         return await _stream(service, chat)
-    with service.generation() as (rt, cancel):
-        answer = await anyio.to_thread.run_sync(
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[Answer] = loop.create_future()
+
+    def abandon() -> None:
+        if not done.done():
+            done.set_exception(_cancelled(service))
+
+    with service.generation(abandon) as (rt, cancel):
+        _in_thread(
+            loop,
+            done,
             lambda: rt.complete(
                 chat.messages,
                 options=chat.options,
                 context=chat.context,
                 cancel=cancel,
-            )
+            ),
         )
-    return _json(_completion(answer), headers=_headers(answer.decision.id, answer.target))
+        try:
+            answer = await done
+        finally:
+            if not done.done():  # the request's task was cancelled: stop the generation too
+                cancel.set()
+    headers = _headers(answer.decision.id, answer.target)
+    if answer.cancelled:  # logged so; the client learns it was not a whole answer
+        error = _cancelled(service)
+        error.headers.update(headers)
+        raise error
+    return _json(_completion(answer), headers=headers)
+
+
+def _in_thread(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], call: Any) -> None:
+    """Run ``call`` in a daemon thread of its own and settle ``future`` with its outcome.
+
+    Not a worker pool's thread: a target stuck in a call that cannot be interrupted
+    (a remote that never answers) must not keep the daemon from exiting.
+    """
+
+    def settle(value: Any, exc: BaseException | None) -> None:
+        if future.done():
+            return  # abandoned at shutdown
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(value)
+
+    def run() -> None:
+        try:
+            value, exc = call(), None
+        except BaseException as error:  # delivered to the awaiting request
+            value, exc = None, error
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+            loop.call_soon_threadsafe(settle, value, exc)
+
+    threading.Thread(target=run, name=GENERATION_THREAD, daemon=True).start()
+
+
+def _cancelled(service: Service) -> ApiError:
+    """The answer to a request whose generation the daemon cancelled."""
+    if service.stopping:
+        why, code = "the daemon is shutting down ([server] grace_s passed)", "shutting_down"
+    else:
+        why, code = "the runtime it ran on was replaced by /admin/reload", "cancelled"
+    return ApiError(503, f"the answer was cancelled: {why}; retry", type="server_error", code=code)
 
 
 def _headers(decision_id: str, target: str) -> dict[str, str]:
@@ -484,41 +596,45 @@ def _extension(
 
 
 _END = object()
+_ABANDONED = object()  # the daemon stopped waiting for this stream's generation
 
 
 async def _stream(service: Service, chat: ChatBody) -> Response:
     """Answer with SSE; the first piece is awaited first so early failures get a real status."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Any] = asyncio.Queue()
-    lease = service.generation()
+    lease = service.generation(abandon=lambda: queue.put_nowait(_ABANDONED))
     rt, cancel = lease.__enter__()
     try:
-        answer = rt.stream(chat.messages, options=chat.options, context=chat.context)
+        answer = rt.stream(chat.messages, options=chat.options, context=chat.context, cancel=cancel)
     except BaseException:
         lease.__exit__(None, None, None)
         raise
+
+    def put(item: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody reads
+            loop.call_soon_threadsafe(queue.put_nowait, item)
 
     def produce() -> None:  # one thread owns the generator from start to close
         try:
             with answer:
                 for piece in answer:
                     if queue_first.is_set():
-                        loop.call_soon_threadsafe(queue.put_nowait, piece)
+                        put(piece)
                     else:  # the generator is paused here: who answers is settled
-                        answering = decision.ranking[len(answer.attempts)]
-                        loop.call_soon_threadsafe(queue.put_nowait, (piece, answering))
+                        put((piece, decision.ranking[len(answer.attempts)]))
                         queue_first.set()
-                    if cancel.is_set():
-                        answer.cancel()
-            loop.call_soon_threadsafe(queue.put_nowait, _END)
+            put(_END)
         except BaseException as exc:  # delivered to the reader, not lost in the thread
-            loop.call_soon_threadsafe(queue.put_nowait, exc)
+            put(exc)
         finally:
             lease.__exit__(None, None, None)
 
     decision, queue_first = answer.decision, threading.Event()
-    threading.Thread(target=produce, name="edge-moma-stream", daemon=True).start()
+    threading.Thread(target=produce, name=GENERATION_THREAD, daemon=True).start()
     first = await queue.get()
+    if first is _ABANDONED:
+        raise _cancelled(service)
     if isinstance(first, BaseException):
         raise first
     if isinstance(first, tuple):
@@ -538,11 +654,17 @@ async def _stream(service: Service, chat: ChatBody) -> Response:
         body.update(extra)
         return b"data: " + _dumps(body) + b"\n\n"
 
+    def failed(error: ApiError) -> bytes:  # the last events of a stream that failed
+        return b"data: " + _dumps(error.body()) + b"\n\ndata: [DONE]\n\n"
+
     async def events() -> AsyncIterator[bytes]:
         try:
             yield chunk({"role": "assistant", "content": ""}, None, edge_moma=ext)
             item = first
             while item is not _END:
+                if item is _ABANDONED:
+                    yield failed(_cancelled(service))
+                    return
                 if isinstance(item, BaseException):
                     err = _status(item) if isinstance(item, EdgeMomaError) else None
                     message = err.message if err else "internal error; see the daemon's log"
@@ -550,13 +672,17 @@ async def _stream(service: Service, chat: ChatBody) -> Response:
                         logger.error("stream failed", exc_info=item)
                     if isinstance(item, StreamInterrupted):
                         message = str(item)
-                    error = ApiError(500, message, type="server_error", code="stream_interrupted")
-                    yield b"data: " + _dumps(error.body()) + b"\n\n"
+                    yield failed(
+                        ApiError(500, message, type="server_error", code="stream_interrupted")
+                    )
                     return
                 if item:
                     yield chunk({"content": item}, None)
                 item = await queue.get()
             done = answer.response
+            if done is not None and done.cancelled and cancel.is_set():
+                yield failed(_cancelled(service))  # cut short by the daemon, logged so
+                return
             c = done.completion if done is not None else None
             finish = c.finish_reason if c and c.finish_reason in ("stop", "length") else "stop"
             yield chunk({}, finish)
@@ -637,13 +763,18 @@ async def feedback(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
+    """Always 200 while serving; ``status`` is "degraded" while the decision log cannot
+    write or lost records in the last minute (``log`` says why and how many)."""
     service = _service(request)
+    log = service.runtime.decision_log
+    health = log.health() if log is not None else {"status": "off", "reason": None}
     return _json(
         {
-            "status": "ok",
+            "status": "degraded" if health["status"] == "degraded" else "ok",
             "pid": os.getpid(),
             "router_version": service.runtime.router_version,
             "uptime_s": round(time.time() - service.started, 3),
+            "log": health,
         }
     )
 
@@ -669,8 +800,9 @@ async def reload(request: Request) -> Response:
 async def _library_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, EdgeMomaError)
     error = _status(exc)
-    if error.status >= 500:
-        logger.warning("%s %s: %s", request.method, request.url.path, exc)
+    if error.status >= 500:  # a lasting fault fails every request alike: once a minute
+        kind = f"{request.url.path}:{type(exc).__name__}"
+        throttled.warning(kind, "%s %s: %s", request.method, request.url.path, exc)
     return _error_json(error)
 
 
@@ -681,12 +813,34 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return _error_json(ApiError(exc.status_code, message, code=code, headers=exc.headers))
 
 
+# What metrics count a request the client abandoned before sending it whole as
+# (nginx's "client closed request"); one the daemon cut off for its slowness is a 408.
+CLIENT_GONE, TOO_SLOW = 499, 408
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """The client went away mid-body (or was cut off by the body timeout): a client error,
+    one line in the log, not a traceback and not a 500."""
+    slow = bool(request.scope.get(TIMED_OUT))
+    throttled.info(
+        "body-timeout" if slow else "client-gone",
+        "%s %s: %s",
+        request.method,
+        request.url.path,
+        "the body did not arrive within [server] body_timeout_s"
+        if slow
+        else "the client disconnected before sending the whole request",
+    )
+    return Response(status_code=TOO_SLOW if slow else CLIENT_GONE)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     logger.exception("%s %s failed", request.method, request.url.path)
     return _error_json(ApiError(500, "internal error; see the daemon's log", type="server_error"))
 
 
 _HANDLERS: dict[Any, Callable[[Request, Exception], Any]] = {
+    ClientDisconnect: _client_gone,
     EdgeMomaError: _library_error,
     HTTPException: _http_error,
     Exception: _unexpected,

@@ -6,7 +6,9 @@ registry, local ones within the memory budget), the agents bound to a turn,
 the dialog sessions they move along, the executor's fallback down the
 decision's ranking, the circuit breaker and the speed meter. What the router
 must know of them is read as a snapshot: ``unavailable()``, ``measured_speeds()``,
-``sessions()``.
+``sessions()``. Every execution is tracked until it ends, so ``close`` can end
+one still running (a thread stuck in a target that does not answer): its
+``on_done`` gets the attempts so far, the current one ended "cancelled: ...".
 
 Example::
 
@@ -34,7 +36,7 @@ from .agents import AgentRegistry, AgentTurn
 from .backends import Backend, BackendOptions, ChatRequest
 from .backends.pool import LocalPool
 from .breaker import CircuitBreaker
-from .executor import Hooks, Response, ResponseStream, execute
+from .executor import CANCELLED, Hooks, Progress, Response, ResponseStream, execute
 from .kinds import create_backend
 from .sessions import SessionManager, SessionStore
 from .speed_meter import SpeedMeter
@@ -58,6 +60,7 @@ class Targets:
         self._config_problems: dict[str, str] = {}  # masks check_config set, and why
         self.check_config()
         self._lock = threading.Lock()
+        self._running: dict[object, tuple[Progress, Done]] = {}  # executions not ended yet
         rt, st = config.runtime, config.agent_stage
         self._pool = LocalPool(rt.memory_budget_mb)
         self._speeds = SpeedMeter()
@@ -121,7 +124,8 @@ class Targets:
         (``response`` is None when every target failed: ``AllTargetsFailed``).
         """
         request = _request(messages, options, cancel)
-        done = self._done(decision, on_done)
+        progress = Progress()
+        done = self._done(decision, on_done, progress)
         try:
             response = execute(
                 decision,
@@ -129,9 +133,13 @@ class Targets:
                 self._backend_for(decision, request, context),
                 deadline_s=decision.context.deadline_s,
                 hooks=self._hooks(),
+                progress=progress,
             )
         except AllTargetsFailed as exc:
             done(exc.attempts, None)
+            raise
+        except BaseException as exc:  # a bug in a target: still logged, never left running
+            done(progress.cut_short(f"failed: {exc!r}"), None)
             raise
         done(response.attempts, response)
         return response
@@ -143,17 +151,20 @@ class Targets:
         options: GenerationOptions,
         context: RouteContext,
         *,
+        cancel: threading.Event | None = None,
         on_done: Done | None = None,
     ) -> ResponseStream:
         """``complete`` piece by piece: fallback until the first piece, never after it."""
-        request = _request(messages, options, None)
+        request = _request(messages, options, cancel)
+        progress = Progress()
         return ResponseStream(
             decision,
             request,
             self._backend_for(decision, request, context),
             deadline_s=decision.context.deadline_s,
             hooks=self._hooks(),
-            on_done=self._done(decision, on_done),
+            on_done=self._done(decision, on_done, progress),
+            progress=progress,
         )
 
     def _hooks(self) -> Hooks:
@@ -162,10 +173,20 @@ class Targets:
     def _mark_unavailable(self, target: str, why: str) -> None:
         self._unavailable[target] = why
 
-    def _done(self, decision: Decision, on_done: Done | None) -> Done:
-        """The caller's ``on_done``, then the session moved on if the turn was answered."""
+    def _done(self, decision: Decision, on_done: Done | None, progress: Progress) -> Done:
+        """The caller's ``on_done``, then the session moved on if the turn was answered.
+
+        Until then the execution is in ``_running``: ``close`` ends one still
+        running as cancelled, and its own ``done`` then does nothing.
+        """
+        key = object()
+        with self._lock:
+            self._running[key] = (progress, on_done or _ignore)
 
         def done(attempts: tuple[Attempt, ...], response: Response | None) -> None:
+            with self._lock:
+                if self._running.pop(key, None) is None:
+                    return  # ended by close() as cancelled
             if on_done is not None:
                 on_done(attempts, response)
             if response is not None and response.target:
@@ -281,13 +302,22 @@ class Targets:
         }
 
     def close(self) -> None:
-        """Free loaded models, agents' resources and the session store."""
+        """End what still runs as cancelled, then free loaded models, agents' resources
+        and the session store."""
+        with self._lock:
+            running, self._running = list(self._running.values()), {}
+        for progress, on_done in running:
+            on_done(progress.cut_short(f"{CANCELLED}: the runtime closed before the end"), None)
         with self._lock:
             for backend in self._backends.values():
                 backend.close()
             self._backends.clear()
         self._agents.close()
         self._sessions.close()
+
+
+def _ignore(attempts: tuple[Attempt, ...], response: Response | None) -> None:
+    """The ``on_done`` of a caller that passed none."""
 
 
 def _request(

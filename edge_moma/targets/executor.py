@@ -5,12 +5,15 @@ the ``Backend`` protocol):
 
 - a target that fails (load error, timeout, HTTP error, a stream dropped
   before its first piece) is followed by the next one in the ranking, as long
-  as the request's deadline has time left; each attempt gets only what is left
-  of the deadline (``ChatRequest.timeout_s``);
+  as the request's deadline has time left; each attempt gets what is left of
+  the deadline less the next target's expected latency (``ChatRequest.timeout_s``;
+  at most half of what is left is held back), so a first choice that hangs
+  still leaves its fallback time to answer;
 - a target whose circuit breaker is open is skipped without being called;
 - a stream that already delivered text is never switched to another target
   behind the reader's back: it ends with ``StreamInterrupted`` instead;
-- a cancelled request is not an error and does not fall back;
+- a cancelled request does not fall back; the attempt it cut short is kept
+  with ``error = "cancelled"``, so the log never counts it as an answer.
 - an exception that is not a ``TargetError`` (a backend's bug, an answer no
   check caught) is that target's failure too, logged with its traceback: one
   broken target must not fail a request that another could answer.
@@ -69,6 +72,12 @@ class Response:
     def fell_back(self) -> bool:
         return len(self.attempts) > 1
 
+    @property
+    def cancelled(self) -> bool:
+        """Stopped by its ``cancel`` event before a target finished the answer."""
+        c = self.completion
+        return not self.target or (c is not None and c.finish_reason == FINISH_CANCELLED)
+
 
 @dataclass
 class Hooks:
@@ -79,16 +88,46 @@ class Hooks:
     meter: SpeedMeter | None = None
 
 
+CANCELLED = "cancelled"
+
+
+class Progress:
+    """An execution so far, readable from another thread: its attempts and the target it
+    is trying now. ``Targets.close`` ends an execution that is still running from it."""
+
+    def __init__(self) -> None:
+        self.attempts: list[Attempt] = []
+        self.trying: str | None = None
+        self._since = time.monotonic()
+
+    def start(self, target: str) -> None:
+        self.trying, self._since = target, time.monotonic()
+
+    def cut_short(self, why: str) -> tuple[Attempt, ...]:
+        """The attempts, the one running now ended with ``error = why``."""
+        if self.trying is None:
+            return tuple(self.attempts)
+        return (*self.attempts, Attempt(self.trying, time.monotonic() - self._since, error=why))
+
+
 class _Run:
     """The bookkeeping of one execution: deadline, attempts, breaker and meter."""
 
-    def __init__(self, decision: Decision, request: ChatRequest, deadline_s: float, hooks: Hooks):
+    def __init__(
+        self,
+        decision: Decision,
+        request: ChatRequest,
+        deadline_s: float,
+        hooks: Hooks,
+        progress: Progress | None = None,
+    ):
         self.decision = decision
         self.request = request
         self.deadline_s = deadline_s
         self.hooks = hooks
         self.start = time.monotonic()
-        self.attempts: list[Attempt] = []
+        self.progress = progress or Progress()
+        self.attempts = self.progress.attempts
         self.note = ""
         self.retry_after_s: float | None = None
 
@@ -107,8 +146,19 @@ class _Run:
             if why:
                 self.attempts.append(Attempt(target, 0.0, error=f"skipped: {why}"))
                 continue
-            timeout = max(left, 0.001) if self.deadline_s > 0 else None
+            timeout = None
+            if self.deadline_s > 0:
+                timeout = max(left - self._reserve(i, left), 0.001)
+            self.progress.start(target)
             yield target, dataclasses.replace(self.request, timeout_s=timeout)
+            self.progress.trying = None
+
+    def _reserve(self, i: int, left: float) -> float:
+        """Time held back for the target after the ``i``-th: its expected latency, at
+        most half of what is ``left``."""
+        ranking = self.decision.ranking
+        after = self.decision.candidate(ranking[i + 1]) if i + 1 < len(ranking) else None
+        return min(after.latency_s, left / 2) if after is not None else 0.0
 
     def failed(self, target: str, t0: float, exc: TargetError, tokens: int = 0) -> Attempt:
         attempt = Attempt(target, time.monotonic() - t0, completion_tokens=tokens, error=str(exc))
@@ -123,6 +173,7 @@ class _Run:
         return attempt
 
     def answered(self, target: str, completion: Completion) -> Response:
+        cancelled = completion.finish_reason == FINISH_CANCELLED
         self.attempts.append(
             Attempt(
                 target,
@@ -130,6 +181,7 @@ class _Run:
                 completion.prompt_tokens,
                 completion.completion_tokens,
                 completion.cost_usd,
+                CANCELLED if cancelled else None,
             )
         )
         if self.hooks.breaker is not None:
@@ -155,12 +207,13 @@ def execute(
     deadline_s: float,
     on_unavailable: Callable[[str, str], None] | None = None,
     hooks: Hooks | None = None,
+    progress: Progress | None = None,
 ) -> Response:
     """Run ``request`` on the decision's targets in order until one answers."""
     hooks = hooks or Hooks()
     if on_unavailable is not None:
         hooks = dataclasses.replace(hooks, on_unavailable=on_unavailable)
-    run = _Run(decision, request, deadline_s, hooks)
+    run = _Run(decision, request, deadline_s, hooks, progress)
     for target, attempt_request in run.targets():
         t0 = time.monotonic()
         try:
@@ -199,11 +252,12 @@ class ResponseStream:
         deadline_s: float,
         hooks: Hooks | None = None,
         on_done: Callable[[tuple[Attempt, ...], Response | None], None] | None = None,
+        progress: Progress | None = None,
     ):
         self.decision = decision
         self._cancel = request.cancel or threading.Event()
         request = dataclasses.replace(request, cancel=self._cancel)
-        self._run = _Run(decision, request, deadline_s, hooks or Hooks())
+        self._run = _Run(decision, request, deadline_s, hooks or Hooks(), progress)
         self._backend_for = backend_for
         self._on_done = on_done
         self._pieces: list[str] = []

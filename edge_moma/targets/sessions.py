@@ -9,7 +9,9 @@
 After an agent finishes (``done``) the session is idle again but remembers the
 agent and its slots for ``follow_up_s``, so a follow-up without an intent of its
 own ("and in Celsius?") can return to it. A session untouched for ``ttl_s`` is
-forgotten. State lives in memory; with a store (SQLite through sqlite-utils)
+forgotten, and at most ``max_sessions`` are kept (the least recently updated go
+first): clients that make up a new session id per request must not grow the
+daemon's memory without bound. State lives in memory; with a store (SQLite through sqlite-utils)
 every change is written through and live sessions are read back at start, so
 a restarted daemon keeps its dialogs. Reads never touch the disk: routing
 stays free of I/O.
@@ -27,6 +29,7 @@ import json
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
@@ -37,6 +40,7 @@ from ..session import Session
 from ._agent_db import open_table
 
 TABLE = "agent_sessions"
+MAX_SESSIONS = 10_000
 
 
 class SessionStore:
@@ -97,13 +101,19 @@ class SessionManager:
         follow_up_s: float = 120.0,
         store: SessionStore | None = None,
         clock: Callable[[], float] = time.time,
+        max_sessions: int = MAX_SESSIONS,
     ):
         self.ttl_s = ttl_s
         self.follow_up_s = follow_up_s
         self.store = store
+        self.max_sessions = max_sessions
         self._clock = clock
         self._lock = threading.Lock()
-        self._sessions: dict[str, Session] = store.load(clock() - ttl_s) if store else {}
+        loaded = store.load(clock() - ttl_s) if store else {}
+        # Least recently updated first: expiry and the cap take from the front.
+        self._sessions: OrderedDict[str, Session] = OrderedDict(
+            sorted(loaded.items(), key=lambda item: item[1].updated)
+        )
 
     def get(self, session_id: str | None) -> Session:
         """The session's state now (a fresh idle one if unknown or expired); no I/O."""
@@ -161,15 +171,19 @@ class SessionManager:
             return session  # no session id: a stateless request
         with self._lock:
             self._sessions[session.id] = session
+            self._sessions.move_to_end(session.id)
             self._prune(session.updated)
         if self.store is not None:
             self.store.save(session)
         return session
 
     def _prune(self, now: float) -> None:
-        expired = [k for k, s in self._sessions.items() if now - s.updated > self.ttl_s]
-        for key in expired:
-            del self._sessions[key]
+        sessions = self._sessions
+        while sessions:
+            oldest = next(iter(sessions.values()))
+            if now - oldest.updated <= self.ttl_s and len(sessions) <= self.max_sessions:
+                return
+            sessions.popitem(last=False)
 
     def close(self) -> None:
         if self.store is not None:

@@ -3,6 +3,8 @@
 ``trainer`` (the embedding-bag network and its training), ``onnx_export``,
 ``intent`` and ``quality`` (training each bundle), ``routing_data``,
 ``routing_eval`` and ``routing_metrics`` (the routing benchmark),
+``task_table`` (the routing table learned from partial, policy-chosen feedback),
+``off_policy`` (what another router would have achieved on logged decisions),
 ``rollout`` (install and roll back bundles on a device) and ``fleet``
 (collect logs, retrain, gate, publish). Training needs the ``[train]`` extra.
 """

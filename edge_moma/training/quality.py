@@ -2,114 +2,150 @@
 
 ``edge-moma train routing``, the routing benchmark's cross-validation, the
 fleet's ``retrain-routing`` and ``scripts/build_models.py`` all train through
-``train_quality``: one shared embedding-bag body with a quality head (sigmoid,
-per known model), a log-cost head and, when the file names tasks, a task head,
-exported to int8 ONNX with the card the predictor loads. The weight of the
-quality head against the per-task prior is chosen here, on a held-out slice of
-the training file (``BLEND_WEIGHTS``).
+``train_quality``: idf-weighted n-gram features projected on the prompts' top
+singular vectors (the ONNX embedding table), a softmax task head (tasks from
+the file, or k-means pseudo-tasks) served through a shrunk,
+importance-weighted task table (``task_table``), per-model log-cost heads,
+and a logistic quality head only when there are no tasks; exported to int8
+ONNX with the card the predictor loads. ``out_of_fold_quality`` gives the
+same predictions cross-fitted, for the fleet's gate.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..routing.bundle import write_card
 from ..routing.features import Featurizer
-from ..routing.quality import DEFAULT_PRIOR, KIND, _logit, blend_task_prior
-from .trainer import HeadData, TrainConfig, train_embedding_bag
+from ..routing.quality import _EPS, DEFAULT_PRIOR, KIND, _logit
+from .onnx_export import Pooling
 
 
-def default_train_config() -> Any:
-    """The trainer settings the shipped bundle uses (chosen by cross-validation)."""
-    return TrainConfig(dim=QUALITY_DIM, hidden=(32,), epochs=10, seed=0)
+@dataclass(frozen=True)
+class RoutingTrainConfig:
+    """Settings of ``train_quality``; stored in the model card so a bundle can be rebuilt.
+
+    ``dim``: the features' dimensions. On llmrouter (2,000 rows, pseudo-tasks)
+    16 gave AIQ 0.584, 32 0.583, 64 0.574, and the int8 model is 1 / 2 / 4 MB.
+
+    ``tasks`` is the number of pseudo-tasks clustered when rows lack a task (0:
+    about sqrt(prompts / 10), from 2 to 32); ``shrink`` the pseudo-observations
+    a task-table cell borrows from the main-effects fit; ``max_weight`` caps an
+    importance weight (1 / propensity); ``c`` is the inverse L2 strength of the
+    logistic heads on standardised features.
+    """
+
+    dim: int = 16
+    tasks: int = 0
+    shrink: float = 5.0
+    max_weight: float = 10.0
+    c: float = 1.0
+    seed: int = 0
+
+    def params(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-# 2^18 buckets x 8 int8 = 2 MB. In 5-fold CV on RouterBench, dim 8 / hidden 32 gave
-# AIQ 0.846, dim 32 / hidden 64 0.845, dim 64 / hidden 128 0.843: wider only overfits.
-QUALITY_DIM = 8
-# Candidate weights of the quality head against the task prior (0 = task prior only),
-# and the share of the training file held out to choose among them.
-BLEND_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
-BLEND_HOLDOUT = 0.2
+def default_train_config() -> RoutingTrainConfig:
+    """The trainer settings the shipped bundle uses."""
+    return RoutingTrainConfig()
+
+
+# sum / sqrt(n): an idf-weighted text's norm then barely depends on its length
+POOLING: Pooling = "sqrtn"
 
 
 def train_quality(
     data: Any,
     out_dir: str | Path,
-    config: Any = None,
+    config: RoutingTrainConfig | None = None,
     data_path: str | None = None,
     featurizer: Featurizer | None = None,
     metrics: dict[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
     keep_fp32: bool = False,
+    *,
+    weights: np.ndarray | None = None,
+    extra_prompts: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Train the predictor on a ``RoutingSet`` and write a bundle to ``out_dir``.
 
-    ``data_path`` is what the card records as the training file (relative to
-    the repository for shipped bundles) so ``eval routing`` can train its
-    baselines on the same file. Returns the written card.
+    How (measured in the README, "LLM routing"): the featurizer's n-grams,
+    idf-weighted and projected on the training prompts' top ``dim`` singular
+    vectors (the ONNX embedding table, so the served features are the trained
+    ones); tasks from the file, or k-means pseudo-tasks when rows lack one; a
+    softmax task head and a shrunk, importance-weighted task table
+    (``task_table``), which is what is served; per-model log-cost heads. The
+    per-model logistic quality head on the same features is trained and served
+    only when there is no table (fewer than two tasks): blended with a table,
+    it lost routing value in held-out tests (README). Scores may be NaN (not
+    observed: logged partial feedback); ``weights`` (n, models) are their
+    importance weights, 1 by default. ``extra_prompts`` (logged queries without
+    feedback) shape the features and the pseudo-tasks only. ``data_path`` is
+    what the card records as the training file. Returns the written card.
     """
+    from ..routing.bundle import write_card
+    from .onnx_export import Head, export_embedding_bag
+
     cfg = config or default_train_config()
     featurizer = featurizer or Featurizer()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    flat, offsets = featurizer.batch(list(data.prompts))
-    tasks = sorted({t for t in data.tasks if t is not None})
-    # Rows without a task (logged outcomes: the device does not know the benchmark
-    # a query resembles) leave the task head unlabelled; a file where every row
-    # lacks one trains without it.
-    with_tasks = len(tasks) > 1
-    task_prior: dict[str, Any] | None = None
-    if with_tasks:
-        weight, brier = _choose_blend(data, flat, offsets, featurizer.n_buckets, tasks, cfg)
-        task_prior = {
-            "labels": tasks,
-            "quality": np.round(_task_table(data, tasks), 6).tolist(),
-            "weight": weight,
-            "holdout_brier": brier,
-        }
-        if progress:
-            progress(f"task prior: head weight {weight} (held-out Brier {brier})")
-    heads = _heads(data, tasks if with_tasks else [], np.arange(len(data)))
-    model = train_embedding_bag(flat, offsets, featurizer.n_buckets, heads, cfg, progress)
-    cost_mean = _col_mean(np.log(np.maximum(data.costs, 1e-12)))
-    # Fold the per-model mean log cost into the head, so the graph outputs log USD.
-    model.heads = [
-        replace(h, bias=(h.bias + cost_mean).astype(np.float32)) if h.name == "log_cost" else h
-        for h in model.heads
-    ]
-    # Buckets no training text touched keep their random init: zero them, so an
-    # unseen n-gram adds nothing instead of noise.
-    seen = np.zeros(featurizer.n_buckets, dtype=bool)
-    seen[flat] = True
-    model.embedding[~seen] = 0.0
+    n, k = len(data), len(data.models)
+    weights = np.ones((n, k)) if weights is None else np.asarray(weights, dtype=np.float64)
+    say = progress or (lambda _msg: None)
+    embedding, features, labels, names, source = _represent(data, extra_prompts, featurizer, cfg)
+    say(
+        f"features: {embedding.shape[1]} dims over {len(features)} prompts; "
+        f"tasks: {len(names)} ({source})"
+    )
+    x = features[:n]
+    weight = 0.0 if names else 1.0  # the table alone when there are tasks (docstring)
+    fit = _fit(data, x, labels[:n], len(names), weights, cfg, task_x=features, task_y=labels)
+    heads = [Head("log_cost", *fit.log_cost, "linear")]
+    if fit.quality is not None:
+        heads.append(Head("quality", *fit.quality, "sigmoid"))
+    if fit.task is not None:
+        heads.append(Head("task", *fit.task, "softmax"))
     for stale in out_dir.glob("quality*.onnx"):
         stale.unlink()
-    paths = model.export(out_dir / "quality.onnx", metadata={"kind": KIND})
+    paths = export_embedding_bag(
+        out_dir / "quality.onnx", embedding, [], heads, POOLING, metadata={"kind": KIND}
+    )
     if not keep_fp32:  # the int8 twin is what runs; the fp32 file is 4x its size
         paths.pop("fp32").unlink()
-    outputs = model.predict(flat, offsets)
-    predicted = outputs["quality"]
-    if task_prior:
-        table = np.asarray(task_prior["quality"])
-        predicted = blend_task_prior(predicted, outputs["task"], table, task_prior["weight"])
-    base_logit = float(_logit(predicted).mean())
+    predicted = fit.served(x)
+    task_prior = None
+    if names:
+        task_prior = {
+            "labels": names,
+            "source": source,
+            "quality": np.round(fit.table, 6).tolist(),
+            "observed": np.round(fit.n_eff, 2).tolist(),
+            "weight": weight,
+        }
+    observed = np.isfinite(data.scores).sum(0)
     card = {
         "kind": KIND,
-        "version": f"routing-{len(data.models)}m-{data.sha256[:8]}-s{cfg.seed}",
-        "onnx": {k: p.name for k, p in paths.items()},
+        # The feature width names the trainer: a bundle of the earlier n-gram network
+        # trained on the same file and seed had the same version without it.
+        "version": f"routing-{k}m-{data.sha256[:8]}-d{cfg.dim}-s{cfg.seed}",
+        "onnx": {key: p.name for key, p in paths.items()},
         "featurizer": featurizer.params(),
         "known_models": list(data.models),
-        "base_logit": base_logit,
+        "base_logit": float(_logit(predicted).mean()),
         "heads": {
-            "quality": "sigmoid, P(good answer)",
             "log_cost": "linear, log USD per call",
-            **({"task": "softmax over task_prior.labels"} if with_tasks else {}),
+            **(
+                {"task": "softmax over task_prior.labels"}
+                if names
+                else {"quality": "sigmoid, P(good answer)"}
+            ),
         },
         **({"task_prior": task_prior} if task_prior else {}),
         "default_prior": DEFAULT_PRIOR,
@@ -117,7 +153,8 @@ def train_quality(
         "data": {
             "path": data_path or data.path,
             "sha256": data.sha256,
-            "n": len(data),
+            "n": n,
+            "extra_prompts": len(extra_prompts),
             "tasks": sorted({t for t in data.tasks if t is not None}),
             "mean_score": dict(
                 zip(data.models, np.round(_col_mean(data.scores), 6).tolist(), strict=True)
@@ -125,13 +162,273 @@ def train_quality(
             "mean_cost_usd": dict(zip(data.models, _col_mean(data.costs).tolist(), strict=True)),
             **(
                 {"observed": dict(zip(data.models, observed.tolist(), strict=True))}
-                if (observed := np.isfinite(data.scores).sum(0)).min() < len(data)
+                if observed.min() < n
                 else {}
             ),
         },
         "metrics": metrics or {},
     }
     return write_card(out_dir, card)
+
+
+def out_of_fold_quality(
+    data: Any,
+    folds: np.ndarray,
+    config: RoutingTrainConfig | None = None,
+    featurizer: Featurizer | None = None,
+    *,
+    weights: np.ndarray | None = None,
+    extra_prompts: Sequence[str] = (),
+) -> np.ndarray:
+    """What ``train_quality`` would serve for each row, had the row's fold been left out.
+
+    ``folds`` (n,) holds a fold id per row (-1: always trained on). The features,
+    pseudo-tasks and task head need no scores and are fitted once on every
+    prompt; the table (or, without tasks, the quality head) is refitted per
+    fold. NaN rows where there is no fold. The fleet's gate evaluates a
+    candidate on these predictions, so every logged outcome serves both to
+    train it and, out of fold, to check it (cross-fitting).
+    """
+    cfg = config or default_train_config()
+    featurizer = featurizer or Featurizer()
+    n, k = len(data), len(data.models)
+    weights = np.ones((n, k)) if weights is None else np.asarray(weights, dtype=np.float64)
+    _, features, labels, names, _ = _represent(data, extra_prompts, featurizer, cfg)
+    x = features[:n]
+    out = np.full((n, k), np.nan)
+    task = None
+    for f in np.unique(folds[folds >= 0]):
+        test, rest = np.flatnonzero(folds == f), np.flatnonzero(folds != f)
+        fit = _fit(
+            data.subset(rest), x[rest], labels[rest], len(names), weights[rest], cfg,
+            task_x=features, task_y=labels, task=task,
+        )  # fmt: skip
+        task = fit.task  # no scores in it: one fit serves every fold
+        out[test] = fit.served(x[test])
+    return out
+
+
+def _represent(
+    data: Any, extra_prompts: Sequence[str], featurizer: Featurizer, cfg: RoutingTrainConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], str]:
+    """(embedding, features of every prompt, task ids, task names, source)."""
+    from threadpoolctl import threadpool_limits
+
+    flat, offsets = featurizer.batch([*data.prompts, *extra_prompts])
+    # One BLAS / OpenMP thread: threaded reductions round differently from run to run,
+    # and a k-means tie broken the other way would change the tasks.
+    with threadpool_limits(limits=1):
+        embedding = lsa_embedding(flat, offsets, featurizer.n_buckets, cfg.dim, cfg.seed)
+        features = pooled(flat, offsets, embedding)
+        labels, names, source = pseudo_tasks(data, features, cfg)
+    return embedding, features, labels, names, source
+
+
+def lsa_embedding(
+    flat: np.ndarray, offsets: np.ndarray, n_buckets: int, dim: int, seed: int
+) -> np.ndarray:
+    """The embedding table ``idf x V`` (n_buckets, d): V holds the top right singular vectors
+    of the prompts' row-normalised TF-IDF matrix (latent semantic analysis).
+
+    A bucket no prompt touched gets a zero row: an unseen n-gram adds nothing.
+    """
+    from sklearn.utils.extmath import randomized_svd
+
+    counts = _counts(flat, offsets, n_buckets)
+    n = counts.shape[0]
+    df = np.bincount(counts.indices, minlength=n_buckets)
+    idf = np.where(df > 0, np.log((1.0 + n) / (1.0 + df)) + 1.0, 0.0)
+    tfidf = counts.multiply(idf[None, :]).tocsr()
+    norms = np.sqrt(np.asarray(tfidf.multiply(tfidf).sum(axis=1)).ravel())
+    tfidf = tfidf.multiply(1.0 / np.maximum(norms, 1e-12)[:, None]).tocsr()
+    d = max(1, min(dim, n - 1, n_buckets - 1))
+    _, _, vt = randomized_svd(tfidf, d, n_iter=2, random_state=seed)
+    return (idf[:, None] * vt.T).astype(np.float32)
+
+
+def pooled(flat: np.ndarray, offsets: np.ndarray, embedding: np.ndarray) -> np.ndarray:
+    """What the ONNX graph computes before its heads: the rows' sum over sqrt(n) (POOLING)."""
+    lens = np.diff(offsets)
+    summed = np.add.reduceat(embedding[flat].astype(np.float64), offsets[:-1], axis=0)
+    summed[lens == 0] = 0.0
+    return summed / np.sqrt(np.maximum(lens, 1))[:, None]
+
+
+def _counts(flat: np.ndarray, offsets: np.ndarray, n_buckets: int) -> Any:
+    import scipy.sparse as sp
+
+    rows = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    counts = sp.csr_matrix((np.ones(len(flat)), (rows, flat)), shape=(len(offsets) - 1, n_buckets))
+    counts.sum_duplicates()
+    return counts
+
+
+def pseudo_tasks(
+    data: Any, features: np.ndarray, cfg: RoutingTrainConfig
+) -> tuple[np.ndarray, list[str], str]:
+    """(task id per prompt, task names, source): the file's tasks when every row names
+    one, else k-means clusters of every prompt's direction in feature space.
+
+    Extra prompts (after the file's rows) get a cluster too; with file tasks they
+    get -1 (no label). Fewer than two tasks: no table (empty names).
+    """
+    n = len(data)
+    if data.has_tasks:
+        names = sorted(set(data.tasks))
+        index = {t: i for i, t in enumerate(names)}
+        labels = np.r_[[index[t] for t in data.tasks], np.full(len(features) - n, -1)]
+        return (labels.astype(np.int64), names, "file") if len(names) > 1 else (labels, [], "")
+    k = cfg.tasks or int(np.clip(round(math.sqrt(len(features) / 10)), 2, 32))
+    unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+    distinct = len(np.unique(unit.round(6), axis=0))
+    k = min(k, distinct)
+    if k < 2:
+        return np.zeros(len(features), dtype=np.int64), [], ""
+    from sklearn.cluster import KMeans
+
+    labels = KMeans(k, n_init=4, random_state=cfg.seed).fit(unit).labels_.astype(np.int64)
+    return labels, [f"cluster-{i:02d}" for i in range(k)], "clusters"
+
+
+@dataclass
+class _Fitted:
+    """The heads ((weight, bias) each, folded onto raw features) and the task table:
+    a quality head without tasks, a task head and table with them."""
+
+    quality: tuple[np.ndarray, np.ndarray] | None
+    log_cost: tuple[np.ndarray, np.ndarray]
+    task: tuple[np.ndarray, np.ndarray] | None
+    table: np.ndarray
+    n_eff: np.ndarray
+
+    def served(self, x: np.ndarray) -> np.ndarray:
+        """The served quality of feature rows ``x`` (the predictor's ``_served``)."""
+        if self.task is None:
+            assert self.quality is not None
+            return 1.0 / (1.0 + np.exp(-(x @ self.quality[0] + self.quality[1])))
+        z = x @ self.task[0] + self.task[1]
+        probs = np.exp(z - z.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        return probs @ self.table
+
+
+def _fit(
+    data: Any,
+    x: np.ndarray,
+    labels: np.ndarray,
+    n_tasks: int,
+    weights: np.ndarray,
+    cfg: RoutingTrainConfig,
+    task_x: np.ndarray,
+    task_y: np.ndarray,
+    task: tuple[np.ndarray, np.ndarray] | None = None,
+) -> _Fitted:
+    """Every head and the table from feature rows ``x`` of ``data``'s rows (the task
+    head from ``task_x``/``task_y``, unless ``task`` gives it)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):  # reproducible fits (see _represent)
+        return _fit_heads(data, x, labels, n_tasks, weights, cfg, task_x, task_y, task)
+
+
+def _fit_heads(
+    data: Any,
+    x: np.ndarray,
+    labels: np.ndarray,
+    n_tasks: int,
+    weights: np.ndarray,
+    cfg: RoutingTrainConfig,
+    task_x: np.ndarray,
+    task_y: np.ndarray,
+    task: tuple[np.ndarray, np.ndarray] | None,
+) -> _Fitted:
+    from .task_table import task_table
+
+    mu, sd = x.mean(axis=0), x.std(axis=0) + 1e-9
+    z = (x - mu) / sd
+    k = len(data.models)
+    log_cost = np.log(np.maximum(data.costs, 1e-12))
+    w_c, b_c = np.zeros((x.shape[1], k)), _col_mean(log_cost)
+    for j in range(k):
+        seen = np.isfinite(log_cost[:, j])
+        if seen.sum() > 1:
+            w_c[:, j], b_c[j] = _ridge(z[seen], log_cost[seen, j])
+    cost = _fold(w_c, b_c, mu, sd)
+    if not n_tasks:
+        w_q, b_q = np.zeros((x.shape[1], k)), np.zeros(k)
+        fallback = _col_mean(data.scores, DEFAULT_PRIOR)
+        for j in range(k):
+            w_q[:, j], b_q[j] = _logistic(z, data.scores[:, j], weights[:, j], cfg, fallback[j])
+        return _Fitted(_fold(w_q, b_q, mu, sd), cost, None, np.zeros((0, k)), np.zeros((0, k)))
+    if task is None:
+        has = task_y >= 0
+        task = _fold(*_softmax_regression((task_x[has] - mu) / sd, task_y[has], n_tasks, cfg),
+                     mu, sd)  # fmt: skip
+    table, n_eff = task_table(
+        labels,
+        data.scores,
+        weights,
+        n_tasks=n_tasks,
+        shrink=cfg.shrink,
+        max_weight=cfg.max_weight,
+    )
+    return _Fitted(None, cost, task, table, n_eff)
+
+
+def _fold(
+    w: np.ndarray, b: np.ndarray, mu: np.ndarray, sd: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weights on standardised features as weights on raw features."""
+    w_raw = w / sd[:, None]
+    return w_raw.astype(np.float32), (b - mu @ w_raw).astype(np.float32)
+
+
+def _logistic(
+    z: np.ndarray, y: np.ndarray, w: np.ndarray, cfg: RoutingTrainConfig, fallback: float
+) -> tuple[np.ndarray, float]:
+    """Weighted ridge logistic regression on observed (fractional) scores; a model with
+    too few or constant observations gets a constant (its mean, else ``fallback``)."""
+    from sklearn.linear_model import LogisticRegression
+
+    seen = np.isfinite(y)
+    s, ws = y[seen], np.minimum(w[seen], cfg.max_weight)
+    if len(s) < 2 or s.min() == s.max():
+        p = float(np.clip(s.mean() if len(s) else fallback, _EPS, 1 - _EPS))
+        return np.zeros(z.shape[1]), math.log(p / (1 - p))
+    zs = z[seen]
+    clf = LogisticRegression(C=cfg.c, max_iter=1000)
+    clf.fit(
+        np.r_[zs, zs],
+        np.r_[np.ones(len(s)), np.zeros(len(s))],
+        sample_weight=np.r_[s * ws, (1 - s) * ws],
+    )
+    return clf.coef_[0], float(clf.intercept_[0])
+
+
+def _softmax_regression(
+    z: np.ndarray, y: np.ndarray, n_classes: int, cfg: RoutingTrainConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Multinomial logistic regression; classes absent from ``y`` get a very low bias."""
+    from sklearn.linear_model import LogisticRegression
+
+    w, b = np.zeros((z.shape[1], n_classes)), np.full(n_classes, -30.0)
+    present = np.unique(y)
+    if len(present) == 1:
+        b[present[0]] = 0.0
+        return w, b
+    clf = LogisticRegression(C=cfg.c, max_iter=1000).fit(z, y)
+    w[:, clf.classes_] = clf.coef_.T
+    b[clf.classes_] = clf.intercept_
+    if len(present) == 2:  # sklearn fits one vector for two classes: split it
+        w[:, clf.classes_[0]], b[clf.classes_[0]] = 0.0, 0.0
+    return w, b
+
+
+def _ridge(z: np.ndarray, y: np.ndarray, alpha: float = 1.0) -> tuple[np.ndarray, float]:
+    mean = float(y.mean())
+    a = z - z.mean(axis=0)
+    coef = np.linalg.solve(a.T @ a + alpha * np.eye(z.shape[1]), a.T @ (y - mean))
+    return coef, mean - float(z.mean(axis=0) @ coef)
 
 
 def _col_mean(x: np.ndarray, fallback: np.ndarray | float | None = None) -> np.ndarray:
@@ -148,75 +445,3 @@ def _col_mean(x: np.ndarray, fallback: np.ndarray | float | None = None) -> np.n
     if fallback is None:
         fallback = float(sums.sum() / counts.sum()) if counts.sum() else 0.0
     return np.where(counts > 0, sums / np.maximum(counts, 1), fallback)
-
-
-def _task_table(data: Any, tasks: list[str], rows: np.ndarray | None = None) -> np.ndarray:
-    """Mean score of every model per task (tasks x models) over ``rows``; a model with
-    no observed score on a task takes its mean over all of ``rows``."""
-    rows = np.arange(len(data)) if rows is None else rows
-    labels = np.array([data.tasks[i] for i in rows], dtype=object)
-    scores = data.scores[rows]
-    overall = _col_mean(scores)
-    return np.stack([_col_mean(scores[labels == t], overall) for t in tasks])
-
-
-def _heads(data: Any, tasks: list[str], rows: np.ndarray) -> list[Any]:
-    """Training targets of ``rows``: quality, centred log cost and (with ``tasks``) the task."""
-    k = len(data.models)
-    log_cost = np.log(np.maximum(data.costs[rows], 1e-12))  # NaN (not observed) stays NaN
-    heads = [
-        HeadData("quality", data.scores[rows], k, "sigmoid"),
-        HeadData("log_cost", log_cost - _col_mean(log_cost), k, "linear", loss_weight=0.5),
-    ]
-    if tasks:
-        index = {t: i for i, t in enumerate(tasks)}
-        ids = np.array([index.get(data.tasks[i], -1) for i in rows])  # -1: no task
-        heads.append(HeadData("task", ids, len(tasks), "softmax", loss_weight=0.5))
-    return heads
-
-
-def _choose_blend(
-    data: Any, flat: np.ndarray, offsets: np.ndarray, n_buckets: int, tasks: list[str], cfg: Any
-) -> tuple[float, dict[str, float]]:
-    """The head weight (``BLEND_WEIGHTS``) of least Brier score on a held-out slice.
-
-    Trains once on the rest of the training file, so the choice never sees
-    the prompts it is scored on (nor, in cross-validation, the evaluated fold).
-    """
-    order = np.random.default_rng(cfg.seed).permutation(len(data))
-    n_val = max(1, int(round(BLEND_HOLDOUT * len(data))))
-    val, fit = np.sort(order[:n_val]), np.sort(order[n_val:])
-    if (
-        not all(t in {data.tasks[i] for i in fit} for t in tasks)
-        or not np.isfinite(data.scores[val]).any()
-    ):
-        return 1.0, {}  # too few prompts to hold some out: keep the head alone
-    sub_flat, sub_off = _rows(flat, offsets, fit)
-    model = train_embedding_bag(sub_flat, sub_off, n_buckets, _heads(data, tasks, fit), cfg)
-    out = model.predict(*_rows(flat, offsets, val))
-    table = _task_table(data, tasks, fit)
-    seen = np.isfinite(data.scores[val])  # Brier over the observed scores only
-    brier = {
-        str(w): round(
-            float(
-                np.mean(
-                    (
-                        (blend_task_prior(out["quality"], out["task"], table, w) - data.scores[val])
-                        ** 2
-                    )[seen]
-                )
-            ),
-            6,
-        )
-        for w in BLEND_WEIGHTS
-    }
-    best = min(BLEND_WEIGHTS, key=lambda w: (brier[str(w)], -w))
-    return float(best), brier
-
-
-def _rows(flat: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The CSR batch of ``rows`` only."""
-    parts = [flat[offsets[i] : offsets[i + 1]] for i in rows]
-    sub_off = np.zeros(len(rows) + 1, dtype=np.int64)
-    np.cumsum([len(p) for p in parts], out=sub_off[1:])
-    return np.concatenate(parts), sub_off

@@ -30,6 +30,7 @@ from .pool import FairLock, LocalPool
 log = logging.getLogger(__name__)
 
 _MB = 1024 * 1024
+_CLOSE_WAIT_S = 0.1  # the longest close() waits for a running generation to stop
 
 
 class LocalBackend:
@@ -140,14 +141,19 @@ class LocalBackend:
         if not self._lock.acquire(timeout=request.timeout_s, cancel=request.cancel):
             if request.cancelled:
                 return Completion("", self.name, finish_reason=FINISH_CANCELLED)
-            raise TargetError(
+            # Waiting in line is no fault of the model's: it must not open its circuit
+            # breaker (under load that masked the model for everyone).
+            raise TargetBusy(
                 f"busy: still queued behind other requests after {request.timeout_s:.1f} s",
                 target=self.name,
+                retry_after_s=max(1.0, (self._lock.waiting + 1) * self._last_latency_s),
             )
         served = time.perf_counter()
         try:
             llama = self._load()
             self._pool.touch(self.name)
+            if request.cancelled:  # e.g. while the model loaded: no prompt to evaluate
+                return Completion("", self.name, finish_reason=FINISH_CANCELLED)
             pieces: list[str] = []
             prompt_tokens = tokens = 0
             ttft: float | None = None
@@ -191,9 +197,16 @@ class LocalBackend:
             finish_reason=finish,
         )
 
-    def close(self) -> None:
-        """Unload the model (waits for a running request to finish)."""
-        self._lock.acquire()
+    def close(self, timeout: float = _CLOSE_WAIT_S) -> None:
+        """Unload the model once a running request has finished (cancel it first).
+
+        A generation still running after ``timeout`` (a long prompt is evaluated in
+        one go, without a token boundary to stop at) keeps the model: a process that
+        is exiting must not wait for it.
+        """
+        if not self._lock.acquire(timeout=timeout):
+            log.warning("%s is still generating; not unloaded", self.name)
+            return
         try:
             self._unload()
             self._pool.forget(self.name)

@@ -1,0 +1,536 @@
+#!/usr/bin/env python3
+"""Does the router learn from its own traffic? A fleet loop over the real code paths.
+
+    python scripts/bench_fleet_loop.py --data FILE.jsonl [--test FILE.jsonl | --test-frac 0.5]
+        --rounds 5 --per-round 2000 --feedback-rate 0.25 --seed 0 --report OUT.json [--plot OUT.png]
+
+The pool is the file's models, as remote models priced from its ``costs``
+(a least-squares fit of the file's per-call costs to input and output prices:
+routing reads prices, not the file) and named like the file's models, so a
+model the shipped bundle knows is scored by its head and the others by the
+default prior. Each round:
+
+1. the device (``Runtime`` with the config's exploration, a real SQLite log)
+   routes ``--per-round`` queries of the traffic part, in batches
+   (``route_many``, the daemon's path); no model is called: for a random
+   ``--feedback-rate`` share of decisions the app reports the chosen model's
+   score from the file (``Runtime.feedback``), and nothing else is revealed;
+2. ``sync export`` writes the log's new rows as a batch, the fleet collects
+   it, retrains the routing predictor from every outcome collected so far
+   (``retrain-routing``, no base file) and gates it on routing value;
+3. a promoted candidate is published as a release and installed on the
+   device (``model install``), which routes the next round with it.
+
+Figures (all on the test part, which never routes): ``start`` (the shipped
+router), per round the installed router's ``test`` curve figures and the
+candidate's, what the device served (mean score and cost of its choices, and
+of its greedy choices: what exploration cost), the gate's decision and
+whether the test part agrees with it; ``task_lookup`` (the per-task mean of
+every logged outcome, by the file's task labels) and ``full_information``
+(the same trainer given every model's score for the queries that got
+feedback). ``--split task`` holds out whole task families instead of random
+rows (with ``--test-frac``): generalisation to kinds of query never routed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from edge_moma.bundle_dirs import bundle_dir  # noqa: E402
+from edge_moma.log.store import LogStore  # noqa: E402
+from edge_moma.log.sync import export_batch  # noqa: E402
+from edge_moma.messages import estimate_tokens  # noqa: E402
+from edge_moma.routing.policy import tradeoff_lambda  # noqa: E402
+from edge_moma.routing.quality import QualityPredictor  # noqa: E402
+from edge_moma.routing.utility import order  # noqa: E402
+from edge_moma.runtime import Runtime  # noqa: E402
+from edge_moma.training.fleet import collect, gate_routing, logged_prompts, publish, retrain_routing  # noqa: E402
+from edge_moma.training.quality import default_train_config, train_quality  # noqa: E402
+from edge_moma.training.rollout import install  # noqa: E402
+from edge_moma.training.routing_data import RoutingSet, load_routing_set  # noqa: E402
+from edge_moma.training.routing_eval import curve_metrics, router_predictions, sweep, task_lookup  # noqa: E402
+
+DEVICE = "sim-device"
+OUTPUT_TOKENS = 200  # llmrouter prices every call at 200 output tokens
+VALUE_AT_BIGGEST = 0.1  # auto tradeoff: the dearest model's mean cost is worth 0.1 quality
+FIGURES = ("aiq", "apgr", "cost_fraction_at_best_single_quality", "quality_at_25pct_cost")
+CHUNK = 64  # queries per route_many call
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, required=True, help="routing file: the traffic part")
+    test = ap.add_mutually_exclusive_group()
+    test.add_argument("--test", type=Path, help="routing file of the test part")
+    test.add_argument("--test-frac", type=float, help="hold this share of --data out as the test")
+    ap.add_argument("--split", choices=("random", "task"), default="random")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--per-round", type=int, default=2000)
+    ap.add_argument("--feedback-rate", type=float, default=0.25)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--explore", type=float, help="[policy] explore (default: the config's)")
+    ap.add_argument("--explore-margin", type=float, help="[policy] explore_margin")
+    ap.add_argument("--tradeoff", type=float, help="[policy] tradeoff (default: auto, see code)")
+    ap.add_argument("--report", type=Path, default=ROOT / "reports" / "bench_fleet_loop.json")
+    ap.add_argument("--plot", type=Path)
+    ap.add_argument("--work", type=Path, help="keep the device, fleet and releases here")
+    args = ap.parse_args(argv)
+    if args.test is None and args.test_frac is None:
+        ap.error("pass --test FILE or --test-frac F")
+    began = time.perf_counter()
+    traffic, test = _parts(args)
+    work = Path(args.work or tempfile.mkdtemp(prefix="edge-moma-fleet-loop-"))
+    if args.work is not None and work.exists():
+        shutil.rmtree(work)  # a fresh device and fleet every run
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        report = run(args, traffic, test, work)
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+    report["seconds"] = round(time.perf_counter() - began, 1)
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if args.plot:
+        plot(report, args.plot)
+    print(json.dumps(summary(report), indent=2))
+    return 0
+
+
+# --- data -------------------------------------------------------------------------------
+
+
+def _parts(args: argparse.Namespace) -> tuple[RoutingSet, RoutingSet]:
+    data = load_routing_set(args.data)
+    if args.test is not None:
+        test = load_routing_set(args.test)
+        if set(test.models) != set(data.models):
+            raise SystemExit(f"{args.test}: its models differ from {args.data}'s")
+        return data, _reorder(test, data.models)
+    rng = np.random.default_rng(args.seed)
+    if args.split == "task":
+        if not data.has_tasks:
+            raise SystemExit(f"{args.data}: --split task needs a task on every row")
+        tasks = sorted(set(data.tasks))
+        held: set[str] = set()
+        for t in rng.permutation(tasks):
+            if sum(x in held for x in data.tasks) >= args.test_frac * len(data):
+                break
+            held.add(str(t))
+        is_test = np.array([t in held for t in data.tasks])
+    else:
+        is_test = np.zeros(len(data), dtype=bool)
+        is_test[rng.permutation(len(data))[: int(round(args.test_frac * len(data)))]] = True
+    return data.subset(np.flatnonzero(~is_test)), data.subset(np.flatnonzero(is_test))
+
+
+def _reorder(data: RoutingSet, models: tuple[str, ...]) -> RoutingSet:
+    idx = [data.models.index(m) for m in models]
+    return RoutingSet(
+        data.path, data.ids, data.prompts, data.tasks, models,
+        data.scores[:, idx], data.costs[:, idx], data.sha256,
+    )  # fmt: skip
+
+
+def prices(data: RoutingSet) -> dict[str, tuple[float, float]]:
+    """(price_in, price_out) in USD per 1k tokens per model: the least-squares fit of the
+    file's costs to the runtime's token estimates (prompt ~ chars / 4, OUTPUT_TOKENS out)."""
+    tokens = np.array([estimate_tokens(p) for p in data.prompts], dtype=np.float64)
+    design = np.c_[tokens, np.full(len(tokens), float(OUTPUT_TOKENS))] / 1000.0
+    out = {}
+    for j, m in enumerate(data.models):
+        coef, *_ = np.linalg.lstsq(design, data.costs[:, j], rcond=None)
+        if coef.min() < 0:  # not a per-token price list: charge the mean per output token
+            coef = np.array([0.0, data.costs[:, j].mean() / (OUTPUT_TOKENS / 1000.0)])
+        out[m] = (float(coef[0]), float(coef[1]))
+    return out
+
+
+def write_config(path: Path, data: RoutingSet, tradeoff: float, args: argparse.Namespace) -> Path:
+    """The device's config: every file model as a remote model at a host under .example
+    (never called: the benchmark only routes), a big budget, a long deadline."""
+    lines = [
+        "[runtime]",
+        f'data_dir = "{path.parent / "device"}"',
+        'log_text = "store"',
+        f'device_id = "{DEVICE}"',
+        "log_retention_days = 0",
+        "log_max_mb = 0",
+        "[budgets]",
+        "daily_usd = 1000000.0",
+        "monthly_usd = 1000000.0",
+        "deadline_s = 3600.0",
+        "[policy]",
+        f"tradeoff = {tradeoff!r}",
+        f"expected_output_tokens = {OUTPUT_TOKENS}",
+    ]
+    if args.explore is not None:
+        lines.append(f"explore = {args.explore!r}")
+    if args.explore_margin is not None:
+        lines.append(f"explore_margin = {args.explore_margin!r}")
+    for i, (m, (p_in, p_out)) in enumerate(prices(data).items()):
+        lines += [
+            "[[models]]",
+            f"name = {json.dumps(m)}",
+            'kind = "remote"',
+            f'base_url = "https://model-{i}.example/v1"',
+            f"model = {json.dumps(m)}",
+            f"price_in = {p_in!r}",
+            f"price_out = {p_out!r}",
+            "latency_s = 0.5",
+        ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def auto_tradeoff(data: RoutingSet) -> float:
+    """The knob at which the dearest model's mean cost is worth VALUE_AT_BIGGEST quality."""
+    lam = VALUE_AT_BIGGEST / float(data.costs.mean(axis=0).max())
+    return float(np.clip(1.0 - math.log10(1.0 + lam) / 3.0, 0.0, 1.0))
+
+
+# --- the loop -----------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace, traffic: RoutingSet, test: RoutingSet, work: Path) -> dict:
+    from edge_moma.config import load_config
+
+    tradeoff = args.tradeoff if args.tradeoff is not None else auto_tradeoff(traffic)
+    config_path = write_config(work / "config.toml", traffic, tradeoff, args)
+    config = load_config(config_path)
+    lam = tradeoff_lambda(tradeoff)
+    fleet_db, inbox, releases = work / "fleet" / "fleet.db", work / "inbox", work / "releases"
+    rng = np.random.default_rng(args.seed)
+    total = args.rounds * args.per_round
+    order_ = np.concatenate(
+        [rng.permutation(len(traffic)) for _ in range(total // len(traffic) + 1)]
+    )[:total]
+    feedback_draw = np.random.default_rng(args.seed + 1)
+    start_dir = bundle_dir(config, "routing")
+    report: dict[str, Any] = {
+        "data": str(args.data),
+        "test": str(args.test) if args.test else f"{args.test_frac} of --data ({args.split})",
+        "setup": {
+            "models": list(traffic.models),
+            "traffic_rows": len(traffic),
+            "test_rows": len(test),
+            "rounds": args.rounds,
+            "per_round": args.per_round,
+            "feedback_rate": args.feedback_rate,
+            "seed": args.seed,
+            "tradeoff": tradeoff,
+            "lambda_per_usd": lam,
+            "explore": config.policy.explore,
+            "explore_margin": config.policy.explore_margin,
+            "start_bundle": QualityPredictor.load(start_dir).version,
+        },
+        "start": test_figures(start_dir, test, lam, config),
+        "rounds": [],
+    }
+    observed: list[tuple[int, int, float]] = []  # (traffic row, model, score) of all feedback
+    col = {m: j for j, m in enumerate(traffic.models)}
+    for r in range(args.rounds):
+        t0 = time.perf_counter()
+        rows = order_[r * args.per_round : (r + 1) * args.per_round]
+        served = route_round(config_path, traffic, rows, args, r, col, feedback_draw, observed, lam)
+        store = LogStore.open(config.data_dir / "decisions.db")
+        try:
+            export_batch(store, inbox, DEVICE)
+        finally:
+            store.close()
+        collect([inbox], fleet_db)
+        current = bundle_dir(config, "routing")
+        cand = work / "candidates" / f"round-{r + 1}"
+        out = retrain_routing(
+            fleet_db, None, current, cand, cand.with_suffix(".work"), seed=args.seed
+        )
+        gate = gate_routing(
+            cand, current, [], out["outcomes_file"], cand.with_suffix(".work") / "gate.json"
+        )
+        cand_test = test_figures(cand, test, lam, config)
+        cur_test = test_figures(current, test, lam, config)
+        if gate["promote"]:
+            release = publish(
+                {"routing": cand}, releases, release=f"round-{r + 1}", gate_report=gate
+            )
+            install(config.data_dir, release, required_labels={"intent": set()})
+        installed = cand_test if gate["promote"] else cur_test
+        report["rounds"].append(
+            {
+                "round": r + 1,
+                **served,
+                "feedback_rows": len(observed),
+                "promoted": bool(gate["promote"]),
+                "gate": {
+                    "decisions": gate["value"]["decisions"],
+                    "delta": gate["value"].get("delta"),
+                    "interval": gate["value"]["delta_interval"],
+                    "brier_delta": gate["brier"]["delta"],
+                },
+                "candidate_test": cand_test,
+                "current_test": cur_test,
+                "candidate_better_on_test": cand_test["value"] > cur_test["value"],
+                "candidate_worse_on_test": cand_test["value"] < cur_test["value"],
+                "test": installed,
+                "seconds": round(time.perf_counter() - t0, 1),
+            }
+        )
+        print(
+            f"round {r + 1}: test aiq {installed['aiq']} (candidate {cand_test['aiq']}, "
+            f"promoted {gate['promote']}), served {served['served_quality']:.4f} "
+            f"(greedy {served['greedy_quality']:.4f}), {report['rounds'][-1]['seconds']} s",
+            file=sys.stderr,
+        )
+    report["task_lookup"] = lookup_figures(traffic, test, observed)
+    report["full_information"] = full_information(
+        traffic, test, observed, fleet_db, work, lam, config
+    )
+    report["gate"] = gate_summary(report["rounds"])
+    report["closure"] = closure(report, "apgr" if len(traffic.models) == 2 else "aiq")
+    return report
+
+
+def route_round(
+    config_path: Path,
+    traffic: RoutingSet,
+    rows: np.ndarray,
+    args: argparse.Namespace,
+    r: int,
+    col: dict[str, int],
+    feedback_draw: np.random.Generator,
+    observed: list[tuple[int, int, float]],
+    lam: float,
+) -> dict[str, Any]:
+    """Route one round on the device; report what it served, explored and fed back."""
+    quality, cost, greedy_q, greedy_c, explored = [], [], [], [], 0
+    ctx = {"online": True, "charging": True, "battery_percent": 100.0}
+    with Runtime.from_config(config_path, explore_seed=args.seed * 1000 + r) as rt:
+        for lo in range(0, len(rows), CHUNK):
+            chunk = rows[lo : lo + CHUNK]
+            decisions = rt.route_many(
+                [traffic.prompts[i] for i in chunk], contexts=[ctx] * len(chunk)
+            )
+            for i, d in zip(chunk, decisions, strict=True):
+                j = col[d.target]
+                quality.append(traffic.scores[i, j])
+                cost.append(traffic.costs[i, j])
+                explored += d.explored
+                g = col[_greedy(d)]
+                greedy_q.append(traffic.scores[i, g])
+                greedy_c.append(traffic.costs[i, g])
+                if feedback_draw.random() < args.feedback_rate:
+                    rt.feedback(d.id, score=float(traffic.scores[i, j]))
+                    observed.append((int(i), j, float(traffic.scores[i, j])))
+    return {
+        "decisions": len(rows),
+        "explored": explored,
+        "served_quality": round(float(np.mean(quality)), 6),
+        "served_cost": float(np.mean(cost)),
+        "greedy_quality": round(float(np.mean(greedy_q)), 6),
+        "greedy_cost": float(np.mean(greedy_c)),
+    }
+
+
+def _greedy(decision: Any) -> str:
+    """The candidate the policy ranks first (what it serves without exploration)."""
+    cands = [c for c in decision.candidates if c.kind != "agent"]
+    ranked = order(
+        [c.utility for c in cands], [c.cost_usd for c in cands], [c.quality for c in cands]
+    )
+    return next(cands[i].target for i in ranked if cands[i].eligible)
+
+
+# --- figures --------------------------------------------------------------------------------
+
+
+def test_figures(bundle: Path, test: RoutingSet, lam: float, config: Any) -> dict[str, Any]:
+    """The bundle's curve figures on the test part, plus ``value``: the mean utility
+    (score - lambda x cost, the device's rule and prices) of its greedy choices."""
+    quality, est = router_predictions(Path(bundle), test)
+    out = {
+        k: v
+        for k, v in curve_metrics(sweep(quality, est, test.scores, test.costs), test).items()
+        if k in FIGURES
+    }
+    priced = device_costs(test, config)
+    util = quality - lam * priced
+    rows = np.arange(len(test))
+    choice = np.array(
+        [
+            order(u.tolist(), c.tolist(), q.tolist())[0]
+            for u, c, q in zip(util, priced, quality, strict=True)
+        ]
+    )
+    out["value"] = round(float((test.scores[rows, choice] - lam * priced[rows, choice]).mean()), 6)
+    return out
+
+
+def device_costs(data: RoutingSet, config: Any) -> np.ndarray:
+    """What the device estimates each call costs (its price list, as ``policy.estimate``)."""
+    tokens = np.array([estimate_tokens(p) for p in data.prompts], dtype=np.float64)
+    out = np.zeros(data.costs.shape)
+    for j, m in enumerate(data.models):
+        model = config.model(m)
+        out[:, j] = (model.price_in * tokens + model.price_out * OUTPUT_TOKENS) / 1000.0
+    return out
+
+
+def lookup_figures(traffic: RoutingSet, test: RoutingSet, observed: list) -> dict[str, Any]:
+    """The per-task lookup trained on the same feedback: each task's mean logged score per
+    model (a model never observed on a task: its mean over all tasks)."""
+    scores = np.full((len(observed), len(traffic.models)), np.nan)
+    for n, (_, j, s) in enumerate(observed):
+        scores[n, j] = s
+    tasks = [traffic.tasks[i] for i, _, _ in observed]
+    if not traffic.has_tasks or not test.has_tasks:
+        return {"why": "the files name no tasks"}
+
+    def means(rows: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+        seen = np.isfinite(scores[rows])
+        total, count = np.where(seen, scores[rows], 0.0).sum(axis=0), seen.sum(axis=0)
+        return np.where(count > 0, total / np.maximum(count, 1), fallback)
+
+    overall = means(np.ones(len(tasks), dtype=bool), np.full(scores.shape[1], 0.5))
+    table = {t: means(np.array([x == t for x in tasks]), overall) for t in set(tasks)}
+    quality = np.stack([table.get(t, overall) for t in test.tasks])
+    cost = task_lookup(traffic, test, traffic.costs)
+    metrics = curve_metrics(sweep(quality, cost, test.scores, test.costs), test)
+    return {k: v for k, v in metrics.items() if k in FIGURES}
+
+
+def full_information(
+    traffic: RoutingSet,
+    test: RoutingSet,
+    observed: list,
+    fleet_db: Path,
+    work: Path,
+    lam: float,
+    config: Any,
+) -> dict[str, Any]:
+    """The same trainer given every model's score for the queries that got feedback (and the
+    same logged prompts without feedback), scored on the test part."""
+    rows = sorted({i for i, _, _ in observed})
+    data = traffic.subset(np.array(rows))
+    data = RoutingSet(
+        data.path,
+        data.ids,
+        data.prompts,
+        (None,) * len(data),
+        data.models,
+        data.scores,
+        data.costs,
+        data.sha256,
+    )  # fmt: skip  (no task labels: the logged rows have none either)
+    trained = set(data.prompts)
+    extra = [t for t in logged_prompts(fleet_db) if t not in trained]
+    out = work / "full-information"
+    train_quality(data, out, default_train_config(), extra_prompts=extra)
+    return {"queries": len(rows), **test_figures(out, test, lam, config)}
+
+
+def gate_summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    promoted = [r for r in rounds if r["promoted"]]
+    refused = [r for r in rounds if not r["promoted"]]
+    return {
+        "promoted": len(promoted),
+        "refused": len(refused),
+        "promoted_worse_on_test_value": sum(r["candidate_worse_on_test"] for r in promoted),
+        "refused_better_on_test_value": sum(r["candidate_better_on_test"] for r in refused),
+    }
+
+
+def closure(report: dict[str, Any], key: str) -> dict[str, Any]:
+    start, full = report["start"][key], report["full_information"][key]
+    final = report["rounds"][-1]["test"][key] if report["rounds"] else start
+    lookup = report["task_lookup"].get(key)
+    return {
+        "figure": key,
+        "start": start,
+        "final": final,
+        "full_information": full,
+        "task_lookup": lookup,
+        "gap_closed": None if full == start else round((final - start) / (full - start), 4),
+        "beats_task_lookup": None if lookup is None else final > lookup,
+        "served_minus_greedy": [
+            round(r["served_quality"] - r["greedy_quality"], 6) for r in report["rounds"]
+        ],
+    }
+
+
+def summary(report: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "setup": report["setup"],
+        "start": report["start"],
+        "rounds": [
+            {
+                k: r[k]
+                for k in (
+                    "round",
+                    "explored",
+                    "feedback_rows",
+                    "promoted",
+                    "served_quality",
+                    "greedy_quality",
+                    "served_cost",
+                    "test",
+                )
+            }
+            for r in report["rounds"]
+        ],
+        "task_lookup": report["task_lookup"],
+        "full_information": report["full_information"],
+        "gate": report["gate"],
+        "closure": report["closure"],
+        "seconds": report["seconds"],
+    }
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    key = report["closure"]["figure"]
+    xs = [0] + [r["round"] for r in report["rounds"]]
+    ys = [report["start"][key]] + [r["test"][key] for r in report["rounds"]]
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    ax.plot(xs, ys, marker="o", label="installed router (test part)")
+    cand = [r["candidate_test"][key] for r in report["rounds"]]
+    ax.plot(xs[1:], cand, marker="x", linestyle=":", label="candidate of the round")
+    ax.axhline(
+        report["full_information"][key], color="tab:green", linestyle="--", label="full information"
+    )
+    if report["task_lookup"].get(key) is not None:
+        ax.axhline(
+            report["task_lookup"][key],
+            color="tab:brown",
+            linestyle="--",
+            label="per-task lookup, same feedback",
+        )
+    ax.set_xlabel("round")
+    ax.set_ylabel(key.upper())
+    ax.set_title(f"Fleet loop: {Path(report['data']).name}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
