@@ -23,7 +23,7 @@ from typing import Any
 from .config import check_value
 from .errors import ConfigError, RequestError
 from .messages import MAX_OUTPUT_TOKENS
-from .untrusted import MAX_JSON_DEPTH, too_deep
+from .untrusted import MAX_JSON_DEPTH, is_unicode, too_deep
 
 MAX_DEADLINE_S = 86_400.0  # a day; longer waits are a mistake, and timers overflow near 1e300
 
@@ -122,6 +122,13 @@ def _checked(name: str, value: Any) -> Any:
         raise RequestError(
             "routing context: target: found '', expected the name of a model or agent",
             param="context.target",
+        )
+    elif name == "session_id" and not is_unicode(value):
+        raise RequestError(
+            "routing context: session_id: found text with a lone surrogate (an unpaired "
+            "\\ud800-\\udfff escape), expected text that is valid Unicode; the session log "
+            "stores it as UTF-8",
+            param="context.session_id",
         )
     elif name == "slots" and (not all(isinstance(k, str) for k in value) or too_deep(value)):
         raise RequestError(

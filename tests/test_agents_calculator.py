@@ -61,6 +61,17 @@ def test_refuses_what_it_cannot_compute(text: str, why: str) -> None:
         evaluate(text)
 
 
+@pytest.mark.parametrize("text", ["(" * 100_000 + "1", "2**" * 5_000 + "2", "-" * 5_000 + "1"])
+def test_deep_nesting_is_refused_not_recursed(text: str) -> None:
+    """A pinned calculator once raised RecursionError on these (a 500 in the daemon)."""
+    with pytest.raises(CalculationError, match="nests more than 64 levels"):
+        evaluate(text)
+    assert claim(text) in (CANNOT, POSSIBLE)
+    reply = CalculatorAgent().handle(turn(text, "calculator"))
+    assert reply.state == "done" and "nests more than" in reply.reply
+    assert evaluate("(" * 60 + "1 + 2" + ")" * 60)[1] == 3  # deep but within the bound
+
+
 def test_follow_up_continues_from_the_last_result() -> None:
     agent = CalculatorAgent()
     first = agent.handle(turn("what's 15% of 80", "calculator"))

@@ -46,7 +46,7 @@ def test_a_read_only_data_dir_does_not_stop_routing_and_doctor_reports_it(
     assert json.loads(routed.stdout)["target"] == "calculator"
     assert "Traceback" not in routed.stderr
     assert "cannot write the device id" in routed.stderr  # said once, not an error
-    assert doctor.returncode == 0, doctor.stderr
+    assert doctor.returncode == 2, doctor.stderr  # it lists a problem
     log = json.loads(doctor.stdout)["log"]
     assert log["status"] == "degraded"
     assert any("cannot be written" in p for p in log["problems"]), log

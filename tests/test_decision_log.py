@@ -15,7 +15,7 @@ from fs_faults import make_read_only, read_only
 from log_samples import make_record
 
 from edge_moma.config import PrivacyRule
-from edge_moma.errors import LogError
+from edge_moma.errors import LogError, RequestError
 from edge_moma.log.store import Feedback, LogStore
 from edge_moma.log.writer import DecisionLog, LogSettings, device_id
 from edge_moma.routing.privacy import PrivacyRules
@@ -370,7 +370,9 @@ def test_feedback_with_a_lone_surrogate_is_stored_escaped_and_logging_goes_on(
     """A decision id or note that is not UTF-8 (valid JSON: "\\ud800") used to raise
     UnicodeEncodeError in the writer thread, which ended it: every later decision was lost."""
     log = DecisionLog(settings(tmp_path))
-    log.add_feedback(Feedback("\ud800", score=1.0, note="n\udcff"))
+    with pytest.raises(RequestError, match="note must be text"):  # refused before the queue
+        log.add_feedback(Feedback("0" * 32, score=1.0, note="n\udcff"))
+    log.add_feedback(Feedback("\ud800", score=1.0, note="n"))  # the writer escapes the id
     assert log.flush(timeout=10)
     records = [make_record(i) for i in range(20)]
     for r in records:
@@ -380,7 +382,7 @@ def test_feedback_with_a_lone_surrogate_is_stored_escaped_and_logging_goes_on(
     assert count(tmp_path / "decisions.db") == 20
     with sqlite3.connect(tmp_path / "decisions.db") as conn:
         stored = conn.execute("SELECT decision_id, note FROM feedback").fetchall()
-    assert stored == [("\\ud800", "n\\udcff")]
+    assert stored == [("\\ud800", "n")]
 
 
 def test_a_record_the_database_refuses_is_dropped_alone(tmp_path: Path) -> None:

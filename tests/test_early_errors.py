@@ -214,6 +214,7 @@ def test_doctor_reports_an_agent_the_bundle_cannot_route_to(write_config) -> Non
 AS_NOBODY = """
 import os, sys
 import edge_moma.cli, edge_moma.doctor, edge_moma.routing.intent, platform, json
+import edge_moma.serve.client
 platform.platform()
 os.setgroups([]); os.setgid(65534); os.setuid(65534)
 edge_moma.cli.main(sys.argv[1:])

@@ -21,6 +21,7 @@ pytest.importorskip(
     "edge_moma.routing.quality", reason="Runtime needs the quality predictor (issue 4)"
 )
 
+from edge_moma.errors import RequestError  # noqa: E402
 from edge_moma.runtime import Runtime  # noqa: E402
 from edge_moma.targets.executor import Response  # noqa: E402
 
@@ -286,6 +287,25 @@ def test_reminders_and_dialogs_survive_a_restart(tmp_path: Path, smollm_path: Pa
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ("Your reminders: 1. renew my passport; 2. call the plumber.")
+
+
+def test_lone_surrogates_never_reach_the_persisted_sessions(
+    tmp_path: Path, smollm_path: Path
+) -> None:
+    """A session id with a lone surrogate once failed in SQLite's encoder; it is refused
+    as a request error now, and the sessions store goes on working."""
+    path = tmp_path / "config.toml"
+    extra = "\n[agent_stage]\npersist_sessions = true\n"
+    path.write_text(config_text(tmp_path / "data", smollm_path, "http://127.0.0.1:9/", extra))
+    with Runtime.from_config(path) as rt:
+        with pytest.raises(RequestError, match="session_id: found text with a lone surrogate"):
+            rt.complete("remind me to call mum", context={"session_id": "a\ud800"})
+        ctx = {"session_id": "surrogates"}
+        added = rt.complete("remind me to call mum", context=ctx)
+        assert added.target == "reminders" and "call mum" in added.text
+    with Runtime.from_config(path) as rt:  # the good session was persisted, the bad one never
+        listed = rt.complete("what are my reminders", context={"session_id": "surrogates"})
+        assert "call mum" in listed.text
 
 
 def test_a_streamed_turn_moves_the_dialog_on(tmp_path: Path, smollm_path: Path) -> None:

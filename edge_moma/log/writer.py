@@ -463,7 +463,12 @@ class DecisionLog:
 
     def _writer_died(self, exc: BaseException) -> None:
         held, self._pending = self._pending, []
-        self._count(held, f"the log writer stopped ({exc!r})")
+        # Counted before the restart, flush markers released after it: a flush that
+        # returns sees the loss counted and a live writer.
+        markers = [m for m in held if isinstance(m, _Marker)]
+        self._count(
+            [m for m in held if not isinstance(m, _Marker)], f"the log writer stopped ({exc!r})"
+        )
         self.error = f"the log writer stopped ({exc!r}) and was restarted"
         now = time.monotonic()
         self._restart_times.append(now)
@@ -472,9 +477,10 @@ class DecisionLog:
             self.error = f"the log writer keeps stopping ({exc!r}); logging is off until restart"
             self._closed = True
             self._abandon(self.error)
-            return
-        self.restarts += 1
-        self._start_writer()
+        else:
+            self.restarts += 1
+            self._start_writer()
+        self._count(markers, "")
 
     def _drain(self, everything: bool = True) -> None:
         """Write the queue in batches (only one while retention has work to do)."""

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
 
 from ..errors import DaemonError
+from ..targets.backends.sse import LineSplitter, SseError
 
 Messages = str | Sequence[Mapping[str, Any]]
 _BASE = "http://edge-moma"  # the host is ignored on a Unix socket
@@ -86,6 +87,15 @@ def _checked(response: httpx.Response) -> httpx.Response:
         type=type_,
         code=code,
     )
+
+
+def _lines(feed: Callable[[bytes], list[str]], chunk: bytes) -> list[str]:
+    """The event-stream lines a chunk completes, split at CR/LF only (``sse``): httpx's
+    ``iter_lines`` would also split at U+2028 and others that an answer's JSON holds raw."""
+    try:
+        return feed(chunk)
+    except SseError as exc:
+        raise DaemonError(f"the stream failed: {exc}", status=200) from None
 
 
 def _piece(line: str) -> str | None:
@@ -162,7 +172,8 @@ class Client:
                 if response.status_code >= 400:
                     response.read()
                     _checked(response)
-                for line in response.iter_lines():
+                splitter = LineSplitter()
+                for line in (x for c in response.iter_bytes() for x in _lines(splitter.feed, c)):
                     piece = _piece(line)
                     if piece is None:
                         return
@@ -261,12 +272,14 @@ class AsyncClient:
                 if response.status_code >= 400:
                     await response.aread()
                     _checked(response)
-                async for line in response.aiter_lines():
-                    piece = _piece(line)
-                    if piece is None:
-                        return
-                    if piece:
-                        yield piece
+                splitter = LineSplitter()
+                async for chunk in response.aiter_bytes():
+                    for line in _lines(splitter.feed, chunk):
+                        piece = _piece(line)
+                        if piece is None:
+                            return
+                        if piece:
+                            yield piece
         except (httpx.TransportError, FileNotFoundError) as exc:
             raise _unreachable(self.socket, exc) from None
 

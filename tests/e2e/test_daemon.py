@@ -129,15 +129,17 @@ def test_healthz_and_models(http: httpx.Client, daemon: Daemon) -> None:
     assert by_id["calculator"]["edge_moma"]["kind"] == "agent"
 
 
-def test_route_answers_a_session_id_that_is_not_utf8(http: httpx.Client) -> None:
-    # JSON may escape a lone surrogate; the decision carries it back, escaped.
+def test_route_refuses_a_session_id_that_is_not_utf8(http: httpx.Client) -> None:
+    # JSON may escape a lone surrogate; like such a query, it is a 400 naming the key (it
+    # once reached the persisted sessions, whose SQLite encoder failed on it).
     raw = (
         b'{"messages": [{"role": "user", "content": "hi"}], '
         b'"edge_moma": {"session_id": "s\\ud83d"}}'
     )
     r = http.post("/v1/route", content=raw, headers={"content-type": "application/json"})
-    assert r.status_code == 200, r.text
-    assert r.json()["context"]["session_id"] == "s\ud83d"
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"] == "edge_moma.session_id"
+    assert "lone surrogate" in r.json()["error"]["message"]
 
 
 def test_route_returns_what_the_cli_prints(http: httpx.Client, daemon: Daemon) -> None:
@@ -465,6 +467,21 @@ def test_edge_moma_client_sync(daemon: Daemon) -> None:
         with pytest.raises(DaemonError) as info:
             client.chat("hi", model="gpt-9")
         assert info.value.status == 404 and info.value.code == "model_not_found"
+
+
+def test_the_client_keeps_line_separators_inside_a_streamed_answer(daemon: Daemon) -> None:
+    """The daemon writes U+2028 raw in its JSON; a reader splitting like ``str.splitlines``
+    (httpx's ``iter_lines``) cut that event in two and failed on half a JSON object."""
+    ask = [{"role": "user", "content": "add oat\u2028milk to my shopping list"}]
+
+    async def pieces() -> str:
+        async with AsyncClient(daemon.socket) as client:
+            return "".join([p async for p in client.stream(ask, model="reminders")])
+
+    with Client(daemon.socket) as client:
+        text = "".join(client.stream(ask, model="reminders"))
+    assert "oat\u2028milk" in text
+    assert "oat\u2028milk" in asyncio.run(pieces())
 
 
 def test_edge_moma_client_async(daemon: Daemon) -> None:

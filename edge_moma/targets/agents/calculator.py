@@ -36,6 +36,7 @@ from .numbers import ONES, SCALES, TENS, words_to_numbers
 _MAX_EXPONENT = 10_000
 _MAX_MAGNITUDE = 1e300
 _MAX_FACTORIAL = 170
+_MAX_NESTING = 64  # brackets, signs and powers inside one another; deeper is refused, not recursed
 
 NUM = r"-?\d+(?:\.\d+)?"
 _PCT = r"\s*(?:%|percent(?:age)?)"
@@ -290,6 +291,7 @@ class _Parser:
     def __init__(self, tokens: list[str]):
         self.tokens = tokens
         self.pos = 0
+        self.depth = 0
 
     def peek(self) -> str | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -334,13 +336,20 @@ class _Parser:
         return _checked(value)
 
     def unary(self) -> float:
-        if self.peek() == "-":
-            self.take()
-            return -self.unary()
-        if self.peek() == "+":
-            self.take()
-            return self.unary()
-        return self.power()
+        """Every nested part passes here, so the nesting is bounded here."""
+        if self.depth >= _MAX_NESTING:
+            raise CalculationError(f"it nests more than {_MAX_NESTING} levels deep")
+        self.depth += 1
+        try:
+            if self.peek() == "-":
+                self.take()
+                return -self.unary()
+            if self.peek() == "+":
+                self.take()
+                return self.unary()
+            return self.power()
+        finally:
+            self.depth -= 1
 
     def power(self) -> float:
         base = self.atom()
