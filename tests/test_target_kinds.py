@@ -68,6 +68,7 @@ class EchoBackend:
 CONFIG = """
 [policy]
 tradeoff = 1.0
+explore = 0.0  # the chosen target is what this test checks, not exploration
 
 [[models]]
 name = "parrot"
