@@ -250,7 +250,9 @@ def test_a_cancelled_generation_is_an_attempt_with_error_cancelled(
     threading.Timer(0.5, cancel.set).start()
     r = execute(
         decision("local", "ok"),
-        ChatRequest(long_ask, max_tokens=400, cancel=cancel),
+        # Greedy: the model's answer is then always about 120 tokens (3 s), well past
+        # the cancel; sampled at 0.2 it was sometimes 14 tokens, done before it.
+        ChatRequest(long_ask, max_tokens=400, temperature=0.0, cancel=cancel),
         backend_for(targets),
         deadline_s=120,
     )
