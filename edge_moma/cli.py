@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
+from . import __version__
 from .errors import (
     BundleError,
     ConfigError,
@@ -67,7 +68,7 @@ def echo_json(obj: Any) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="edge-moma")
+@click.version_option(version=__version__, prog_name="edge-moma")
 def main() -> None:
     """edge-moma: route each request to an on-device agent, a local model or a cloud LLM."""
 
@@ -178,8 +179,20 @@ def route(text: str, config_path: str | None, as_json: bool, **ctx: Any) -> None
 @click.argument("text")
 @config_option
 @context_options
-@click.option("--max-tokens", default=256, show_default=True, type=click.IntRange(min=1))
-@click.option("--temperature", default=0.2, show_default=True, type=click.FloatRange(0, 2))
+@click.option(
+    "--max-tokens",
+    default=256,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Longest answer, in tokens.",
+)
+@click.option(
+    "--temperature",
+    default=0.2,
+    show_default=True,
+    type=click.FloatRange(0, 2),
+    help="Sampling temperature (0: always the likeliest token).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the answer and decision as JSON.")
 @click.option("--stream", is_flag=True, help="Print the answer as it is generated.")
 @handle_errors
@@ -275,7 +288,7 @@ def serve(config_path: str | None, socket_path: str | None, log_level: str) -> N
     """
     import logging
 
-    from .daemon import serve as run_daemon
+    from .serve.daemon import serve as run_daemon
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -301,8 +314,14 @@ def eval_() -> None:
 @click.option("--data", required=True, type=click.Path(dir_okay=False), help="Training file.")
 @click.option("--val", type=click.Path(dir_okay=False), help="Validation file [10% of --data].")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle to write.")
-@click.option("--epochs", default=10, show_default=True, type=click.IntRange(min=1))
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option(
+    "--epochs",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Passes over the training data.",
+)
+@click.option("--seed", default=0, show_default=True, type=int, help="Data shuffle and weights.")
 @click.option(
     "--min-oos-recall",
     default=0.6,
@@ -328,7 +347,7 @@ def train_intent_cmd(
     """Train an intent (+ task) bundle from {"text", "label"[, "task"]} JSON Lines."""
     from dataclasses import replace
 
-    from .intent_training import DEFAULT_CONFIG, train_intent
+    from .training.intent import DEFAULT_CONFIG, train_intent
 
     card = train_intent(
         data,
@@ -351,10 +370,10 @@ def eval_intent_cmd(data: str, model: str | None, report_path: str | None) -> No
     """Accuracy, out-of-scope recall/precision, macro F1 and latency of an intent bundle."""
     from pathlib import Path
 
-    from .intent_training import evaluate_intent
-    from .resources import packaged_path
+    from .bundle_dirs import shipped_bundle_dir
+    from .training.intent import evaluate_intent
 
-    report = evaluate_intent(data, model or packaged_path("models") / "intent")
+    report = evaluate_intent(data, model or shipped_bundle_dir("intent"))
     echo_json(report)
     if report_path:
         Path(report_path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -371,8 +390,8 @@ def _log_store(config_path: str | None, *, readonly: bool = True) -> Any:
     stderr; ``log show ID`` finds no such decision (exit 2).
     """
     from .config import load_config
-    from .decision_log import LOG_FILE
-    from .log_store import LogStore
+    from .log.store import LogStore
+    from .log.writer import LOG_FILE
 
     config = load_config(config_path, check_files=False)
     path = config.data_dir / LOG_FILE
@@ -391,7 +410,9 @@ def log_() -> None:
 
 @log_.command(name="tail")
 @config_option
-@click.option("-n", "count", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "-n", "count", default=10, show_default=True, type=click.IntRange(min=1), help="How many."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the decisions as JSON.")
 @handle_errors
 def log_tail(config_path: str | None, count: int, as_json: bool) -> None:
@@ -493,7 +514,7 @@ def feedback(
     as_json: bool,
 ) -> None:
     """Record feedback for a logged decision; retraining learns from it."""
-    from .log_store import Feedback
+    from .log.store import Feedback
 
     _, store = _log_store(config_path, readonly=False)
     full_id = store.add_feedback(Feedback(decision_id, score, correct, "user", note))
@@ -511,14 +532,20 @@ def sync() -> None:
 
 @sync.command(name="export")
 @config_option
-@click.option("--out", default="outbox", show_default=True, type=click.Path(file_okay=False))
+@click.option(
+    "--out",
+    default="outbox",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Directory the batches go to.",
+)
 @click.option("--max-rows", default=0, type=click.IntRange(min=0), help="Decisions per batch.")
 @click.option("--json", "as_json", is_flag=True, help="Print the batch manifests as JSON.")
 @handle_errors
 def sync_export(config_path: str | None, out: str, max_rows: int, as_json: bool) -> None:
     """Write the rows not yet synced as gzip JSON Lines batches with a manifest (idempotent)."""
-    from .decision_log import device_id
-    from .sync import export_batch
+    from .log.sync import export_batch
+    from .log.writer import device_id
 
     config, store = _log_store(config_path, readonly=False)
     dev = device_id(config.data_dir, config.runtime.device_id)
@@ -544,10 +571,9 @@ def model() -> None:
 
 
 def _shipped() -> dict[str, Any]:
-    from .resources import packaged_path
-    from .rollout import KINDS
+    from .bundle_dirs import KINDS, shipped_bundle_dir
 
-    return {kind: packaged_path("models") / kind for kind in KINDS}
+    return {kind: shipped_bundle_dir(kind) for kind in KINDS}
 
 
 @model.command(name="install")
@@ -558,7 +584,7 @@ def _shipped() -> dict[str, Any]:
 def model_install(bundle: str, config_path: str | None, as_json: bool) -> None:
     """Verify BUNDLE (a release or one bundle dir), install it and make it active."""
     from .config import load_config
-    from .rollout import install
+    from .training.rollout import install
 
     config = load_config(config_path, check_files=False)
     intents = {i for a in config.agents if a.enabled for i in a.intents}
@@ -576,7 +602,7 @@ def model_install(bundle: str, config_path: str | None, as_json: bool) -> None:
 def model_rollback(config_path: str | None, as_json: bool) -> None:
     """Make the previously active router versions active again."""
     from .config import load_config
-    from .rollout import rollback
+    from .training.rollout import rollback
 
     state = rollback(load_config(config_path, check_files=False).data_dir)
     if as_json:
@@ -592,7 +618,7 @@ def model_rollback(config_path: str | None, as_json: bool) -> None:
 def model_list(config_path: str | None, as_json: bool) -> None:
     """Show the shipped and installed router versions and which are active."""
     from .config import load_config
-    from .rollout import list_versions
+    from .training.rollout import list_versions
 
     rows = list_versions(load_config(config_path, check_files=False).data_dir, _shipped())
     if as_json:
@@ -609,14 +635,16 @@ def model_list(config_path: str | None, as_json: bool) -> None:
 @train.command(name="routing")
 @click.option("--data", required=True, type=click.Path(dir_okay=False), help="Routing file.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle to write.")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option(
+    "--seed", default=0, show_default=True, type=int, help="Pseudo-tasks, features and fits."
+)
 @handle_errors
 def train_routing_cmd(data: str, out: str, seed: int) -> None:
     """Train a quality predictor from a routing file ({"prompt", "scores", "costs"} JSON Lines)."""
     from dataclasses import replace
 
-    from .quality import default_train_config, train_quality
-    from .routing_data import load_routing_set
+    from .training.quality import default_train_config, train_quality
+    from .training.routing_data import load_routing_set
 
     card = train_quality(
         load_routing_set(data),
@@ -648,7 +676,7 @@ def eval_routing_cmd(
     """Quality-cost curve, AIQ and baselines of the LLM router on a routing file."""
     from pathlib import Path
 
-    from .routing_eval import evaluate_routing, plot_report, summary
+    from .training.routing_eval import evaluate_routing, plot_report, summary
 
     if cv and (model or train_path):
         raise click.UsageError("--cv trains on the file itself; drop --model / --train")

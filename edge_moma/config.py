@@ -30,16 +30,19 @@ import reprlib
 import sys
 import types
 import typing
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal, Protocol, Union
 from urllib.parse import urlsplit
 
 import platformdirs
 
+from ._resources import packaged_path
+from .bundle_dirs import KINDS, bundle_dir
 from .errors import ConfigError, ModelFileError
 from .model_files import resolve_model_path
-from .resources import packaged_path
+from .traits import TargetTraits
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -180,7 +183,7 @@ class Policy:
     tradeoff: float = ranged(0.5, 0, 1)
     expected_output_tokens: int = ranged(256, 1, 1_000_000)
     energy_weight: float = ranged(0.002, 0, 1000)  # quality points per joule on low battery
-    # Exploration of the LLM stage (edge_moma.exploration): the share of decisions
+    # Exploration of the LLM stage (routing/exploration.py): the share of decisions
     # that try a plausible alternative when the router knows nothing about it (less
     # as it learns), and how far behind the best an unknown alternative may be.
     explore: float = ranged(0.2, 0, 1, note="0: off")
@@ -215,6 +218,23 @@ class LocalModel:
     priors: dict[str, float] = ranged_dict(0, 1, note="a quality per task")
     resolved_path: Path | None = None  # set at load
 
+    def traits(self) -> TargetTraits:
+        """On the device: private, offline-capable, and what the battery pays for."""
+        return TargetTraits(
+            on_device=True,
+            needs_network=False,
+            leaves_device=False,
+            sensitive_ok=True,
+            drains_battery=True,
+            joules_per_token=self.joules_per_token,
+            ttft_s=self.ttft_s,
+            tokens_per_s=self.tokens_per_s,
+        )
+
+    def unavailable(self) -> str | None:
+        """Why the model cannot run at all, known at load: its file is missing."""
+        return None if self.resolved_path else f"model file {self.path!r} not found"
+
 
 @dataclass(frozen=True)
 class RemoteModel:
@@ -247,9 +267,46 @@ class RemoteModel:
             )
         return None
 
+    def traits(self) -> TargetTraits:
+        """Off the device: needs the network, sees no sensitive text, costs per token."""
+        return TargetTraits(
+            on_device=False,
+            needs_network=True,
+            leaves_device=True,
+            sensitive_ok=False,
+            usd_per_1k_in=self.price_in,
+            usd_per_1k_out=self.price_out,
+            ttft_s=self.latency_s,
+            tokens_per_s=self.tokens_per_s,
+        )
 
-ModelConfig = LocalModel | RemoteModel
-_MODEL_KINDS: dict[str, type] = {"local": LocalModel, "remote": RemoteModel}
+    def unavailable(self) -> str | None:
+        """Why the model cannot be called now (read at start and reload): no API key."""
+        return self.missing_key()
+
+
+class ModelConfig(Protocol):
+    """What every ``[[models]]`` entry is, whatever its kind (``targets/kinds.py``).
+
+    ``traits()`` is all routing knows of a model besides its name and quality
+    sources (``profile``, ``priors``); ``unavailable()`` says why it cannot run
+    now (checked when the runtime starts and when it reloads), or None.
+    """
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def profile(self) -> str: ...
+    @property
+    def priors(self) -> dict[str, float]: ...
+    @property
+    def tokens_per_s(self) -> float: ...
+
+    def traits(self) -> TargetTraits: ...
+
+    def unavailable(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -272,6 +329,28 @@ class AgentConfig:
     sensitive_ok: bool = True
     enabled: bool = True
     timeout_s: float = ranged(10.0, 0, 3600, above=True)  # http agents: the longest wait
+
+    def traits(self) -> TargetTraits:
+        """An http agent is remote (network, never sensitive text); the others run here."""
+        remote = self.kind in REMOTE_AGENT_KINDS
+        return TargetTraits(
+            on_device=not remote,
+            needs_network=remote or "network" in self.requires,
+            leaves_device=remote,
+            sensitive_ok=self.sensitive_ok and not remote,
+            usd_per_call=self.cost_usd,
+            ttft_s=self.latency_s,
+            permissions=_required(self.requires, "permission:"),
+            slots=_required(self.requires, "slot:"),
+            enabled=self.enabled,
+        )
+
+
+REMOTE_AGENT_KINDS = frozenset({"http"})
+
+
+def _required(requires: list[str], prefix: str) -> tuple[str, ...]:
+    return tuple(r.removeprefix(prefix) for r in requires if r.startswith(prefix))
 
 
 @dataclass(frozen=True)
@@ -306,17 +385,6 @@ class Config:
         if self.runtime.data_dir:
             return Path(self.runtime.data_dir).expanduser()
         return Path(platformdirs.user_data_dir(APP_NAME))
-
-    def bundle_dir(self, name: Literal["intent", "routing"]) -> Path:
-        """The router bundle to load: ``[router]`` setting, else the installed one
-        (``edge-moma model install``), else the shipped one."""
-        setting = self.router.intent_model if name == "intent" else self.router.routing_model
-        if not setting:
-            from .rollout import active_bundle_dir
-
-            return active_bundle_dir(self.data_dir, name) or packaged_path("models") / name
-        path = Path(setting).expanduser()
-        return path if path.is_absolute() else self.path.parent / path
 
     def model(self, name: str) -> ModelConfig | None:
         return next((m for m in self.models if m.name == name), None)
@@ -435,15 +503,17 @@ def _build_model(
 ) -> ModelConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"found {_type_name(raw)}, expected a table", path=src, key_path=key_path)
+    from .targets.kinds import model_kind, model_kinds  # it names this module's classes
+
     kind = raw.get("kind")
-    cls = _MODEL_KINDS.get(kind) if isinstance(kind, str) else None
-    if cls is None:
+    entry = model_kind(kind) if isinstance(kind, str) else None
+    if entry is None:
         raise ConfigError(
-            f"found kind = {_show(kind)}, expected one of {sorted(_MODEL_KINDS)}",
+            f"found kind = {_show(kind)}, expected one of {sorted(model_kinds())}",
             path=src,
             key_path=f"{key_path}.kind",
         )
-    model = build(cls, raw, key_path, src)
+    model: ModelConfig = build(entry.config, raw, key_path, src)
     if isinstance(model, LocalModel):
         _check_path_text(model.path, f"{key_path}.path", src)
         try:
@@ -656,7 +726,9 @@ def _check_values(config: Config) -> None:
             need(bool(word.strip()), f"{key}.keywords[{j}]", word, "a word (blank matches all)")
         if rule.regex:
             try:
-                everything = re.compile(rule.regex).search("") is not None
+                with warnings.catch_warnings():  # "[a--b]" warns of a future meaning: still valid
+                    warnings.simplefilter("ignore", FutureWarning)
+                    everything = re.compile(rule.regex).search("") is not None
             except (re.error, RecursionError, OverflowError) as exc:
                 need(False, f"{key}.regex", rule.regex, f"a valid regex ({exc})")
             need(
@@ -776,10 +848,11 @@ def _check_paths(config: Config, check_files: bool) -> None:
         problem = sock.is_dir() and f"{sock} is a directory" or dir_problem(sock.parent)
         if problem:
             raise ConfigError(problem, path=src, key_path="server.socket")
-    for kind, setting in (("intent", rt.intent_model), ("routing", rt.routing_model)):
-        if setting and not config.bundle_dir(kind).is_dir():  # type: ignore[arg-type]
+    for kind in KINDS:
+        setting = rt.intent_model if kind == "intent" else rt.routing_model
+        if setting and not bundle_dir(config, kind).is_dir():
             raise ConfigError(
-                f"no router bundle directory at {config.bundle_dir(kind)}",  # type: ignore[arg-type]
+                f"no router bundle directory at {bundle_dir(config, kind)}",
                 path=src,
                 key_path=f"router.{kind}_model",
             )

@@ -22,10 +22,10 @@ from typing import Any
 
 from .config import check_value
 from .errors import ConfigError, RequestError
-from .untrusted import MAX_JSON_DEPTH, too_deep
+from .messages import MAX_OUTPUT_TOKENS
+from .untrusted import MAX_JSON_DEPTH, is_unicode, too_deep
 
 MAX_DEADLINE_S = 86_400.0  # a day; longer waits are a mistake, and timers overflow near 1e300
-MAX_OUTPUT_TOKENS = 1_000_000
 
 # key -> (lowest, highest, what is expected): as ``--battery`` / ``--deadline`` and
 # ``[budgets] deadline_s`` / ``[policy] expected_output_tokens`` take them.
@@ -123,7 +123,7 @@ def _checked(name: str, value: Any) -> Any:
             "routing context: target: found '', expected the name of a model or agent",
             param="context.target",
         )
-    elif name == "session_id" and not value.isascii() and not _is_utf8(value):
+    elif name == "session_id" and not is_unicode(value):
         raise RequestError(
             "routing context: session_id: found text with a lone surrogate (an unpaired "
             "\\ud800-\\udfff escape), expected text that is valid Unicode; the session log "
@@ -137,14 +137,6 @@ def _checked(name: str, value: Any) -> Any:
             param="context.slots",
         )
     return value
-
-
-def _is_utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _typed(name: str, value: Any) -> Any:

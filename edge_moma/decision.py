@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
 
 Stage = Literal["agent", "llm"]
-TargetKind = Literal["local", "remote", "agent"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Candidate:
     """
 
     target: str
-    kind: TargetKind
+    kind: str  # a model kind of the config (local, remote, ...) or "agent"
     quality: float
     cost_usd: float
     latency_s: float
@@ -63,6 +63,45 @@ class Candidate:
     @property
     def eligible(self) -> bool:
         return self.masked_by is None
+
+
+@dataclass(frozen=True)
+class DecisionContext:
+    """What a decision was made in: the device, the deadline, privacy, the dialog.
+
+    The values the policy used after the caller's context, the device probe and
+    the config were combined, so a logged decision can be explained and replayed.
+    ``query_sha256`` identifies the text without keeping it; ``agent_intent`` and
+    ``session_action`` say what the agent stage made of the turn.
+    """
+
+    battery_percent: float | None = None
+    charging: bool = True
+    online: bool = True
+    deadline_s: float = 0.0  # 0: none
+    sensitive: tuple[str, ...] = ()  # privacy classes the query matched ("caller": the app said so)
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    query_sha256: str = ""
+    session_id: str | None = None
+    agent_intent: str = ""
+    session_action: str = "none"
+
+    def __getitem__(self, key: str) -> Any:
+        """``context["online"]``: the dict access of earlier versions, deprecated."""
+        warnings.warn(
+            "Decision.context is a DecisionContext now; read its attributes "
+            f"(context.{key}) instead of context[{key!r}]",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if key not in _CONTEXT_FIELDS:
+            raise KeyError(key)
+        value = getattr(self, key)
+        return list(value) if isinstance(value, tuple) else value
+
+
+_CONTEXT_FIELDS = frozenset(f.name for f in dataclasses.fields(DecisionContext))
 
 
 @dataclass(frozen=True)
@@ -86,7 +125,7 @@ class Decision:
     candidates: tuple[Candidate, ...]
     understanding: Understanding | None = None
     all_masked: bool = False
-    context: dict[str, Any] = field(default_factory=dict)
+    context: DecisionContext = field(default_factory=DecisionContext)
     router_version: str = ""
     propensity: float | None = None
     explored: bool = False

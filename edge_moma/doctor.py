@@ -8,23 +8,26 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-from .agents import AgentRegistry, check_intents
-from .bundle import read_card
+from ._resources import packaged_path
+from .bundle_dirs import KINDS, bundle_dir
 from .config import (
     ENV_CONFIG,
     Config,
     LocalModel,
+    RemoteModel,
     default_config_path,
     dir_problem,
     load_config,
     user_config_path,
 )
-from .daemon import default_socket_path, running_daemon
-from .decision_log import log_report
 from .device import probe
 from .errors import BundleError, ConfigError, ModelFileError
+from .log.writer import log_report
 from .model_files import resolve_model_path
-from .resources import packaged_path
+from .routing.agent_stage import check_intents
+from .routing.bundle import read_card
+from .serve.daemon import default_socket_path, running_daemon
+from .targets.agents import AgentRegistry
 
 
 def diagnose(config_path: str | None = None) -> dict[str, Any]:
@@ -47,7 +50,7 @@ def diagnose(config_path: str | None = None) -> dict[str, Any]:
             except ModelFileError as exc:
                 entry["found"], entry["problem"] = False, str(exc)
                 problems.append(f"model {m.name}: {exc}")
-        else:
+        elif isinstance(m, RemoteModel):
             entry["base_url"] = m.base_url
             missing = m.missing_key()
             entry["found"] = True
@@ -58,13 +61,19 @@ def diagnose(config_path: str | None = None) -> dict[str, Any]:
                 problems.append(f"model {m.name}: {missing}")
             else:
                 entry["api_key"] = f"${m.api_key_env} is set"
+        else:  # a kind registered by a plug-in: what its config entry says of itself
+            problem = m.unavailable()
+            entry["found"] = problem is None
+            if problem:
+                entry["problem"] = problem
+                problems.append(f"model {m.name}: {problem}")
         models.append(entry)
     data_dir_problem = dir_problem(config.data_dir, writable=True)
     if data_dir_problem:
         problems.append(f"data_dir: {data_dir_problem}")
     bundles = {}
-    for name in ("intent", "routing"):
-        path = config.bundle_dir(name)
+    for name in KINDS:
+        path = bundle_dir(config, name)
         found = (path / "card.json").is_file()
         bundles[name] = {"path": str(path), "found": found}
         if not found:
@@ -100,7 +109,7 @@ def _agent_problems(config: Config, intent_found: bool) -> list[str]:
     try:
         AgentRegistry(config.agents, data_dir=config.data_dir, source=str(config.path))
         if intent_found:
-            card = read_card(config.bundle_dir("intent"))
+            card = read_card(bundle_dir(config, "intent"))
             check_intents(
                 config.agents,
                 card.get("labels") or [],
@@ -125,10 +134,12 @@ def format_diagnosis(report: dict[str, Any]) -> str:
         lines.append(f"  {name:<8} {'ok' if b['found'] else 'MISSING'}  {b['path']}")
     lines.append("models:")
     for m in report["models"]:
-        if m["kind"] == "local":
-            status = f"ok  {m['file']}" if m["found"] else f"MISSING  {m['problem']}"
-        else:
+        if "base_url" in m:
             status = f"{m['base_url']}  ({m['api_key']})"
+        elif m["found"]:
+            status = f"ok  {m.get('file', '')}".rstrip()
+        else:
+            status = f"MISSING  {m['problem']}"
         lines.append(f"  {m['name']:<24} {m['kind']:<6} {status}")
     log = report["log"]
     lines.append(f"log:       {log['status']}  {log['path']}")

@@ -9,18 +9,31 @@ sqlite, HTTP) are turned into ours where we call them (``raise ... from exc``)::
     ├── ModelFileError         a GGUF / ONNX file cannot be found or resolved
     ├── BundleError            a router bundle is corrupt, mismatched or incompatible
     ├── DataError              a training / evaluation file is malformed (path, line)
-    ├── RequestError           a request (messages, options, context) is malformed (param)
+    ├── RequestError           a request (messages, options, context) is malformed (param, code)
     │   ├── TargetMasked       the caller asked for a pinned target only, and a rule masks it
     │   └── DecisionNotFound   no logged decision has this id, or the prefix is ambiguous
     ├── MissingDependency      an optional extra (training, benchmarks, server) is not installed
     ├── LogError               the decision log database cannot be read or written (path)
     ├── DaemonError            the local daemon cannot start, or answered with an error (status)
+    ├── ApiError               the daemon answers a request with an HTTP error (status, type, code)
     └── TargetError            a routing target failed to answer (target)
         ├── TargetUnavailable  a target cannot be used at all right now (not loaded, masked)
-        └── TargetBusy         a local model's queue is full; retry later (retry_after_s)
+        ├── TargetBusy         a local model's queue is full; retry later (retry_after_s)
+        ├── AllTargetsFailed   every target of a decision's ranking failed (attempts)
+        └── StreamInterrupted  a stream broke after delivering text; not switched (text, attempts)
+
+Every exception a caller can receive is here (the built-in agents' parsers use
+private signals that never leave them), and this module imports nothing of
+edge-moma at run time, so any layer may raise and catch every error.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .attempt import Attempt
 
 
 class EdgeMomaError(Exception):
@@ -68,12 +81,15 @@ class MissingDependency(EdgeMomaError):
 class RequestError(EdgeMomaError):
     """A request to route or complete is malformed (empty messages, bad option).
 
-    ``param`` names the offending field where there is one (``context.online``),
-    so the daemon can put it in its error object.
+    ``param`` names the offending field where there is one (``messages[1].role``,
+    ``context.online``) and ``code`` says what kind of mistake it is
+    (``invalid_type``, ``unknown_parameter``), as the daemon's OpenAI-style errors
+    report them; both are ``None`` when not known.
     """
 
-    def __init__(self, message: str, *, param: str | None = None):
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
         self.param = param
+        self.code = code
         super().__init__(message)
 
 
@@ -131,6 +147,34 @@ class TargetBusy(TargetError):
         super().__init__(message, target=target)
 
 
+class AllTargetsFailed(TargetError):
+    """Every target in the decision's ranking failed; ``attempts`` says how."""
+
+    def __init__(
+        self, attempts: tuple[Attempt, ...], note: str = "", retry_after_s: float | None = None
+    ):
+        self.attempts = attempts
+        self.retry_after_s = retry_after_s  # set when a target refused for a full queue
+        detail = "; ".join(f"{a.target}: {a.error}" for a in attempts) or "no target to try"
+        super().__init__(f"every target failed ({detail}){note}", target="*")
+
+
+class StreamInterrupted(TargetError):
+    """A stream failed after delivering text; it is not switched to another target.
+
+    ``text`` is what the reader already received; ``attempts`` every try.
+    """
+
+    def __init__(self, target: str, error: str, text: str, attempts: tuple[Attempt, ...]):
+        self.text = text
+        self.attempts = attempts
+        super().__init__(
+            f"the answer stopped after {len(text)} characters and was not switched to "
+            f"another target: {error}",
+            target=target,
+        )
+
+
 class DaemonError(EdgeMomaError):
     """The daemon cannot start (socket in use, unsafe directory) or answered with an error.
 
@@ -145,3 +189,36 @@ class DaemonError(EdgeMomaError):
         self.type = type
         self.code = code
         super().__init__(message)
+
+
+class ApiError(EdgeMomaError):
+    """An answer of the daemon other than 200, as an OpenAI-style error object.
+
+    Raised by the server while it reads a request (``status`` 4xx) and made
+    from library errors on the way out; ``body()`` is the JSON it answers,
+    ``headers`` (``Retry-After``) go with it. The client raises ``DaemonError``.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ):
+        super().__init__(message)
+        self.status, self.message, self.type = status, message, type
+        self.param, self.code, self.headers = param, code, dict(headers or {})
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }

@@ -6,7 +6,7 @@ from dataclasses import asdict
 from typing import Any
 
 from .decision import Decision
-from .executor import Response
+from .targets.executor import Response
 
 
 def format_decision(decision: Decision) -> str:

@@ -1,7 +1,13 @@
 """``Runtime``: the embedded face of edge-moma (the CLI and the daemon call it too).
 
-One request flows: text -> features -> intent/task router -> quality predictor
--> device state, budgets, privacy -> policy -> ``Decision`` -> executor.
+A thin composition of the parts that do the work::
+
+    Router    checked requests + a snapshot of the world -> Decisions   (routing/router.py)
+    Targets   a Decision -> an answer or a stream, with fallback          (targets/answering.py)
+    sinks     every decision (the SQLite decision log is one)             (log/)
+    ledger    what remote calls cost, which the budgets read              (log/ledger.py)
+    device    battery and network, probed in the background               (device.py)
+
 ``route`` never blocks on I/O: device state is cached by a background thread,
 the router bundles are loaded once at start and backends only on first use.
 
@@ -16,165 +22,32 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-import functools
-import hashlib
 import logging
 import os
-import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from .agent_db import database_path
-from .agent_stage import REMOTE_KINDS, AgentChoice, AgentStage, StageSituation
-from .agents import AgentRegistry, AgentTurn, check_intents
-from .backends import Backend, BackendOptions, ChatRequest, create_backend
-from .backends.pool import LocalPool
-from .breaker import CircuitBreaker
-from .config import Config, LocalModel, RemoteModel, load_config
-from .context import MAX_OUTPUT_TOKENS, RouteContext
-from .decision import Decision, Stage, Understanding
+from .attempt import Attempt
+from .bundle_dirs import bundle_dir
+from .config import Config, load_config
+from .context import RouteContext
+from .decision import Decision
 from .device import DeviceMonitor
-from .errors import (
-    BundleError,
-    LogError,
-    RequestError,
-    TargetMasked,
-    TargetUnavailable,
-)
-from .executor import (
-    CANCELLED,
-    AllTargetsFailed,
-    Attempt,
-    Hooks,
-    Progress,
-    Response,
-    ResponseStream,
-    execute,
-)
-from .intent import IntentRouter
-from .ledger import DAY_S, MONTH_S, Ledger, MemoryLedger
-from .pinning import pin
-from .policy import ON_DEVICE_MASKS, Choice, Situation, choose, declared_speed, estimate
-from .privacy import PrivacyRules
-from .quality import QualityPredictor
-from .resources import packaged_path
-from .sessions import SessionManager, SessionStore
-from .sinks import DecisionSink, LogRecord
-from .speed import SpeedMeter
-from .untrusted import is_unicode
+from .errors import LogError, RequestError
+from .log.ledger import DAY_S, MONTH_S, Ledger, MemoryLedger
+from .log.sinks import DecisionSink, LogRecord
+from .messages import GenerationOptions, Messages, query_text
+from .routing.router import Environment, Router, RouteRequest
+from .session import Session
+from .targets.answering import Done, Targets
+from .targets.executor import Response, ResponseStream
 
 if TYPE_CHECKING:
-    from .decision_log import DecisionLog
+    from .log.writer import DecisionLog
 
-Messages = Sequence[Mapping[str, Any]]
 logger = logging.getLogger(__name__)
-_ROLES = ("system", "user", "assistant", "tool")
-_NO_CONTEXT = RouteContext()
-_T = TypeVar("_T")
-_Request = tuple[tuple[dict[str, str], ...], RouteContext]  # messages and context, checked
-# Queries per run of the router's models. Past about 8 a batch saves little more, and
-# ONNX Runtime keeps the memory of the largest batch it ran for good: the daemon at 64
-# clients decided up to 64 at once and its RSS grew by about 40 MB (128: 80 MB).
-MAX_MODEL_BATCH = 16
-
-
-def normalize_messages(messages_or_text: str | Messages) -> tuple[dict[str, str], ...]:
-    """Turn a text or OpenAI-style messages into validated messages."""
-    if isinstance(messages_or_text, str):
-        if not messages_or_text.strip():
-            raise RequestError("the query is empty; pass some text to route")
-        return (_message("user", messages_or_text, "the query"),)
-    if not isinstance(messages_or_text, Sequence) or not messages_or_text:
-        raise RequestError(
-            "messages must be a non-empty list of {role, content} objects", param="messages"
-        )
-    out = []
-    for i, m in enumerate(messages_or_text):
-        if not isinstance(m, Mapping):
-            raise RequestError(
-                f"messages[{i}] must be an object with role and content", param=f"messages[{i}]"
-            )
-        role, content = m.get("role"), m.get("content")
-        if role not in _ROLES:
-            raise RequestError(
-                f"messages[{i}].role is {role!r}; expected one of {list(_ROLES)}",
-                param=f"messages[{i}].role",
-            )
-        if not isinstance(content, str):
-            raise RequestError(
-                f"messages[{i}].content must be a string", param=f"messages[{i}].content"
-            )
-        out.append(_message(role, content, f"messages[{i}].content"))
-    if not any(m["role"] == "user" and m["content"].strip() for m in out):
-        raise RequestError("messages hold no user message with text to route", param="messages")
-    return tuple(out)
-
-
-def _message(role: str, content: str, where: str) -> dict[str, str]:
-    if not is_unicode(content):
-        raise RequestError(
-            f"{where} is not valid Unicode text (it holds a lone surrogate, e.g. from a "
-            "\\ud800 escape in JSON); no model could read it",
-            param=None if where == "the query" else where,
-        )
-    return {"role": role, "content": content}
-
-
-def query_text(messages: Sequence[Mapping[str, str]]) -> str:
-    """The text routing judges: the last user message."""
-    return next(m["content"] for m in reversed(messages) if m["role"] == "user")
-
-
-def _load_router(config: Config) -> tuple[IntentRouter, QualityPredictor]:
-    """The intent and routing bundles the config resolves to, loaded.
-
-    An installed bundle (``edge-moma model install``) that this edge-moma cannot
-    run, such as one exported by an older version, gives way to the shipped one
-    with a warning, so that upgrading never stops routing; a bundle named in
-    ``[router]`` is the user's explicit choice, and its error stands.
-    """
-    return (
-        _load_bundle(config, "intent", config.router.intent_model, IntentRouter.load),
-        _load_bundle(config, "routing", config.router.routing_model, QualityPredictor.load),
-    )
-
-
-def _load_bundle(
-    config: Config, kind: Literal["intent", "routing"], setting: str, load: Callable[[Path], _T]
-) -> _T:
-    path = config.bundle_dir(kind)
-    try:
-        return load(path)
-    except BundleError as exc:
-        shipped = packaged_path("models") / kind
-        if setting or path == shipped:
-            raise
-        logger.warning(
-            "the installed %s router cannot be used (%s); routing with the shipped one. "
-            "Install one built by this edge-moma, or run: edge-moma model rollback",
-            kind,
-            exc,
-        )
-        return load(shipped)
-
-
-def _check_agent_intents(config: Config, intent: IntentRouter) -> None:
-    """``ConfigError`` if an enabled agent names intents (or domains) ``intent`` lacks."""
-    check_intents(
-        config.agents,
-        intent.labels,
-        intent.card.get("domains") or {},
-        bundle=f"{intent.version} ({config.bundle_dir('intent')})",
-        source=str(config.path),
-    )
-
-
-def estimate_tokens(text: str) -> int:
-    """A tokenizer-free token estimate (about 4 characters a token) for cost and latency."""
-    return max(1, len(text) // 4)
 
 
 class Runtime:
@@ -188,65 +61,62 @@ class Runtime:
         device: DeviceMonitor | None = None,
         explore_seed: int | None = None,
     ):
-        self.config = config
-        # The exploration draws ([policy] explore); seeded for benchmarks and tests.
-        self._explorer = random.Random(explore_seed)
-        self._bundle_dirs = (config.bundle_dir("intent"), config.bundle_dir("routing"))
-        self.intent, self.quality = _load_router(config)
-        _check_agent_intents(config, self.intent)
-        self.privacy = PrivacyRules(config.policy.privacy)
+        """``explore_seed`` seeds the router's exploration draws ([policy] explore), so a
+        benchmark or a test explores alike on every run."""
+        self._config = config
+        self._targets = Targets(config)
+        self._claims = self._targets.claims()
+        self._explore_seed = explore_seed
+        try:
+            self._router = Router.load(config, claims=self._claims, explore_seed=explore_seed)
+        except BaseException:
+            self._targets.close()
+            raise
         self._sinks: list[DecisionSink] = []
-        self.decision_log: DecisionLog | None = None
+        self._log: DecisionLog | None = None
         if config.runtime.log:
-            from .decision_log import DecisionLog, LogSettings
+            from .log.writer import DecisionLog, LogSettings
 
-            self.decision_log = DecisionLog(LogSettings.from_config(config, self.privacy.redact))
-            self._sinks.append(self.decision_log)
-        self.ledger: Ledger = ledger or (
-            self.decision_log.ledger if self.decision_log else MemoryLedger()
-        )
-        self.device = device or DeviceMonitor()
-        self._same_features = self.intent.featurizer == self.quality.featurizer
-        self._off_device = frozenset(
-            [m.name for m in config.models if m.kind == "remote"]
-            + [a.name for a in config.agents if a.kind in REMOTE_KINDS]
-        )
-        self._declared = {m.name: declared_speed(m) for m in config.models}
-        self._backends: dict[str, Backend] = {}
-        self._unavailable: dict[str, str] = {}
-        for model in config.models:
-            if isinstance(model, LocalModel) and model.resolved_path is None:
-                self._unavailable[model.name] = f"model file {model.path!r} not found"
-        self._keyless: dict[str, str] = {}  # remotes masked for an unset key variable: why
-        self._check_keys()
-        self._lock = threading.Lock()
-        self._running: dict[object, tuple[Decision, ChatRequest, Progress]] = {}
-        self.pool = LocalPool(config.runtime.memory_budget_mb)
-        self.speeds = SpeedMeter()
-        self.breaker = CircuitBreaker(
-            config.runtime.circuit_failures, config.runtime.circuit_cooldown_s
-        )
-        self.router_version = f"intent:{self.intent.version}+routing:{self.quality.version}"
-        st = config.agent_stage
-        self.agents = AgentRegistry(
-            config.agents, data_dir=config.data_dir, source=str(config.path)
-        )
-        self.agent_stage = AgentStage(
-            config.agents,
-            threshold=st.threshold,
-            switch_confidence=st.switch_confidence,
-            domains=self.intent.card.get("domains") or {},
-            claims=self.agents.claims(),
-        )
-        store = SessionStore(database_path(config.data_dir)) if st.persist_sessions else None
-        self.sessions = SessionManager(
-            ttl_s=st.session_ttl_s, follow_up_s=st.follow_up_s, store=store
-        )
+            redact = self._router.privacy.redact
+            self._log = DecisionLog(LogSettings.from_config(config, redact))
+            self._sinks.append(self._log)
+        self._ledger: Ledger = ledger or (self._log.ledger if self._log else MemoryLedger())
+        self._device = device or DeviceMonitor()
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> Runtime:
         """Load the config by the documented search order and start a runtime."""
         return cls(load_config(path), **kwargs)
+
+    # --- what it is made of -------------------------------------------------------
+
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    @property
+    def router(self) -> Router:
+        """The router in use (it changes when ``reload_router`` loads a new one)."""
+        return self._router
+
+    @property
+    def router_version(self) -> str:
+        return self._router.version
+
+    @property
+    def device(self) -> DeviceMonitor:
+        """The device probe; ``rt.device.set(online=False)`` overrides what it reads."""
+        return self._device
+
+    @property
+    def ledger(self) -> Ledger:
+        """Where remote calls' cost goes and the budgets read it from."""
+        return self._ledger
+
+    @property
+    def decision_log(self) -> DecisionLog | None:
+        """The SQLite decision log (``flush()``, counters); None with ``[runtime] log = false``."""
+        return self._log
 
     # --- routing ------------------------------------------------------------------
 
@@ -260,7 +130,7 @@ class Runtime:
 
         The decision goes to every sink (the decision log, unless ``[runtime] log = false``).
         """
-        return self._routed([self._request(query, context)])[0]
+        return self.route_checked([self._router.check(query, context)])[0]
 
     def route_many(
         self,
@@ -281,303 +151,84 @@ class Runtime:
             raise RequestError(
                 f"{len(contexts)} contexts for {len(queries)} queries; pass one each"
             )
-        requests = []
+        router, requests = self._router, []
         for i, query in enumerate(queries):
             try:
-                requests.append(self._request(query, contexts[i] if contexts is not None else None))
+                requests.append(router.check(query, contexts[i] if contexts is not None else None))
             except RequestError as exc:
-                raise RequestError(f"query {i}: {exc}") from None
-        return self._routed(requests) if requests else []
+                raise RequestError(f"query {i}: {exc}", param=exc.param, code=exc.code) from None
+        return self.route_checked(requests) if requests else []
 
-    def check(
-        self, query: str | Messages, context: RouteContext | Mapping[str, Any] | None = None
-    ) -> None:
-        """Check a request without routing it: ``RequestError`` says what to fix.
-
-        What the daemon does before a request joins a batch, so that a bad one
-        fails alone; ``route`` checks the same.
-        """
-        self._request(query, context)
-
-    def _request(
-        self, query: str | Messages, context: RouteContext | Mapping[str, Any] | None
-    ) -> _Request:
-        """``query`` and ``context`` checked: ``RequestError`` says what to fix."""
-        return normalize_messages(query), self._checked(self._context(context))
-
-    def _routed(self, requests: Sequence[_Request]) -> list[Decision]:
-        """The decisions for checked requests, each handed to the sinks."""
-        decisions = self._decide_many(requests)
+    def route_checked(self, requests: Sequence[RouteRequest]) -> list[Decision]:
+        """Decisions for requests already checked with ``router.check``, each handed to
+        the sinks (the daemon checks each request as it arrives, then decides a batch)."""
+        decisions = self._router.decide_many(requests, self._environment(requests))
         if self._sinks:
-            for decision, (messages, _) in zip(decisions, requests, strict=True):
-                self._emit(decision, query_text(messages))
+            for decision, request in zip(decisions, requests, strict=True):
+                self._emit(decision, query_text(request.messages))
         return decisions
 
-    def _checked(self, ctx: RouteContext) -> RouteContext:
-        """``ctx`` if the target it pins (if any) is in the pool or the agents."""
-        target = ctx.target
-        if target is not None and self.config.model(target) is None and target not in self.agents:
-            known = [m.name for m in self.config.models] + [a.name for a in self.config.agents]
-            raise RequestError(f"unknown target {target!r}; known: {known}", param="target")
-        return ctx
-
-    def _decide_many(self, requests: Sequence[_Request]) -> list[Decision]:
-        """Decisions for checked requests: the models run once for all of them.
-
-        The rest runs stage by stage over the batch, not request by request:
-        a stage's code then stays in the CPU's caches for the whole batch,
-        which made a batch of 6 about 10-15% cheaper a request.
-        """
-        if len(requests) > MAX_MODEL_BATCH:
-            return [
-                decision
-                for i in range(0, len(requests), MAX_MODEL_BATCH)
-                for decision in self._decide_many(requests[i : i + MAX_MODEL_BATCH])
-            ]
-        intent, quality, models = self.intent, self.quality, self.config.models
-        texts = [query_text(messages) for messages, _ in requests]
-        rows = [intent.featurizer.indices(t) for t in texts]
-        understandings = intent.understand_many(rows)
-        explore = self.config.policy.explore > 0
-        routing_rows = (
-            rows if self._same_features else [quality.featurizer.indices(t) for t in texts]
-        )
-        uncertainty: list[list[float] | None]
-        if explore:  # exploration also reads how sure the router is of each model
-            known, known_unsure = quality.assess_many(routing_rows)
-            uncertainty = [quality.pool_uncertainty(u, models) for u in known_unsure]
-        else:
-            known, uncertainty = quality.known_quality_many(routing_rows), [None] * len(rows)
-        qualities = [
-            quality.score_pool(k, models, task=u.task)
-            for k, u in zip(known, understandings, strict=True)
-        ]
-        situations = [
-            self._situation(messages, text, ctx)
-            for (messages, ctx), text in zip(requests, texts, strict=True)
-        ]
-        speeds = [self.speeds.speed(m.name, self._declared[m.name]) for m in models]
-        agents = [
-            self._agent_stage(understanding, text, situation, ctx)
-            for understanding, text, situation, (_, ctx) in zip(
-                understandings, texts, situations, requests, strict=True
-            )
-        ]
-        draw = self._explorer.random
-        choices = [
-            choose(
-                [
-                    estimate(m, float(q), situation, speed)
-                    for m, q, speed in zip(models, row, speeds, strict=True)
-                ],
-                situation,
-                self.config.policy,
-                self.config.budgets,
-                # Exploration only where the LLM policy decides: no agent turn, no pin.
-                draw() if explore and not agent.target and not ctx.target else None,
-                unsure,
-            )
-            for row, situation, agent, (_, ctx), unsure in zip(
-                qualities, situations, agents, requests, uncertainty, strict=True
-            )
-        ]
-        decisions = []
-        for i, (text, (_, ctx), understanding, situation, agent, choice) in enumerate(
-            zip(texts, requests, understandings, situations, agents, choices, strict=True)
-        ):
-            try:
-                decisions.append(self._decision(text, ctx, understanding, situation, agent, choice))
-            except TargetMasked as exc:
-                if len(requests) == 1:
-                    raise
-                raise TargetMasked(
-                    f"query {i}: {exc}", target=exc.target, masked_by=exc.masked_by
-                ) from None
-        return decisions
-
-    def _decision(
-        self,
-        text: str,
-        ctx: RouteContext,
-        understanding: Understanding,
-        situation: Situation,
-        agent: AgentChoice,
-        choice: Choice,
-    ) -> Decision:
-        """One request's decision from its agent stage, its LLM ranking and its pin."""
-        target, fallbacks, reason = choice.target, choice.fallbacks, choice.reason
-        stage: Stage = "llm"
-        candidates = agent.candidates + choice.candidates
-        if agent.target:  # agents first: the LLM ranking becomes the agent's fallbacks
-            target, fallbacks = agent.target, tuple(t for t in (target, *fallbacks) if t)
-            stage = "agent"
-            reason = f"agent stage: {agent.reason}"
-        elif self.config.agents:
-            reason = f"{reason}; agent stage: {agent.reason}"
-        if ctx.target is not None:
-            ranking = (target, *fallbacks) if target else fallbacks
-            target, fallbacks, reason = pin(
-                ctx.target, bool(ctx.target_only), ranking, candidates, self._on_device, reason
-            )
-            stage = "agent" if target in self.agents else "llm"
-        if situation.sensitive or not situation.online:
-            # The one guarantee every path above keeps, checked once more here: text
-            # goes to no target that a privacy or network mask removed.
-            barred = {c.target for c in candidates if c.masked_by in ON_DEVICE_MASKS}
-            if target in barred or barred.intersection(fallbacks):
-                kept = [t for t in (target, *fallbacks) if t and t not in barred]
-                target, fallbacks = (kept[0] if kept else None), tuple(kept[1:])
-                stage = "agent" if target in self.agents else "llm"
-        chosen_by_policy = (
-            stage == "llm"
-            and ctx.target is None
-            and not choice.all_masked
-            and target == choice.target
-        )
-        return Decision(
-            id=os.urandom(16).hex(),  # 128 random bits like uuid4().hex, a fifth of its cost
-            created=time.time(),
-            stage=stage,
-            target=target,
-            fallbacks=fallbacks,
-            reason=reason,
-            candidates=candidates,
-            understanding=understanding,
-            all_masked=choice.all_masked and stage == "llm",
-            context={
-                "battery_percent": situation.battery_percent,
-                "charging": situation.charging,
-                "online": situation.online,
-                "deadline_s": situation.deadline_s,
-                "sensitive": list(situation.sensitive_classes),
-                "prompt_tokens": situation.prompt_tokens,
-                "output_tokens": situation.output_tokens,
-                "query_sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
-                "session_id": ctx.session_id,
-                "agent_intent": agent.intent,
-                "session_action": agent.session_action,
-            },
-            router_version=self.router_version,
-            propensity=choice.propensity if chosen_by_policy else None,
-            explored=choice.explored and chosen_by_policy,
-        )
-
-    def _agent_stage(
-        self, understanding: Understanding, text: str, situation: Situation, ctx: RouteContext
-    ) -> AgentChoice:
-        """MoMA's first question: may an agent take this turn now? (``agent_stage.py``)."""
-        session = self.sessions.get(ctx.session_id)
-        left = self.config.budgets.daily_usd - situation.spent_today_usd
-        return self.agent_stage.select(
-            understanding,
-            text,
-            StageSituation(
-                online=situation.online,
-                sensitive=situation.sensitive_classes,
-                unavailable=situation.unavailable,
-                budget_left_usd=left,
-                permissions=frozenset(ctx.permissions or ()),
-                context_slots=frozenset(ctx.slots or {}),
-            ),
-            session,
-            self.sessions.follow_up_agent(session),
-        )
-
-    def _on_device(self, target: str) -> bool:
-        """Whether ``target`` runs on the device (a local model or an in-process agent)."""
-        return target not in self._off_device
-
-    def _context(self, context: RouteContext | Mapping[str, Any] | None) -> RouteContext:
-        if context is None:
-            return _NO_CONTEXT
-        if isinstance(context, RouteContext):
-            return context
-        return RouteContext.from_dict(context)  # checks every key and value
-
-    def _situation(
-        self, messages: Sequence[Mapping[str, str]], text: str, ctx: RouteContext
-    ) -> Situation:
-        state = self.device.state()
+    def _environment(self, requests: Sequence[RouteRequest]) -> Environment:
+        """What the router is told about the world for these requests, read once."""
         now = time.time()
-        # Every message goes to the target, so every message is judged, not only the
-        # last user message that routing reads. A caller may mark a request sensitive,
-        # never unmark one: the config's privacy rules are the device owner's.
-        sensitive = self.privacy.classes(*(m["content"] for m in messages))
-        if ctx.sensitive and not sensitive:
-            sensitive = ("caller",)
-        prompt = sum(estimate_tokens(m["content"]) for m in messages)
-        return Situation(
-            battery_percent=(
-                ctx.battery_percent if ctx.battery_percent is not None else state.battery_percent
-            ),
-            charging=ctx.charging if ctx.charging is not None else state.charging,
-            online=ctx.online if ctx.online is not None else state.online,
-            deadline_s=ctx.deadline_s
-            if ctx.deadline_s is not None
-            else self.config.budgets.deadline_s,
-            prompt_tokens=prompt,
-            output_tokens=ctx.expected_output_tokens or self.config.policy.expected_output_tokens,
-            sensitive_classes=sensitive,
-            spent_today_usd=self.ledger.spent_since(now - DAY_S),
-            spent_month_usd=self.ledger.spent_since(now - MONTH_S),
-            unavailable={**self.breaker.open_targets(), **self._unavailable},
+        targets = self._targets
+        return Environment(
+            device=self._device.state(),
+            now=now,
+            spent_today_usd=self._ledger.spent_since(now - DAY_S),
+            spent_month_usd=self._ledger.spent_since(now - MONTH_S),
+            unavailable=targets.unavailable(),
+            speeds=targets.measured_speeds(),
+            sessions=targets.sessions({r.context.session_id or "" for r in requests} - {""}),
         )
 
-    # --- execution ----------------------------------------------------------------
+    # --- answering ----------------------------------------------------------------
 
     def complete(
         self,
         messages_or_text: str | Messages,
         *,
-        max_tokens: int = 256,
-        temperature: float = 0.2,
-        stop: Sequence[str] = (),
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        stop: str | Sequence[str] | None = None,
+        options: GenerationOptions | None = None,
         context: RouteContext | Mapping[str, Any] | None = None,
         target: str | None = None,
         cancel: threading.Event | None = None,
     ) -> Response:
         """Route, then answer with the chosen target, falling back down the ranking.
 
-        ``target`` pins the first choice (the policy's ranking stays as fallback; a
-        pinned target a rule masks gives way to the best on-device one, see
-        ``pinning.py``); setting ``cancel`` from another thread stops a running generation.
-        Raises ``AllTargetsFailed`` (with every attempt) if no target answers.
+        ``max_tokens`` (256), ``temperature`` (0.2) and ``stop`` override the
+        fields of ``options`` (a ``GenerationOptions``). ``target`` pins the first
+        choice (the policy's ranking stays as fallback; a pinned target a rule masks
+        gives way to the best on-device one, see ``routing/pinning.py``); setting
+        ``cancel`` from another thread stops a running generation. Raises
+        ``AllTargetsFailed`` (with every attempt) if no target answers.
         """
-        decision, request, backend_for = self._prepare(
-            messages_or_text, max_tokens, temperature, stop, context, target, cancel
+        generation = _options(options, max_tokens, temperature, stop)
+        request, decision = self._decide_one(messages_or_text, context, target)
+        return self._targets.complete(
+            decision,
+            request.messages,
+            generation,
+            request.context,
+            cancel=cancel,
+            on_done=self._done(decision, request),
         )
-        progress = Progress()
-        done = self._done(decision, request, progress)
-        try:
-            response = execute(
-                decision,
-                request,
-                backend_for,
-                deadline_s=decision.context["deadline_s"],
-                hooks=self._hooks(),
-                progress=progress,
-            )
-        except AllTargetsFailed as exc:
-            done(exc.attempts, None)
-            raise
-        except BaseException as exc:  # a bug in a target: still logged, never left running
-            done(progress.cut_short(f"failed: {exc!r}"), None)
-            raise
-        done(response.attempts, response)
-        return response
 
     def stream(
         self,
         messages_or_text: str | Messages,
         *,
-        max_tokens: int = 256,
-        temperature: float = 0.2,
-        stop: Sequence[str] = (),
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        stop: str | Sequence[str] | None = None,
+        options: GenerationOptions | None = None,
         context: RouteContext | Mapping[str, Any] | None = None,
         target: str | None = None,
         cancel: threading.Event | None = None,
     ) -> ResponseStream:
-        """Route now, then answer piece by piece as the target generates.
+        """Route now, then answer piece by piece as the target generates (options as ``complete``).
 
         Fallback applies until the first piece arrives; after that a failure
         ends the stream with ``StreamInterrupted`` rather than switching
@@ -591,90 +242,60 @@ class Runtime:
                     print(piece, end="", flush=True)
             print(answer.response.target)
         """
-        decision, request, backend_for = self._prepare(
-            messages_or_text, max_tokens, temperature, stop, context, target, cancel
-        )
-        progress = Progress()
-        return ResponseStream(
+        generation = _options(options, max_tokens, temperature, stop)
+        request, decision = self._decide_one(messages_or_text, context, target)
+        return self._targets.stream(
             decision,
-            request,
-            backend_for,
-            deadline_s=decision.context["deadline_s"],
-            hooks=self._hooks(),
-            on_done=self._done(decision, request, progress),
-            progress=progress,
+            request.messages,
+            generation,
+            request.context,
+            cancel=cancel,
+            on_done=self._done(decision, request),
         )
 
-    def _prepare(
+    def _decide_one(
         self,
-        messages_or_text: str | Messages,
-        max_tokens: int,
-        temperature: float,
-        stop: Sequence[str],
+        query: str | Messages,
         context: RouteContext | Mapping[str, Any] | None,
         target: str | None,
-        cancel: threading.Event | None,
-    ) -> tuple[Decision, ChatRequest, functools.partial[Backend]]:
-        """Validate, route, and build the request and the executor's ``backend_for``."""
-        if (
-            isinstance(max_tokens, bool)
-            or not isinstance(max_tokens, int)
-            or not 0 < max_tokens <= MAX_OUTPUT_TOKENS
-        ):
-            raise RequestError(
-                f"max_tokens must be an integer from 1 to {MAX_OUTPUT_TOKENS}, got {max_tokens!r}",
-                param="max_tokens",
-            )
-        messages = normalize_messages(messages_or_text)
-        ctx = self._context(context)
-        if target is not None:
-            ctx = dataclasses.replace(ctx, target=target)
-        decision = self._decide_many([(messages, self._checked(ctx))])[0]
-        request = ChatRequest(
-            messages=messages,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            stop=tuple(stop),
-            cancel=cancel,
-        )
-        return decision, request, self._backend_for(decision, request, ctx)
+    ) -> tuple[RouteRequest, Decision]:
+        """Check and decide one request to answer (its sinks get it once it ended)."""
+        request = self._router.check(query, context, target=target)
+        return request, self._router.decide(request, self._environment([request]))
 
-    def _hooks(self) -> Hooks:
-        return Hooks(self._mark_unavailable, self.breaker, self.speeds)
+    def _done(self, decision: Decision, request: RouteRequest) -> Done:
+        """What runs once a request ended, whole or streamed: charge the ledger and log
+        the decision with its attempts (``Targets`` then moves the session on)."""
 
-    def _done(
-        self, decision: Decision, request: ChatRequest, progress: Progress
-    ) -> Callable[[Sequence[Attempt], Response | None], None]:
-        """What runs once a request ended, whole or streamed: charge the ledger, log
-        the decision and its attempts, and move the session on if it was answered.
-
-        Until then the request is in ``_running``: ``close`` logs what is still
-        running as cancelled, and its own ``done`` then does nothing.
-        """
-        key = object()
-        with self._lock:
-            self._running[key] = (decision, request, progress)
-
-        def done(attempts: Sequence[Attempt], response: Response | None = None) -> None:
-            with self._lock:
-                if self._running.pop(key, None) is None:
-                    return  # logged by close() as cancelled
-            self._charge(attempts)
+        def done(attempts: tuple[Attempt, ...], response: Response | None) -> None:
+            for attempt in attempts:
+                if attempt.cost_usd:
+                    self._ledger.add(attempt.target, attempt.cost_usd)
             if self._sinks:
-                self._emit(decision, query_text(request.messages), tuple(attempts))
-            if response is not None and response.target:
-                self._advance_session(decision, response)
+                self._emit(decision, query_text(request.messages), attempts)
 
         return done
 
-    # --- logging and feedback -----------------------------------------------------
+    def targets(self) -> list[dict[str, Any]]:
+        """Every configured model and agent, with whether it can be used now and why not.
+
+        What ``GET /v1/models`` of the daemon lists; ``queued`` counts requests
+        waiting for a local model, ``loaded`` says whether it is in memory.
+        """
+        return self._targets.listing(online=self._device.state().online)
+
+    def session(self, session_id: str) -> Session:
+        """The dialog state of ``session_id`` now (which agent holds it, if any)."""
+        return self._targets.session(session_id)
+
+    # --- logging, feedback, lifecycle ---------------------------------------------
 
     def add_sink(self, sink: DecisionSink) -> None:
         """Also hand every decision (a ``LogRecord``) to ``sink``; it must not block."""
         self._sinks.append(sink)
 
     def _emit(self, decision: Decision, text: str, attempts: tuple[Attempt, ...] = ()) -> None:
-        record = LogRecord(decision, text, attempts, self.intent.featurizer.version)
+        record = LogRecord(decision, text, attempts, self._router.features_version)
         for sink in self._sinks:
             try:
                 sink(record)
@@ -696,13 +317,13 @@ class Runtime:
         takes it; a decision routed a moment ago counts (the log is flushed first).
         Returns the full id; ``DecisionNotFound`` if no logged decision (or several) match.
         """
-        if self.decision_log is None:
-            raise LogError("logging is off ([runtime] log = false); feedback has nowhere to go")
-        from .log_store import Feedback
+        from .log.store import Feedback
 
-        feedback = Feedback(decision_id, score, correct, source, note).check()
-        full_id = self.decision_log.resolve_id(decision_id)
-        self.decision_log.add_feedback(dataclasses.replace(feedback, decision_id=full_id))
+        checked = Feedback(decision_id, score, correct, source, note).check()
+        if self._log is None:
+            raise LogError("logging is off ([runtime] log = false); feedback has nowhere to go")
+        full_id = self._log.resolve_id(decision_id)
+        self._log.add_feedback(dataclasses.replace(checked, decision_id=full_id))
         return full_id
 
     def reload_router(self) -> bool:
@@ -710,130 +331,30 @@ class Runtime:
 
         After ``edge-moma model install`` or ``rollback`` a long-running process
         (the daemon) calls this to route with the new version without a restart.
-        It also checks the remotes' API key variables again (see ``_check_keys``).
+        It also checks the models' config again (``Targets.check_config``: an API key
+        variable set or unset since), and refuses a bundle the agents cannot use.
         """
-        self._check_keys()
-        dirs = (self.config.bundle_dir("intent"), self.config.bundle_dir("routing"))
-        if dirs == self._bundle_dirs:
+        self._targets.check_config()
+        dirs = (bundle_dir(self._config, "intent"), bundle_dir(self._config, "routing"))
+        if dirs == self._router.bundle_dirs:
             return False
-        intent, quality = _load_router(self.config)
-        _check_agent_intents(self.config, intent)  # before anything routes with it
-        with self._lock:
-            self.intent, self.quality = intent, quality
-            self._same_features = intent.featurizer == quality.featurizer
-            self.router_version = f"intent:{intent.version}+routing:{quality.version}"
-            self._bundle_dirs = dirs
+        # One assignment: atomic. The new router's draws start again from the seed.
+        self._router = Router.load(
+            self._config, claims=self._claims, explore_seed=self._explore_seed
+        )
         return True
 
-    def _charge(self, attempts: Sequence[Attempt]) -> None:
-        """Add what remote attempts cost to the spend ledger that budgets read."""
-        for attempt in attempts:
-            if attempt.cost_usd:
-                self.ledger.add(attempt.target, attempt.cost_usd)
-
-    def _backend_for(
-        self, decision: Decision, request: ChatRequest, ctx: RouteContext
-    ) -> functools.partial[Backend]:
-        """The executor's ``backend_for``: agents get this turn bound to them."""
-        return functools.partial(self._backend, turn=self._agent_turn(decision, request, ctx))
-
-    def _agent_turn(
-        self, decision: Decision, request: ChatRequest, ctx: RouteContext
-    ) -> AgentTurn | None:
-        """What an agent target sees: the session's slots for it, over the context's slots."""
-        if decision.stage != "agent" or decision.target is None:
-            return None
-        sid = decision.context.get("session_id")
-        session = self.sessions.get(sid)
-        own: Mapping[str, Any] = {}
-        if session.agent == decision.target:
-            own = session.slots
-        elif session.last_agent == decision.target:
-            own = session.last_slots
-        top = decision.understanding.top_intent if decision.understanding else None
-        intent = decision.context.get("agent_intent") or (top.label if top else "")
-        slots = {**(ctx.slots or {}), **own}
-        return AgentTurn(sid or "", request.messages, intent, slots)
-
-    def _advance_session(self, decision: Decision, response: Response) -> None:
-        """Move the session's state machine after a turn was answered."""
-        sid = decision.context.get("session_id")
-        if not sid:
-            return
-        extra = response.completion.extra if response.completion else {}
-        slots = extra.get("slots")
-        if response.target in self.agents and isinstance(slots, dict):
-            intent, state = str(extra["intent"]), str(extra["state"])
-            self.sessions.agent_replied(sid, response.target, intent, state, slots)
-        else:
-            agent_failed = decision.stage == "agent" and decision.target in self.agents
-            self.sessions.end(sid, "agent_down" if agent_failed else "llm")
-
-    def _backend(self, name: str, turn: AgentTurn | None = None) -> Backend:
-        if name in self.agents:  # an agent bound to this turn; the executor cannot tell
-            return self.agents.backend(name, turn or AgentTurn("", (), ""))
-        with self._lock:
-            backend = self._backends.get(name)
-            if backend is None:
-                model = self.config.model(name)
-                if model is None:
-                    raise TargetUnavailable("not in the configured pool", target=name)
-                options = BackendOptions(
-                    threads=self.config.runtime.threads,
-                    pool=self.pool,
-                    max_queue=self.config.runtime.max_queue,
-                )
-                backend = create_backend(model, options)
-                self._backends[name] = backend
-            return backend
-
-    def targets(self) -> list[dict[str, Any]]:
-        """Every configured model and agent, with whether it can be used now and why not.
-
-        What ``GET /v1/models`` of the daemon lists; ``queued`` counts requests
-        waiting for a local model, ``loaded`` says whether it is in memory.
-        """
-        blocked = {**self.breaker.open_targets(), **self._unavailable}
-        online = self.device.state().online
-        loaded = set(self.pool.loaded)
-        rows: list[dict[str, Any]] = []
-        for m in self.config.models:
-            why = blocked.get(m.name) or (None if online or m.kind != "remote" else "offline")
-            backend = self._backends.get(m.name)
-            rows.append(
-                {
-                    "id": m.name,
-                    "kind": m.kind,
-                    "available": why is None,
-                    "reason": why,
-                    "loaded": m.name in loaded,
-                    "queued": getattr(backend, "queued", 0),
-                }
-            )
-        for a in self.config.agents:
-            why = blocked.get(a.name) or (None if a.enabled else "disabled in the config")
-            if why is None and "network" in a.requires and not online:
-                why = "offline"
-            rows.append({"id": a.name, "kind": "agent", "available": why is None, "reason": why})
-        return rows
-
-    def _mark_unavailable(self, target: str, why: str) -> None:
-        self._unavailable[target] = why
-
-    def _check_keys(self) -> None:
-        """Mask each remote whose ``api_key_env`` variable is unset, and lift the mask of
-        one whose variable is set now. At start and on ``reload_router`` only: routing
-        never reads the environment."""
-        for m in self.config.models:
-            if not isinstance(m, RemoteModel):
-                continue
-            missing = m.missing_key()
-            if missing:
-                self._keyless[m.name] = self._unavailable[m.name] = missing
-            elif m.name in self._keyless:
-                why = self._keyless.pop(m.name)
-                if self._unavailable.get(m.name) == why:
-                    del self._unavailable[m.name]
+    def stats(self) -> dict[str, Any]:
+        """What the runtime is doing, for monitoring: the router, spend, the targets'
+        availability, loaded models and measured speeds, and the decision log's counters."""
+        now = time.time()
+        return {
+            "router_version": self._router.version,
+            "spent_today_usd": self._ledger.spent_since(now - DAY_S),
+            "spent_month_usd": self._ledger.spent_since(now - MONTH_S),
+            **self._targets.stats(),
+            "log": self._log.stats() if self._log is not None else None,
+        }
 
     def close(self) -> None:
         """Free loaded models, stop the device monitor and flush the decision log.
@@ -842,27 +363,26 @@ class Runtime:
         is logged now, its current attempt ended with ``error`` "cancelled: ..."; a
         caller that cancels its requests first (``cancel=``) gets their real ends.
         """
-        self._log_unfinished()
-        with self._lock:
-            for backend in self._backends.values():
-                backend.close()
-            self._backends.clear()
-        self.agents.close()
-        self.sessions.close()
-        self.device.close()
-        if self.decision_log is not None:
-            self.decision_log.close()
-
-    def _log_unfinished(self) -> None:
-        with self._lock:
-            running, self._running = list(self._running.values()), {}
-        for decision, request, progress in running:
-            attempts = progress.cut_short(f"{CANCELLED}: the runtime closed before the end")
-            if self._sinks:
-                self._emit(decision, query_text(request.messages), attempts)
+        self._targets.close()
+        self._device.close()
+        if self._log is not None:
+            self._log.close()
 
     def __enter__(self) -> Runtime:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _options(
+    options: GenerationOptions | None,
+    max_tokens: int | None,
+    temperature: float | None,
+    stop: str | Sequence[str] | None,
+) -> GenerationOptions:
+    """``options`` (default: ``GenerationOptions()``) with the keyword arguments given over it."""
+    given = {"max_tokens": max_tokens, "temperature": temperature, "stop": stop}
+    changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    base = options or GenerationOptions()
+    return dataclasses.replace(base, **changes) if changes else base

@@ -1,88 +1,18 @@
-"""Measured speed of each target on this device, fed back into the policy.
+"""``Speed``: a target's time to first token and generation speed, declared or measured.
 
-The config declares a model's time to first token and tokens/s; what the
-device really does depends on its CPU, its thermal state and what else runs.
-Every answered attempt updates an exponential moving average per target, and
-``Runtime.route`` passes it to ``policy.estimate`` so latency and energy
-estimates (and the latency mask) learn the device.
-
-Example::
-
-    meter = SpeedMeter()
-    meter.record("smollm2-135m", ttft_s=0.12, tokens=40, latency_s=1.02)
-    meter.speed("smollm2-135m")    # Speed(ttft_s=0.12, tokens_per_s=44.4...)
+The config declares it, the speed meter measures it on this device, and the
+policy turns it into a predicted latency; a value no layer has to import
+another for.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
-
-from .policy import Speed
 
 
 @dataclass(frozen=True)
-class SpeedSample:
-    """The moving averages of one target and how many answers they come from."""
+class Speed:
+    """A target's time to first token (s) and generation speed (tokens/s)."""
 
-    ttft_s: float | None
-    tokens_per_s: float | None
-    samples: int
-
-
-class SpeedMeter:
-    """Per-target moving averages of time to first token and generation speed.
-
-    ``alpha`` is the weight of the newest answer (0.3: about the last five
-    answers count). Answers of fewer than ``min_tokens`` tokens update only the
-    time to first token: their speed is mostly noise.
-    """
-
-    def __init__(self, alpha: float = 0.3, min_tokens: int = 4):
-        if not 0.0 < alpha <= 1.0:
-            raise ValueError(f"alpha must be in (0, 1], got {alpha!r}")
-        self.alpha = alpha
-        self.min_tokens = min_tokens
-        self._ttft: dict[str, float] = {}
-        self._tps: dict[str, float] = {}
-        self._n: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def _mix(self, table: dict[str, float], target: str, value: float) -> None:
-        old = table.get(target)
-        table[target] = value if old is None else old + self.alpha * (value - old)
-
-    def record(self, target: str, *, ttft_s: float | None, tokens: int, latency_s: float) -> None:
-        """Add one answer: ``tokens`` generated in ``latency_s``, the first after ``ttft_s``."""
-        with self._lock:
-            if ttft_s is not None and ttft_s >= 0:
-                self._mix(self._ttft, target, ttft_s)
-                generating = latency_s - ttft_s
-                if tokens >= self.min_tokens and generating > 0:
-                    self._mix(self._tps, target, (tokens - 1) / generating)
-            self._n[target] = self._n.get(target, 0) + 1
-
-    def sample(self, target: str) -> SpeedSample:
-        with self._lock:
-            return SpeedSample(
-                self._ttft.get(target), self._tps.get(target), self._n.get(target, 0)
-            )
-
-    def speed(self, target: str, declared: Speed | None = None) -> Speed | None:
-        """The measured speed, completed by ``declared`` where nothing is measured yet.
-
-        ``None`` when nothing is measured and nothing declared is given: the
-        policy then uses the config's figures.
-        """
-        if target not in self._n:  # nothing measured yet: the usual case for remote models
-            return declared
-        s = self.sample(target)
-        ttft = s.ttft_s if s.ttft_s is not None else (declared.ttft_s if declared else None)
-        tps = (
-            s.tokens_per_s
-            if s.tokens_per_s is not None
-            else (declared.tokens_per_s if declared else None)
-        )
-        if ttft is None or tps is None:
-            return None
-        return Speed(ttft, tps)
+    ttft_s: float
+    tokens_per_s: float

@@ -41,11 +41,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edge_moma.agent_stage import AgentStage, StageSituation  # noqa: E402
-from edge_moma.agents import AgentRegistry, AgentTurn  # noqa: E402
+from edge_moma.agents import AgentTurn  # noqa: E402
+from edge_moma.bundle_dirs import bundle_dir  # noqa: E402
 from edge_moma.config import load_config  # noqa: E402
-from edge_moma.intent import IntentRouter  # noqa: E402
-from edge_moma.sessions import SessionManager  # noqa: E402
+from edge_moma.routing.agent_stage import AgentStage  # noqa: E402
+from edge_moma.routing.constraints import Situation  # noqa: E402
+from edge_moma.routing.intent import IntentRouter  # noqa: E402
+from edge_moma.targets.agents import AgentRegistry  # noqa: E402
+from edge_moma.targets.sessions import SessionManager  # noqa: E402
 
 DATA = ROOT / "scripts" / "data" / "clinc150" / "data_full.json"
 STYLE = ROOT / "tests" / "data" / "agent_style_test.jsonl"
@@ -67,7 +70,7 @@ def main() -> int:
     args = parser.parse_args()
 
     config = load_config(args.config, check_files=False)
-    router = IntentRouter.load(args.intent_model or config.bundle_dir("intent"))
+    router = IntentRouter.load(args.intent_model or bundle_dir(config, "intent"))
     st = config.agent_stage
     workdir = tempfile.TemporaryDirectory()  # the reminders agent's SQLite file
     registry = AgentRegistry(config.agents, data_dir=workdir.name)
@@ -79,11 +82,19 @@ def main() -> int:
             switch_confidence=st.switch_confidence,
             domains=router.card.get("domains") or {},
             claims=registry.claims() if claims else {},
+            budgets=config.budgets,
         )
 
     stage, plain = make_stage(True), make_stage(False)
     sessions = SessionManager(ttl_s=st.session_ttl_s, follow_up_s=st.follow_up_s)
-    situation = StageSituation()
+    situation = Situation(  # online, on mains, nothing spent: the agents' own masks decide
+        battery_percent=None,
+        charging=True,
+        online=True,
+        deadline_s=config.budgets.deadline_s,
+        prompt_tokens=16,
+        output_tokens=config.policy.expected_output_tokens,
+    )
     data = json.loads(DATA.read_text(encoding="utf-8"))
     rows = [(q, label) for q, label in data[args.split]]
     rows += [(q, "oos") for q, _ in data[f"oos_{args.split}"]]
@@ -202,7 +213,7 @@ def _style(
     router: IntentRouter,
     stage: AgentStage,
     registry: AgentRegistry,
-    situation: StageSituation,
+    situation: Situation,
 ) -> dict[str, object]:
     """Routing and answers on the second-style set (one JSON object a line)."""
     rows = [json.loads(line) for line in path.read_bytes().split(b"\n") if line.strip()]

@@ -10,7 +10,7 @@ dir with the decision log on) and measures, targets from the issue in brackets:
   connection, p50 / p99 [p50 <= 1 ms, p99 <= 5 ms]. The client writes prebuilt
   HTTP/1.1 requests on a raw socket so that the figure is the daemon's and the
   socket's, not a Python HTTP client's; ``single_httpx`` repeats it with
-  ``edge_moma.client.Client`` for what an application sees.
+  ``edge_moma.serve.client.Client`` for what an application sees.
 * ``concurrent``: requests/s with ``--clients`` connections, each with a request
   in flight at all times (one client thread multiplexing raw sockets, so the
   load generator takes little of the 2 cores), and the error count
@@ -40,8 +40,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edge_moma.client import Client
 from edge_moma.config import default_config_path
+from edge_moma.serve.client import Client
 
 QUERIES = [
     "what is 15% of 80",

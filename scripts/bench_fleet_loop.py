@@ -49,16 +49,19 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edge_moma.fleet import collect, gate_routing, logged_prompts, publish, retrain_routing  # noqa: E402
-from edge_moma.log_store import LogStore  # noqa: E402
-from edge_moma.policy import tradeoff_lambda  # noqa: E402
-from edge_moma.quality import QualityPredictor, default_train_config, train_quality  # noqa: E402
-from edge_moma.rollout import install  # noqa: E402
-from edge_moma.routing_data import RoutingSet, load_routing_set  # noqa: E402
-from edge_moma.routing_eval import curve_metrics, router_predictions, sweep, task_lookup  # noqa: E402
-from edge_moma.runtime import Runtime, estimate_tokens  # noqa: E402
-from edge_moma.sync import export_batch  # noqa: E402
-from edge_moma.utility import order  # noqa: E402
+from edge_moma.bundle_dirs import bundle_dir  # noqa: E402
+from edge_moma.log.store import LogStore  # noqa: E402
+from edge_moma.log.sync import export_batch  # noqa: E402
+from edge_moma.messages import estimate_tokens  # noqa: E402
+from edge_moma.routing.policy import tradeoff_lambda  # noqa: E402
+from edge_moma.routing.quality import QualityPredictor  # noqa: E402
+from edge_moma.routing.utility import order  # noqa: E402
+from edge_moma.runtime import Runtime  # noqa: E402
+from edge_moma.training.fleet import collect, gate_routing, logged_prompts, publish, retrain_routing  # noqa: E402
+from edge_moma.training.quality import default_train_config, train_quality  # noqa: E402
+from edge_moma.training.rollout import install  # noqa: E402
+from edge_moma.training.routing_data import RoutingSet, load_routing_set  # noqa: E402
+from edge_moma.training.routing_eval import curve_metrics, router_predictions, sweep, task_lookup  # noqa: E402
 
 DEVICE = "sim-device"
 OUTPUT_TOKENS = 200  # llmrouter prices every call at 200 output tokens
@@ -216,7 +219,7 @@ def run(args: argparse.Namespace, traffic: RoutingSet, test: RoutingSet, work: P
         [rng.permutation(len(traffic)) for _ in range(total // len(traffic) + 1)]
     )[:total]
     feedback_draw = np.random.default_rng(args.seed + 1)
-    start_dir = config.bundle_dir("routing")
+    start_dir = bundle_dir(config, "routing")
     report: dict[str, Any] = {
         "data": str(args.data),
         "test": str(args.test) if args.test else f"{args.test_frac} of --data ({args.split})",
@@ -249,7 +252,7 @@ def run(args: argparse.Namespace, traffic: RoutingSet, test: RoutingSet, work: P
         finally:
             store.close()
         collect([inbox], fleet_db)
-        current = config.bundle_dir("routing")
+        current = bundle_dir(config, "routing")
         cand = work / "candidates" / f"round-{r + 1}"
         out = retrain_routing(
             fleet_db, None, current, cand, cand.with_suffix(".work"), seed=args.seed

@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from build_models import make_intent_data  # noqa: E402
 
-from edge_moma.intent import IntentRouter  # noqa: E402
-from edge_moma.intent_training import evaluate_intent  # noqa: E402
+from edge_moma.routing.intent import IntentRouter  # noqa: E402
+from edge_moma.training.intent import evaluate_intent  # noqa: E402
 
 TARGETS = {
     "in_scope_accuracy": (">=", 0.94),

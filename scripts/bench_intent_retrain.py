@@ -3,7 +3,7 @@
     python scripts/bench_intent_retrain.py [--current models/intent] [--epochs 2] \\
         [--base FILE.jsonl] [--report reports/bench_intent_retrain.json]
 
-Runs ``edge_moma.fleet.retrain_intent`` (what ``scripts/fleet.py retrain`` runs)
+Runs ``edge_moma.training.fleet.retrain_intent`` (what ``scripts/fleet.py retrain`` runs)
 on the shipped bundle's own training data (CLINC150 train + val with the
 build's augmentation and prompts, from ``scripts/build_models.py``; or
 ``--base``) with an empty fleet database, once taught by ``--current`` and once
@@ -34,9 +34,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from build_models import make_intent_data  # noqa: E402
 
-from edge_moma.fleet import open_fleet_db, retrain_intent  # noqa: E402
-from edge_moma.intent import read_intent_file, write_intent_file  # noqa: E402
-from edge_moma.intent_training import evaluate_rows  # noqa: E402
+from edge_moma.routing.intent import read_intent_file, write_intent_file  # noqa: E402
+from edge_moma.training.fleet import open_fleet_db, retrain_intent  # noqa: E402
+from edge_moma.training.intent import evaluate_rows  # noqa: E402
 
 STYLE = ROOT / "scripts" / "data" / "augment" / "style_dev.jsonl"
 WITHIN = 0.003

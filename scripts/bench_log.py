@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from log_samples import make_record  # noqa: E402  (real Decision values, shared with tests)
 
-from edge_moma.decision_log import DecisionLog, LogSettings  # noqa: E402
-from edge_moma.fleet import collect  # noqa: E402
-from edge_moma.log_store import LogStore, decision_rows  # noqa: E402
-from edge_moma.sync import export_batch  # noqa: E402
+from edge_moma.log.store import LogStore, decision_rows  # noqa: E402
+from edge_moma.log.sync import export_batch  # noqa: E402
+from edge_moma.log.writer import DecisionLog, LogSettings  # noqa: E402
+from edge_moma.training.fleet import collect  # noqa: E402
 
 REPORTS = Path(__file__).resolve().parent.parent / "reports"
 

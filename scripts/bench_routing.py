@@ -4,18 +4,25 @@
                                     [--report reports/bench_routing.json]
 
 One decision = featurize the prompt + run the int8 ONNX predictor (every known
-model's quality and cost) + map it onto the pool + the argmax-utility choice,
-on one thread, one prompt at a time, over the prompts of a routing file. The
-pool is the bundle's known models (11 for the shipped one). Also: the share of
-prompts whose decision is identical when repeated (determinism), model size
-and load time, and the decisions' CPU time on this thread (wall-clock minus
-what a busy machine's other processes take). The targets, on wall-clock
-figures, are printed next to them.
+model's quality and cost) + map it onto the pool + the argmax-utility choice
+(``utility.select``: the ranking rule the runtime's policy uses), on one
+thread, one prompt at a time, over the prompts of a routing file. The pool is
+the bundle's known models (11 for the shipped one). Also: the share of prompts
+whose decision is identical when repeated (determinism), model size and load
+time, and the decisions' CPU time on this thread (wall-clock minus what a busy
+machine's other processes take). The targets, on wall-clock figures, are
+printed next to them.
+
+``router_*``: the whole request path as the runtime and the daemon run it,
+``Router.decide_many`` (intent and task, quality, the default config's agent
+stage, masks and policy over the same 11 models), one prompt at a time and in
+batches of 8 (per prompt).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import statistics
@@ -28,10 +35,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edge_moma.exploration import choose_explored  # noqa: E402
-from edge_moma.quality import QualityPredictor  # noqa: E402
-from edge_moma.routing_data import load_routing_set  # noqa: E402
-from edge_moma.utility import select  # noqa: E402
+from edge_moma.bundle_dirs import shipped_bundle_dir  # noqa: E402
+from edge_moma.config import RemoteModel, load_config  # noqa: E402
+from edge_moma.device import DeviceState  # noqa: E402
+from edge_moma.routing.exploration import choose_explored  # noqa: E402
+from edge_moma.routing.intent import IntentRouter  # noqa: E402
+from edge_moma.routing.quality import QualityPredictor  # noqa: E402
+from edge_moma.routing.router import Environment, Router  # noqa: E402
+from edge_moma.routing.utility import select  # noqa: E402
+from edge_moma.targets.agents import AgentRegistry  # noqa: E402
+from edge_moma.training.routing_data import load_routing_set  # noqa: E402
 
 TARGETS = {"decision_p50_us": 150.0, "decision_p99_us": 500.0}
 LAMBDA = 1.0  # on costs in units of the pool's largest expected cost, as in the benchmark
@@ -90,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         feat_us.append((t1 - t0) / 1e3)
         route_us.append((time.perf_counter_ns() - t1) / 1e3)
     same = float(np.mean([decide(t) == c for t, c in zip(prompts, first, strict=True)]))
+    router_us, batch8_us = _router_figures(predictor, prompts, args.repeat)
     explore_us = _exploration_cost(predictor, pool, prompts, args.explore) if args.explore else {}
     q = statistics.quantiles(times, n=100)
     q_cpu = statistics.quantiles(cpu, n=100)
@@ -109,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         "decision_cpu_p99_us": round(q_cpu[98], 1),
         "featurize_p50_us": round(statistics.median(feat_us), 1),
         "predict_and_select_p50_us": round(statistics.median(route_us), 1),
+        "router_decision_p50_us": round(statistics.median(router_us), 1),
+        "router_decision_p99_us": round(statistics.quantiles(router_us, n=100)[98], 1),
+        "router_batch8_per_query_p50_us": round(statistics.median(batch8_us), 1),
         "prompt_chars_p50": statistics.median(len(t) for t in prompts),
         "deterministic_share": same,
         "model_mb": round(size / 1e6, 2),
@@ -121,6 +138,36 @@ def main(argv: list[str] | None = None) -> int:
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return 0
+
+
+def _router_figures(
+    predictor: QualityPredictor, prompts: list[str], repeat: int
+) -> tuple[list[float], list[float]]:
+    """Microseconds of ``Router.decide_many`` a prompt: alone, and in batches of 8."""
+    config = load_config(ROOT / "configs" / "default.toml", check_files=False)
+    pool = [
+        RemoteModel(name=m, base_url="https://api.example/v1", model=m, profile=m)
+        for m in predictor.models
+    ]
+    config = dataclasses.replace(config, models=pool)
+    claims = AgentRegistry(config.agents, data_dir=ROOT / "build").claims()
+    intent = IntentRouter.load(shipped_bundle_dir("intent"))
+    router = Router(config, intent, predictor, claims=claims)
+    env = Environment(DeviceState(), now=time.time())
+    requests = [router.check(text) for text in prompts]
+    for request in requests[:200]:  # warm-up
+        router.decide_many([request], env)
+    alone, batched = [], []
+    for _ in range(repeat):
+        for request in requests:
+            t0 = time.perf_counter_ns()
+            router.decide_many([request], env)
+            alone.append((time.perf_counter_ns() - t0) / 1e3)
+        for i in range(0, len(requests) - 7, 8):
+            t0 = time.perf_counter_ns()
+            router.decide_many(requests[i : i + 8], env)
+            batched.append((time.perf_counter_ns() - t0) / 8e3)
+    return alone, batched
 
 
 def _exploration_cost(

@@ -34,9 +34,10 @@ from dataclasses import replace  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from edge_moma.bundle import read_card, sha256_file, write_card  # noqa: E402
-from edge_moma.intent import OOS, IntentExample, read_intent_file, write_intent_file  # noqa: E402
-from edge_moma.intent_training import (  # noqa: E402
+from edge_moma.jsonl import read_records  # noqa: E402
+from edge_moma.routing.bundle import read_card, sha256_file, write_card  # noqa: E402
+from edge_moma.routing.intent import OOS, IntentExample, read_intent_file, write_intent_file  # noqa: E402
+from edge_moma.training.intent import (  # noqa: E402
     Calibration,
     bundle_probabilities,
     choose_oos_weight,
@@ -44,8 +45,7 @@ from edge_moma.intent_training import (  # noqa: E402
     train_intent,
     weigh_oos,
 )
-from edge_moma.jsonl import read_records  # noqa: E402
-from edge_moma.training import TrainConfig  # noqa: E402
+from edge_moma.training.trainer import TrainConfig  # noqa: E402
 
 DATA = ROOT / "scripts" / "data"
 BUILD = ROOT / "build"
@@ -288,7 +288,7 @@ def build_intent_refresh(
 ) -> dict[str, Any]:
     """Retrain the shipped bundle from itself on the build's data; returns its card.
 
-    What ``scripts/fleet.py retrain`` does on a fleet (``edge_moma.intent_teacher``:
+    What ``scripts/fleet.py retrain`` does on a fleet (``edge_moma.training.intent_teacher``:
     warm start from the bundle in ``models/intent``, soft targets on noisy copies)
     on the build's training split, for ``REFRESH_EPOCHS``, with the out-of-scope
     rule chosen on CLINC150 val as in the full build. A fraction of the full
@@ -361,9 +361,9 @@ ROUTING_DATA = "scripts/data/routerbench/train.jsonl"
 
 def build_routing(out: Path = MODELS / "routing", work: Path = BUILD / "routing") -> dict[str, Any]:
     """Train the quality predictor on all of RouterBench and record its 5-fold CV benchmark."""
-    from edge_moma.quality import default_train_config, train_quality
-    from edge_moma.routing_data import load_routing_set
-    from edge_moma.routing_eval import evaluate_routing, plot_report, summary
+    from edge_moma.training.quality import default_train_config, train_quality
+    from edge_moma.training.routing_data import load_routing_set
+    from edge_moma.training.routing_eval import evaluate_routing, plot_report, summary
 
     _say("routing: 5-fold cross-validated benchmark (router and baselines)")
     report = evaluate_routing(ROOT / ROUTING_DATA, cv=5, seed=SEED, progress=_say)

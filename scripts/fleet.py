@@ -27,7 +27,14 @@ import click
 
 from edge_moma.cli import exit_code
 from edge_moma.errors import DataError, EdgeMomaError
-from edge_moma.fleet import collect, gate, gate_routing, publish, retrain_intent, retrain_routing
+from edge_moma.training.fleet import (
+    collect,
+    gate,
+    gate_routing,
+    publish,
+    retrain_intent,
+    retrain_routing,
+)
 
 EXIT_NOT_PROMOTED = 3
 EXIT_REJECTED = 4

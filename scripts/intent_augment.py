@@ -38,7 +38,7 @@ else:  # pragma: no cover
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edge_moma.intent import IntentExample  # noqa: E402
+from edge_moma.routing.intent import IntentExample  # noqa: E402
 
 TEMPLATES = Path(__file__).resolve().parent / "data" / "augment" / "templates.toml"
 TASK = "chat"

@@ -27,7 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edge_moma.routing_data import load_routing_set  # noqa: E402
+from edge_moma.training.routing_data import load_routing_set  # noqa: E402
 
 
 def pick_pair(path: Path) -> tuple[str, str]:

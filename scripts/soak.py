@@ -65,7 +65,7 @@ from bench_daemon import percentile  # noqa: E402  (scripts/ is on sys.path)
 from http_servers import FaultServer, free_port  # noqa: E402
 
 from edge_moma.config import default_config_path  # noqa: E402
-from edge_moma.log_store import disk_bytes  # noqa: E402
+from edge_moma.log.store import disk_bytes  # noqa: E402
 
 REPORTS = ROOT / "reports"
 SHORT = [
@@ -362,7 +362,9 @@ def fail_writes(pid: int, seconds: float, faults: list[dict[str, Any]]) -> None:
 
 def long_generations(sock: str, record: Record) -> list[threading.Thread]:
     """Two long local generations (whole and streamed) in flight when SIGTERM comes."""
-    body = chat("Tell me a very long story.", "smollm2-135m", max_tokens=400, temperature=1.0)
+    # Greedy: SmolLM2's story then runs to max_tokens (several seconds) every time;
+    # sampled at 1.0 it sometimes ended in 30 tokens, before SIGTERM came.
+    body = chat("Tell me a very long story.", "smollm2-135m", max_tokens=400, temperature=0.0)
 
     def whole() -> None:
         t0 = time.perf_counter()

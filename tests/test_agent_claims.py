@@ -20,14 +20,14 @@ from hypothesis import strategies as st
 from spoken import spoken, spoken_decimal
 
 from edge_moma.agents.base import CANNOT, CERTAIN, POSSIBLE
-from edge_moma.agents.calculator import CalculatorAgent
-from edge_moma.agents.calculator import claim as calculator_claim
-from edge_moma.agents.clock import ClockAgent
-from edge_moma.agents.clock import claim as clock_claim
-from edge_moma.agents.reminders import RemindersAgent
-from edge_moma.agents.reminders import claim as reminders_claim
-from edge_moma.agents.units import _UNITS, UnitsAgent, convert
-from edge_moma.agents.units import claim as units_claim
+from edge_moma.targets.agents.calculator import CalculatorAgent
+from edge_moma.targets.agents.calculator import claim as calculator_claim
+from edge_moma.targets.agents.clock import ClockAgent
+from edge_moma.targets.agents.clock import claim as clock_claim
+from edge_moma.targets.agents.reminders import RemindersAgent
+from edge_moma.targets.agents.reminders import claim as reminders_claim
+from edge_moma.targets.agents.units import _UNITS, UnitsAgent, convert
+from edge_moma.targets.agents.units import claim as units_claim
 
 NOW = datetime(2024, 7, 1, 15, 30, tzinfo=timezone.utc)  # summer: daylight saving in the north
 CLAIMS = {

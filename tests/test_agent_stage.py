@@ -3,11 +3,12 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from situations import situation as sit
 
-from edge_moma.agent_stage import AgentStage, StageSituation, is_cancel
 from edge_moma.config import AgentConfig
 from edge_moma.decision import IntentScore, Understanding
-from edge_moma.sessions import SessionManager
+from edge_moma.routing.agent_stage import AgentStage, is_cancel
+from edge_moma.targets.sessions import SessionManager
 
 AGENTS = [
     AgentConfig(name="calculator", kind="builtin", intents=["calculator"]),
@@ -43,9 +44,7 @@ def masks(choice) -> dict[str, str | None]:
 
 
 def test_takes_the_confident_agent_and_sums_its_intents(stage: AgentStage) -> None:
-    choice = stage.select(
-        u(("time", 0.3), ("timezone", 0.3), ("weather", 0.2)), "time?", StageSituation()
-    )
+    choice = stage.select(u(("time", 0.3), ("timezone", 0.3), ("weather", 0.2)), "time?", sit())
     assert (choice.target, choice.intent, choice.session_action) == ("clock", "time", "start")
     assert choice.confidence == pytest.approx(0.6)
     assert masks(choice)["calculator"] == "confidence" and masks(choice)["off"] == "disabled"
@@ -54,15 +53,15 @@ def test_takes_the_confident_agent_and_sums_its_intents(stage: AgentStage) -> No
 @pytest.mark.parametrize(
     ("understanding", "situation", "agent", "mask"),
     [
-        (u(("time", 0.4)), StageSituation(), "clock", "confidence"),
-        (u(("reminder", 0.65)), StageSituation(), "reminders", "confidence"),  # own threshold 0.7
-        (u(("time", 0.9), oos=True), StageSituation(), "clock", "out_of_scope"),
-        (u(("time", 0.9)), StageSituation(unavailable={"clock": "open"}), "clock", "unavailable"),
-        (u(("restaurant_reservation", 0.9)), StageSituation(online=False), "booker", "network"),
-        (u(("restaurant_reviews", 0.9)), StageSituation(sensitive=("email",)), "booker", "privacy"),
-        (u(("reminder", 0.9)), StageSituation(sensitive=("health",)), "reminders", "privacy"),
-        (u(("make_call", 0.9)), StageSituation(), "dialer", "permission"),
-        (u(("translate", 0.9)), StageSituation(budget_left_usd=0.1), "pricey", "budget"),
+        (u(("time", 0.4)), sit(), "clock", "confidence"),
+        (u(("reminder", 0.65)), sit(), "reminders", "confidence"),  # own threshold 0.7
+        (u(("time", 0.9), oos=True), sit(), "clock", "out_of_scope"),
+        (u(("time", 0.9)), sit(unavailable={"clock": "open"}), "clock", "unavailable"),
+        (u(("restaurant_reservation", 0.9)), sit(online=False), "booker", "network"),
+        (u(("restaurant_reviews", 0.9)), sit(sensitive_classes=("email",)), "booker", "privacy"),
+        (u(("reminder", 0.9)), sit(sensitive_classes=("health",)), "reminders", "privacy"),
+        (u(("make_call", 0.9)), sit(), "dialer", "permission"),
+        (u(("translate", 0.9)), sit(spent_today_usd=0.9), "pricey", "budget"),
     ],
 )  # fmt: skip
 def test_masks_say_why(stage, understanding, situation, agent, mask) -> None:
@@ -73,11 +72,11 @@ def test_masks_say_why(stage, understanding, situation, agent, mask) -> None:
 
 
 def test_unmasked_by_what_the_request_grants(stage: AgentStage) -> None:
-    situation = StageSituation(permissions=frozenset({"calls"}))
-    assert stage.select(u(("make_call", 0.9)), "call mom", situation).target == "dialer"
-    sensitive_ok = stage.select(u(("time", 0.9)), "x", StageSituation(sensitive=("health",)))
+    granted = sit(permissions=frozenset({"calls"}))
+    assert stage.select(u(("make_call", 0.9)), "call mom", granted).target == "dialer"
+    sensitive_ok = stage.select(u(("time", 0.9)), "x", sit(sensitive_classes=("health",)))
     assert sensitive_ok.target == "clock"  # a local agent that may see sensitive text
-    domain = stage.select(u(("restaurant_reviews", 0.9)), "x", StageSituation())
+    domain = stage.select(u(("restaurant_reviews", 0.9)), "x", sit())
     assert (domain.target, domain.intent) == ("booker", "restaurant_reviews")
 
 
@@ -85,24 +84,20 @@ def test_active_dialog_keeps_follow_ups_masks_others_and_ends_on_subject_change(
     sm = SessionManager()
     sm.agent_replied("s", "reminders", "reminder_update", "need_input", {"pending": "item"})
     session = sm.get("s")
-    follow = stage.select(
-        u(("calculator", 0.3), oos=True), "buy milk", StageSituation(), session, "reminders"
-    )
+    follow = stage.select(u(("calculator", 0.3), oos=True), "buy milk", sit(), session, "reminders")
     assert (follow.target, follow.session_action, follow.intent) == (
         "reminders",
         "continue",
         "reminder_update",
     )
     assert masks(follow)["calculator"] == "session"
-    switch = stage.select(
-        u(("time", 0.95)), "what time is it", StageSituation(), session, "reminders"
-    )
+    switch = stage.select(u(("time", 0.95)), "what time is it", sit(), session, "reminders")
     assert (switch.target, switch.session_action) == ("clock", "subject_change")
-    unsure = stage.select(u(("time", 0.6)), "what time", StageSituation(), session, "reminders")
+    unsure = stage.select(u(("time", 0.6)), "what time", sit(), session, "reminders")
     assert unsure.target == "reminders"  # not confident enough to leave the dialog
-    short = stage.select(u(("time", 0.99)), "Lisbon", StageSituation(), session, "reminders")
+    short = stage.select(u(("time", 0.99)), "Lisbon", sit(), session, "reminders")
     assert (short.target, short.session_action) == ("reminders", "continue")  # an answer
-    cancel = stage.select(u(("cancel", 0.4)), "never mind", StageSituation(), session, "reminders")
+    cancel = stage.select(u(("cancel", 0.4)), "never mind", sit(), session, "reminders")
     assert (cancel.target, cancel.intent, cancel.session_action) == (
         "reminders",
         "cancel",
@@ -114,9 +109,7 @@ def test_active_dialog_keeps_follow_ups_masks_others_and_ends_on_subject_change(
 def test_a_waiting_agent_takes_an_answer_no_other_agent_could(stage, intent: str) -> None:
     sm = SessionManager()
     sm.agent_replied("s", "reminders", "reminder_update", "need_input", {"pending": "item"})
-    answer = stage.select(
-        u((intent, 0.99)), "call the plumber", StageSituation(), sm.get("s"), "reminders"
-    )
+    answer = stage.select(u((intent, 0.99)), "call the plumber", sit(), sm.get("s"), "reminders")
     assert (answer.target, answer.session_action) == ("reminders", "continue")
 
 
@@ -126,7 +119,7 @@ def test_a_masked_dialog_holder_sends_the_turn_to_llm_routing(stage) -> None:
     down = stage.select(
         u(("restaurant_reservation", 0.2), oos=True),
         "Lisbon",
-        StageSituation(unavailable={"booker": "circuit open after 3 failures"}),
+        sit(unavailable={"booker": "circuit open after 3 failures"}),
         sm.get("s"),
         "booker",
     )
@@ -138,12 +131,10 @@ def test_follow_up_after_done_needs_a_cue(stage) -> None:
     sm = SessionManager()
     sm.agent_replied("s", "clock", "time", "done", {"kind": "time"})
     session = sm.get("s")
-    cued = stage.select(
-        u(("translate", 0.2), oos=True), "and in tokyo?", StageSituation(), session, "clock"
-    )
+    cued = stage.select(u(("translate", 0.2), oos=True), "and in tokyo?", sit(), session, "clock")
     assert (cued.target, cued.session_action) == ("clock", "follow_up")
     plain = stage.select(
-        u(("translate", 0.2), oos=True), "tell me a story", StageSituation(), session, "clock"
+        u(("translate", 0.2), oos=True), "tell me a story", sit(), session, "clock"
     )
     assert plain.target is None
 
@@ -171,52 +162,50 @@ def claiming() -> AgentStage:
 
 def test_a_certain_claim_takes_what_the_router_is_unsure_of(claiming: AgentStage) -> None:
     for understanding in (u(("timer", 0.68), ("calculator", 0.1)), u(("timer", 0.3), oos=True)):
-        choice = claiming.select(understanding, "nine times seven", StageSituation())
+        choice = claiming.select(understanding, "nine times seven", sit())
         assert (choice.target, choice.confidence) == ("calculator", 1.0)
-    own = claiming.select(u(("calculator", 0.1)), "nine times seven", StageSituation())
+    own = claiming.select(u(("calculator", 0.1)), "nine times seven", sit())
     assert own.intent == "calculator"  # its own intent, however weak, names the turn
 
 
 def test_a_claim_of_zero_declines_however_sure_the_router_is(claiming: AgentStage) -> None:
-    choice = claiming.select(u(("calculator", 0.99)), "book a table for 4", StageSituation())
+    choice = claiming.select(u(("calculator", 0.99)), "book a table for 4", sit())
     assert choice.target is None
     declined = next(c for c in choice.candidates if c.target == "calculator")
     assert declined.masked_by == "declined" and "cannot read" in (declined.reason or "")
 
 
 def test_a_weak_claim_leaves_the_decision_to_the_router(claiming: AgentStage) -> None:
-    sure = claiming.select(u(("time", 0.9)), "time for a break", StageSituation())
+    sure = claiming.select(u(("time", 0.9)), "time for a break", sit())
     assert (sure.target, sure.confidence) == ("clock", 0.9)
-    unsure = claiming.select(u(("time", 0.3)), "time for a break", StageSituation())
+    unsure = claiming.select(u(("time", 0.3)), "time for a break", sit())
     assert unsure.target is None and masks(unsure)["clock"] == "confidence"
-    oos = claiming.select(u(("time", 0.9), oos=True), "time for a break", StageSituation())
+    oos = claiming.select(u(("time", 0.9), oos=True), "time for a break", sit())
     assert oos.target is None and masks(oos)["clock"] == "out_of_scope"
 
 
 def test_masks_hold_whatever_the_claim(claiming: AgentStage) -> None:
     private = claiming.select(
-        u(("reminder", 0.9)), "add milk to my list", StageSituation(sensitive=("health",))
+        u(("reminder", 0.9)), "add milk to my list", sit(sensitive_classes=("health",))
     )
     assert private.target is None and masks(private)["reminders"] == "privacy"
-    no_claim = claiming.select(u(("restaurant_reviews", 0.9)), "anything", StageSituation())
+    no_claim = claiming.select(u(("restaurant_reviews", 0.9)), "anything", sit())
     assert no_claim.target == "booker"  # an HTTP agent has no claim: evidence alone
 
 
 def test_equal_claims_go_to_the_agent_with_more_evidence() -> None:
     both = {"calculator": lambda t: 1.0, "clock": lambda t: 1.0}
     stage = AgentStage(AGENTS, threshold=0.5, claims=both)
-    choice = stage.select(u(("time", 0.2), ("calculator", 0.1)), "x", StageSituation())
+    choice = stage.select(u(("time", 0.2), ("calculator", 0.1)), "x", sit())
     assert choice.target == "clock"
-    first = stage.select(u(("weather", 0.9)), "x", StageSituation())
+    first = stage.select(u(("weather", 0.9)), "x", sit())
     assert first.target == "calculator"  # no evidence either way: the first configured
 
 
 def test_the_dialog_holder_needs_no_claim(claiming: AgentStage) -> None:
     sm = SessionManager()
     sm.agent_replied("s", "reminders", "reminder_update", "need_input", {"pending": "item"})
-    answer = claiming.select(
-        u(("time", 0.4)), "the plumber", StageSituation(), sm.get("s"), "reminders"
-    )
+    answer = claiming.select(u(("time", 0.4)), "the plumber", sit(), sm.get("s"), "reminders")
     assert (answer.target, answer.session_action) == ("reminders", "continue")
 
 
@@ -228,8 +217,8 @@ def test_a_broken_claim_has_no_say(bad: object) -> None:
         return bad  # type: ignore[return-value]
 
     stage = AgentStage(AGENTS, threshold=0.5, claims={"calculator": claim})
-    assert stage.select(u(("calculator", 0.9)), "x", StageSituation()).target == "calculator"
-    assert stage.select(u(("calculator", 0.2)), "x", StageSituation()).target is None
+    assert stage.select(u(("calculator", 0.9)), "x", sit()).target == "calculator"
+    assert stage.select(u(("calculator", 0.2)), "x", sit()).target is None
 
 
 @settings(max_examples=300, deadline=None)
@@ -247,7 +236,7 @@ def test_the_claim_rule(evidence: float, claim: float | None, oos: bool, thresho
         threshold=threshold,
         claims=claims,
     )
-    choice = stage.select(u(("calculator", evidence), oos=oos), "text", StageSituation())
+    choice = stage.select(u(("calculator", evidence), oos=oos), "text", sit())
     p = 0.0 if oos else evidence
     if claim is not None and claim == 0:
         assert choice.target is None and masks(choice)["calculator"] == "declined"
@@ -261,7 +250,7 @@ def test_follow_up_with_its_own_intent_weakly_on_top(stage: AgentStage) -> None:
     sm = SessionManager()
     sm.agent_replied("s", "calculator", "calculator", "done", {"result": 12.0})
     weak = u(("calculator", 0.01), ("timer", 0.0), oos=True)
-    choice = stage.select(weak, "and times 2?", StageSituation(), sm.get("s"), "calculator")
+    choice = stage.select(weak, "and times 2?", sit(), sm.get("s"), "calculator")
     assert (choice.target, choice.session_action) == ("calculator", "follow_up")
 
 
@@ -269,10 +258,10 @@ def test_shared_entries_still_say_each_turns_figures(stage: AgentStage) -> None:
     """Zero-score entries are shared between turns; reasons with figures are not."""
     reasons = []
     for left in (0.1, 0.2):
-        choice = stage.select(u(("weather", 0.9)), "text", StageSituation(budget_left_usd=left))
+        choice = stage.select(u(("weather", 0.9)), "text", sit(spent_today_usd=1.0 - left))
         entry = {c.target: c for c in choice.candidates}
         reasons.append(entry["pricey"].reason)
         assert entry["calculator"].masked_by == "confidence" and entry["calculator"].quality == 0
-    assert reasons == ["costs $0.5000, $0.1000 left today", "costs $0.5000, $0.2000 left today"]
-    taken = stage.select(u(("time", 0.9)), "text", StageSituation())
+    assert [r.split("(")[-1] for r in reasons] == ["$0.10000)", "$0.20000)"]
+    taken = stage.select(u(("time", 0.9)), "text", sit())
     assert {c.target: c.quality for c in taken.candidates}["clock"] == pytest.approx(0.9)

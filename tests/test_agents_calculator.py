@@ -4,7 +4,7 @@ import pytest
 from agent_turns import turn
 
 from edge_moma.agents.base import CANNOT, CERTAIN, POSSIBLE
-from edge_moma.agents.calculator import CalculationError, CalculatorAgent, claim, evaluate
+from edge_moma.targets.agents.calculator import CalculationError, CalculatorAgent, claim, evaluate
 
 
 @pytest.mark.parametrize(

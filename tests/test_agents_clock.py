@@ -10,8 +10,8 @@ import pytest
 from agent_turns import turn
 
 from edge_moma.agents.base import CANNOT, CERTAIN, POSSIBLE
-from edge_moma.agents.clock import ClockAgent, claim, parse_dates
-from edge_moma.agents.places import ALIASES, find_places, iana_keys
+from edge_moma.targets.agents.clock import ClockAgent, claim, parse_dates
+from edge_moma.targets.agents.places import ALIASES, find_places, iana_keys
 
 NOW = datetime(2024, 3, 1, 15, 30, tzinfo=timezone.utc)  # a Friday
 
@@ -80,7 +80,7 @@ def test_without_tzdata_local_time_still_works_and_the_reply_says_why(tmp_path: 
     """A real interpreter with no time zone database: no site-packages, empty TZPATH."""
     root = Path(__file__).resolve().parents[1]
     code = (
-        "from edge_moma.agents.clock import ClockAgent\n"
+        "from edge_moma.targets.agents.clock import ClockAgent\n"
         "from edge_moma.agents.base import AgentTurn\n"
         "t = lambda s: AgentTurn('s', ({'role': 'user', 'content': s},), 'time')\n"
         "a = ClockAgent()\n"
@@ -178,8 +178,8 @@ def test_places_are_found_in_order_and_everyday_words_are_not_places() -> None:
 
 
 def test_the_registry_builds_the_place_table_before_the_first_turn(tmp_path: Path) -> None:
-    from edge_moma.agents import AgentRegistry, places
     from edge_moma.config import AgentConfig
+    from edge_moma.targets.agents import AgentRegistry, places
 
     places._table.cache_clear()
     clock = AgentConfig(name="clock", kind="builtin", intents=["time"])

@@ -6,9 +6,9 @@ import pytest
 from agent_servers import AgentServer
 from agent_turns import turn
 
-from edge_moma.agents.http import HttpAgent, parse_reply
 from edge_moma.config import AgentConfig
 from edge_moma.errors import TargetError, TargetUnavailable
+from edge_moma.targets.agents.http import HttpAgent, parse_reply
 
 
 @pytest.fixture

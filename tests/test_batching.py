@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from edge_moma import Runtime
-from edge_moma.batching import RouteBatcher
 from edge_moma.context import RouteContext
 from edge_moma.errors import RequestError, TargetMasked
+from edge_moma.serve.batching import RouteBatcher
 
 CONFIG = """
 [[models]]

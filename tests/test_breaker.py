@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge_moma.breaker import CircuitBreaker
+from edge_moma.targets.breaker import CircuitBreaker
 
 
 def make(failures: int = 3, cooldown: float = 30.0) -> tuple[CircuitBreaker, list[float]]:

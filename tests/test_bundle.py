@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from rollout_samples import write_old_export
 
-from edge_moma.bundle import (
+from edge_moma.errors import BundleError
+from edge_moma.routing.bundle import (
     bag_runner,
     load_session,
     read_card,
@@ -18,9 +19,8 @@ from edge_moma.bundle import (
     verify_bundle,
     write_card,
 )
-from edge_moma.errors import BundleError
-from edge_moma.features import bag_feed
-from edge_moma.onnx_export import Head, export_embedding_bag
+from edge_moma.routing.features import bag_feed
+from edge_moma.training.onnx_export import Head, export_embedding_bag
 
 
 @pytest.fixture

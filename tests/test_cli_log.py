@@ -11,7 +11,7 @@ from log_samples import make_record
 from rollout_samples import derive
 
 from edge_moma.cli import main
-from edge_moma.decision_log import DecisionLog, LogSettings
+from edge_moma.log.writer import DecisionLog, LogSettings
 
 
 @pytest.fixture

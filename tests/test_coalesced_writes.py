@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from edge_moma.daemon import CoalescedWrites
+from edge_moma.serve.daemon import CoalescedWrites
 
 
 async def _pair() -> tuple[CoalescedWrites, socket.socket, list[int]]:

@@ -20,7 +20,7 @@ from edge_moma.cli import main
 from edge_moma.context import RouteContext
 from edge_moma.decision import Decision
 from edge_moma.errors import RequestError
-from edge_moma.policy import ON_DEVICE_MASKS
+from edge_moma.routing.constraints import ON_DEVICE_MASKS
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,7 @@ def test_wrongly_typed_flags_no_longer_weaken_the_masks(rt: Runtime) -> None:
 
 def test_sensitive_false_does_not_lift_the_privacy_rules(rt: Runtime) -> None:
     d = rt.route("email jane.doe@example.com my diagnosis", context={"sensitive": False})
-    assert d.context["sensitive"] == ["email"] and d.target == "smol"
+    assert d.context.sensitive == ("email",) and d.target == "smol"
     assert d.candidate("gpt-4").masked_by == "privacy" and "gpt-4" not in d.ranking
 
 

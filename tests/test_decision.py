@@ -7,13 +7,14 @@ import json
 
 import pytest
 
-from edge_moma.decision import Candidate, Decision, IntentScore, Understanding
+from edge_moma.decision import Candidate, Decision, DecisionContext, IntentScore, Understanding
 
 
 def reference(decision: Decision) -> dict:
     """The original ``asdict``-based rendering: the shape ``to_dict`` must keep, key order too."""
     d = dataclasses.asdict(decision)
     d["fallbacks"] = list(decision.fallbacks)
+    d["context"]["sensitive"] = list(decision.context.sensitive)
     d["candidates"] = [dataclasses.asdict(c) for c in decision.candidates]
     if decision.understanding is not None:
         d["understanding"]["intents"] = [
@@ -35,7 +36,7 @@ UNDERSTANDING = Understanding(
 def test_to_dict_matches_asdict_and_copies_nested_context(
     understanding: Understanding | None,
 ) -> None:
-    context = {"online": False, "sensitive": ["email"], "deadline_s": 30.0, "nested": {"a": [1]}}
+    context = DecisionContext(online=False, sensitive=("email",), deadline_s=30.0, session_id="s")
     decision = Decision(
         id="d1",
         created=1.5,
@@ -52,9 +53,18 @@ def test_to_dict_matches_asdict_and_copies_nested_context(
     assert out == reference(decision)
     assert list(out) == list(reference(decision))
     assert list(out["candidates"][1]) == [f.name for f in dataclasses.fields(Candidate)]
-    out["context"]["nested"]["a"].append(2)  # a copy: the frozen decision is untouched
-    assert decision.context["nested"]["a"] == [1]
+    assert list(out["context"]) == [f.name for f in dataclasses.fields(DecisionContext)]
+    out["context"]["sensitive"].append("phone")  # a copy: the frozen decision is untouched
+    assert decision.to_dict()["context"]["sensitive"] == ["email"]
     json.dumps(out)
+
+
+def test_the_dict_access_of_earlier_versions_still_reads_the_context() -> None:
+    context = DecisionContext(online=False, sensitive=("email",), deadline_s=2.5)
+    with pytest.deprecated_call():
+        assert context["online"] is False and context["sensitive"] == ["email"]
+    with pytest.deprecated_call(), pytest.raises(KeyError):
+        context["nested"]
 
 
 def test_text_that_is_not_utf8_is_written_escaped() -> None:
@@ -69,7 +79,7 @@ def test_text_that_is_not_utf8_is_written_escaped() -> None:
         reason="best utility",
         candidates=CANDIDATES,
         understanding=UNDERSTANDING,
-        context={"session_id": "abc\ud83d"},
+        context=DecisionContext(session_id="abc\ud83d"),
     )
     raw = decision.to_json()
     assert b"\\ud83d" in raw  # escaped, so the bytes are valid UTF-8

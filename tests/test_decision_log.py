@@ -15,10 +15,10 @@ from fs_faults import make_read_only, read_only
 from log_samples import make_record
 
 from edge_moma.config import PrivacyRule
-from edge_moma.decision_log import DecisionLog, LogSettings, device_id
 from edge_moma.errors import LogError, RequestError
-from edge_moma.log_store import Feedback, LogStore
-from edge_moma.privacy import PrivacyRules
+from edge_moma.log.store import Feedback, LogStore
+from edge_moma.log.writer import DecisionLog, LogSettings, device_id
+from edge_moma.routing.privacy import PrivacyRules
 
 
 def settings(tmp_path: Path, **kw: object) -> LogSettings:
@@ -81,7 +81,7 @@ def test_text_modes_store_redact_hash(tmp_path: Path) -> None:
         log.close()
         row = LogStore.open(d / "decisions.db", readonly=True).show(rec.decision.id)
         texts[mode] = row["query_text"]
-        assert row["query_sha256"] == rec.decision.context["query_sha256"]
+        assert row["query_sha256"] == rec.decision.context.query_sha256
     assert "jane.doe@example.com" in texts["store"]
     assert "[email]" in texts["redact"] and "@" not in texts["redact"]
     assert texts["hash"] is None
@@ -273,7 +273,7 @@ def test_a_record_that_cannot_be_encoded_is_counted_not_raised(
 
 
 def test_batches_larger_than_one_statement_are_written_whole(tmp_path: Path) -> None:
-    from edge_moma.log_store import INSERT_CHUNK
+    from edge_moma.log.store import INSERT_CHUNK
 
     log = DecisionLog(settings(tmp_path))
     n = 2 * INSERT_CHUNK + 5  # two full INSERT statements and a short one
@@ -313,7 +313,7 @@ def test_sigterm_flushes_everything_accepted(tmp_path: Path) -> None:
         import sys, time
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from log_samples import make_record
-        from edge_moma.decision_log import DecisionLog, LogSettings, exit_on_sigterm
+        from edge_moma.log.writer import DecisionLog, LogSettings, exit_on_sigterm
         from pathlib import Path
         exit_on_sigterm()
         log = DecisionLog(LogSettings(Path({str(tmp_path)!r}) / "decisions.db", "dev",
@@ -349,7 +349,7 @@ def test_non_finite_and_numpy_figures_are_stored_as_valid_json(tmp_path: Path) -
     decision = dataclasses.replace(
         rec.decision,
         candidates=(bad, odd),
-        context={**rec.decision.context, "n": np.int64(3)},
+        context=dataclasses.replace(rec.decision.context, prompt_tokens=np.int64(3)),
     )
     log = DecisionLog(settings(tmp_path))
     log(dataclasses.replace(rec, decision=decision))
@@ -358,7 +358,7 @@ def test_non_finite_and_numpy_figures_are_stored_as_valid_json(tmp_path: Path) -
     line = next(store.iter_decisions())
     row = json.loads(line)
     assert row["candidates"][0]["quality"] is None
-    assert row["candidates"][1]["utility"] == 0.5 and row["context"]["n"] == 3
+    assert row["candidates"][1]["utility"] == 0.5 and row["context"]["prompt_tokens"] == 3
 
 
 # --- the writer under faults (issue 17) ---------------------------------------------
@@ -494,7 +494,7 @@ def test_storable_text_is_always_utf8_and_unchanged_when_it_already_was() -> Non
     from hypothesis import given
     from hypothesis import strategies as st
 
-    from edge_moma.log_store import storable
+    from edge_moma.log.store import storable
 
     @given(st.text(st.characters(exclude_categories=())))
     def check(text: str) -> None:

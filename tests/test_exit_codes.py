@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from log_samples import make_record
 
-from edge_moma.log_store import LogStore, decision_rows
-from edge_moma.sync import MANIFEST_SUFFIX, export_batch
+from edge_moma.log.store import LogStore, decision_rows
+from edge_moma.log.sync import MANIFEST_SUFFIX, export_batch
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 
 from edge_moma import Runtime
 from edge_moma.config import Budgets, Policy, RemoteModel, load_config
-from edge_moma.exploration import choose_explored, plausible, propensities
-from edge_moma.log_store import LogStore
-from edge_moma.policy import Situation, choose, estimate
+from edge_moma.log.store import LogStore
+from edge_moma.routing.constraints import Estimate, Situation, estimate
+from edge_moma.routing.exploration import choose_explored, plausible, propensities
+from edge_moma.routing.policy import choose
 
 
 @st.composite
@@ -84,6 +85,12 @@ def test_no_rate_or_no_uncertainty_means_the_best_for_sure() -> None:
 
 CHEAP = RemoteModel("cheap", base_url="http://h/v1", model="c", price_in=0.0001, price_out=0.0003)
 DEAR = RemoteModel("dear", base_url="http://h/v1", model="d", price_in=0.001, price_out=0.003)
+
+
+def est(model: RemoteModel, quality: float, situation: Situation) -> Estimate:
+    return estimate(model.name, model.kind, model.traits(), quality, situation)
+
+
 SITUATION = Situation(
     battery_percent=None, charging=True, online=True, deadline_s=30.0,
     prompt_tokens=100, output_tokens=200,
@@ -93,24 +100,24 @@ SITUATION = Situation(
 @settings(max_examples=60)
 @given(st.floats(0, 1, exclude_max=True))
 def test_policy_explores_only_eligible_candidates_and_ranks_the_rest(draw: float) -> None:
-    estimates = [estimate(CHEAP, 0.6, SITUATION), estimate(DEAR, 0.62, SITUATION)]
+    estimates = [est(CHEAP, 0.6, SITUATION), est(DEAR, 0.62, SITUATION)]
     policy = Policy(tradeoff=0.5, explore=0.5, explore_margin=1.0)
-    open_ = choose(estimates, SITUATION, policy, Budgets(), draw)
+    open_ = choose(estimates, SITUATION, policy, Budgets(), draw=draw)
     assert {open_.target, *open_.fallbacks} == {"cheap", "dear"}
     assert open_.propensity in (0.5, 1.0 - 0.5)
     # A budget too small for "dear" masks it: exploration never picks it.
     poor = Budgets(daily_usd=0.0001)
-    masked = choose(estimates, SITUATION, policy, poor, draw)
+    masked = choose(estimates, SITUATION, policy, poor, draw=draw)
     assert masked.target == "cheap" and masked.propensity == 1.0 and not masked.explored
     assert next(c for c in masked.candidates if c.target == "dear").masked_by == "budget"
 
 
 def test_policy_without_a_draw_is_todays_deterministic_choice() -> None:
-    estimates = [estimate(CHEAP, 0.6, SITUATION), estimate(DEAR, 0.9, SITUATION)]
+    estimates = [est(CHEAP, 0.6, SITUATION), est(DEAR, 0.9, SITUATION)]
     plain = choose(estimates, SITUATION, Policy(explore=0.0), Budgets())
     assert (plain.target, plain.propensity, plain.explored) == ("dear", 1.0, False)
     for draw in (0.0, 0.3, 0.99):
-        off = choose(estimates, SITUATION, Policy(explore=0.0), Budgets(), draw)
+        off = choose(estimates, SITUATION, Policy(explore=0.0), Budgets(), draw=draw)
         assert off == plain
 
 
@@ -173,7 +180,7 @@ def test_runtime_logs_the_propensity_and_never_explores_a_mask_or_a_pin(
         for d in online:
             assert d.stage == "llm" and d.propensity is not None and 0 < d.propensity <= 1
         # cloud-c is unavailable (masked): it is never chosen, explored or not.
-        rt._mark_unavailable("cloud-c", "test")
+        rt._targets._mark_unavailable("cloud-c", "test")
         masked = rt.route_many(QUERIES, contexts=[{"online": True}] * len(QUERIES))
         assert all(d.target != "cloud-c" for d in masked)
         pinned = [rt.route(q, context={"online": True, "target": "cloud-b"}) for q in QUERIES]

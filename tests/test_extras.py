@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from edge_moma._extras import require
 from edge_moma.errors import MissingDependency
-from edge_moma.extras import require
 
 
 def test_present_module_is_returned() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_moma import features
 from edge_moma.errors import BundleError
-from edge_moma.features import FEATURIZER_VERSION, Featurizer, normalize
+from edge_moma.routing import features
+from edge_moma.routing.features import FEATURIZER_VERSION, Featurizer, normalize
 
 ODD_TEXTS = [
     "",

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from log_samples import make_record
 
+from edge_moma.bundle_dirs import active_bundle_dir
 from edge_moma.errors import DataError
-from edge_moma.fleet import collect, gate, iter_collected, logged_intent_examples, publish
-from edge_moma.log_store import Feedback, LogStore, decision_rows
-from edge_moma.rollout import active_bundle_dir, install
-from edge_moma.sync import MANIFEST_SUFFIX, export_batch
+from edge_moma.log.store import Feedback, LogStore, decision_rows
+from edge_moma.log.sync import MANIFEST_SUFFIX, export_batch
+from edge_moma.training.fleet import collect, gate, iter_collected, logged_intent_examples, publish
+from edge_moma.training.rollout import install
 
 
 def device_batches(tmp_path: Path, name: str, records: list) -> Path:
@@ -143,7 +144,7 @@ def test_collect_reads_many_gzip_members_across_small_reads(
 ) -> None:
     import gzip
 
-    import edge_moma.fleet
+    import edge_moma.training.fleet
 
     records = [make_record(i, attempts=i % 2 == 0) for i in range(25)]
     inbox = device_batches(tmp_path, "dev-m", records)
@@ -152,7 +153,7 @@ def test_collect_reads_many_gzip_members_across_small_reads(
     # lines and members end in the middle of reads.
     members = [lines[:7], lines[7:8], lines[8:]]
     _rewrite(inbox, b"".join(gzip.compress(b"".join(m)) for m in members))
-    monkeypatch.setattr(edge_moma.fleet, "_RAW_CHUNK", 100)
+    monkeypatch.setattr(edge_moma.training.fleet, "_RAW_CHUNK", 100)
     report = collect([inbox], tmp_path / "fleet" / "fleet.db")
     assert report["rejected"] == [] and report["decisions"] == 25
     ids = [r["id"] for r in iter_collected(tmp_path / "fleet" / "fleet.db")]
@@ -207,10 +208,11 @@ def test_routing_predictor_retrains_from_logged_outcomes_gates_and_publishes(
     from log_samples import make_decision
     from routing_samples import routing_rows, write_routing_file
 
-    from edge_moma.fleet import gate_routing, logged_routing_rows, retrain_routing
-    from edge_moma.quality import QualityPredictor, train_quality
-    from edge_moma.routing_data import load_routing_set
-    from edge_moma.sinks import LogRecord
+    from edge_moma.log.sinks import LogRecord
+    from edge_moma.routing.quality import QualityPredictor
+    from edge_moma.training.fleet import gate_routing, logged_routing_rows, retrain_routing
+    from edge_moma.training.quality import train_quality
+    from edge_moma.training.routing_data import load_routing_set
 
     base = write_routing_file(tmp_path / "base.jsonl", routing_rows(80, seed=0))
     holdout = write_routing_file(tmp_path / "holdout.jsonl", routing_rows(30, seed=1))
@@ -308,7 +310,7 @@ def _logged_outcomes(path: Path, current: Path, candidate: Path, seed: int) -> P
     """
     from routing_samples import routing_rows
 
-    from edge_moma.quality import QualityPredictor
+    from edge_moma.routing.quality import QualityPredictor
 
     rng = np.random.default_rng(seed)
     rows = routing_rows(300, seed=seed)
@@ -353,9 +355,9 @@ def test_routing_gate_promotes_a_better_candidate_and_refuses_a_worse_one(
 ) -> None:
     from routing_samples import routing_rows, write_routing_file
 
-    from edge_moma.fleet import gate_routing
-    from edge_moma.quality import train_quality
-    from edge_moma.routing_data import load_routing_set
+    from edge_moma.training.fleet import gate_routing
+    from edge_moma.training.quality import train_quality
+    from edge_moma.training.routing_data import load_routing_set
 
     rows = routing_rows(120, seed=0)
     # The current predictor learned nothing (scores shuffled across prompts): it sends

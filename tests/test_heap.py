@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 
-from edge_moma import heap
+from edge_moma.serve import heap
 
 
 def test_arenas_are_capped_and_trim_runs_where_the_c_library_is_glibc() -> None:

@@ -11,12 +11,12 @@ import onnxruntime
 import pytest
 from click.testing import CliRunner
 
-from edge_moma.bundle import read_card, write_card
 from edge_moma.cli import main
 from edge_moma.errors import BundleError, DataError
-from edge_moma.features import Featurizer
-from edge_moma.intent import OOS, IntentRouter, read_intent_file
-from edge_moma.intent_training import (
+from edge_moma.routing.bundle import read_card, write_card
+from edge_moma.routing.features import Featurizer
+from edge_moma.routing.intent import OOS, IntentRouter, read_intent_file
+from edge_moma.training.intent import (
     Calibration,
     Distillation,
     bundle_probabilities,
@@ -27,7 +27,7 @@ from edge_moma.intent_training import (
     train_intent,
     weigh_oos,
 )
-from edge_moma.training import TrainConfig
+from edge_moma.training.trainer import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "models" / "intent"

@@ -22,7 +22,7 @@ from intent_augment import (  # noqa: E402
     template_rows,
 )
 
-from edge_moma.intent import OOS, IntentExample  # noqa: E402
+from edge_moma.routing.intent import OOS, IntentExample  # noqa: E402
 
 CLINC = json.loads((ROOT / "scripts/data/clinc150/data_full.json").read_text(encoding="utf-8"))
 AGENT_INTENTS = {

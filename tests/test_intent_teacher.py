@@ -12,14 +12,14 @@ import pytest
 from click.testing import CliRunner
 from rollout_samples import DATA, LABELS
 
-from edge_moma.bundle import read_card
 from edge_moma.cli import main
 from edge_moma.errors import DataError
-from edge_moma.features import bag_feed
-from edge_moma.intent import IntentExample, IntentRouter, write_intent_file
-from edge_moma.intent_teacher import BundleTeacher, noisy_copies
-from edge_moma.intent_training import DEFAULT_CONFIG, evaluate_rows, train_intent
-from edge_moma.training import EmbeddingBagModel
+from edge_moma.routing.bundle import read_card
+from edge_moma.routing.features import bag_feed
+from edge_moma.routing.intent import IntentExample, IntentRouter, write_intent_file
+from edge_moma.training.intent import DEFAULT_CONFIG, evaluate_rows, train_intent
+from edge_moma.training.intent_teacher import BundleTeacher, noisy_copies
+from edge_moma.training.trainer import EmbeddingBagModel
 
 ONE_EPOCH = replace(DEFAULT_CONFIG, epochs=1)
 

@@ -21,13 +21,13 @@ from log_samples import make_decision
 
 from edge_moma import jsonl
 from edge_moma.errors import DataError
-from edge_moma.fleet import collect, gate_routing, iter_collected, logged_intent_examples
-from edge_moma.intent import read_intent_file
-from edge_moma.intent_training import _data_entry
-from edge_moma.log_store import Feedback, LogStore, decision_rows
-from edge_moma.routing_data import load_routing_set
-from edge_moma.sinks import LogRecord
-from edge_moma.sync import export_batch
+from edge_moma.log.sinks import LogRecord
+from edge_moma.log.store import Feedback, LogStore, decision_rows
+from edge_moma.log.sync import export_batch
+from edge_moma.routing.intent import read_intent_file
+from edge_moma.training.fleet import collect, gate_routing, iter_collected, logged_intent_examples
+from edge_moma.training.intent import _data_entry
+from edge_moma.training.routing_data import load_routing_set
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUTING = ROOT / "models" / "routing"

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from edge_moma.ledger import DAY_S, MAX_ENTRIES, WINDOW_S, MemoryLedger, SpendWindow
+from edge_moma.log.ledger import DAY_S, MAX_ENTRIES, WINDOW_S, MemoryLedger, SpendWindow
 
 
 def test_sums_match_a_scan_with_entries_out_of_order() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from pathlib import Path
@@ -10,10 +11,10 @@ from typing import Any
 import pytest
 from log_samples import make_record
 
-from edge_moma.log_schema import SCHEMA_VERSION, migrate, schema_version
-from edge_moma.log_store import LogStore, decision_rows
-from edge_moma.sinks import LogRecord
-from edge_moma.sync import export_batch, iter_lines
+from edge_moma.log.schema import SCHEMA_VERSION, migrate, schema_version
+from edge_moma.log.sinks import LogRecord
+from edge_moma.log.store import LogStore, decision_rows
+from edge_moma.log.sync import export_batch, iter_lines
 
 V1_COLUMNS = (
     "id, created, device_id, router_version, query_sha256, query_text, stage, target, "
@@ -29,7 +30,7 @@ def old_columns(rec: LogRecord, device: str) -> tuple[Any, ...]:
     d, u = rec.decision, rec.decision.understanding
     assert u is not None
     return (
-        d.id, d.created, device, d.router_version, d.context["query_sha256"], rec.text,
+        d.id, d.created, device, d.router_version, d.context.query_sha256, rec.text,
         d.stage, d.target, _j(list(d.fallbacks)), d.reason,
         _j([{"label": i.label, "confidence": i.confidence} for i in u.intents]),
         int(u.out_of_scope), u.task, u.task_confidence, int(d.all_masked),
@@ -39,7 +40,7 @@ def old_columns(rec: LogRecord, device: str) -> tuple[Any, ...]:
              "masked_by": c.masked_by, "reason": c.reason}
             for c in d.candidates
         ]),
-        _j(d.context),
+        _j(dataclasses.asdict(d.context)),
     )  # fmt: skip
 
 

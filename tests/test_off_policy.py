@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_moma.off_policy import bootstrap_interval, doubly_robust, ips, snips
-from edge_moma.task_table import task_table
+from edge_moma.training.off_policy import bootstrap_interval, doubly_robust, ips, snips
+from edge_moma.training.task_table import task_table
 
 # Two kinds of query, three models; MEANS[kind, model] is the chance of a good answer.
 MEANS = np.array([[0.9, 0.6, 0.2], [0.1, 0.5, 0.8]])

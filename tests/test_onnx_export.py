@@ -8,10 +8,10 @@ import numpy as np
 import onnx
 import pytest
 
-from edge_moma.bundle import load_session
-from edge_moma.features import bag_feed
-from edge_moma.onnx_export import Dense, Head, build_embedding_bag, export_embedding_bag
-from edge_moma.training import EmbeddingBagModel
+from edge_moma.routing.bundle import load_session
+from edge_moma.routing.features import bag_feed
+from edge_moma.training.onnx_export import Dense, Head, build_embedding_bag, export_embedding_bag
+from edge_moma.training.trainer import EmbeddingBagModel
 
 
 def _model(pooling: str, rng: np.random.Generator) -> EmbeddingBagModel:

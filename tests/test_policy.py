@@ -3,9 +3,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from situations import situation
 
 from edge_moma.config import Budgets, LocalModel, Policy, RemoteModel
-from edge_moma.policy import Situation, Speed, choose, estimate, tradeoff_lambda
+from edge_moma.routing.constraints import Situation, estimate
+from edge_moma.routing.policy import choose, tradeoff_lambda
+from edge_moma.speed import Speed
 
 LOCAL = LocalModel(
     name="local",
@@ -36,32 +39,23 @@ STRONG = RemoteModel(
 QUALITY = {"local": 0.3, "cheap": 0.6, "strong": 0.9}
 
 
-def situation(**kw) -> Situation:
-    base = dict(
-        battery_percent=None,
-        charging=True,
-        online=True,
-        deadline_s=30.0,
-        prompt_tokens=100,
-        output_tokens=200,
-    )
-    base.update(kw)
-    return Situation(**base)
+def est(model, quality: float, s: Situation, speed: Speed | None = None):
+    return estimate(model.name, model.kind, model.traits(), quality, s, speed)
 
 
 def decide(s: Situation, tradeoff: float = 0.5, budgets: Budgets | None = None, pool=None):
     pool = pool or (LOCAL, CHEAP, STRONG)
-    estimates = [estimate(m, QUALITY[m.name], s) for m in pool]
+    estimates = [est(m, QUALITY[m.name], s) for m in pool]
     return choose(estimates, s, Policy(tradeoff=tradeoff), budgets or Budgets())
 
 
 def test_estimate_figures_follow_the_config() -> None:
     s = situation()
-    e = estimate(STRONG, 0.9, s)
+    e = est(STRONG, 0.9, s)
     assert e.cost_usd == pytest.approx((0.01 * 100 + 0.03 * 200) / 1000)
     assert e.latency_s == pytest.approx(0.8 + 200 / 60)
     assert e.energy_j == 0
-    loc = estimate(LOCAL, 0.3, s, Speed(ttft_s=0.1, tokens_per_s=100))  # measured speed wins
+    loc = est(LOCAL, 0.3, s, Speed(ttft_s=0.1, tokens_per_s=100))  # measured speed wins
     assert loc.latency_s == pytest.approx(0.1 + 2.0) and loc.energy_j == pytest.approx(150.0)
 
 
@@ -157,6 +151,6 @@ def test_ties_go_to_the_first_configured_model() -> None:
         tokens_per_s=100,
     )
     s = situation()
-    estimates = [estimate(twin, 0.6, s), estimate(CHEAP, 0.6, s)]
+    estimates = [est(twin, 0.6, s), est(CHEAP, 0.6, s)]
     assert choose(estimates, s, Policy(), Budgets()).target == "twin"
     assert choose(estimates[::-1], s, Policy(), Budgets()).target == "cheap"

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from edge_moma.backends.pool import FairLock
+from edge_moma.targets.backends.pool import FairLock
 
 
 def test_waiters_are_served_in_arrival_order() -> None:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from edge_moma.config import PrivacyRule, default_config_path, load_config
-from edge_moma.privacy import PrivacyRules
+from edge_moma.routing.privacy import PrivacyRules
 
 
 def test_default_rules_find_emails_cards_and_health_terms() -> None:

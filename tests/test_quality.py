@@ -9,16 +9,12 @@ import numpy as np
 import pytest
 from routing_samples import routing_rows, write_routing_file
 
-from edge_moma.bundle import CARD_NAME
+from edge_moma.bundle_dirs import CARD_NAME
 from edge_moma.errors import BundleError
-from edge_moma.features import Featurizer
-from edge_moma.quality import (
-    DEFAULT_PRIOR,
-    QualityPredictor,
-    blend_task_prior,
-    train_quality,
-)
-from edge_moma.routing_data import RoutingSet, load_routing_set
+from edge_moma.routing.features import Featurizer
+from edge_moma.routing.quality import DEFAULT_PRIOR, QualityPredictor, blend_task_prior
+from edge_moma.training.quality import train_quality
+from edge_moma.training.routing_data import RoutingSet, load_routing_set
 
 
 @dataclass(frozen=True)
@@ -204,7 +200,7 @@ def test_corrupt_or_foreign_bundle_is_refused(bundle: Path, tmp_path: Path) -> N
 
 
 def test_mean_logit_matches_numpy_including_clipped_ends() -> None:
-    from edge_moma.quality import _logit, _mean_logit
+    from edge_moma.routing.quality import _logit, _mean_logit
 
     for p in (np.array([0.0, 1.0, 0.5]), np.random.default_rng(0).uniform(0, 1, 11)):
         assert _mean_logit(p) == pytest.approx(float(_logit(p).mean()), rel=1e-12, abs=1e-12)

@@ -13,14 +13,14 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from edge_moma import Runtime
-from edge_moma.backends import ChatRequest, create_backend, openai_json
-from edge_moma.backends.base import drain
-from edge_moma.backends.remote import RemoteBackend
 from edge_moma.config import RemoteModel, load_config
-from edge_moma.errors import TargetError
-from edge_moma.executor import AllTargetsFailed, StreamInterrupted
-from edge_moma.log_store import LogStore
-from edge_moma.sse import LineSplitter, SseError, sse_lines
+from edge_moma.errors import AllTargetsFailed, StreamInterrupted, TargetError
+from edge_moma.log.store import LogStore
+from edge_moma.targets.backends import ChatRequest, openai_json
+from edge_moma.targets.backends.base import drain
+from edge_moma.targets.backends.remote import RemoteBackend
+from edge_moma.targets.backends.sse import LineSplitter, SseError, sse_lines
+from edge_moma.targets.kinds import create_backend
 
 ASK = ({"role": "user", "content": "Name the capital of France."},)
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from rollout_samples import as_old_export, derive
 
-from edge_moma.bundle import read_card, verify_bundle
+from edge_moma.bundle_dirs import active_bundle_dir, bundle_dir, read_state, shipped_bundle_dir
 from edge_moma.config import load_config
 from edge_moma.errors import BundleError
-from edge_moma.resources import packaged_path
-from edge_moma.rollout import active_bundle_dir, install, list_versions, read_state, rollback
+from edge_moma.routing.bundle import read_card, verify_bundle
 from edge_moma.runtime import Runtime
+from edge_moma.training.rollout import install, list_versions, rollback
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def test_install_then_rollback_to_previous_and_shipped(
     active = active_bundle_dir(data, "intent")
     assert active is not None and verify_bundle(active)["version"] == "intent-v2"
     config = load_config(write_config(f'[runtime]\ndata_dir = "{data}"\n'))
-    assert config.bundle_dir("intent") == active
+    assert bundle_dir(config, "intent") == active
     rows = list_versions(data, {"intent": v1})
     assert [(r["version"], r["source"], r["active"]) for r in rows] == [
         ("intent-v1", "shipped", False),
@@ -111,7 +111,7 @@ def test_an_installed_router_from_an_older_version_gives_way_to_the_shipped_one(
     assert installed is not None
     as_old_export(installed)  # as if installed by the previous edge-moma
     with Runtime.from_config(write_config(f'[runtime]\ndata_dir = "{data}"\n')) as rt:
-        assert rt.intent.version == read_card(packaged_path("models") / "intent")["version"]
+        assert rt.router.intent.version == read_card(shipped_bundle_dir("intent"))["version"]
         assert rt.route("set a timer for 5 minutes").understanding is not None
     assert "installed intent router cannot be used" in caplog.text
     explicit = write_config(f'[router]\nintent_model = "{installed}"\n', name="explicit.toml")
@@ -126,7 +126,7 @@ def test_crash_mid_install_leaves_a_working_router(
     v1, v2 = versions
     install(data, v1)
     script = (
-        "import sys; from edge_moma.rollout import install; "
+        "import sys; from edge_moma.training.rollout import install; "
         f"install({str(data)!r}, {str(v2)!r}); print('done')"
     )
     outcomes = set()

@@ -10,7 +10,7 @@ import pytest
 from routing_samples import routing_rows, write_routing_file
 
 from edge_moma.errors import DataError
-from edge_moma.routing_data import kfold_indices, load_routing_set
+from edge_moma.training.routing_data import kfold_indices, load_routing_set
 
 
 def test_load_reads_pool_scores_and_costs(tmp_path: Path) -> None:

@@ -1,9 +1,8 @@
-"""Routing benchmark: metrics against hand-computed cases, the utility rule, the CLI end to end."""
+"""Routing benchmark: metrics against hand-computed cases and the CLI end to end."""
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -11,11 +10,10 @@ import pytest
 from click.testing import CliRunner
 from routing_samples import routing_rows, write_routing_file
 
-from edge_moma import routing_metrics as rm
 from edge_moma.cli import main
-from edge_moma.routing_data import load_routing_set
-from edge_moma.routing_eval import curve_metrics, sweep
-from edge_moma.utility import rank, select, select_batch
+from edge_moma.training import routing_metrics as rm
+from edge_moma.training.routing_data import load_routing_set
+from edge_moma.training.routing_eval import curve_metrics, sweep
 
 # --- metrics on hand-computed cases ------------------------------------------------------
 
@@ -68,27 +66,6 @@ def test_curve_metrics_of_a_perfect_two_model_router(tmp_path: Path) -> None:
     assert m["quality_at_25pct_cost"] > mean_q[1 - big]
     assert 0.5 < m["apgr"] <= 1.5 and m["cpt50"] < 0.5 and m["cpt80"] < 0.8
     assert m["aiq"] > rm.aiq(mean_c, mean_q, mean_c.min(), mean_c.max())
-
-
-# --- the utility rule ----------------------------------------------------------------
-
-
-def test_select_trades_quality_for_cost() -> None:
-    quality, cost = np.array([0.9, 0.7, 0.7]), np.array([1.0, 0.1, 0.1])
-    assert select(quality, cost, 0.0) == 0
-    assert select(quality, cost, 0.5) == 1  # 0.65 > 0.4; the tie with 2 goes to the lower index
-    assert select(quality, cost, math.inf) == 1
-    assert select(quality, cost, 0.0, eligible=np.array([False, True, True])) == 1
-    assert select(quality, cost, 0.0, eligible=np.array([False, False, False])) == -1
-    assert rank(quality, cost, 0.5) == [1, 2, 0]
-    batch = select_batch(np.tile(quality, (3, 1)), np.tile(cost, (3, 1)), 0.5)
-    assert batch.tolist() == [1, 1, 1]
-    with pytest.raises(ValueError):
-        select(quality, cost, -1.0)
-
-
-def test_equal_utility_goes_to_the_cheaper_model() -> None:
-    assert select(np.array([0.6, 0.5]), np.array([0.2, 0.1]), 1.0) == 1
 
 
 # --- the CLI, end to end -------------------------------------------------------------

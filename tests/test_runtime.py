@@ -6,7 +6,7 @@ import pytest
 
 from edge_moma import Runtime
 from edge_moma.errors import RequestError
-from edge_moma.runtime import normalize_messages
+from edge_moma.messages import normalize_messages
 
 POOL = """
 [policy]
@@ -58,7 +58,7 @@ def test_decisions_flip_with_the_device_state(rt: Runtime) -> None:
     assert offline.candidate("gpt-4").masked_by == "network"
     private = rt.route("email me at jane@example.com about " + query)
     assert private.target == "smol" and private.candidate("gpt-4").masked_by == "privacy"
-    assert private.context["sensitive"] == ["email"]
+    assert private.context.sensitive == ("email",)
 
 
 def test_routing_is_deterministic(rt: Runtime) -> None:
@@ -105,8 +105,8 @@ def test_routes_the_last_user_message_and_judges_every_message(rt: Runtime) -> N
     d = rt.route(messages)
     alone = rt.route("what's the weather like on mars")
     assert d.understanding == alone.understanding  # the last user message is routed ...
-    assert d.context["sensitive"] == ["email"]  # ... but every message goes to the target
-    assert alone.context["sensitive"] == [] and d.candidate("gpt-4").masked_by == "privacy"
+    assert d.context.sensitive == ("email",)  # ... but every message goes to the target
+    assert alone.context.sensitive == () and d.candidate("gpt-4").masked_by == "privacy"
 
 
 def test_complete_falls_back_from_a_dead_remote(rt: Runtime) -> None:
@@ -165,10 +165,23 @@ def test_route_many_names_the_bad_query_and_decides_none(rt: Runtime) -> None:
     assert [r.text for r in seen] == ["hello", "what time is it"]
 
 
+def test_what_callers_read_of_a_runtime_is_explicit(rt: Runtime) -> None:
+    rt.route("what is the capital of peru")
+    stats = rt.stats()
+    assert stats["router_version"] == rt.router_version == rt.router.version
+    assert stats["spent_today_usd"] == 0.0 and stats["unavailable"] == {}
+    assert stats["loaded"] == [] and stats["speeds"] == {}  # nothing has generated yet
+    assert stats["log"] is not None and stats["log"]["dropped"] == 0
+    assert rt.session("nobody").state == "idle" and not rt.session("nobody").active
+    assert rt.config.models[0].name == "smol" and rt.ledger.spent_since(0) == 0.0
+    with pytest.raises(AttributeError):
+        rt.config = rt.config  # type: ignore[misc]
+
+
 def test_route_many_past_one_model_batch_keeps_every_decision_in_order(rt: Runtime) -> None:
     """Batches are cut at MAX_MODEL_BATCH queries per model run (the memory ONNX Runtime
     keeps grows with the largest batch); the decisions are still each query's own."""
-    from edge_moma.runtime import MAX_MODEL_BATCH
+    from edge_moma.routing.router import MAX_MODEL_BATCH
 
     texts = ["what's 15% of 80", "Write a limerick about a cat.", "set an alarm for 7 am"]
     queries = [f"{texts[i % 3]} ({i})" for i in range(2 * MAX_MODEL_BATCH + 5)]

@@ -17,11 +17,13 @@ from pathlib import Path
 import pytest
 from agent_servers import AgentServer
 
-pytest.importorskip("edge_moma.quality", reason="Runtime needs the quality predictor (issue 4)")
+pytest.importorskip(
+    "edge_moma.routing.quality", reason="Runtime needs the quality predictor (issue 4)"
+)
 
 from edge_moma.errors import RequestError  # noqa: E402
-from edge_moma.executor import Response  # noqa: E402
 from edge_moma.runtime import Runtime  # noqa: E402
+from edge_moma.targets.executor import Response  # noqa: E402
 
 LLM = "smollm2-135m"
 
@@ -313,8 +315,8 @@ def test_a_streamed_turn_moves_the_dialog_on(tmp_path: Path, smollm_path: Path) 
     with Runtime.from_config(path) as rt:
         with rt.stream("please set up a reminder for me", context=ctx) as asked:
             assert "".join(asked).startswith("What should I")
-        assert rt.sessions.get("streamed").agent == "reminders"
+        assert rt.session("streamed").agent == "reminders"
         with rt.stream("water the plants", context=ctx) as answered:
             assert "".join(answered) == 'Added "water the plants" to your reminders.'
         assert answered.response is not None and answered.response.target == "reminders"
-        assert not rt.sessions.get("streamed").active
+        assert not rt.session("streamed").active

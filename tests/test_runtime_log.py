@@ -13,7 +13,7 @@ from http_servers import FaultServer
 from edge_moma import Runtime
 from edge_moma.config import load_config
 from edge_moma.errors import DecisionNotFound, LogError, RequestError, TargetError
-from edge_moma.log_store import LogStore
+from edge_moma.log.store import LogStore
 
 POOL = """
 [runtime]

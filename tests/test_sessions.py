@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge_moma.sessions import SessionManager, SessionStore
+from edge_moma.targets.sessions import SessionManager, SessionStore
 
 
 class Clock:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from edge_moma.policy import Speed
-from edge_moma.speed import SpeedMeter
+from edge_moma.speed import Speed
+from edge_moma.targets.speed_meter import SpeedMeter
 
 
 def test_first_answer_sets_then_moving_average_follows() -> None:

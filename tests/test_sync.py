@@ -10,9 +10,9 @@ import pytest
 from log_samples import make_record
 
 from edge_moma.errors import DataError
-from edge_moma.log_schema import SCHEMA_VERSION
-from edge_moma.log_store import Feedback, LogStore, decision_rows
-from edge_moma.sync import (
+from edge_moma.log.schema import SCHEMA_VERSION
+from edge_moma.log.store import Feedback, LogStore, decision_rows
+from edge_moma.log.sync import (
     MANIFEST_SUFFIX,
     export_batch,
     iter_lines,

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from edge_moma.throttled_log import ThrottledLog
+from edge_moma._throttled_log import ThrottledLog
 
 
 def test_a_repeated_warning_is_written_once_per_interval_with_the_count_held_back(

@@ -7,8 +7,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from edge_moma.features import Featurizer
-from edge_moma.training import HeadData, TrainConfig, train_embedding_bag
+from edge_moma.routing.features import Featurizer
+from edge_moma.training.trainer import HeadData, TrainConfig, train_embedding_bag
 
 WORDS = {
     "weather": ["rain", "sunny", "forecast", "umbrella", "cold", "wind"],

@@ -1,10 +1,10 @@
 """The agent protocol: one turn of a dialog in, one ``AgentReply`` out.
 
 An agent is the smallest useful thing: ``handle(turn) -> AgentReply``. The
-runtime wraps it in ``AgentBackend`` so that the executor sees one more
-``Backend`` (``complete(ChatRequest) -> Completion``) and never learns which
-kind of target it talks to; the reply's state, slots and data travel in
-``Completion.extra``.
+runtime wraps it in ``targets.agents.backend.AgentBackend`` so that the
+executor sees one more ``Backend`` and never learns which kind of target it
+talks to; the reply's state, slots and data travel in ``Completion.extra``.
+This module is the plug-in API: values and a protocol, nothing else to import.
 
 Example::
 
@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import functools
 import re
-import time
-from collections.abc import Generator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, Protocol
 
-from ..backends.base import ChatRequest, Completion
-from ..errors import TargetError
+from ..messages import query_text
 
 AgentState = Literal["done", "need_input"]
 AGENT_STATES: tuple[str, ...] = ("done", "need_input")
@@ -75,7 +73,7 @@ class AgentTurn:
     @property
     def text(self) -> str:
         """The last user message: the text the agent answers."""
-        return next((m["content"] for m in reversed(self.messages) if m["role"] == "user"), "")
+        return query_text(self.messages)
 
 
 @dataclass(frozen=True)
@@ -106,47 +104,3 @@ class Agent(Protocol):
 def cancelled(agent: str) -> AgentReply:
     """The reply every built-in agent gives when the user calls a dialog off."""
     return AgentReply(reply="Okay, cancelled.", state="done", data={"cancelled": True})
-
-
-class AgentBackend:
-    """An agent bound to one turn, seen by the executor as a ``Backend``."""
-
-    def __init__(self, agent: Agent, turn: AgentTurn, *, cost_usd: float = 0.0):
-        self.name = agent.name
-        self._agent = agent
-        self._turn = turn
-        self._cost_usd = cost_usd
-
-    def complete(self, request: ChatRequest) -> Completion:
-        start = time.perf_counter()
-        turn = self._turn
-        if request.messages != turn.messages:
-            turn = AgentTurn(turn.session_id, request.messages, turn.intent, turn.slots)
-        reply = self._agent.handle(turn)
-        if not isinstance(reply, AgentReply) or reply.state not in AGENT_STATES:
-            raise TargetError(
-                f"answered {reply!r}; an agent must return an AgentReply with state "
-                f"in {list(AGENT_STATES)}",
-                target=self.name,
-            )
-        return Completion(
-            text=reply.reply,
-            target=self.name,
-            cost_usd=self._cost_usd,
-            latency_s=time.perf_counter() - start,
-            extra={
-                "agent": self.name,
-                "intent": turn.intent,
-                "state": reply.state,
-                "slots": dict(reply.slots),
-                "data": dict(reply.data),
-            },
-        )
-
-    def stream(self, request: ChatRequest) -> Generator[str, None, Completion]:
-        completion = self.complete(request)
-        yield completion.text
-        return completion
-
-    def close(self) -> None:
-        """Nothing to free: the agent outlives the turn."""

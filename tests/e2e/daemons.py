@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from edge_moma.config import default_config_path
-from edge_moma.log_store import LogStore
+from edge_moma.log.store import LogStore
 
 KEY = "sk-daemon-e2e-7f3a91c2"
 KEY_ENV = "EDGE_MOMA_DAEMON_KEY"

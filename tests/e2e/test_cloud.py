@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 from http_servers import LlamaServer
 
-from edge_moma.backends import Backend, ChatRequest
-from edge_moma.backends.base import drain
-from edge_moma.backends.local import LocalBackend
-from edge_moma.backends.remote import RemoteBackend
 from edge_moma.config import LocalModel, RemoteModel
 from edge_moma.decision import Decision
-from edge_moma.executor import ResponseStream, StreamInterrupted, execute
+from edge_moma.errors import StreamInterrupted
+from edge_moma.targets.backends import Backend, ChatRequest
+from edge_moma.targets.backends.base import drain
+from edge_moma.targets.backends.local import LocalBackend
+from edge_moma.targets.backends.remote import RemoteBackend
+from edge_moma.targets.executor import ResponseStream, execute
 
 ASK = ({"role": "user", "content": "Name the capital of France."},)
 LONG = ({"role": "user", "content": "Write a long story about a dragon and a knight."},)

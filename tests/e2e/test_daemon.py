@@ -23,8 +23,8 @@ import httpx
 import pytest
 from daemons import KEY, KEY_ENV, SAY_HI, Daemon, accepts
 
-from edge_moma.client import AsyncClient, Client
 from edge_moma.errors import DaemonError
+from edge_moma.serve.client import AsyncClient, Client
 
 
 @pytest.fixture(scope="module")
@@ -551,7 +551,7 @@ def test_a_full_local_queue_answers_429_and_keys_never_leak(tmp_path: Path) -> N
             models = http.get("/v1/models").text
             metrics = http.get("/metrics").text
         assert cloud.status_code == 200 and cloud.json()["model"] == "smollm2-135m"
-        assert "cloud is masked by unavailable (unavailable: circuit open" in routed["reason"]
+        assert "cloud is masked by unavailable (circuit open" in routed["reason"]
         seen = [cloud.text, models, metrics, *(r.text for r in results)]
         assert all(KEY not in text for text in seen)
     finally:

@@ -18,7 +18,7 @@ from rollout_samples import DATA, LABELS, derive
 
 from edge_moma import Runtime
 from edge_moma.config import load_config
-from edge_moma.intent import IntentExample, write_intent_file
+from edge_moma.routing.intent import IntentExample, write_intent_file
 
 REPO = Path(__file__).resolve().parents[2]
 DEVICE = """

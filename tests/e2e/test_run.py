@@ -92,7 +92,7 @@ def test_offline_the_local_model_answers(runtime: Runtime) -> None:
 def test_measured_speed_replaces_the_declared_one(runtime: Runtime) -> None:
     before = runtime.route(ASK).candidate("smol").latency_s
     runtime.complete(ASK, max_tokens=16, temperature=0.0, target="smol")
-    assert runtime.speeds.sample("smol").tokens_per_s is not None
+    assert runtime.stats()["speeds"]["smol"]["tokens_per_s"] is not None
     assert runtime.route(ASK).candidate("smol").latency_s != before
 
 

@@ -1,0 +1,578 @@
+"""Date and time agent: the time here or in a named place, time zones, the offset between
+two places, a clock time from one place in another, the date, days between dates.
+
+Places come from ``places`` (common names, then the IANA database's city names,
+through the standard library's ``zoneinfo``). The request is read from its
+words first ("how many hours ahead is Tokyo from Paris" is an offset whatever
+the intent router called it); the routed intent only settles a request the
+words leave open. Offsets and conversions are computed for today's date, so
+they follow daylight saving time. A device without a time zone database (no
+system zoneinfo and no ``tzdata`` package) still answers the local time and
+date, and says clearly how to get named time zones instead of failing.
+
+Example::
+
+    >>> from datetime import datetime, timezone
+    >>> agent = ClockAgent(now=lambda: datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc))
+    >>> agent.handle(AgentTurn("s", ({"role": "user", "content": "days between 2024-01-01 "
+    ...   "and 2024-03-01"},), "date")).reply
+    'There are 60 days between Monday, January 1, 2024 and Friday, March 1, 2024.'
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, NamedTuple
+
+from ...agents.base import (
+    CANCEL_INTENT,
+    CANNOT,
+    CERTAIN,
+    POSSIBLE,
+    AgentReply,
+    AgentTurn,
+    cancelled,
+    words,
+)
+from .numbers import words_to_numbers
+from .places import Place, find_places
+
+_MONTHS = {
+    m: i + 1
+    for i, m in enumerate(
+        (
+            "january",
+            "february",
+            "march",
+            "april",
+            "may",
+            "june",
+            "july",
+            "august",
+            "september",
+            "october",
+            "november",
+            "december",
+        )  # fmt: skip
+    )
+}
+_MONTHS.update({m[:3]: i for m, i in list(_MONTHS.items())})
+_MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_DATE_PATTERNS = [
+    re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b"),  # 2024-03-01
+    re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b"),  # 03/01/2024 (month first)
+    re.compile(rf"\b({_MONTH})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(\d{{4}}))?\b"),
+    re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({_MONTH})\.?(?:,?\s+(\d{{4}}))?\b"),
+]
+_HOLIDAYS = {  # fixed-date days only; a moveable feast (Easter) is not a date the clock knows
+    "christmas eve": (12, 24), "christmas": (12, 25), "boxing day": (12, 26),
+    "new year's eve": (12, 31), "new years eve": (12, 31), "new year": (1, 1),
+    "valentine's day": (2, 14), "valentines day": (2, 14), "st patrick's day": (3, 17),
+    "independence day": (7, 4), "fourth of july": (7, 4), "halloween": (10, 31),
+}  # fmt: skip
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+NO_TZDATA = (
+    "this device has no time zone database; install the tzdata package "
+    "(pip install tzdata) to ask about other time zones"
+)
+
+
+class TimeZoneDataMissing(LookupError):
+    """zoneinfo has neither a system database nor the tzdata package."""
+
+
+def zone(key: str) -> zoneinfo.ZoneInfo:
+    """The zone ``key``; ``TimeZoneDataMissing`` when the device has no database."""
+    try:
+        return zoneinfo.ZoneInfo(key)
+    except zoneinfo.ZoneInfoNotFoundError:
+        raise TimeZoneDataMissing(NO_TZDATA) from None
+
+
+def parse_dates(text: str, today: date) -> list[date]:
+    """Dates written in ``text``, in order (a date without a year is in ``today``'s year)."""
+    t = text.lower()
+    found: list[tuple[int, date]] = []
+    taken: list[range] = []
+    for i, pattern in enumerate(_DATE_PATTERNS):
+        for m in pattern.finditer(t):
+            if any(m.start() in r for r in taken):
+                continue
+            g = m.groups()
+            try:
+                if i == 0:
+                    d = date(int(g[0]), int(g[1]), int(g[2]))
+                elif i == 1:
+                    d = date(int(g[2]), int(g[0]), int(g[1]))
+                elif i == 2:
+                    d = date(int(g[2] or today.year), _MONTHS[g[0]], int(g[1]))
+                else:
+                    d = date(int(g[2] or today.year), _MONTHS[g[1]], int(g[0]))
+            except ValueError:
+                continue
+            found.append((m.start(), d))
+            taken.append(range(m.start(), m.end()))
+    for name, (month, day) in _HOLIDAYS.items():
+        hit = re.search(rf"\b{name}\b", t)
+        if hit and not any(hit.start() in r for r in taken):
+            d = date(today.year, month, day)
+            found.append((hit.start(), d if d >= today else date(today.year + 1, month, day)))
+            taken.append(range(hit.start(), hit.end()))
+    for i, name in enumerate(_WEEKDAYS):  # "on friday": the next one (today if it is one)
+        hit = re.search(rf"\b(?:on|next|this|coming)\s+{name}\b", t)
+        if hit:
+            found.append((hit.start(), today + timedelta(days=(i - today.weekday()) % 7)))
+    for word, delta in (("today", 0), ("tomorrow", 1), ("yesterday", -1)):
+        hit = re.search(rf"\b{word}\b", t)
+        if hit:
+            found.append((hit.start(), today + timedelta(days=delta)))
+    return [d for _, d in sorted(found)]
+
+
+# --- reading a request -------------------------------------------------------------
+
+Kind = str  # "time" | "timezone" | "date" | "between" | "offset" | "convert"
+_WEEKDAY = "|".join(_WEEKDAYS)
+# The clock's own words ("today" or "this week" alone do not make a clock question).
+_VOCABULARY = re.compile(
+    r"\b(?:times?|time ?zones?|clock|o'clock|dates?|days?|hours?|ahead|behind|noon|midnight|"
+    r"[ap]\.?m\.?|christmas|halloween|new\s+year|calendar|calender|how\s+late\s+is\s+it)\b"
+    r"|\d:\d\d"
+)
+_NOT_NOW = (  # "the time difference/gap" asks for an offset between two places
+    r"(?!\s+(?:frame|period|left|taken|it|that|of|to|for|when|i|we|you|my|zones?|difference|gap)\b)"
+)
+# A question about when something happens is not a question for the clock.
+_EVENT = re.compile(
+    r"\b(?:what|which)\s+(?:time|day|date)\s+(?:do|does|did|should|will|would|can|could|am|"
+    r"are|were|has|have|must|shall)\s+(?!(?:it|today|tomorrow|yesterday)\b)"
+    r"(?!you\s+(?:have|got)\b)"
+    r"|\b(?:what|which)\s+(?:time|day|date)\s+(?:is|was)\s+(?:my|the|our|your|his|her|their|this|"
+    r"that|a|an|sunrise|sunset|dawn|dusk|[a-z]+'s)\b"
+    r"|\b(?:what|which)\s+(?:day|date)\s+(?:is|was)\s+it\s+that\b"
+    r"|^\W*when\s+(?:does|do|is|was|did|will|are|were|should|can)\s+(?!it\b)"
+    r"|\bdate\s+of\s+(?:the|my|our|your|a|an)\b"
+    r"|\b(?:good|best|right|bad|better)\s+time\b|\btime\s+(?:for|to)\s+(?!go\b)"
+)
+_EVENT_TIME = re.compile(
+    r"\b(?:what|which)\s+time\s+(?:do|does|did|should|will|would|can|could|are|were|must)\s+"
+    r"(?!(?:it|you\s+(?:have|got))\b)"
+)
+_CLOCK_TIME = re.compile(
+    r"\b(\d{1,2})(?::(\d{2}))?\s*([ap])\.?\s?m\b\.?|\b(\d{1,2}):(\d{2})\b|\b(noon|midday|midnight)\b"
+    r"|\b(\d{1,2})\s+o'clock\b"
+)
+_HAS_CLOCK_TIME = re.compile(r"\d|noon|midday|midnight")
+_OFFSET_WORDS = re.compile(
+    r"\btime\s+(?:difference|gap)|\bdifference\s+in\s+time|"
+    r"\bhours?\s+(?:ahead|behind|difference|between|apart|of\s+difference|later|earlier)\b"
+)
+_AHEAD = re.compile(r"\b(?:ahead|behind)\b")
+_HERE = re.compile(r"\b(?:here|local(?:ly)?|where i am|my time)\b")
+_TIME_Q = re.compile(
+    r"\bwhat\s+time\s+(?:is\s+it|it\s+is|have\s+you\s+got|do\s+you\s+have|is\s+it\s+now|"
+    r"(?:would|will)\s+it\s+be)\b|\bwhat\s+hour\b"
+    rf"|\bwhat(?:'s|s|\s+is)\s+(?:the\s+)?(?:current\s+|exact\s+|local\s+)?time\b{_NOT_NOW}"
+    r"|\bwhat\s+time\s*(?:now|please|right\s+now)?\W*$|\bhow\s+late\s+is\s+it\b"
+    rf"|\b(?:current|local|exact)\s+time\b{_NOT_NOW}"
+    rf"|\b(?:tell|telling|give|got|know|have)\s+(?:me\s+|us\s+|you\s+)?the\s+time\b{_NOT_NOW}"
+    r"|(?:^\W*|\bthe\s+|\bwhat\s+)time\s+(?:right\s+now\s+|now\s+)?(?:in|at|over\s+in|there)\b"
+    rf"|^\W*time\b{_NOT_NOW}|\bwhat\s+time\s+will\s+it\s+be\b"
+)
+_ZONE_Q = re.compile(r"\btime\s*-?\s*zones?\b")
+_MINE = re.compile(r"\b(?:am\s+i|are\s+we|my|our|this\s+device|here|local)\b")
+_BETWEEN_Q = re.compile(
+    r"\bdays?\s+(?:are\s+)?(?:left\s+)?(?:between|until|till|til|before|since|to\s+go|"
+    r"from(?!\s+(?:now|today)))\b"
+    r"|\bhow\s+many\s+(?:more\s+)?days\b|\bcount\s+(?:the\s+)?days\b"
+)
+_DATE_Q = re.compile(
+    r"\bwhat(?:'s|s|\s+is|\s+was|\s+will\s+be)\s+(?:the\s+)?(?:today's\s+|tomorrow's\s+|"
+    r"yesterday's\s+)?date\b(?!\s+(?:of|when|that|i|we|you|my|on\s+which|for))"
+    r"|\b(?:what|which)\s+(?:day|date)\s+(?:is|was|will)\s+(?:it|today|tomorrow|yesterday)\b"
+    r"|\b(?:what|which)\s+(?:day|date)\s+(?:will\s+it\s+be|is\s+it|it\s+is)\b"
+    r"|\bwhat\s+(?:will|would)\s+(?:the\s+)?(?:date|day|it)\s+be\b|\bwhat\s+year\s+is\s+it\b"
+    r"|\bwhat(?:'s|s|\s+is)\s+(?:the\s+)?day\b(?!\s+(?:of\s+(?!the\s+(?:week|month))|when|that"
+    r"|i|we|you|my)\b)"
+    r"|\b(?:what|which)\s+day\s+of\s+the\s+(?:week|month)\b"
+    r"|\b(?:today's|tomorrow's|yesterday's|current)\s+date\b|\bthe\s+date\s+(?:today|tomorrow)\b"
+    rf"|\bis\s+(?:it|today)\s+(?:a\s+)?(?:{_WEEKDAY})\b|^\W*(?:the\s+)?date\W*$"
+    r"|^\W*what(?:'s|\s+is)\s+today\W*$"
+    # "tell me the date", "what the date is today", "the date for tomorrow"
+    r"|\b(?:tell|give|show|get|know|have)\s+(?:me\s+|us\s+)?(?:what\s+)?the\s+(?:full\s+|current\s+)?"
+    r"date\b(?:\s+(?:is|will\s+be))?(?!\s+(?:of\s+(?!today)|when|that|i|we|you|my|on\s+which|"
+    r"for\s+(?!today|tomorrow)))"
+    r"|\bwhat\s+the\s+date\s+(?:is|will\s+be)\b"
+    r"|\bthe\s+date\s+(?:for|of)\s+(?:today|tomorrow|yesterday)\b"
+)
+# "what day is christmas", "what date is july 4": a date question about a date it can read.
+_DATE_OF = re.compile(r"\b(?:what|which)\s+(?:day|date)\b")
+
+
+class Query(NamedTuple):
+    """What a request asks the clock (``parse``)."""
+
+    kind: Kind
+    places: tuple[Place, ...] = ()
+    at: tuple[int, int] | None = None  # the clock time to convert (hour, minute)
+    certain: bool = False  # the words alone settle it (the claim is CERTAIN)
+
+
+def parse(text: str, intent: str = "", last: Any = None) -> Query | None:
+    """Read a request; ``None`` when it is not one for the clock (no time words, or a
+    question about when something happens: "what time does the pharmacy close")."""
+    t = words_to_numbers(text.lower().replace("’", "'"))
+    # Plain substring tests first: most texts skip most of the patterns below.
+    timeish, dayish = "time" in t or "hour" in t or "late" in t, "da" in t or "year" in t
+    date_q = dayish and _DATE_Q.search(t)
+    if not date_q and not _VOCABULARY.search(t):
+        return None
+    at = _clock_time(t)
+    zone_q = "zone" in t and _ZONE_Q.search(t)
+    time_q = timeish and _TIME_Q.search(t)
+    ahead = ("ahead" in t or "behind" in t) and _AHEAD.search(t)
+    wants_places = (
+        at is not None or zone_q or time_q or ahead or (timeish and _OFFSET_WORDS.search(t))
+    )
+    places = tuple(find_places(t)) if wants_places else ()
+    if at is not None and len(places) >= 2:
+        return Query("convert", places, at, True)
+    if places and _offset_asked(t, places):
+        return Query("offset", places, None, True)
+    if _EVENT.search(t) and (_EVENT_TIME.search(t) or not parse_dates(t, date(2000, 1, 1))):
+        return None  # "what time do shops close on Sunday" (but "what day is christmas")
+    if ahead and not places and not timeish:
+        return None  # "how far ahead is the exit": no places, no time
+    if "day" in t and _BETWEEN_Q.search(t):
+        dates = parse_dates(t, date(2000, 1, 1))
+        need = 1 if re.search(r"\b(?:until|till|til|before|since|to go|left)\b", t) else 2
+        return Query("between", places, None, len(dates) >= need)
+    if time_q:
+        unknown_place = re.search(r"\b(?:in|at)\s+(?!the\s+(?:moment|morning))[a-z]", t)
+        return Query("time", places, None, bool(places) or not unknown_place)
+    if zone_q:
+        return Query("timezone", places, None, bool(places) or bool(_MINE.search(t)))
+    if date_q or (dayish and _DATE_OF.search(t) and parse_dates(t, date(2000, 1, 1))):
+        return Query("date", places, None, True)
+    places = places or tuple(find_places(t))
+    if intent in ("time", "timezone", "date"):
+        return Query(intent, places)
+    kind = str(last) if last in ("time", "timezone", "date", "between", "offset") else "time"
+    return Query(kind, places)
+
+
+def _clock_time(t: str) -> tuple[int, int] | None:
+    m = _CLOCK_TIME.search(t) if _HAS_CLOCK_TIME.search(t) else None
+    if m is None:
+        return None
+    if m.group(6):
+        return (0, 0) if m.group(6) == "midnight" else (12, 0)
+    if m.group(4):
+        hour, minute = int(m.group(4)), int(m.group(5))
+    elif m.group(1):
+        hour, minute = int(m.group(1)) % 12, int(m.group(2) or 0)
+        hour += 12 if m.group(3) == "p" else 0
+    else:
+        hour, minute = int(m.group(7)), 0
+    return (hour, minute) if hour < 24 and minute < 60 else None
+
+
+def _offset_asked(t: str, places: tuple[Place, ...]) -> bool:
+    """An offset question: "time difference" or "hours ahead" and a place, or "ahead/behind"
+    right beside a place ("how far ahead is London from New York", "is Dubai ahead of Moscow")."""
+    if not places or (len(places) == 1 and not _HERE.search(t) and not _AHEAD.search(t)):
+        return False
+    if _OFFSET_WORDS.search(t):
+        return True
+    for p in places:
+        before, after = t[: p.start], t[p.end :]
+        if re.search(
+            r"\b(?:ahead|behind)\s+(?:of\s+|from\s+)?(?:is\s+|are\s+)?$", before
+        ) or re.match(
+            r"\s+(?:is\s+|are\s+)?(?:\d+(?:\.\d+)?\s+hours?\s+)?(?:ahead|behind)\b", after
+        ):
+            return True
+    return False
+
+
+# Words without which no text is a question for the clock (the claim's cheap gate).
+_GATE_WORDS = frozenset(
+    ["time", "times", "timezone", "timezones", "zone", "zones", "clock", "date", "dates", "day",
+     "days", "hour", "hours", "ahead", "behind", "noon", "midnight", "am", "pm", "christmas",
+     "halloween", "year", "calendar", "calender", "late", "today", "tomorrow", "yesterday",
+     "today's", "tomorrow's", "yesterday's", "monday", "tuesday", "wednesday", "thursday",
+     "friday", "saturday", "sunday"]
+)  # fmt: skip
+
+
+def claim(text: str) -> float:
+    """How surely the clock reads ``text`` (the agent stage's claim, see ``agent_stage``).
+
+    ``CERTAIN`` when the words settle the question: the time here or in a known
+    place, a place's time zone, the offset between two places, a clock time
+    from one place in another, a date, or days until/between dates it can
+    read; ``POSSIBLE`` for other requests in its vocabulary ("what time is it
+    in Springfield": a place it does not know); ``CANNOT`` without time words
+    or for questions about when something happens ("what time does the
+    pharmacy close", "when is Easter").
+    """
+    t, words_in, digits = words(text)
+    if _GATE_WORDS.isdisjoint(words_in) and not (digits and ":" in t):
+        return CANNOT
+    query = parse(t)
+    if query is None:
+        return CANNOT
+    return CERTAIN if query.certain else POSSIBLE
+
+
+def _day(d: date) -> str:
+    return f"{d:%A}, {d:%B} {d.day}, {d.year}"
+
+
+def _place(label: str) -> str:
+    if "/" in label:
+        return label
+    return label.upper() if len(label) <= 3 else label.title()
+
+
+def _clock(dt: datetime) -> str:
+    return f"{dt:%I:%M %p}".lstrip("0")
+
+
+def _offset(dt: datetime) -> str:
+    off = dt.utcoffset() or timedelta(0)
+    sign = "-" if off < timedelta(0) else "+"
+    minutes = abs(int(off.total_seconds())) // 60
+    return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+class ClockAgent:
+    """Answers the ``time``, ``date`` and ``timezone`` intents on the device."""
+
+    name = "clock"
+    claim = staticmethod(claim)
+
+    def __init__(self, name: str = "clock", *, now: Callable[[], datetime] | None = None, **_: Any):
+        self.name = name
+        self._now = now or (lambda: datetime.now(timezone.utc).astimezone())
+
+    def handle(self, turn: AgentTurn) -> AgentReply:
+        if turn.intent == CANCEL_INTENT:
+            return cancelled(self.name)
+        text = words_to_numbers(turn.text.lower().replace("’", "'"))
+        now = self._now()
+        last = turn.slots.get("kind")
+        query = parse(text, turn.intent, last) or Query(  # a follow-up: "and in tokyo?"
+            turn.intent if turn.intent in ("time", "timezone", "date") else str(last or "time"),
+            tuple(find_places(text)),
+        )
+        try:
+            if query.kind == "between":
+                return self._between(text, now)
+            if query.kind == "date":
+                return self._date(text, now)
+            if query.kind == "offset":
+                return self._offset(text, now, query.places, turn.slots)
+            if query.kind == "convert":
+                return self._convert(text, now, query)
+            return self._time(now, query)
+        except TimeZoneDataMissing as exc:
+            return AgentReply(
+                reply=f"I can only tell the local time and date: {exc}.",
+                data={"error": "tzdata_missing", "local_time": now.isoformat()},
+            )
+
+    def _time(self, now: datetime, query: Query) -> AgentReply:
+        kind = query.kind
+        if not query.places:
+            if kind == "timezone":
+                name = now.tzname() or _offset(now)
+                if query.certain:  # "what's my time zone"
+                    return AgentReply(
+                        reply=f"This device is on {name} ({_offset(now)}).",
+                        slots={"kind": "timezone"},
+                        data={"tzname": name, "utc_offset": _offset(now)},
+                    )
+                return AgentReply(
+                    reply=f"This device is on {name} ({_offset(now)}). Which place do you mean?",
+                    state="need_input",
+                    slots={"kind": "timezone"},
+                    data={"tzname": name, "utc_offset": _offset(now)},
+                )
+            return AgentReply(
+                reply=f"It's {_clock(now)} on {_day(now.date())}.",
+                slots={"kind": "time"},
+                data={"time": now.isoformat(), "zone": "local"},
+            )
+        label, key = query.places[0].label, query.places[0].zone
+        there = now.astimezone(zone(key))
+        data = {
+            "place": label,
+            "zone": key,
+            "time": there.isoformat(),
+            "utc_offset": _offset(there),
+        }
+        if kind == "timezone":
+            reply = f"{_place(label)} is on {key} ({there.tzname()}, {_offset(there)} now)."
+        else:
+            reply = f"It's {_clock(there)} on {there:%A} in {_place(label)} ({there.tzname()})."
+            kind = "time"
+        return AgentReply(reply=reply, slots={"kind": kind}, data=data)
+
+    def _offset(
+        self, text: str, now: datetime, places: tuple[Place, ...], slots: Any
+    ) -> AgentReply:
+        """How far ahead the first place is of the second (of here when only one is named)."""
+        first, second = _subject_and_reference(text, places)
+        if second is None and slots.get("kind") == "offset" and slots.get("reference"):
+            ref_label, ref_zone = slots["reference"]
+            second = Place(ref_label, ref_zone, 0, 0)
+        a = now.astimezone(zone(first.zone))
+        b = now.astimezone(zone(second.zone)) if second is not None else now
+        b_name = _place(second.label) if second is not None else "here"
+        hours = ((a.utcoffset() or timedelta(0)) - (b.utcoffset() or timedelta(0))).total_seconds()
+        hours /= 3600
+        if hours == 0:
+            reply = f"{_place(first.label)} and {b_name} are on the same time right now"
+        else:
+            where = "ahead of" if hours > 0 else "behind"
+            reply = f"{_place(first.label)} is {_hours(abs(hours))} {where} {b_name}"
+        reply += (
+            f" ({_clock(a)} {a:%A} in {_place(first.label)}, "
+            f"{_clock(b)} {b:%A} {'here' if second is None else 'in ' + b_name})."
+        )
+        return AgentReply(
+            reply=reply,
+            slots={
+                "kind": "offset",
+                "reference": [second.label, second.zone] if second is not None else None,
+            },
+            data={
+                "place": first.label,
+                "zone": first.zone,
+                "reference": second.label if second is not None else "local",
+                "reference_zone": second.zone if second is not None else "local",
+                "offset_hours": hours,
+                "time": a.isoformat(),
+                "reference_time": b.isoformat(),
+            },
+        )
+
+    def _convert(self, text: str, now: datetime, query: Query) -> AgentReply:
+        """A clock time in one place (the one named beside the time) in the other place."""
+        source, target = _source_and_target(text, query.places)
+        hour, minute = query.at or (0, 0)
+        src_zone = zone(source.zone)
+        day = now.astimezone(src_zone).date()
+        at = datetime(day.year, day.month, day.day, hour, minute, tzinfo=src_zone)
+        there = at.astimezone(zone(target.zone))
+        moved = (there.date() - at.date()).days
+        when = {0: "", 1: " the next day", -1: " the day before"}.get(moved, "")
+        reply = (
+            f"{_clock(at)} in {_place(source.label)} is {_clock(there)}{when} in "
+            f"{_place(target.label)} ({there:%A}, {there.tzname()})."
+        )
+        return AgentReply(
+            reply=reply,
+            slots={"kind": "convert"},
+            data={
+                "place": source.label,
+                "zone": source.zone,
+                "time": at.isoformat(),
+                "target": target.label,
+                "target_zone": target.zone,
+                "target_time": there.isoformat(),
+            },
+        )
+
+    def _date(self, text: str, now: datetime) -> AgentReply:
+        today = now.date()
+        m = re.search(r"\b(\d+)\s+(day|week)s?\s+(from\s+(?:now|today)|ago)\b", text) or re.search(
+            r"\bin\s+(\d+)\s+(day|week)s?\b", text
+        )
+        if m:
+            n = int(m.group(1)) * (7 if m.group(2) == "week" else 1)
+            ago = m.lastindex == 3 and m.group(3) == "ago"
+            target = today + timedelta(days=-n if ago else n)
+        else:
+            dates = parse_dates(text, today)
+            target = dates[0] if dates else today
+        delta = (target - today).days
+        when = {0: "Today is", 1: "Tomorrow is", -1: "Yesterday was"}.get(
+            delta, "That is" if delta > 0 else "That was"
+        )
+        return AgentReply(
+            reply=f"{when} {_day(target)}.",
+            slots={"kind": "date"},
+            data={"date": target.isoformat(), "weekday": f"{target:%A}", "days_from_today": delta},
+        )
+
+    def _between(self, text: str, now: datetime) -> AgentReply:
+        today = now.date()
+        dates = parse_dates(text, today)
+        if len(dates) == 1:  # "until christmas", "since march 1": counted from today
+            d, no_year = dates[0], not re.search(r"\b\d{4}\b", text)
+            if re.search(r"\b(?:since|ago)\b", text):
+                dates = [_shift_year(d, -1) if no_year and d > today else d, today]
+            elif re.search(r"\b(?:until|till|til|before|left|to go)\b", text):
+                dates = [today, _shift_year(d, 1) if no_year and d < today else d]
+        if len(dates) < 2:
+            return AgentReply(
+                reply="Which two dates? For example: days between 2024-01-01 and March 1, 2024.",
+                state="need_input",
+                slots={"kind": "between"},
+                data={"error": "need two dates"},
+            )
+        a, b = dates[0], dates[1]
+        days = abs((b - a).days)
+        return AgentReply(
+            reply=f"There are {days} days between {_day(a)} and {_day(b)}.",
+            slots={"kind": "between"},
+            data={"from": a.isoformat(), "to": b.isoformat(), "days": days},
+        )
+
+
+def _shift_year(d: date, years: int) -> date:
+    try:
+        return d.replace(year=d.year + years)
+    except ValueError:  # February 29
+        return d.replace(year=d.year + years, day=28)
+
+
+def _hours(hours: float) -> str:
+    whole, minutes = int(hours), round((hours - int(hours)) * 60)
+    text = f"{whole} hour{'s' * (whole != 1)}" if whole else ""
+    if minutes:
+        text += f"{' ' if text else ''}{minutes} minutes"
+    return text
+
+
+def _subject_and_reference(text: str, places: tuple[Place, ...]) -> tuple[Place, Place | None]:
+    """Which place the question is about and which it compares with: the first and the
+    second named, except in "how many hours ahead of Paris is Tokyo" (Tokyo vs Paris)."""
+    if len(places) < 2:
+        return places[0], None
+    a, b = places[0], places[1]
+    if re.search(r"\b(?:ahead|behind)\s+(?:of\s+)?$", text[: a.start]) and re.match(
+        r"\s+(?:is|are)\s+$", text[a.end : b.start]
+    ):
+        return b, a
+    return a, b
+
+
+def _source_and_target(text: str, places: tuple[Place, ...]) -> tuple[Place, Place]:
+    """In a conversion the source is the place named right beside the clock time
+    ("9 am in New York", "3 pm London time", "14:00 UTC"); the target is another."""
+    m = _CLOCK_TIME.search(text)
+    at = m.start() if m else 0
+    end = m.end() if m else 0
+
+    def distance(p: Place) -> int:
+        return p.start - end if p.start >= end else (at - p.end) + 1000
+
+    source = min(places, key=distance)
+    target = next(p for p in places if p is not source)
+    return source, target

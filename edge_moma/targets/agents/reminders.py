@@ -1,0 +1,676 @@
+"""Reminders and lists agent: create lists, add, read, check and remove items, in SQLite.
+
+Three lists always exist: ``reminders``, ``todo`` and ``shopping`` ("grocery
+list", "groceries", "to-do", "tasks" and "chores" name them too); any other
+list is created by name ("make a list of films to watch", "start a packing
+list") or by adding to it ("put a tent on the camping gear list"). The request
+is read from its words by ``parse``; the routed intent and the dialog's last
+list only fill in what the words leave open, so "add milk too" after a
+shopping-list turn lands on the shopping list. "Remind me" with no item asks
+for it (``need_input``) and the next turn supplies it. Items live in the
+runtime's agent database in the data dir, so they survive restarts.
+
+Example::
+
+    agent = RemindersAgent(data_dir=tmp)
+    agent.handle(AgentTurn("s", ({"role": "user", "content": "remind me to call mom"},),
+                           "reminder_update")).reply      # 'Added "call mom" to your reminders.'
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from ...agents.base import (
+    CANCEL_INTENT,
+    CANNOT,
+    CERTAIN,
+    POSSIBLE,
+    AgentReply,
+    AgentTurn,
+    cancelled,
+    words,
+)
+from ...errors import TargetError, TargetUnavailable
+from .._agent_db import database_path, open_table
+
+TABLE = "agent_list_items"
+LISTS_TABLE = "agent_lists"
+LISTS = {"reminders": "reminders", "todo": "to-do list", "shopping": "shopping list"}
+_INTENT_LISTS = {
+    "reminder": ("reminders", "list"),
+    "reminder_update": ("reminders", "add"),
+    "todo_list": ("todo", "list"),
+    "todo_list_update": ("todo", "add"),
+    "shopping_list": ("shopping", "list"),
+    "shopping_list_update": ("shopping", "add"),
+}
+# What a list's name may be called in words -> the built-in list it means.
+_BUILTIN_NAMES = {
+    **dict.fromkeys(("shopping", "grocery", "groceries", "to buy", "to-buy", "purchase",
+                     "shopping and grocery"), "shopping"),
+    **dict.fromkeys(("to do", "to-do", "todo", "to dos", "to-dos", "todos", "task", "tasks",
+                     "chore", "chores", "things to do", "to-dos", "pending tasks", "agenda"),
+                    "todo"),
+    **dict.fromkeys(("reminder", "reminders"), "reminders"),
+    **dict.fromkeys(("shopping cart", "shopping bag", "shopping basket"), "shopping"),
+}  # fmt: skip
+# Named without "list": "groceries", "my tasks", and "my shopping cart/bag" (no shop is wired in).
+_BARE_LISTS = r"groceries|to-?do'?s|tasks|chores|reminders|shopping\s+(?:cart|bag|basket)"
+# A list named in words: "my camping gear list", "the list", "my list of things to do",
+# "groceries", "my reminders". Group "name" is its name ("" for "the list").
+_LIST_NAMED = (
+    r"(?:(?:my|the|our|your|this|that|a|an|one)\s+)?(?:new\s+)?"
+    r"(?:(?P<name>[\w'-]+(?:\s+[\w'-]+){0,3}?)\s+)?lists?\b(?:\s+of\s+(?P<of>(?:things|stuff|"
+    r"items|shit)\s+(?:(?:i|we)\s+(?:have|need)\s+)?to\s+(?:do|buy|get)|to-?dos|chores|"
+    r"pending\s+tasks|tasks|reminders|groceries))?"
+    rf"|(?:(?:my|the|our)\s+)?(?P<bare>{_BARE_LISTS})\b"
+)
+_LIST_RE = re.compile(_LIST_NAMED)
+# The same without group names, to embed in other patterns; not "the list of transactions".
+_LIST = "(?:" + re.sub(r"\(\?P<\w+>", "(?:", _LIST_NAMED) + r")(?!\s+of\b)"
+_POLITE = (
+    r"^(?:(?:please|hey|ok|okay|so|and|can\s+you|could\s+you|would\s+you|will\s+you|i\s+want\s+"
+    r"to|i'd\s+like\s+to|i\s+would\s+like\s+to|i\s+need\s+to|let's|go\s+ahead\s+and|just)\s+)*"
+)
+_ADD_VERB = (
+    r"add|put|stick|throw|pop|include|jot\s+down|write\s+down|write|note\s+down|tack\s+on|tack|"
+    r"insert|place"
+)
+_REMOVE_VERB = (
+    r"remove|delete|take|cross|strike|scratch|drop|get\s+rid\s+of|erase|cancel|clear|"
+    r"knock|mark"
+)
+_SELF_REMINDER = [
+    re.compile(r"^(?P<before>.+?),?\s+(?:please\s+)?remind\s+me\W*$"),  # "..., remind me"
+    re.compile(
+        r"\bremind\s+(?:me|us)\b(?!\s+(?:of|how|what|when|which|who|where|why)\b)(?P<rest>.*)$"
+    ),
+    re.compile(r"\b(?:be|get)\s+reminded\b(?P<rest>.*)$"),
+    re.compile(
+        r"\b(?:set|create|make|add|schedule|give|put\s+in|need|want|like|new|book)\s+"
+        r"(?:up\s+)?(?:me\s+)?(?:a\s+|an\s+|one\s+)?(?:new\s+)?reminder\b(?:\s+for\s+me)?"
+        r"(?P<rest>.*)$"
+    ),
+    re.compile(r"^\W*(?:new\s+)?reminder\b\s*[:,-]\s*(?P<rest>.+)$"),
+    re.compile(_POLITE + r"(?:don't|do\s+not|dont)\s+let\s+me\s+forget\b(?P<rest>.*)$"),
+    re.compile(  # "tell me to take out the trash in an hour": a reminder with a time
+        _POLITE + r"tell\s+me\s+to\s+(?P<rest>.+\b(?:in|at|on|tomorrow|tonight|later|when)\b.*)$"
+    ),
+]
+_REMEMBER = re.compile(_POLITE + r"remember\s+(?=to\b|that\b)(?P<rest>.*)$")
+_REMIND_OTHER = re.compile(r"\bremind\s+(?!me\b|us\b)[a-z]")
+_REMOVE_REMINDER = re.compile(
+    rf"\b(?:{_REMOVE_VERB})\s+(?:the\s+|my\s+|that\s+)?reminder\s+(?:about|to|for|of|that)\s+(?P<item>.+)$"
+)
+_CREATE = re.compile(
+    _POLITE + r"(?:create|make|start|begin|open|set\s+up|new|build|do)\s+(?:me\s+|us\s+)?"
+    r"(?:a\s+|an\s+|one\s+)?(?:new\s+)?(?:(?P<name>[\w'-]+(?:\s+[\w'-]+){0,3}?)\s+)?list\b"
+    r"\s*(?:(?:of|for|called|named|titled|:|-)\s*(?P<rest>.+))?$"
+)
+_CLEAR = re.compile(
+    rf"\b(?:clear|empty|wipe|erase|reset|blank\s+out|nuke)\s+(?:out\s+)?(?:all\s+(?:of\s+)?)?(?P<list>{_LIST})"
+    rf"|\b(?:delete|remove|erase|clear|take\s+off|nuke|cross\s+off)\s+(?:all|everything|every\s+item|"
+    rf"all\s+(?:the\s+)?items)\s+(?:from|on|of|in|off)?\s*(?P<list2>{_LIST})"
+    rf"|\b(?:delete|remove|clear)\s+all\s+(?P<list3>my\s+reminders)\b"
+    rf"|\bmake\s+(?P<list4>{_LIST})\s+(?:blank|empty)\b"
+)
+_REMOVE = re.compile(
+    rf"\b(?:{_REMOVE_VERB})\s+(?:off\s+|out\s+|away\s+)?(?P<item>.+?)\s+(?:off|from|out\s+of|on|in)\s+"
+    rf"(?:of\s+)?(?P<list>{_LIST})"
+    rf"|\b(?:don't|do\s+not|no\s+longer)\s+need\s+(?P<item2>.+?)\s+(?:on|in)\s+(?P<list2>{_LIST})"
+    r"|\bcross\s+(?P<item3>.+?)\s+off\b"
+)
+_ADD = re.compile(
+    rf"\b(?:{_ADD_VERB})\s+(?P<item>.+?)\s+(?:to|on|onto|in|into|under|at\s+the\s+end\s+of)\s+"
+    rf"(?P<list>{_LIST})"
+)
+_ADD_ALONE = re.compile(
+    rf"^{_POLITE}(?:add|put|stick|throw|pop|include|jot\s+down|write\s+down|tack\s+on)\s+(?P<item>.+)$"
+)
+_ADD_SOMEWHERE = re.compile(
+    rf"\b(?:{_ADD_VERB}|remove|delete)\s+.+?\s+(?:to|on|onto|in|into|from|off)\s+(?:my|the|our|his|her)\s+"
+)
+_CHECK = re.compile(
+    rf"^{_POLITE}(?:is|are|did\s+i\s+(?:add|put|write)|have\s+i\s+(?:added|put|got)|"
+    r"do\s+i\s+have|does|did\s+you\s+(?:add|put)|can\s+you\s+(?:check|tell\s+me)\s+if\s+"
+    rf"(?:i\s+have\s+)?|check\s+if)\s+(?P<item>.+?)\s+(?:already\s+|still\s+|listed\s+|currently\s+)?"
+    rf"(?:on|in|to)\s+(?P<list>{_LIST})"
+)
+_READ = re.compile(
+    rf"\b(?:what(?:'s|s|\s+is|\s+are|\s+do\s+i\s+have|\s+have\s+i\s+got|\s+else\s+is|\s+did\s+i\s+"
+    rf"(?:put|add|write(?:\s+down)?))?\s+(?:left\s+|still\s+|currently\s+)?(?:on|in)\s+(?P<list>{_LIST})"
+    rf"|(?:read|show|tell|list|give|check|open|recite|display|see|hear|go\s+over|go\s+through|"
+    rf"pull\s+up|repeat|review|look\s+at|say)\s+(?:me\s+|to\s+me\s+|back\s+|out\s+|up\s+)*"
+    rf"(?:(?:what's|what\s+is|everything|all\s+the\s+items|the\s+items|each\s+item)\s+(?:on|in)\s+)?"
+    rf"(?P<list2>{_LIST}))"
+    r"|\b(?:what|which|any)\s+(?P<list3>reminders)\b|\bwhat\s+are\s+my\s+(?P<list4>reminders)\b"
+)
+# Apps and services whose lists the agent does not keep.
+_APP_LISTS = (
+    r"netflix|spotify|youtube|amazon|goodreads|kindle|audible|hulu|prime|disney\+?|steam|"
+    r"imdb|letterboxd|pinterest|apple\s+music|watch\s+later"
+)
+# Requests about lists that are not one of the user's lists.
+_NOT_MINE = re.compile(
+    r"\b(?:give|tell|show|get|find|write|generate|suggest|recommend|name|need|have|there)\s+"
+    r"(?:me\s+|us\s+)?(?:a\s+|some\s+)?list\s+of\b"
+    r"|\b(?:order|buy|purchase)\b.{0,20}\b(?:everything|all\s+(?:the\s+)?items|what's)\b"
+    r"|\b(?:make|create|do)\s+(?:me\s+|us\s+)?(?:a\s+)?list\s+of\s+(?:the|all|some|top|best|\d+|"
+    r"good|popular|famous|healthy|easy|cheap|fun)\b"
+    r"|^\W*list\s+(?:the|all|some|\d+|five|ten|three|every|of|famous|popular|good)\b"
+    r"(?!\s+(?:things|items|reminders|tasks|of\s+my)\b)"
+    # a list written for the user, not one of theirs: "give me a packing list for the beach"
+    r"|\b(?:give|get|write|generate|suggest|recommend|draw\s+up)\s+(?:me|us)\s+(?:a|an|some)\s+"
+    r"(?:[\w'-]+\s+){0,2}list\b"
+    # an errand for someone else: "ask Priya to add the tickets to the list", "tell Sam that..."
+    r"|^\W*(?:please\s+)?(?:ask|tell|text|message|email|remind)\s+(?!me\b|us\b)[a-z]+"
+    r"(?:\s+[a-z]+)?\s+(?:to|that)\b"
+    # a how-to question ("how do I make a to do list app") or a fact to recall ("remind me
+    # what the capital of Peru is"), not a request about the user's own lists
+    r"|^\W*how\s+(?:do|can|should|would)\s+(?:i|you|we|one)\b|^\W*how\s+to\b"
+    r"|\bremind\s+me\s+(?:what|who|how|where|which|when|why)\b(?!.*\b(?:lists?|remember|"
+    r"reminders?|to\s+do|need\s+to|told|asked|put|added|wanted|planned)\b)"
+    # a list about something, or a list app: "make a list of pros and cons", "list your
+    # features", "my to do list app keeps crashing"
+    r"|\blist\s+of\s+(?:pros\s+and\s+cons|reasons|ideas|ways|tips|examples|questions|arguments|"
+    r"synonyms)\b|^\W*list\s+your\b|\blist\s+(?:app|application|widget|template|feature)s?\b"
+    # another app's list: "what's on my Netflix list", "my reading list on Goodreads"
+    rf"|\b(?:{_APP_LISTS})\b[\w' -]{{0,12}}\blist\b|\blist\s+(?:on|in|at)\s+(?:{_APP_LISTS})\b"
+)
+_VOCABULARY = re.compile(
+    r"\blists?\b|\bremind|\breminders?\b|\bto[- ]?dos?\b|\btasks?\b|\bchores?\b|\bgrocer|"
+    r"\bshopping\b|\bagenda\b|\bthings\s+(?:to|i|that\s+i)\b|\bhave\s+to\s+do\b|\bto\s+buy\b|"
+    r"\bforget\b|\bremember\b|\bshop\b|\bneed\s+to\s+(?:get|pick)\b|\bnotif|"
+    r"\bdo\s+(?:i|we)\s+need\b|\bbear\s+in\s+mind\b|\bplans?\s+for\s+(?:the\s+day|today)\b"
+)
+# A question about what the user wanted to remember: the reminders answer it.
+_RECALL = re.compile(
+    r"\b(?:what|which|things|tell\s+me|list|recall)\b.*\b(?:i|we)\s+(?:(?:wanted|want|needed|"
+    r"was\s+trying|were\s+trying|asked\s+you|told\s+you)\s+(?:you\s+)?to\s+(?:remember|recall|"
+    r"bear\s+in\s+mind|keep\s+in\s+mind|remind\s+me)|(?:did\s+not|didn't|not)\s+want\s+to\s+forget)\b"
+)
+# One of the user's lists named as theirs, and the words of any change to a list.
+_MY_LIST = re.compile(r"\b(?:my|our)\s+(?:" + _LIST_NAMED + ")")
+_CHANGES = re.compile(
+    rf"\b(?:{_ADD_VERB}|{_REMOVE_VERB}|create|make|start|new|empty|check\s+off|want|"
+    r"need(?!\s+(?:to\s+(?:know|hear|see|check)|my)\b)|"
+    r"buy|get|share|send|sync|print|email|text|app|order|ordered|purchase|bill|pay|paid|"
+    r"cost|costs|price|spend|spent)\b|(?:would|'d)\s+like\b"
+)
+_ORDINALS = {
+    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
+    "eighth": 8, "ninth": 9, "tenth": 10, "1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5,
+}  # fmt: skip
+_TRIM = re.compile(
+    r"^(?:a |an |the |to |that |some |about |of |for |me |my )|(?:\s+(?:please|too|also|as well|"
+    r"for me|for today|anymore|if it's not already there|if it's not on it|if it's not|"
+    r"if they aren't|list|instead|thanks|thank you))+$",
+    re.IGNORECASE,
+)
+_THAT = re.compile(r"^(?:it|them|that|those|this|these|one)$")
+_NEED = re.compile(
+    r"^(?:we|i)(?:'re|'m|\s+are|\s+am)?\s+(?:need(?:\s+to\s+(?:get|buy))?|want|have\s+to\s+"
+    r"(?:get|buy)|(?:all\s+)?out\s+of|ran\s+out\s+of|(?:running\s+)?low\s+on)\s+"
+)
+
+
+class ListRequest(NamedTuple):
+    """What a request asks of the lists (``parse``); ``list`` is ``None`` when no list is named."""
+
+    action: str  # "add" | "remove" | "check" | "list" | "clear" | "create"
+    list: str | None
+    item: str
+    certain: bool
+
+
+def parse(text: str) -> ListRequest | None:
+    """Read a request; ``None`` when it is not one for the lists: no list or reminder words,
+    a list that is not the user's ("give me a list of the tallest buildings"), a reminder for
+    someone else ("remind Sam about dinner"), or an item sent somewhere else ("add Tom to my
+    contacts", "put the shoes in my cart"). Items keep the user's capitals ("the Godfather")."""
+    raw = text.replace("’", "'")
+    request = _parse(raw.lower())
+    if request is None or not request.item:
+        return request
+    at = raw.lower().find(request.item)
+    return request._replace(item=raw[at : at + len(request.item)]) if at >= 0 else request
+
+
+def _parse(t: str) -> ListRequest | None:
+    t = t.strip().rstrip("?.! ")
+    t = re.sub(r"[\s,]+(?:please|thanks|thank\s+you|now|for\s+me)$", "", t)
+    if _NOT_MINE.search(t) or (
+        _REMIND_OTHER.search(t) and not re.search(r"\bremind\s+(?:me|us)\b", t)
+    ):
+        return None
+    if _RECALL.search(t):  # "what were the things i wanted to remember"
+        return ListRequest("list", "reminders", "", True)
+    m = _REMOVE_REMINDER.search(t)
+    if m:
+        return ListRequest("remove", "reminders", _clean(m.group("item")), True)
+    for pattern in _SELF_REMINDER:
+        m = pattern.search(t)
+        if m:
+            groups = m.groupdict()
+            if groups.get("before") is not None:
+                item = _NEED.sub(
+                    "", re.sub(r"^i\s+(?:have|need|must|got)\s+to\s+", "", groups["before"])
+                )
+            else:
+                item = _reminder_item(groups["rest"])
+            return ListRequest("add", "reminders", _clean(item), True)
+    m = _REMEMBER.search(t)
+    if m:  # "remember to lock the doors" may be meant for a device: not certain
+        return ListRequest("add", "reminders", _clean(_reminder_item(m.group("rest"))), False)
+    m = _CREATE.search(t)
+    if m:
+        name = _list_name(m.group("name") or "", m.group("rest") or "")
+        if name is not None:
+            return ListRequest("create", name, "", True)
+    for action, pattern in (("clear", _CLEAR), ("remove", _REMOVE), ("check", _CHECK),
+                            ("add", _ADD), ("list", _READ)):  # fmt: skip
+        m = pattern.search(t)
+        if m is None:
+            continue
+        named = _named(m)
+        if named is None:
+            continue
+        item = _clean(next((v for k, v in m.groupdict().items() if k.startswith("item") and v), ""))
+        if action == "add" and _THAT.match(item):  # "we need toilet paper, add it to the list"
+            before = t[: m.start()].rstrip(" ,;")
+            item = _clean(_NEED.sub("", before.split(",")[-1].strip())) if before else item
+        if action == "check" and re.search(
+            r"\bif\s+(?:not|it's\s+not|they\s+aren't|it\s+isn't)\b", t
+        ):
+            action = "add"  # "is paprika on my list, if not add it"
+        return ListRequest(action, named or None, item, True)
+    if _ADD_SOMEWHERE.search(t):
+        return None  # "add Tom to my contacts": somewhere that is not a list
+    m = _MY_LIST.search(t)
+    if m and not _CHANGES.search(t):
+        # a question about one of the user's own lists, in words the patterns above do not
+        # read ("what does my to-do list look like", "how many items are on my todo list"):
+        # reading the list answers it
+        named = _list_name(m.group("name") or "", m.group("of") or m.group("bare") or "")
+        if named in LISTS:
+            return ListRequest("list", named, "", True)
+    m = _ADD_ALONE.match(t)
+    if m:
+        return ListRequest("add", None, _clean(m.group("item")), False)
+    if _VOCABULARY.search(t):
+        return ListRequest("list", None, "", False)
+    return None
+
+
+def _named(m: re.Match[str]) -> str | None:
+    """The list a match names: a built-in key, a custom name, "" for "the list", or
+    ``None`` when the words around "list" are not a list's name ("playlist" never matches)."""
+    g = m.groupdict()
+    for key in ("list", "list2", "list3", "list4"):
+        phrase = g.get(key)
+        if phrase:
+            inner = _LIST_RE.fullmatch(phrase)
+            if inner is None:
+                return ""
+            return _list_name(
+                inner.group("name") or "", inner.group("of") or inner.group("bare") or ""
+            )
+    return ""
+
+
+def _list_name(name: str, rest: str) -> str | None:
+    """The list meant by the words before "list" (``name``) or after it (``rest``)."""
+    name = re.sub(r"^(?:my|the|our|a|an|new|own)\s+", "", name.strip())
+    rest = re.sub(r"^(?:my|the|our|a|an)\s+", "", rest.strip().strip("\"'“”"))
+    for phrase in (name, rest):
+        if phrase in _BUILTIN_NAMES:
+            return _BUILTIN_NAMES[phrase]
+        if re.fullmatch(
+            r"(?:things|stuff|items|shit)\s+(?:(?:i|we)\s+(?:have|need)\s+)?to\s+(buy|get|do)",
+            phrase,
+        ):
+            return "todo" if phrase.endswith("do") else "shopping"
+    named = name or rest
+    if re.search(r"\b(?:play|watch|wish|check|guest)list\b", named):
+        return None
+    return named
+
+
+def _reminder_item(rest: str) -> str:
+    """The item in what follows "remind me": "tonight to lock the door" -> "lock the door
+    tonight", "that the car needs oil" -> "the car needs oil"."""
+    rest = rest.strip(" ,:;-")
+    m = re.match(r"^(?P<when>.*?)\s*\b(?:to|about|that|of|for)\s+(?P<what>.+)$", rest)
+    if m is None:
+        return rest
+    when = m.group("when").strip(" ,")
+    if when and len(when.split()) <= 4 and not re.search(r"\b(?:remind|reminder)\b", when):
+        return f"{m.group('what')} {when}"
+    return m.group("what") if not when else rest
+
+
+# Words without which no text is a request for the lists (the claim's cheap gate).
+_GATE_WORDS = frozenset(
+    ["list", "lists", "remind", "reminder", "reminders", "reminded", "todo", "todos", "todo's",
+     "tasks", "task", "chore", "chores", "groceries", "grocery", "shopping", "agenda", "forget",
+     "remember", "shop", "notify", "notified", "notification", "add", "put", "stick", "throw",
+     "pop", "include", "jot", "tack", "things", "need", "mind", "plan", "plans"]
+)  # fmt: skip
+
+
+_TO_DO = re.compile(r"\bto[- ](?:do|buy)\b|\btell\s+me\s+to\b")
+
+
+def claim(text: str) -> float:
+    """How surely the lists agent reads ``text`` (the agent stage's claim, see ``agent_stage``).
+
+    ``CERTAIN`` for a reminder for the user ("remind me to call mom"), a list
+    created by name, or an item added to, removed from or checked on a named
+    list, a list read or cleared; ``POSSIBLE`` for list words without such a
+    reading, or "add X" with no list named; ``CANNOT`` with no list or
+    reminder words at all ("tell the vacuum to clean the kitchen"), for lists
+    that are not the user's, reminders for someone else, and items sent
+    somewhere that is not a list.
+    """
+    t, words_in, _ = words(text)
+    if _GATE_WORDS.isdisjoint(words_in) and not ("to" in words_in and _TO_DO.search(t)):
+        return CANNOT
+    request = parse(t)
+    if request is None:
+        return CANNOT
+    return CERTAIN if request.certain else POSSIBLE
+
+
+class ListStore:
+    """Items of all lists in one SQLite table, and the lists created by name (thread-safe)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            self._db = open_table(
+                self.path, TABLE, {"id": int, "list": str, "text": str, "created": float}, pk="id"
+            )
+            self._db.table(LISTS_TABLE).create(
+                {"name": str, "created": float}, pk="name", if_not_exists=True
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise TargetUnavailable(
+                f"cannot open the list database {self.path}: {exc}", target="reminders"
+            ) from exc
+        self._lock = threading.Lock()
+
+    def add(self, list_name: str, text: str) -> int:
+        with self._lock, self._db.conn:
+            table = self._db.table(TABLE)
+            table.insert({"list": list_name, "text": text, "created": time.time()})
+            return int(table.last_pk)  # type: ignore[arg-type]
+
+    def items(self, list_name: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._db.table(TABLE).rows_where("list = ?", [list_name], order_by="id"))
+
+    def remove(self, list_name: str, item_id: int) -> None:
+        with self._lock, self._db.conn:
+            self._db.execute(f"delete from {TABLE} where id = ? and list = ?", [item_id, list_name])
+
+    def clear(self, list_name: str) -> int:
+        with self._lock, self._db.conn:
+            cur = self._db.execute(f"delete from {TABLE} where list = ?", [list_name])
+            return cur.rowcount
+
+    def create(self, list_name: str) -> bool:
+        """Create a list by name; ``False`` if it already existed."""
+        if list_name in LISTS or list_name in self.lists():
+            return False
+        with self._lock, self._db.conn:
+            self._db.table(LISTS_TABLE).insert({"name": list_name, "created": time.time()})
+        return True
+
+    def lists(self) -> list[str]:
+        """The lists created by name or holding items, besides the built-in three."""
+        with self._lock:
+            rows = self._db.execute(
+                f"select name from {LISTS_TABLE} union select list from {TABLE} order by 1"
+            ).fetchall()
+        return [r[0] for r in rows if r[0] not in LISTS]
+
+    def last_used(self) -> str | None:
+        """The list the last item was added to."""
+        with self._lock:
+            row = self._db.execute(f"select list from {TABLE} order by id desc limit 1").fetchone()
+        return row[0] if row else None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _clean(item: str) -> str:
+    item = item.strip().strip("\"'“”?.!, ")
+    for _ in range(3):
+        item = _TRIM.sub("", item).strip().strip("\"'“”?.!, ")
+    return item
+
+
+def _match_item(items: list[dict[str, Any]], wanted: str) -> dict[str, Any] | None:
+    """The item named ``wanted``: its number ("2", "the second item", "the last one"),
+    its exact text, or a word overlap."""
+    m = re.fullmatch(r"(?:(?:item|number|no\.?)\s+)?(\d+)|(\w+)\s+(?:item|one|thing|entry)", wanted)
+    if m:
+        n = int(m.group(1)) if m.group(1) else _ORDINALS.get(m.group(2), -1)
+        if m.group(2) == "last":
+            n = len(items)
+        return items[n - 1] if 0 < n <= len(items) else None
+    w = wanted.lower()
+    for item in items:
+        if item["text"].lower() == w:
+            return item
+    for item in items:
+        if w in item["text"].lower() or item["text"].lower() in w:
+            return item
+    return None
+
+
+def display(list_name: str) -> str:
+    """How a reply names a list: "your shopping list", "your packing list"."""
+    return LISTS.get(list_name) or f"{list_name} list"
+
+
+class RemindersAgent:
+    """Answers reminder, to-do, shopping and named-list requests from SQLite."""
+
+    name = "reminders"
+    claim = staticmethod(claim)
+
+    def __init__(self, name: str = "reminders", *, data_dir: str | Path = ".", **_: Any):
+        self.name = name
+        self.store = ListStore(database_path(data_dir))
+
+    def handle(self, turn: AgentTurn) -> AgentReply:
+        if turn.intent == CANCEL_INTENT:
+            return cancelled(self.name)
+        raw = turn.text.replace("’", "'").strip()
+        slots = turn.slots
+        request = parse(raw)
+        if slots.get("pending") == "item" and (request is None or not request.certain):
+            return self._add(str(slots.get("list") or "reminders"), _clean(raw))
+        try:
+            replies = [
+                self._do(step or ListRequest("list", None, "", False), turn.intent, slots, part)
+                for part, step in self._parts(raw, request)
+            ]
+        except sqlite3.Error as exc:
+            raise TargetError(f"list database error: {exc}", target=self.name) from exc
+        if len(replies) == 1:
+            return replies[0]
+        return AgentReply(  # "remove X from my shopping list and add Y"
+            reply=" ".join(r.reply for r in replies),
+            state=replies[-1].state,
+            slots=replies[-1].slots,
+            data={"steps": [r.data for r in replies]},
+        )
+
+    def _parts(
+        self, text: str, request: ListRequest | None
+    ) -> list[tuple[str, ListRequest | None]]:
+        """One request, or two joined by "and": "add eggs to my shopping list and remove cheese"."""
+        m = re.search(rf",?\s+and\s+(?=(?:{_ADD_VERB}|{_REMOVE_VERB})\b)", text, re.IGNORECASE)
+        if request is None or m is None or request.action not in ("add", "remove"):
+            return [(text, request)]
+        first, second = text[: m.start()], text[m.end() :]
+        one, two = parse(first) or request, parse(second)
+        if two is None:
+            return [(text, request)]
+        if two.list is None:
+            two = two._replace(list=one.list)
+        if one.list is None:
+            one = one._replace(list=two.list)
+        if _THAT.match(two.item or "") or not two.item:
+            return [(text, request)]
+        return [(first, one), (second, two)]
+
+    def _do(self, request: ListRequest, intent: str, slots: Any, text: str) -> AgentReply:
+        text = text.lower()
+        list_name = self._list(request, intent, slots, text)
+        action = request.action
+        if not request.certain:
+            action = self._action(request, intent, text)
+        if action == "create":
+            return self._create(list_name)
+        if action == "clear":
+            n = self.store.clear(list_name)
+            return AgentReply(
+                reply=f"Cleared your {display(list_name)} ({n} item{'s' * (n != 1)}).",
+                slots={"list": list_name},
+                data={"list": list_name, "action": "clear", "removed": n},
+            )
+        if action == "remove":
+            return self._remove(list_name, request.item)
+        if action == "check":
+            return self._check(list_name, request.item)
+        if action == "add":
+            return self._add(list_name, request.item)
+        return self._list_items(list_name)
+
+    def _list(self, request: ListRequest, intent: str, slots: Any, text: str) -> str:
+        """The list the words name, else the intent's, else a hint in the words, else the
+        dialog's last list, else the list last added to."""
+        if request.list:
+            return request.list
+        if intent in _INTENT_LISTS:
+            return _INTENT_LISTS[intent][0]
+        for phrase, key in sorted(_BUILTIN_NAMES.items(), key=lambda kv: -len(kv[0])):
+            if re.search(rf"\b{re.escape(phrase)}\b", text):
+                return key
+        if re.search(r"\bremind|\bremember\b|\bforget\b", text):
+            return "reminders"
+        return str(slots.get("list") or self.store.last_used() or "shopping")
+
+    def _action(self, request: ListRequest, intent: str, text: str) -> str:
+        """For a request the words leave open: the words' action if they have one, else the
+        intent's (read or change), else read."""
+        if request.action != "list":
+            return request.action
+        kind = _INTENT_LISTS.get(intent, ("", ""))[1]
+        if kind == "add":
+            item = _clean(re.sub(r"^(?:i|we)\s+(?:need|want)\s+(?:to\s+(?:buy|get)\s+)?", "", text))
+            return "add" if item and item == request.item else "list"
+        return "list"
+
+    def _create(self, list_name: str) -> AgentReply:
+        created = self.store.create(list_name)
+        items = self.store.items(list_name)
+        if created:
+            reply = f"Created your {display(list_name)}. What should I add to it?"
+        else:
+            reply = f"You already have a {display(list_name)}" + (
+                f" ({len(items)} item{'s' * (len(items) != 1)})." if items else "."
+            )
+        return AgentReply(
+            reply=reply,
+            slots={"list": list_name},
+            data={"list": list_name, "action": "create", "created": created},
+        )
+
+    def _add(self, list_name: str, item: str) -> AgentReply:
+        if not item or item in ("something", "do something", "a reminder", "reminder", "it"):
+            what = "remind you about" if list_name == "reminders" else "add"
+            return AgentReply(
+                reply=f"What should I {what}?",
+                state="need_input",
+                slots={"list": list_name, "pending": "item"},
+                data={"list": list_name, "action": "add"},
+            )
+        existing = next(
+            (i for i in self.store.items(list_name) if i["text"].lower() == item.lower()), None
+        )
+        if existing is not None:
+            return AgentReply(
+                reply=f'"{item}" is already on your {display(list_name)}.',
+                slots={"list": list_name},
+                data={"list": list_name, "action": "add", "id": existing["id"], "text": item},
+            )
+        item_id = self.store.add(list_name, item)
+        return AgentReply(
+            reply=f'Added "{item}" to your {display(list_name)}.',
+            slots={"list": list_name},
+            data={"list": list_name, "action": "add", "id": item_id, "text": item},
+        )
+
+    def _remove(self, list_name: str, wanted: str) -> AgentReply:
+        items = self.store.items(list_name)
+        found = _match_item(items, wanted) if wanted else None
+        if found is None:
+            shown = f'"{wanted}"' if wanted else "that"
+            return AgentReply(
+                reply=f"I can't find {shown} on your {display(list_name)}. "
+                + _enumerate(list_name, items),
+                slots={"list": list_name},
+                data={"list": list_name, "action": "remove", "error": "not found"},
+            )
+        self.store.remove(list_name, int(found["id"]))
+        return AgentReply(
+            reply=f'Removed "{found["text"]}" from your {display(list_name)}.',
+            slots={"list": list_name},
+            data={"list": list_name, "action": "remove", "id": found["id"], "text": found["text"]},
+        )
+
+    def _check(self, list_name: str, wanted: str) -> AgentReply:
+        if not wanted:
+            return self._list_items(list_name)
+        found = _match_item(self.store.items(list_name), wanted)
+        answer = "Yes" if found else "No"
+        where = "is" if found else "is not"
+        return AgentReply(
+            reply=f'{answer}, "{wanted}" {where} on your {display(list_name)}.',
+            slots={"list": list_name},
+            data={"list": list_name, "action": "check", "text": wanted, "found": bool(found)},
+        )
+
+    def _list_items(self, list_name: str) -> AgentReply:
+        items = self.store.items(list_name)
+        return AgentReply(
+            reply=_enumerate(list_name, items),
+            slots={"list": list_name},
+            data={
+                "list": list_name,
+                "action": "list",
+                "items": [{"id": i["id"], "text": i["text"]} for i in items],
+            },
+        )
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _enumerate(list_name: str, items: list[dict[str, Any]]) -> str:
+    if not items:
+        return f"Your {display(list_name)} is empty."
+    lines = "; ".join(f"{n}. {i['text']}" for n, i in enumerate(items, 1))
+    return f"Your {display(list_name)}: {lines}."
