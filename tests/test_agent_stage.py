@@ -7,7 +7,7 @@ from situations import situation as sit
 
 from edge_moma.config import AgentConfig
 from edge_moma.decision import IntentScore, Understanding
-from edge_moma.routing.agent_stage import AgentStage, is_cancel
+from edge_moma.routing.agent_stage import MAX_CLAIM_CHARS, AgentStage, is_cancel
 from edge_moma.targets.sessions import SessionManager
 
 AGENTS = [
@@ -219,6 +219,24 @@ def test_a_broken_claim_has_no_say(bad: object) -> None:
     stage = AgentStage(AGENTS, threshold=0.5, claims={"calculator": claim})
     assert stage.select(u(("calculator", 0.9)), "x", sit()).target == "calculator"
     assert stage.select(u(("calculator", 0.2)), "x", sit()).target is None
+
+
+def test_long_turns_are_left_to_the_router_without_asking_the_claims() -> None:
+    """A claim parser read a 2,000-character prompt in milliseconds; past 160 characters
+    the router's evidence alone decides, and the parser is never called."""
+    asked: list[str] = []
+
+    def claim(text: str) -> float:
+        asked.append(text)
+        return 0.0
+
+    stage = AgentStage(AGENTS, threshold=0.5, claims={"calculator": claim})
+    short, long = "what is 2+2", "what is 2+2 " + "and some more words " * 8
+    assert len(long) > MAX_CLAIM_CHARS >= len(short)
+    assert masks(stage.select(u(("calculator", 0.9)), short, sit()))["calculator"] == "declined"
+    assert stage.select(u(("calculator", 0.9)), long, sit()).target == "calculator"
+    assert stage.select(u(("calculator", 0.2)), long, sit()).target is None
+    assert asked == [short]
 
 
 @settings(max_examples=300, deadline=None)

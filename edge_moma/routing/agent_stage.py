@@ -19,7 +19,8 @@ intent router judged the query out of scope. An agent may also have a
 the request (``agents.base``: the built-in agents answer ``CERTAIN`` 1.0,
 ``POSSIBLE`` 0.1 or ``CANNOT`` 0). Then::
 
-    claim is None (no claim function)  score = evidence
+    claim is None (no claim function,  score = evidence
+      or a turn over 160 characters)
     claim == 0                         masked "declined": it cannot parse the request
     otherwise                          score = max(evidence, claim)
 
@@ -128,6 +129,10 @@ class _Agent:
 SWITCH_MIN_WORDS = 3
 # Shared zero-score candidates kept (agent x mask; bounded all the same).
 _ZERO_CACHE = 256
+# Claims are asked of turns up to this long: commands to an agent are short (CLINC150's
+# longest is 136 characters), and a claim parser reading a 2,000-character prompt cost
+# milliseconds. Longer turns: no claim, the intent router's evidence alone decides.
+MAX_CLAIM_CHARS = 160
 _VARYING = frozenset({"budget", "unavailable"})  # their reasons hold figures or errors
 
 
@@ -320,7 +325,7 @@ class AgentStage:
         if out_of_scope:
             evidence = 0.0
         claim = self._claims.get(a.name)
-        said = None if claim is None else _claimed(claim, text)
+        said = None if claim is None or len(text) > MAX_CLAIM_CHARS else _claimed(claim, text)
         if said is not None and said <= 0.0:
             return 0.0, ("declined", "declined: its parser cannot read the request (claim 0)")
         score = evidence if said is None else max(evidence, said)
