@@ -480,7 +480,8 @@ class DecisionLog:
         else:
             self.restarts += 1
             self._start_writer()
-        self._count(markers, "")
+        for marker in markers:
+            marker.done.set()
 
     def _drain(self, everything: bool = True) -> None:
         """Write the queue in batches (only one while retention has work to do)."""

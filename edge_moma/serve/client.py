@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
 
 from ..errors import DaemonError
-from ..targets.backends.sse import LineSplitter, SseError
+from ..targets.backends.sse import LineSplitter, SseError, sse_lines
 
 Messages = str | Sequence[Mapping[str, Any]]
 _BASE = "http://edge-moma"  # the host is ignored on a Unix socket
@@ -87,15 +87,6 @@ def _checked(response: httpx.Response) -> httpx.Response:
         type=type_,
         code=code,
     )
-
-
-def _lines(feed: Callable[[bytes], list[str]], chunk: bytes) -> list[str]:
-    """The event-stream lines a chunk completes, split at CR/LF only (``sse``): httpx's
-    ``iter_lines`` would also split at U+2028 and others that an answer's JSON holds raw."""
-    try:
-        return feed(chunk)
-    except SseError as exc:
-        raise DaemonError(f"the stream failed: {exc}", status=200) from None
 
 
 def _piece(line: str) -> str | None:
@@ -172,8 +163,9 @@ class Client:
                 if response.status_code >= 400:
                     response.read()
                     _checked(response)
-                splitter = LineSplitter()
-                for line in (x for c in response.iter_bytes() for x in _lines(splitter.feed, c)):
+                # Lines end at CR/LF only: httpx's iter_lines also splits at U+2028 and
+                # others that the daemon's JSON holds raw.
+                for line in sse_lines(response.iter_bytes()):
                     piece = _piece(line)
                     if piece is None:
                         return
@@ -181,6 +173,8 @@ class Client:
                         yield piece
         except (httpx.TransportError, FileNotFoundError) as exc:
             raise _unreachable(self.socket, exc) from None
+        except SseError as exc:
+            raise DaemonError(f"the stream failed: {exc}", status=200) from None
 
     def models(self) -> list[dict[str, Any]]:
         data: list[dict[str, Any]] = self._call("GET", "/v1/models").json()["data"]
@@ -272,9 +266,9 @@ class AsyncClient:
                 if response.status_code >= 400:
                     await response.aread()
                     _checked(response)
-                splitter = LineSplitter()
+                splitter = LineSplitter()  # as in stream(), fed chunk by chunk
                 async for chunk in response.aiter_bytes():
-                    for line in _lines(splitter.feed, chunk):
+                    for line in splitter.feed(chunk):
                         piece = _piece(line)
                         if piece is None:
                             return
@@ -282,6 +276,8 @@ class AsyncClient:
                             yield piece
         except (httpx.TransportError, FileNotFoundError) as exc:
             raise _unreachable(self.socket, exc) from None
+        except SseError as exc:
+            raise DaemonError(f"the stream failed: {exc}", status=200) from None
 
     async def models(self) -> list[dict[str, Any]]:
         data: list[dict[str, Any]] = (await self._call("GET", "/v1/models")).json()["data"]
