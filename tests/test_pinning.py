@@ -156,6 +156,16 @@ def test_route_many_names_the_request_whose_pin_is_masked(rt: Runtime) -> None:
         rt.route_many([HAIKU, PRIVATE], contexts=contexts)
 
 
+@pytest.mark.parametrize("where", [16, 17, 20])  # past the models' first batch of 16
+def test_route_many_numbers_a_masked_pin_across_model_batches(rt: Runtime, where: int) -> None:
+    queries = [HAIKU] * 21
+    queries[where] = PRIVATE
+    contexts: list[dict[str, object] | None] = [None] * 21
+    contexts[where] = {"target": "gpt-4", "target_only": True}
+    with pytest.raises(TargetMasked, match=f"^query {where}: gpt-4 is masked by privacy"):
+        rt.route_many(queries, contexts=contexts)
+
+
 TARGETS = ["smol", "gpt-4", "calculator", "units", "booker", "clock"]
 CONTEXTS = st.fixed_dictionaries(
     {"target": st.sampled_from(TARGETS)},

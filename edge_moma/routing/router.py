@@ -207,13 +207,25 @@ class Router:
 
     def decide_many(self, requests: Sequence[RouteRequest], env: Environment) -> list[Decision]:
         """Decisions for checked requests: the models run once for every
-        ``MAX_MODEL_BATCH`` of them."""
-        if len(requests) > MAX_MODEL_BATCH:
-            return [
-                decision
-                for i in range(0, len(requests), MAX_MODEL_BATCH)
-                for decision in self.decide_many(requests[i : i + MAX_MODEL_BATCH], env)
-            ]
+        ``MAX_MODEL_BATCH`` of them.
+
+        A pin with ``target_only`` that a rule masks raises ``TargetMasked``;
+        in a batch its message names the query's position in ``requests``.
+        """
+        numbered = len(requests) > 1
+        return [
+            decision
+            for start in range(0, len(requests), MAX_MODEL_BATCH)
+            for decision in self._decide_batch(
+                requests[start : start + MAX_MODEL_BATCH], env, start if numbered else None
+            )
+        ]
+
+    def _decide_batch(
+        self, requests: Sequence[RouteRequest], env: Environment, first: int | None
+    ) -> list[Decision]:
+        """``decide_many`` for at most ``MAX_MODEL_BATCH`` requests, the first of them
+        at position ``first`` of the caller's batch (``None``: a lone request)."""
         intent, quality, models = self.intent, self.quality, self._models
         texts = [query_text(r.messages) for r in requests]
         rows = [intent.featurizer.indices(t) for t in texts]
@@ -276,10 +288,10 @@ class Router:
                     self._decision(text, r.context, understanding, situation, agent, choice, env)
                 )
             except TargetMasked as exc:  # a pin with target_only that a rule masks
-                if len(requests) == 1:
+                if first is None:
                     raise
                 raise TargetMasked(
-                    f"query {i}: {exc}", target=exc.target, masked_by=exc.masked_by
+                    f"query {first + i}: {exc}", target=exc.target, masked_by=exc.masked_by
                 ) from None
         return decisions
 
