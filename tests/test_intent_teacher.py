@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,10 +15,17 @@ from rollout_samples import DATA, LABELS
 
 from edge_moma.cli import main
 from edge_moma.errors import DataError
-from edge_moma.routing.bundle import read_card
+from edge_moma.routing.bundle import read_card, sha256_file
 from edge_moma.routing.features import bag_feed
 from edge_moma.routing.intent import IntentExample, IntentRouter, write_intent_file
-from edge_moma.training.intent import DEFAULT_CONFIG, evaluate_rows, train_intent
+from edge_moma.training.intent import (
+    DEFAULT_CONFIG,
+    OOS_WEIGHTS,
+    bundle_probabilities,
+    evaluate_rows,
+    train_intent,
+    weigh_oos,
+)
 from edge_moma.training.intent_teacher import BundleTeacher, noisy_copies
 from edge_moma.training.trainer import EmbeddingBagModel
 
@@ -108,3 +116,53 @@ def test_noisy_copies_are_seeded_and_keep_words() -> None:
         assert set(copy.split()) <= set(source.split())
     swapped = noisy_copies(["rain"], seed=0, neighbours={"rain": ["snow"]}, p_drop=0, p_swap=1)
     assert swapped == ["snow", "snow"]
+
+
+def test_the_teachers_oos_weight_carries_to_the_student(tiny_intent: Path, tmp_path: Path) -> None:
+    weighted = tmp_path / "weighted"
+    shutil.copytree(tiny_intent, weighted)
+    weigh_oos(weighted, 0.3, "a test", 0.6)
+    teacher = BundleTeacher.load(weighted)
+    texts = [r.text for r in _clinc("test")]
+    # It teaches with the model its weight was chosen for, and passes the weight on.
+    unweighted = BundleTeacher.load(tiny_intent).probabilities(texts)
+    np.testing.assert_allclose(teacher.probabilities(texts), unweighted, atol=1e-4)
+    raw = teacher.model.logits(*teacher.featurizer.batch(texts))["intent"]
+    assert teacher.calibration(raw, texts).oos_weight == 0.3
+    assert BundleTeacher.load(tiny_intent).calibration(raw, texts).oos_weight == 1.0
+
+    data = write_intent_file(tmp_path / "more.jsonl", _clinc("val"))
+    card = train_intent(data, tmp_path / "student", config=ONE_EPOCH, teacher=weighted)
+    assert card["decision"]["oos_weight"] == 0.3
+    int8 = tmp_path / "student" / "intent.int8.onnx"
+    assert card["version"] == f"intent-{sha256_file(int8)[:12]}"  # the weighted model's
+    oos = teacher.oos_index
+
+    def rate(probs: np.ndarray, threshold: float = card["decision"]["threshold"]) -> float:
+        in_scope = np.delete(probs, oos, axis=1).max(axis=1)
+        return float(np.mean((probs[:, oos] > in_scope) | (in_scope < threshold)))
+
+    shipped = rate(bundle_probabilities(weighted, texts), teacher.threshold)
+    student = bundle_probabilities(tmp_path / "student", texts)
+    before = student.copy()
+    before[:, oos] /= 0.3  # the student as trained, before the weight
+    # The weight moves the student's out-of-scope rate to the weighted teacher's.
+    assert abs(rate(student) - shipped) < abs(rate(before) - shipped)
+
+
+def test_with_a_validation_file_the_student_chooses_its_oos_weight_there(
+    tiny_intent: Path, tmp_path: Path
+) -> None:
+    weighted = tmp_path / "weighted"
+    shutil.copytree(tiny_intent, weighted)
+    weigh_oos(weighted, 0.3, "a test", 0.6)
+    data = write_intent_file(tmp_path / "more.jsonl", _clinc("val"))
+    val = write_intent_file(tmp_path / "check.jsonl", _clinc("test"))
+    # No oos recall floor: the lowest weight that wins in-scope rows back from the oos class.
+    card = train_intent(
+        data, tmp_path / "s", val, config=ONE_EPOCH, teacher=weighted, min_oos_recall=0.0
+    )
+    rule = card["decision"]
+    assert rule["oos_weight"] < 1.0 and rule["oos_weight"] in OOS_WEIGHTS
+    assert rule["oos_weight_chosen_by"] == "chosen on the validation file check.jsonl"
+    IntentRouter.load(tmp_path / "s")  # the card's sha256 match the weighted files

@@ -73,11 +73,14 @@ class Distillation:
 
 @dataclass(frozen=True)
 class Calibration:
-    """A temperature and out-of-scope threshold chosen elsewhere (``train_intent``)."""
+    """A temperature, out-of-scope threshold and oos weight (``weigh_oos``) chosen
+    elsewhere (``train_intent``)."""
 
     temperature: float
     threshold: float
     source: str
+    oos_weight: float = 1.0
+    oos_weight_source: str = ""
 
 
 def split_holdout(
@@ -253,8 +256,11 @@ def train_intent(
     the validation rows chose the rule). ``distillation`` adds a teacher's
     rows and targets. ``teacher`` names a bundle with the file's labels that
     teaches this one (``intent_teacher``: warm start, soft targets and, without
-    ``val_path``, its out-of-scope threshold at a temperature fitted to its
-    probabilities). ``card_extra`` adds fields.
+    ``val_path``, its out-of-scope rule: its oos weight, and the threshold that
+    matches its out-of-scope rate at a temperature fitted to its probabilities;
+    with ``val_path`` the threshold and an oos weight are chosen there, as the
+    build does). A ``calibration`` or teacher oos weight is applied by
+    ``weigh_oos`` after export. ``card_extra`` adds fields.
     """
     say = progress or (lambda _msg: None)
     init = None
@@ -324,8 +330,10 @@ def train_intent(
         logits = model.logits(flat, offsets)["intent"][len(train_rows) :]
         calibration = bundle_teacher.calibration(logits, extra)
 
+    oos_weight, oos_weight_source = 1.0, ""
     if calibration is not None:
         temperature, threshold = calibration.temperature, calibration.threshold
+        oos_weight, oos_weight_source = calibration.oos_weight, calibration.oos_weight_source
         model = model.with_temperature("intent", temperature)
     else:  # calibrate and choose the out-of-scope rule on rows whose label the model knows
         val_known = [r for r in val_rows if r.label in label_index]
@@ -333,12 +341,12 @@ def train_intent(
         val_y = np.array([label_index[r.label] for r in val_known])
         temperature = fit_temperature(model.logits(val_flat, val_offsets)["intent"], val_y)
         model = model.with_temperature("intent", temperature)
-        threshold = choose_threshold(
-            model.predict(val_flat, val_offsets)["intent"],
-            val_y,
-            label_index.get(OOS, -1),
-            min_oos_recall,
-        )
+        val_probs = model.predict(val_flat, val_offsets)["intent"]
+        oos = label_index.get(OOS, -1)
+        threshold = choose_threshold(val_probs, val_y, oos, min_oos_recall)
+        if teacher is not None:  # it taught its model before its oos weight: choose one
+            oos_weight = choose_oos_weight(val_probs, val_y, oos, min_oos_recall, threshold)
+            oos_weight_source = f"chosen on the validation file {Path(str(val_path)).name}"
     say(f"temperature {temperature:.3f}, out-of-scope threshold {threshold:.3f}")
 
     out_dir = Path(out_dir)
@@ -386,6 +394,9 @@ def train_intent(
     }
     card["version"] = f"intent-{sha256_file(out_dir / MODEL_INT8)[:12]}"
     write_card(out_dir, card)
+    if oos_weight != 1.0:
+        say(f"oos weight {oos_weight}: {oos_weight_source}")
+        card = weigh_oos(out_dir, oos_weight, oos_weight_source, min_oos_recall)
     if val_rows:
         say("evaluating on the validation split")
         card["metrics"]["val"] = evaluate_rows(val_rows, out_dir, latency=False)

@@ -10,10 +10,16 @@ current bundle carries what the encoder taught it, so a retrain (fleet
 * **soft targets**: noisy copies of the training queries (words dropped, a
   sub-span kept; seeded) with targets half the bundle's probabilities and half
   the query's own label, so new rows teach without erasing what it knew;
-* **its out-of-scope rule**: on the noisy copies, the temperature that best
-  matches the new model's probabilities to the bundle's, and the threshold at
-  which it calls as many copies out of scope as the bundle does; so every row
-  trains (none is held out to calibrate).
+* **its out-of-scope rule**: the bundle's oos weight (``weigh_oos``; the full
+  build chose it on validation data) carried over, and, on the noisy copies, the
+  temperature that best matches the new model's probabilities to the bundle's
+  and the threshold at which the weighted new model calls as many copies out of
+  scope as the bundle does; so every row trains (none is held out to calibrate).
+
+The bundle teaches with its model before the oos weight: training would undo a
+weight baked into the warm start and the targets (the retrain then calls more
+queries out of scope than its teacher), so the weight is applied to the new
+model afterwards, the way the build applies it.
 
 The bundle must use the same labels as the training file (a fleet retrain drops
 logged rows of other labels) and the same featurizer; its task head is reused
@@ -24,7 +30,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +106,8 @@ class BundleTeacher:
     temperature: float
     threshold: float
     oos_index: int
+    oos_weight: float = 1.0
+    oos_weight_source: str = ""
 
     @classmethod
     def load(cls, bundle_dir: str | Path) -> BundleTeacher:
@@ -113,6 +121,14 @@ class BundleTeacher:
         model = EmbeddingBagModel.from_onnx(path)
         # The exported head divides its logits by the temperature; train on raw logits.
         model = model.with_temperature("intent", 1.0 / temperature)
+        oos = router.labels.index(OOS) if OOS in router.labels else -1
+        weight = float(rule.get("oos_weight", 1.0))
+        if oos >= 0 and weight != 1.0:  # teach with the model the weight was chosen for
+            head = model.head("intent")
+            bias = head.bias.copy()
+            bias[oos] -= np.float32(temperature * np.log(weight))
+            heads = [replace(h, bias=bias) if h is head else h for h in model.heads]
+            model = replace(model, heads=heads)
         return cls(
             source=str(bundle_dir),
             version=router.version,
@@ -122,7 +138,9 @@ class BundleTeacher:
             featurizer=router.featurizer,
             temperature=temperature,
             threshold=float(rule["threshold"]),
-            oos_index=router.labels.index(OOS) if OOS in router.labels else -1,
+            oos_index=oos,
+            oos_weight=weight,
+            oos_weight_source=str(rule.get("oos_weight_chosen_by", "")),
         )
 
     def start(self, labels: Sequence[str], tasks: Sequence[str]) -> EmbeddingBagModel:
@@ -138,23 +156,26 @@ class BundleTeacher:
         return self.model if tuple(tasks) == self.tasks else self.model.without("task")
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
-        """The bundle's calibrated intent probabilities [len(texts), labels]."""
+        """The bundle's calibrated intent probabilities [len(texts), labels], before its oos
+        weight (the student learns the model; the weight is carried over)."""
         model = self.model.with_temperature("intent", self.temperature)
         return model.predict(*self.featurizer.batch(list(texts)))["intent"]
 
     def calibration(self, logits: np.ndarray, texts: Sequence[str]) -> Calibration:
         """A student's rule from its ``logits`` on ``texts``: the temperature that fits its
-        probabilities to the bundle's, and the threshold at which it calls as many of the
-        texts out of scope as the bundle does (the same confidence scale, the same rate)."""
+        probabilities to the bundle's, the bundle's oos weight, and the threshold at which,
+        so weighted, it calls as many of the texts out of scope as the bundle does with its
+        own rule (the same confidence scale, the same rate)."""
         teacher = self.probabilities(texts)
         temperature = fit_temperature(logits, teacher)
         z = logits / temperature
         student = np.exp(z - z.max(axis=1, keepdims=True))
         student /= student.sum(axis=1, keepdims=True)
-        rate = float(np.mean(_out_of_scope(teacher, self.oos_index, self.threshold)))
-        top = np.delete(student, self.oos_index, axis=1) if self.oos_index >= 0 else student
-        candidates = np.unique(np.concatenate([[0.0], np.quantile(top.max(axis=1), _GRID)]))
         i = self.oos_index
+        teacher, student = self._weighted(teacher), self._weighted(student)
+        rate = float(np.mean(_out_of_scope(teacher, i, self.threshold)))
+        top = np.delete(student, i, axis=1) if i >= 0 else student
+        candidates = np.unique(np.concatenate([[0.0], np.quantile(top.max(axis=1), _GRID)]))
         gaps = [abs(np.mean(_out_of_scope(student, i, th)) - rate) for th in candidates]
         threshold = round(float(candidates[int(np.argmin(gaps))]), 6)
         return Calibration(
@@ -162,7 +183,18 @@ class BundleTeacher:
             threshold,
             f"matched to the teacher bundle {self.version} on the noisy copies: the temperature "
             f"fits its probabilities, the threshold its out-of-scope rate ({rate:.3f})",
+            self.oos_weight,
+            f"the teacher bundle {self.version}'s ({self.oos_weight_source})",
         )
+
+    def _weighted(self, probs: np.ndarray) -> np.ndarray:
+        """``probs`` with the oos class's probability weighted by the bundle's oos weight,
+        renormalized: what ``weigh_oos`` does to a model's outputs."""
+        if self.oos_index < 0 or self.oos_weight == 1.0:
+            return probs
+        out = probs.copy()
+        out[:, self.oos_index] *= self.oos_weight
+        return out / out.sum(axis=1, keepdims=True)
 
     def distillation(self, rows: Sequence[IntentExample], seed: int) -> Distillation:
         """Noisy copies of ``rows`` with targets half the bundle's, half the row's label."""
