@@ -166,3 +166,14 @@ def test_with_a_validation_file_the_student_chooses_its_oos_weight_there(
     assert rule["oos_weight"] < 1.0 and rule["oos_weight"] in OOS_WEIGHTS
     assert rule["oos_weight_chosen_by"] == "chosen on the validation file check.jsonl"
     IntentRouter.load(tmp_path / "s")  # the card's sha256 match the weighted files
+
+
+def test_a_carried_oos_weight_names_its_teacher_and_first_source_however_often_carried() -> None:
+    from edge_moma.training.intent_teacher import _carried
+
+    once = _carried("intent-a", "the twin intent-t on val.jsonl")
+    twice = _carried("intent-b", once)
+    assert twice == (
+        "carried from the teacher bundle intent-b; first chosen: the twin intent-t on val.jsonl"
+    )
+    assert _carried("intent-c", twice).replace("intent-c", "intent-b") == twice

@@ -184,7 +184,7 @@ class BundleTeacher:
             f"matched to the teacher bundle {self.version} on the noisy copies: the temperature "
             f"fits its probabilities, the threshold its out-of-scope rate ({rate:.3f})",
             self.oos_weight,
-            f"the teacher bundle {self.version}'s ({self.oos_weight_source})",
+            _carried(self.version, self.oos_weight_source),
         )
 
     def _weighted(self, probs: np.ndarray) -> np.ndarray:
@@ -217,3 +217,13 @@ class BundleTeacher:
                 ),
             },
         )
+
+
+_CHOSEN = "; first chosen: "
+
+
+def _carried(version: str, source: str) -> str:
+    """Where a carried oos weight comes from: the teacher, and the build that first chose
+    it, however many retrains it has passed through (the text does not grow)."""
+    origin = source.split(_CHOSEN)[-1] if source else "unknown"
+    return f"carried from the teacher bundle {version}{_CHOSEN}{origin}"
