@@ -112,6 +112,8 @@ def test_replies_clearly_to_bad_input() -> None:
         ("what is 45 as a percent of 180", CERTAIN),
         ("help me with my algebra homework", CANNOT),  # maths to learn, not to work out
         ("give me a math riddle", CANNOT),
+        ("this is 10 times better than before", CANNOT),  # an operation left hanging
+        ("tell me a joke about 7 times 8", CANNOT),  # writing about a subject
     ],
 )
 def test_claim_says_how_surely_it_reads_a_calculation(text: str, expected: float) -> None:

@@ -178,6 +178,10 @@ def test_two_changes_in_one_request(agent: RemindersAgent) -> None:
         ("make a list of pros and cons of moving to Denver", CANNOT),  # a list about something
         ("my to do list app keeps crashing", CANNOT),
         ("list your features", CANNOT),
+        ("add a border to this picture", CANNOT),  # somewhere that is not a list
+        ("what do I need to take to apply for a visa", CANNOT),  # not a shopping errand
+        ("what do I need to buy", POSSIBLE),
+        ("write a poem about my to do list", CANNOT),  # writing about a subject
         ("what does my to-do list look like", CERTAIN),  # a question about one of the lists
         ("how many items are on my todo list", CERTAIN),
         ("order all of my shopping list", POSSIBLE),  # a purchase, not a read

@@ -109,6 +109,9 @@ def test_answers_spoken_phrasings(text: str, expected: float, unit: str) -> None
         ("how to convert a pdf to word", CANNOT),  # into something that is not a unit
         ("can you do a unit conversion for me", POSSIBLE),
         ("how many kilometers is it to the lake", CANNOT),  # a distance
+        ("how high is Ben Nevis in metres", CANNOT),  # a fact in a unit, no amount
+        ("how many paces make a kilometre", CANNOT),
+        ("write a song about miles and miles of road", CANNOT),  # writing about a subject
         ("20 celcius to farenheit", CERTAIN),  # as people type them
     ],
 )

@@ -35,6 +35,7 @@ from ...agents.base import (
     AgentTurn,
     cancelled,
     words,
+    writes_about,
 )
 from ...errors import TargetError, TargetUnavailable
 from .._agent_db import database_path, open_table
@@ -134,7 +135,8 @@ _ADD_ALONE = re.compile(
     rf"^{_POLITE}(?:add|put|stick|throw|pop|include|jot\s+down|write\s+down|tack\s+on)\s+(?P<item>.+)$"
 )
 _ADD_SOMEWHERE = re.compile(
-    rf"\b(?:{_ADD_VERB}|remove|delete)\s+.+?\s+(?:to|on|onto|in|into|from|off)\s+(?:my|the|our|his|her)\s+"
+    rf"\b(?:{_ADD_VERB}|remove|delete)\s+.+?\s+(?:to|on|onto|in|into|from|off)\s+"
+    r"(?:my|the|our|his|her|your|this|that|these|those)\s+"
 )
 _CHECK = re.compile(
     rf"^{_POLITE}(?:is|are|did\s+i\s+(?:add|put|write)|have\s+i\s+(?:added|put|got)|"
@@ -187,7 +189,9 @@ _VOCABULARY = re.compile(
     r"\blists?\b|\bremind|\breminders?\b|\bto[- ]?dos?\b|\btasks?\b|\bchores?\b|\bgrocer|"
     r"\bshopping\b|\bagenda\b|\bthings\s+(?:to|i|that\s+i)\b|\bhave\s+to\s+do\b|\bto\s+buy\b|"
     r"\bforget\b|\bremember\b|\bshop\b|\bneed\s+to\s+(?:get|pick)\b|\bnotif|"
-    r"\bdo\s+(?:i|we)\s+need\b|\bbear\s+in\s+mind\b|\bplans?\s+for\s+(?:the\s+day|today)\b"
+    # "what do I need to buy", not "what do I need to bring to renew my passport"
+    r"\bdo\s+(?:i|we)\s+need\b(?!\s+to\s+(?!(?:buy|get|do|pick|grab|shop)\b))|"
+    r"\bbear\s+in\s+mind\b|\bplans?\s+for\s+(?:the\s+day|today)\b"
 )
 # A question about what the user wanted to remember: the reminders answer it.
 _RECALL = re.compile(
@@ -375,11 +379,14 @@ def claim(text: str) -> float:
     list, a list read or cleared; ``POSSIBLE`` for list words without such a
     reading, or "add X" with no list named; ``CANNOT`` with no list or
     reminder words at all ("tell the vacuum to clean the kitchen"), for lists
-    that are not the user's, reminders for someone else, and items sent
-    somewhere that is not a list.
+    that are not the user's, reminders for someone else, items sent
+    somewhere that is not a list ("add a filter to this photo"), and writing
+    about a subject ("a poem about my to-do list", ``writes_about``).
     """
     t, words_in, _ = words(text)
-    if _GATE_WORDS.isdisjoint(words_in) and not ("to" in words_in and _TO_DO.search(t)):
+    if (
+        _GATE_WORDS.isdisjoint(words_in) and not ("to" in words_in and _TO_DO.search(t))
+    ) or writes_about(t):
         return CANNOT
     request = parse(t)
     if request is None:
