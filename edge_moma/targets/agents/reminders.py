@@ -199,6 +199,12 @@ _RECALL = re.compile(
     r"was\s+trying|were\s+trying|asked\s+you|told\s+you)\s+(?:you\s+)?to\s+(?:remember|recall|"
     r"bear\s+in\s+mind|keep\s+in\s+mind|remind\s+me)|(?:did\s+not|didn't|not)\s+want\s+to\s+forget)\b"
 )
+# A question about what the user has to do, and nothing more: their to-do list.
+_WHAT_TO_DO = re.compile(
+    r"^(?:(?:tell\s+me|let\s+me\s+know|remind\s+me)\s+)?what\s+(?:do|must|should)\s+(?:i|we)\s+"
+    r"(?:have\s+|need\s+)?to\s+do(?:\s+(?:today|tonight|tomorrow|this\s+week))?$"
+    r"|^what(?:'s|\s+is|\s+are)\s+my\s+plans?\s+for\s+(?:the\s+day|today|tomorrow)$"
+)
 # One of the user's lists named as theirs, and the words of any change to a list.
 _MY_LIST = re.compile(r"\b(?:my|our)\s+(?:" + _LIST_NAMED + ")")
 _CHANGES = re.compile(
@@ -255,6 +261,8 @@ def _parse(t: str) -> ListRequest | None:
         return None
     if _RECALL.search(t):  # "what were the things i wanted to remember"
         return ListRequest("list", "reminders", "", True)
+    if _WHAT_TO_DO.search(t):  # "what do i have to do today": the to-do list answers it
+        return ListRequest("list", "todo", "", True)
     m = _REMOVE_REMINDER.search(t)
     if m:
         return ListRequest("remove", "reminders", _clean(m.group("item")), True)
@@ -376,7 +384,8 @@ def claim(text: str) -> float:
 
     ``CERTAIN`` for a reminder for the user ("remind me to call mom"), a list
     created by name, or an item added to, removed from or checked on a named
-    list, a list read or cleared; ``POSSIBLE`` for list words without such a
+    list, a list read or cleared, what the user has to do ("what is my plan
+    for the day": the to-do list); ``POSSIBLE`` for list words without such a
     reading, or "add X" with no list named; ``CANNOT`` with no list or
     reminder words at all ("tell the vacuum to clean the kitchen"), for lists
     that are not the user's, reminders for someone else, items sent

@@ -222,6 +222,7 @@ class Request:
 _LINKS = frozenset(
     ["to", "in", "into", "is", "are", "as", "equals", "equal", "make", "makes", "per", "="]
 )
+_ASKING = frozenset(["give", "need", "want", "please", "show", "from"])
 _BESIDE = frozenset(
     ["how", "many", "much", "what", "what's", "whats", "that", "there", "a", "an", "one", "the",
      "is", "are", "be", "would", "will", "does", "do", "i", "you", "me", "tell", "get", "of"]
@@ -263,9 +264,14 @@ def parse(text: str) -> Request:
         return Request(value, units[0], None)
     first, second = found[0], found[1]
     between = re.findall(r"[^\s,]+", t[first[1] : second[0]])
-    # a number (or "a") right before the first unit, or a conversion question
-    asked = bool(_CONVERSION_WORDS.search(t)) or re.search(
-        r"-?\d+(?:\.\d+)?\s*(?:degrees?\s+)?$", t[: first[0]]
+    # a number (or "a") right before the first unit, a conversion question, or the two
+    # units joined by "to" after nothing but filler ("give me kilograms to pounds": the
+    # agent gives the rate; not "switch the thermostat from celsius to fahrenheit")
+    asked = (
+        bool(_CONVERSION_WORDS.search(t))
+        or re.search(r"-?\d+(?:\.\d+)?\s*(?:degrees?\s+)?$", t[: first[0]])
+        or between in (["to"], ["into"])
+        and all(w in _BESIDE or w in _ASKING for w in re.findall(r"[^\s,]+", t[: first[0]]))
     )
     linked = (
         bool(asked)
@@ -307,7 +313,7 @@ def claim(text: str) -> float:
 
     ``CERTAIN`` when two different units of the same kind are joined as a
     conversion ("20 C to F", "how many ounces in a cup", "12 feet is equal to
-    how many inches"); ``POSSIBLE`` for units that are not joined so ("what day
+    how many inches", "give me kilograms to pounds": the rate); ``POSSIBLE`` for units that are not joined so ("what day
     of the week"), one unit in a question with "to/in/how many" ("convert
     kilos": the agent asks for the rest) or conversion words alone;
     ``CANNOT`` otherwise: no unit, units of different kinds ("grams in a
