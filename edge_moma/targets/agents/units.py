@@ -313,9 +313,10 @@ def claim(text: str) -> float:
 
     ``CERTAIN`` when two different units of the same kind are joined as a
     conversion ("20 C to F", "how many ounces in a cup", "12 feet is equal to
-    how many inches", "give me kilograms to pounds": the rate); ``POSSIBLE`` for units that are not joined so ("what day
-    of the week"), one unit in a question with "to/in/how many" ("convert
-    kilos": the agent asks for the rest) or conversion words alone;
+    how many inches", "give me kilograms to pounds": the rate); ``POSSIBLE``
+    for units that are not joined so ("what day of the week"), one unit in a
+    question with "to/in/how many" ("convert kilos": the agent asks for the
+    rest) or conversion words alone;
     ``CANNOT`` otherwise: no unit, units of different kinds ("grams in a
     cup"), one unit in a command ("set the oven to 350 F"), one unit with
     neither an amount nor "convert" ("how tall is Everest in feet": a fact
