@@ -180,6 +180,7 @@ def test_two_changes_in_one_request(agent: RemindersAgent) -> None:
         ("make a list of pros and cons of moving to Denver", CANNOT),  # a list about something
         ("my to do list app keeps crashing", CANNOT),
         ("list your features", CANNOT),
+        ("which chores can you help with", CANNOT),  # a question about the assistant
         ("what is my plan for the day", CERTAIN),  # the to-do list answers it
         ("what do we have to do tomorrow", CERTAIN),
         ("add a border to this picture", CANNOT),  # somewhere that is not a list

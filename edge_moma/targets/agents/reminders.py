@@ -178,6 +178,8 @@ _NOT_MINE = re.compile(
     r"|^\W*how\s+(?:do|can|should|would)\s+(?:i|you|we|one)\b|^\W*how\s+to\b"
     r"|\bremind\s+me\s+(?:what|who|how|where|which|when|why)\b(?!.*\b(?:lists?|remember|"
     r"reminders?|to\s+do|need\s+to|told|asked|put|added|wanted|planned)\b)"
+    # a question about the assistant: "what tasks can you do"
+    r"|\b(?:what|which)\s+(?:\w+\s+){0,2}can\s+you\s+(?:do|help\s+with|handle)\b"
     # a list about something, or a list app: "make a list of pros and cons", "list your
     # features", "my to do list app keeps crashing"
     r"|\blist\s+of\s+(?:pros\s+and\s+cons|reasons|ideas|ways|tips|examples|questions|arguments|"
