@@ -102,7 +102,7 @@ def test_replies_clearly_to_bad_input() -> None:
         ("how many square feet is a 13 by 74 room", POSSIBLE),  # bare "by": ambiguous
         ("why is zero times anything zero", POSSIBLE),  # words it does not read
         ("can you help me with a math problem", POSSIBLE),  # it asks what to calculate
-        ("set the lights to 50 percent", POSSIBLE),
+        ("set the lights to 50 percent", CANNOT),  # one number among words: a command
         ("set a timer for 5 minutes", CANNOT),
         ("book a table for 4 at 8", CANNOT),
         ("call 555 0199", CANNOT),
