@@ -151,7 +151,7 @@ _FUNCS: dict[str, Callable[[list[float]], float]] = {
     "fact": lambda a: _factorial(a[0]),
 }
 _BINARY = frozenset({"+", "-", "*", "/", "^"})
-_PERCENT = "/ 100 )"  # a percentage's 100 in the symbols: "30%" is ( 30 / 100 )
+_PERCENT_SYMBOLS = "/ 100 )"  # a percentage's 100 in the symbols: "30%" is ( 30 / 100 )
 _OPERATORS = frozenset({*_BINARY, *_FUNCTIONS})
 # Words a request may carry around a calculation without changing it: with only
 # these left over, the calculator is certain the request is a calculation.
@@ -239,7 +239,7 @@ def claim(text: str) -> float:
     if (
         unknown
         and not _MATH_WORDS.issuperset(unknown)
-        and numbers - " ".join(tokens).count(_PERCENT) < 2
+        and numbers - " ".join(tokens).count(_PERCENT_SYMBOLS) < 2
         and not any(tok in _FUNCTIONS for tok in tokens)
     ):
         return CANNOT  # one number among words that are not maths: "dim the lights to 30%"
