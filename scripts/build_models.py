@@ -87,7 +87,7 @@ TASK_MAP: dict[str, str] = {
 CLINC_TASKS: dict[str, str] = {"calculator": "math", "translate": "writing"}
 EVERYDAY = ROOT / "tests" / "data" / "everyday_prompts.jsonl"
 STYLE_TEST = ROOT / "tests" / "data" / "agent_style_test.jsonl"
-# Copies of each everyday training prompt: 225 prompts in assistant style among ~6,000
+# Copies of each everyday training prompt: 324 prompts in assistant style among ~6,000
 # benchmark prompts of other styles; three copies gave the task head their weight.
 EVERYDAY_WEIGHT = 3
 

@@ -262,3 +262,14 @@ def test_a_certain_claim_is_answered_not_an_error(tmp_path: Path, words: list[st
 def test_any_text_gets_a_claim_and_never_an_exception(text: str) -> None:
     for claim in CLAIMS.values():
         assert 0.0 <= claim(text) <= 1.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    words=st.lists(st.sampled_from(VOCABULARY), min_size=1, max_size=9),
+    ask=st.sampled_from(["tell me a joke about", "write a poem about", "a short story about"]),
+)
+def test_writing_about_a_subject_is_no_agent_command(words: list[str], ask: str) -> None:
+    """Whatever an agent would read in the subject, a request to write about it is declined."""
+    text = f"{ask} {' '.join(words)}"
+    assert {name: claim(text) for name, claim in CLAIMS.items()} == dict.fromkeys(CLAIMS, CANNOT)

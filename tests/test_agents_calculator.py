@@ -102,7 +102,7 @@ def test_replies_clearly_to_bad_input() -> None:
         ("how many square feet is a 13 by 74 room", POSSIBLE),  # bare "by": ambiguous
         ("why is zero times anything zero", POSSIBLE),  # words it does not read
         ("can you help me with a math problem", POSSIBLE),  # it asks what to calculate
-        ("set the lights to 50 percent", POSSIBLE),
+        ("set the lights to 50 percent", CANNOT),  # one number among words: a command
         ("set a timer for 5 minutes", CANNOT),
         ("book a table for 4 at 8", CANNOT),
         ("call 555 0199", CANNOT),
@@ -112,6 +112,8 @@ def test_replies_clearly_to_bad_input() -> None:
         ("what is 45 as a percent of 180", CERTAIN),
         ("help me with my algebra homework", CANNOT),  # maths to learn, not to work out
         ("give me a math riddle", CANNOT),
+        ("this is 10 times better than before", CANNOT),  # an operation left hanging
+        ("tell me a joke about 7 times 8", CANNOT),  # writing about a subject
     ],
 )
 def test_claim_says_how_surely_it_reads_a_calculation(text: str, expected: float) -> None:

@@ -43,6 +43,8 @@ def test_list_check_remove_clear(agent: RemindersAgent) -> None:
         agent.handle(turn(f"add {item} to my to do list", "todo_list_update"))
     listed = agent.handle(turn("what's on my todo list", "todo_list"))
     assert listed.reply == "Your to-do list: 1. laundry; 2. grocery shopping; 3. mow the lawn."
+    plan = agent.handle(turn("what is my plan for the day", "todo_list"))
+    assert plan.reply == listed.reply
     assert [i["text"] for i in listed.data["items"]] == [
         "laundry",
         "grocery shopping",
@@ -178,6 +180,13 @@ def test_two_changes_in_one_request(agent: RemindersAgent) -> None:
         ("make a list of pros and cons of moving to Denver", CANNOT),  # a list about something
         ("my to do list app keeps crashing", CANNOT),
         ("list your features", CANNOT),
+        ("which chores can you help with", CANNOT),  # a question about the assistant
+        ("what is my plan for the day", CERTAIN),  # the to-do list answers it
+        ("what do we have to do tomorrow", CERTAIN),
+        ("add a border to this picture", CANNOT),  # somewhere that is not a list
+        ("what do I need to take to apply for a visa", CANNOT),  # not a shopping errand
+        ("what do I need to buy", POSSIBLE),
+        ("write a poem about my to do list", CANNOT),  # writing about a subject
         ("what does my to-do list look like", CERTAIN),  # a question about one of the lists
         ("how many items are on my todo list", CERTAIN),
         ("order all of my shopping list", POSSIBLE),  # a purchase, not a read

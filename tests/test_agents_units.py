@@ -83,6 +83,7 @@ def test_follow_ups_reuse_the_last_conversion() -> None:
         ("how many minutes in an hour", 60, "minute"),
         ("ten kilometers is how many miles", 6.213712, "mile"),
         ("I weigh 11 stone, what's that in kilos", 69.853225, "kilogram"),
+        ("give me pounds to kilograms", 0.45359237, "kilogram"),  # the rate
     ],
 )
 def test_answers_spoken_phrasings(text: str, expected: float, unit: str) -> None:
@@ -109,6 +110,11 @@ def test_answers_spoken_phrasings(text: str, expected: float, unit: str) -> None
         ("how to convert a pdf to word", CANNOT),  # into something that is not a unit
         ("can you do a unit conversion for me", POSSIBLE),
         ("how many kilometers is it to the lake", CANNOT),  # a distance
+        ("give me pounds to kilograms", CERTAIN),  # two units joined by "to": the rate
+        ("switch the thermostat from celsius to fahrenheit", POSSIBLE),  # a device command
+        ("how high is Ben Nevis in metres", CANNOT),  # a fact in a unit, no amount
+        ("how many paces make a kilometre", CANNOT),
+        ("write a song about miles and miles of road", CANNOT),  # writing about a subject
         ("20 celcius to farenheit", CERTAIN),  # as people type them
     ],
 )

@@ -10,6 +10,8 @@ import numpy as np
 import onnxruntime
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edge_moma.cli import main
 from edge_moma.errors import BundleError, DataError
@@ -303,3 +305,28 @@ def test_distilled_training_with_a_given_rule(tmp_path: Path) -> None:
                 distillation=bad,
                 calibration=rule,
             )
+
+
+@pytest.fixture(scope="module")
+def shipped_router() -> IntentRouter:
+    if not (SHIPPED / "card.json").is_file():
+        pytest.skip("shipped bundle not built")
+    return IntentRouter.load(SHIPPED)
+
+
+@settings(max_examples=60, deadline=None)
+@given(texts=st.lists(st.text(max_size=80), min_size=2, max_size=4))
+def test_the_one_row_path_reads_as_a_batch_does(
+    shipped_router: IntentRouter, texts: list[str]
+) -> None:
+    """The one-row path (every routed request) and a batch read each text alike."""
+    router = shipped_router
+    rows = [router.featurizer.indices(t) for t in texts]
+    alone = [router.understand_indices(r) for r in rows]
+    together = router.understand_many(rows)
+    for a, b in zip(alone, together, strict=True):
+        assert [s.label for s in a.intents] == [s.label for s in b.intents]
+        assert [s.confidence for s in a.intents] == pytest.approx(
+            [s.confidence for s in b.intents], abs=1e-5
+        )
+        assert (a.out_of_scope, a.task) == (b.out_of_scope, b.task)

@@ -56,6 +56,20 @@ def words(text: str) -> Words:
     return Words(t, frozenset(_TOKENS.findall(t)), _DIGIT.search(t) is not None)
 
 
+# A request for something written about a subject ("tell me a joke about time zones",
+# "a poem about my shopping list"): the subject's words are no command to any agent.
+_WRITE_ABOUT = re.compile(
+    r"\b(?:jokes?|poems?|stor(?:y|ies)|songs?|raps?|riddles?|limericks?|haikus?|essays?|"
+    r"puns?|fun\s+facts?)\s+(?:about|on)\b"
+)
+
+
+def writes_about(text: str) -> bool:
+    """Whether ``text`` (lower case, as ``words`` gives it) asks for writing about a subject:
+    every built-in agent's claim declines such a request."""
+    return ("about" in text or " on " in text) and _WRITE_ABOUT.search(text) is not None
+
+
 @dataclass(frozen=True)
 class AgentTurn:
     """What an agent sees of one turn.

@@ -154,8 +154,15 @@ class IntentRouter:
         return self.understand_indices(self.featurizer.indices(text))
 
     def understand_indices(self, indices: np.ndarray) -> Understanding:
-        """Classify indices from ``self.featurizer`` (so a caller can featurize once)."""
-        return self.understand_many([indices])[0]
+        """Classify indices from ``self.featurizer`` (so a caller can featurize once).
+
+        The one-row path every routed request takes (``understand_many`` of one row
+        too): no padding, no per-batch lists, which cost some 12 us a query.
+        """
+        values, ids, *task = self._run(self._outputs, bag_feed((indices,)))
+        return self._understanding(
+            values[0].tolist(), ids[0].tolist(), task[0][0].tolist() if task else None
+        )
 
     def understand_many(self, rows: Sequence[np.ndarray]) -> list[Understanding]:
         """``understand_indices`` for several texts in one model run (``onnx_export``).
@@ -163,22 +170,33 @@ class IntentRouter:
         The graph returns the best ``TOP_K + 1`` intents already sorted, so this
         is a few list operations in Python a row, not a sort over every label.
         """
+        if len(rows) == 1:  # one routed request, the common case
+            return [self.understand_indices(rows[0])]
         out = self._run(self._outputs, bag_feed(rows))
-        oos, labels, threshold, version = self._oos, self.labels, self.threshold, self.version
         task_rows = out[2].tolist() if self.tasks else [None] * len(rows)
-        result = []
-        for values, ids, task_p in zip(out[0].tolist(), out[1].tolist(), task_rows, strict=True):
-            intents = tuple(
-                IntentScore(labels[i], v) for i, v in zip(ids, values, strict=True) if i != oos
-            )[:TOP_K]
-            out_of_scope = ids[0] == oos or not intents or intents[0].confidence < threshold
-            if task_p is not None:  # a handful of floats: a list beats numpy calls
-                task_conf = max(task_p)
-                task = self.tasks[task_p.index(task_conf)]
-            else:
-                task, task_conf = "", 0.0
-            result.append(Understanding(intents, out_of_scope, task, task_conf, version))
-        return result
+        return [
+            self._understanding(values, ids, task_p)
+            for values, ids, task_p in zip(out[0].tolist(), out[1].tolist(), task_rows, strict=True)
+        ]
+
+    def _understanding(
+        self, values: list[float], ids: list[int], task_p: list[float] | None
+    ) -> Understanding:
+        """One row of the model's outputs as an ``Understanding`` (best intents first)."""
+        oos, labels = self._oos, self.labels
+        intents: list[IntentScore] = []
+        for i, v in zip(ids, values, strict=True):
+            if i != oos:
+                intents.append(IntentScore(labels[i], v))
+                if len(intents) == TOP_K:
+                    break
+        out_of_scope = ids[0] == oos or not intents or intents[0].confidence < self.threshold
+        if task_p is not None:  # a handful of floats: a list beats numpy calls
+            task_conf = max(task_p)
+            task = self.tasks[task_p.index(task_conf)]
+        else:
+            task, task_conf = "", 0.0
+        return Understanding(tuple(intents), out_of_scope, task, task_conf, self.version)
 
 
 def _read_kind(bundle_dir: Path) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from ...agents.base import (
     AgentTurn,
     cancelled,
     words,
+    writes_about,
 )
 from .numbers import ONES, SCALES, TENS, words_to_numbers
 
@@ -149,7 +150,9 @@ _FUNCS: dict[str, Callable[[list[float]], float]] = {
     "avg": lambda a: sum(a) / len(a),
     "fact": lambda a: _factorial(a[0]),
 }
-_OPERATORS = frozenset({"+", "-", "*", "/", "^", *_FUNCTIONS})
+_BINARY = frozenset({"+", "-", "*", "/", "^"})
+_PERCENT_SYMBOLS = "/ 100 )"  # a percentage's 100 in the symbols: "30%" is ( 30 / 100 )
+_OPERATORS = frozenset({*_BINARY, *_FUNCTIONS})
 # Words a request may carry around a calculation without changing it: with only
 # these left over, the calculator is certain the request is a calculation.
 _FILLER = frozenset(
@@ -208,10 +211,14 @@ def claim(text: str) -> float:
     ``POSSIBLE`` when it finishes one among other words, reads a bare "13 by
     74", or the request only talks about maths ("help me with a math
     problem": the agent asks what to calculate); ``CANNOT`` otherwise, e.g.
-    numbers that form no calculation ("book a table for 4 at 8") or maths to
-    learn rather than to work out ("help me with my algebra homework").
+    numbers that form no calculation ("book a table for 4 at 8"), an
+    operation left hanging in words ("10 times better than before"), maths
+    to learn rather than to work out ("help me with my algebra homework"),
+    or writing about a subject (``writes_about``).
     """
     t, words_in, digits = words(text)
+    if writes_about(t):
+        return CANNOT
     if not digits and words_in.isdisjoint(_NUMBER_WORDS):
         return CANNOT if _nothing_to_work_out(words_in) else POSSIBLE
     if words_in.isdisjoint(_OPERATION_WORDS) and not _SYMBOL.search(t):
@@ -221,12 +228,21 @@ def claim(text: str) -> float:
     numbers = sum(1 for tok in tokens if tok[0].isdigit() or tok[0] == ".")
     if not numbers:
         return CANNOT if words_in.isdisjoint(_MATH_WORDS) else POSSIBLE
+    if tokens[-1] in _BINARY and unknown:
+        return CANNOT  # an operation left hanging in words: "20 times better than this"
     try:
         _Parser(tokens).parse()
     except CalculationError:  # maths it cannot finish ("the derivative of x squared") is
         return POSSIBLE  # still maths: the intent router decides
     if not any(tok in _OPERATORS for tok in tokens):
         return CANNOT
+    if (
+        unknown
+        and not _MATH_WORDS.issuperset(unknown)
+        and numbers - " ".join(tokens).count(_PERCENT_SYMBOLS) < 2
+        and not any(tok in _FUNCTIONS for tok in tokens)
+    ):
+        return CANNOT  # one number among words that are not maths: "dim the lights to 30%"
     if numbers < 2 and not any(tok in _FUNCTIONS for tok in tokens):
         return POSSIBLE
     if unknown or (_BARE_BY.search(words_to_numbers(t)) and not _BY_VERB.search(t)):

@@ -36,6 +36,7 @@ from ...agents.base import (
     AgentTurn,
     cancelled,
     words,
+    writes_about,
 )
 from .numbers import words_to_numbers
 from .places import Place, find_places
@@ -242,6 +243,8 @@ def parse(text: str, intent: str = "", last: Any = None) -> Query | None:
         return Query("convert", places, at, True)
     if places and _offset_asked(t, places):
         return Query("offset", places, None, True)
+    if not places and "between" in t and timeish and _OFFSET_WORDS.search(t):
+        return None  # "the time difference between a cold and the flu": not places
     if _EVENT.search(t) and (_EVENT_TIME.search(t) or not parse_dates(t, date(2000, 1, 1))):
         return None  # "what time do shops close on Sunday" (but "what day is christmas")
     if ahead and not places and not timeish:
@@ -315,12 +318,14 @@ def claim(text: str) -> float:
     place, a place's time zone, the offset between two places, a clock time
     from one place in another, a date, or days until/between dates it can
     read; ``POSSIBLE`` for other requests in its vocabulary ("what time is it
-    in Springfield": a place it does not know); ``CANNOT`` without time words
-    or for questions about when something happens ("what time does the
-    pharmacy close", "when is Easter").
+    in Springfield": a place it does not know); ``CANNOT`` without time words,
+    for questions about when something happens ("what time does the
+    pharmacy close", "when is Easter"), a time difference between things
+    that are not places, or writing about a subject ("a joke about time
+    zones", ``writes_about``).
     """
     t, words_in, digits = words(text)
-    if _GATE_WORDS.isdisjoint(words_in) and not (digits and ":" in t):
+    if _GATE_WORDS.isdisjoint(words_in) and not (digits and ":" in t) or writes_about(t):
         return CANNOT
     query = parse(t)
     if query is None:

@@ -35,6 +35,7 @@ from ...agents.base import (
     AgentTurn,
     cancelled,
     words,
+    writes_about,
 )
 from ...errors import TargetError, TargetUnavailable
 from .._agent_db import database_path, open_table
@@ -134,7 +135,8 @@ _ADD_ALONE = re.compile(
     rf"^{_POLITE}(?:add|put|stick|throw|pop|include|jot\s+down|write\s+down|tack\s+on)\s+(?P<item>.+)$"
 )
 _ADD_SOMEWHERE = re.compile(
-    rf"\b(?:{_ADD_VERB}|remove|delete)\s+.+?\s+(?:to|on|onto|in|into|from|off)\s+(?:my|the|our|his|her)\s+"
+    rf"\b(?:{_ADD_VERB}|remove|delete)\s+.+?\s+(?:to|on|onto|in|into|from|off)\s+"
+    r"(?:my|the|our|his|her|your|this|that|these|those)\s+"
 )
 _CHECK = re.compile(
     rf"^{_POLITE}(?:is|are|did\s+i\s+(?:add|put|write)|have\s+i\s+(?:added|put|got)|"
@@ -176,6 +178,8 @@ _NOT_MINE = re.compile(
     r"|^\W*how\s+(?:do|can|should|would)\s+(?:i|you|we|one)\b|^\W*how\s+to\b"
     r"|\bremind\s+me\s+(?:what|who|how|where|which|when|why)\b(?!.*\b(?:lists?|remember|"
     r"reminders?|to\s+do|need\s+to|told|asked|put|added|wanted|planned)\b)"
+    # a question about the assistant: "what tasks can you do"
+    r"|\b(?:what|which)\s+(?:\w+\s+){0,2}can\s+you\s+(?:do|help\s+with|handle)\b"
     # a list about something, or a list app: "make a list of pros and cons", "list your
     # features", "my to do list app keeps crashing"
     r"|\blist\s+of\s+(?:pros\s+and\s+cons|reasons|ideas|ways|tips|examples|questions|arguments|"
@@ -187,13 +191,21 @@ _VOCABULARY = re.compile(
     r"\blists?\b|\bremind|\breminders?\b|\bto[- ]?dos?\b|\btasks?\b|\bchores?\b|\bgrocer|"
     r"\bshopping\b|\bagenda\b|\bthings\s+(?:to|i|that\s+i)\b|\bhave\s+to\s+do\b|\bto\s+buy\b|"
     r"\bforget\b|\bremember\b|\bshop\b|\bneed\s+to\s+(?:get|pick)\b|\bnotif|"
-    r"\bdo\s+(?:i|we)\s+need\b|\bbear\s+in\s+mind\b|\bplans?\s+for\s+(?:the\s+day|today)\b"
+    # "what do I need to buy", not "what do I need to bring to renew my passport"
+    r"\bdo\s+(?:i|we)\s+need\b(?!\s+to\s+(?!(?:buy|get|do|pick|grab|shop)\b))|"
+    r"\bbear\s+in\s+mind\b|\bplans?\s+for\s+(?:the\s+day|today)\b"
 )
 # A question about what the user wanted to remember: the reminders answer it.
 _RECALL = re.compile(
     r"\b(?:what|which|things|tell\s+me|list|recall)\b.*\b(?:i|we)\s+(?:(?:wanted|want|needed|"
     r"was\s+trying|were\s+trying|asked\s+you|told\s+you)\s+(?:you\s+)?to\s+(?:remember|recall|"
     r"bear\s+in\s+mind|keep\s+in\s+mind|remind\s+me)|(?:did\s+not|didn't|not)\s+want\s+to\s+forget)\b"
+)
+# A question about what the user has to do, and nothing more: their to-do list.
+_WHAT_TO_DO = re.compile(
+    r"^(?:(?:tell\s+me|let\s+me\s+know|remind\s+me)\s+)?what\s+(?:do|must|should)\s+(?:i|we)\s+"
+    r"(?:have\s+|need\s+)?to\s+do(?:\s+(?:today|tonight|tomorrow|this\s+week))?$"
+    r"|^what(?:'s|\s+is|\s+are)\s+my\s+plans?\s+for\s+(?:the\s+day|today|tomorrow)$"
 )
 # One of the user's lists named as theirs, and the words of any change to a list.
 _MY_LIST = re.compile(r"\b(?:my|our)\s+(?:" + _LIST_NAMED + ")")
@@ -251,6 +263,8 @@ def _parse(t: str) -> ListRequest | None:
         return None
     if _RECALL.search(t):  # "what were the things i wanted to remember"
         return ListRequest("list", "reminders", "", True)
+    if _WHAT_TO_DO.search(t):  # "what do i have to do today": the to-do list answers it
+        return ListRequest("list", "todo", "", True)
     m = _REMOVE_REMINDER.search(t)
     if m:
         return ListRequest("remove", "reminders", _clean(m.group("item")), True)
@@ -372,14 +386,18 @@ def claim(text: str) -> float:
 
     ``CERTAIN`` for a reminder for the user ("remind me to call mom"), a list
     created by name, or an item added to, removed from or checked on a named
-    list, a list read or cleared; ``POSSIBLE`` for list words without such a
+    list, a list read or cleared, what the user has to do ("what is my plan
+    for the day": the to-do list); ``POSSIBLE`` for list words without such a
     reading, or "add X" with no list named; ``CANNOT`` with no list or
     reminder words at all ("tell the vacuum to clean the kitchen"), for lists
-    that are not the user's, reminders for someone else, and items sent
-    somewhere that is not a list.
+    that are not the user's, reminders for someone else, items sent
+    somewhere that is not a list ("add a filter to this photo"), and writing
+    about a subject ("a poem about my to-do list", ``writes_about``).
     """
     t, words_in, _ = words(text)
-    if _GATE_WORDS.isdisjoint(words_in) and not ("to" in words_in and _TO_DO.search(t)):
+    if (
+        _GATE_WORDS.isdisjoint(words_in) and not ("to" in words_in and _TO_DO.search(t))
+    ) or writes_about(t):
         return CANNOT
     request = parse(t)
     if request is None:

@@ -28,6 +28,7 @@ from ...agents.base import (
     AgentTurn,
     cancelled,
     words,
+    writes_about,
 )
 from .calculator import format_number
 from .numbers import words_to_numbers
@@ -221,6 +222,7 @@ class Request:
 _LINKS = frozenset(
     ["to", "in", "into", "is", "are", "as", "equals", "equal", "make", "makes", "per", "="]
 )
+_ASKING = frozenset(["give", "need", "want", "please", "show", "from"])
 _BESIDE = frozenset(
     ["how", "many", "much", "what", "what's", "whats", "that", "there", "a", "an", "one", "the",
      "is", "are", "be", "would", "will", "does", "do", "i", "you", "me", "tell", "get", "of"]
@@ -262,9 +264,14 @@ def parse(text: str) -> Request:
         return Request(value, units[0], None)
     first, second = found[0], found[1]
     between = re.findall(r"[^\s,]+", t[first[1] : second[0]])
-    # a number (or "a") right before the first unit, or a conversion question
-    asked = bool(_CONVERSION_WORDS.search(t)) or re.search(
-        r"-?\d+(?:\.\d+)?\s*(?:degrees?\s+)?$", t[: first[0]]
+    # a number (or "a") right before the first unit, a conversion question, or the two
+    # units joined by "to" after nothing but filler ("give me kilograms to pounds": the
+    # agent gives the rate; not "switch the thermostat from celsius to fahrenheit")
+    asked = (
+        bool(_CONVERSION_WORDS.search(t))
+        or re.search(r"-?\d+(?:\.\d+)?\s*(?:degrees?\s+)?$", t[: first[0]])
+        or between in (["to"], ["into"])
+        and all(w in _BESIDE or w in _ASKING for w in re.findall(r"[^\s,]+", t[: first[0]]))
     )
     linked = (
         bool(asked)
@@ -306,17 +313,20 @@ def claim(text: str) -> float:
 
     ``CERTAIN`` when two different units of the same kind are joined as a
     conversion ("20 C to F", "how many ounces in a cup", "12 feet is equal to
-    how many inches"); ``POSSIBLE`` for units that are not joined so ("what day
-    of the week"), one unit in a question with "to/in/how many" ("convert
-    kilos": the agent asks for the rest) or conversion words alone;
+    how many inches", "give me kilograms to pounds": the rate); ``POSSIBLE``
+    for units that are not joined so ("what day of the week"), one unit in a
+    question with "to/in/how many" ("convert kilos": the agent asks for the
+    rest) or conversion words alone;
     ``CANNOT`` otherwise: no unit, units of different kinds ("grams in a
-    cup"), one unit in a command ("set the oven to 350 F"), or money ("100
-    pounds in dollars").
+    cup"), one unit in a command ("set the oven to 350 F"), one unit with
+    neither an amount nor "convert" ("how tall is Everest in feet": a fact
+    in a unit), money ("100 pounds in dollars"), or writing about a subject
+    (``writes_about``).
     """
     t, words_in, _ = words(text)
     if _UNIT_WORDS.isdisjoint(words_in):  # "convert a pdf to word": into something not a unit
         return CANNOT if _CONVERT_WORDS.isdisjoint(words_in) or _NOT_A_UNIT.search(t) else POSSIBLE
-    if _CURRENCY.search(t):
+    if _CURRENCY.search(t) or writes_about(t):
         return CANNOT
     req = parse(t)
     if req.source and req.target:
@@ -324,9 +334,14 @@ def claim(text: str) -> float:
             return CANNOT
         return CERTAIN if req.linked else POSSIBLE
     if req.source or req.target:
-        if _AMOUNT_OF.search(words_to_numbers(t)) or _HOW_FAR.search(t):
+        spelled = words_to_numbers(t)
+        if _AMOUNT_OF.search(spelled) or _HOW_FAR.search(t):
             # "how many grams of protein in an egg": an amount, not a conversion;
             # "how many kilometers is it to the lake": a distance
+            return CANNOT
+        if not _CONVERT.search(t) and not _NUMBER_RE.search(spelled):
+            # one unit, no amount, no "convert": a fact asked in a unit ("how tall is
+            # Everest in feet", "how many steps make a mile"), not a conversion
             return CANNOT
         return POSSIBLE if _CONVERSION_WORDS.search(t) or _INTO.search(t) else CANNOT
     return POSSIBLE if _CONVERT.search(t) else CANNOT
