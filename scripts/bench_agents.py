@@ -1,7 +1,7 @@
 """Benchmark the agent stage on CLINC150's test split (+ oos_test) and on the second-style set.
 
     python scripts/bench_agents.py [--config FILE] [--intent-model DIR] [--out FILE.json]
-                                   [--style FILE.jsonl]
+                                   [--style FILE.jsonl [--show-requests]]
 
 Reports, for the agents enabled in the config:
 
@@ -15,7 +15,9 @@ Reports, for the agents enabled in the config:
   of the requests for a built-in agent (target >= 95%), ``wrongly_taken`` share
   of the near misses an agent took (target <= 1%), per category, and
   ``answers_right``: of the calculator and units requests routed to their agent,
-  the share whose reply holds the expected number;
+  the share whose reply holds the expected number; with ``--show-requests``
+  also the requests routed wrongly (for the development set
+  ``tests/data/agent_style_dev.jsonl``: the test set's stay unread);
 - ``stage_latency_us``: p50/p99 of the agent stage alone per query (session
   lookup, claims, masks and selection, as ``Runtime.route`` runs it), target
   p50 <= 50 µs; ``stage_latency_no_claims_us`` measures the same stage without
@@ -67,6 +69,12 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3, help="latency passes (median kept)")
     parser.add_argument("--split", choices=["test", "val"], default="test", help="+ oos_<split>")
     parser.add_argument("--style", default=str(STYLE), help="second-style set (JSON lines)")
+    parser.add_argument(
+        "--show-requests",
+        action="store_true",
+        help="print and keep the style set's requests routed wrongly: for a development set "
+        "(tests/data/agent_style_dev.jsonl), never the test set, which nothing may be tuned on",
+    )
     args = parser.parse_args()
 
     config = load_config(args.config, check_files=False)
@@ -125,7 +133,7 @@ def main() -> int:
             if not hit:
                 misses[f"{label} -> {choice.target or 'llm'}"] += 1
 
-    style = _style(Path(args.style), router, stage, registry, situation)
+    style = _style(Path(args.style), router, stage, registry, situation, args.show_requests)
     workdir.cleanup()
 
     def timed(s: AgentStage) -> list[int]:
@@ -188,7 +196,7 @@ def main() -> int:
     )
     for name, r in style["recall_by_agent"].items():
         print(f"  {name:12s} {r:.2%}")
-    if style["missed"] or style["taken"]:
+    if style.get("missed") or style.get("taken"):
         print("  missed:", style["missed"][:8])
         print("  taken:", style["taken"][:8])
     print(
@@ -214,8 +222,10 @@ def _style(
     stage: AgentStage,
     registry: AgentRegistry,
     situation: Situation,
+    show_requests: bool,
 ) -> dict[str, object]:
-    """Routing and answers on the second-style set (one JSON object a line)."""
+    """Routing and answers on the second-style set (one JSON object a line); the requests
+    routed wrongly only with ``show_requests`` (counts always)."""
     rows = [json.loads(line) for line in path.read_bytes().split(b"\n") if line.strip()]
     wanted: Counter[str] = Counter()
     hits: Counter[str] = Counter()
@@ -256,8 +266,7 @@ def _style(
         "wrongly_taken_by_category": {c: taken[c] / near[c] for c in sorted(taken)},
         "answers_checked": checked,
         "answers_right": right / max(1, checked),
-        "missed": missed,
-        "taken": wrongly,
+        **({"missed": missed, "taken": wrongly} if show_requests else {}),
     }
 
 
