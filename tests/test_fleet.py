@@ -396,6 +396,40 @@ def test_routing_gate_promotes_a_better_candidate_and_refuses_a_worse_one(
     assert strict["promote"] is False
 
 
+def test_routing_gate_compares_with_the_installed_router_not_the_one_that_logged(
+    tmp_path: Path,
+) -> None:
+    """After a promotion the logged rows were chosen by an older router: the gate
+    weighs the candidate against the installed one on every row."""
+    from routing_samples import routing_rows, write_routing_file
+
+    from edge_moma.training.fleet import gate_routing
+    from edge_moma.training.quality import train_quality
+    from edge_moma.training.routing_data import load_routing_set
+
+    rows = routing_rows(120, seed=0)
+    rng = np.random.default_rng(1)
+    shuffled = [dict(r, scores=rows[int(j)]["scores"]) for r, j in
+                zip(rows, rng.permutation(len(rows)), strict=True)]  # fmt: skip
+    for name, data in (("old", shuffled), ("installed", rows)):
+        train_quality(load_routing_set(write_routing_file(tmp_path / f"{name}.jsonl", data)),
+                      tmp_path / name)  # fmt: skip
+    old, installed = tmp_path / "old", tmp_path / "installed"
+    # The old router logged every row; the installed one learned the file since.
+    # A candidate that is the old router again ties the router that logged the rows,
+    # but is worse than the installed one: refused.
+    back = _logged_outcomes(tmp_path / "back.log", old, old, 3)
+    report = gate_routing(old, installed, [], back, tmp_path / "back.json")
+    assert report["value"]["disagree"] > 0 and report["value"]["delta"] < 0
+    assert report["promote"] is False
+    # The installed router as its own candidate: same choices on every row, delta 0
+    # (against the old router it would have looked better).
+    same = _logged_outcomes(tmp_path / "same.log", old, installed, 3)
+    report = gate_routing(installed, installed, [], same, tmp_path / "same.json")
+    assert report["value"]["disagree"] == 0 and report["value"]["delta"] == 0.0
+    assert report["promote"] is True
+
+
 def _tamper_feedback(inbox: Path, lines: bytes) -> None:
     import gzip
     import hashlib

@@ -717,11 +717,12 @@ def gate_routing(
     feedback and a propensity (``retrain_routing``'s outcomes file, each with
     the candidate recipe's out-of-fold prediction), the utility — observed
     score minus the device's cost term, the policy's own rule — that the
-    candidate's and the current predictor's greedy choices would have
-    achieved, estimated off-policy with the doubly-robust estimator and
-    compared decision by decision (``routing_value``). ``promote`` when the
-    one-sided ``confidence`` lower bound of (candidate - current) — the lower
-    end of the two-sided ``2 * confidence - 1`` bootstrap interval — is at
+    candidate's and the current (installed) predictor's greedy choices would
+    have achieved on every row, whichever router logged it, estimated
+    off-policy with the doubly-robust estimator and compared decision by
+    decision (``routing_value``). ``promote`` when the one-sided
+    ``confidence`` lower bound of (candidate - current) — the lower end of the
+    two-sided ``2 * confidence - 1`` bootstrap interval — is at
     least ``-tolerance``. Brier scores against every observed score of the
     ``--holdout`` files and the logged outcomes are the secondary figure. No
     usable logged decision: not promoted, and the report says why.
@@ -729,7 +730,7 @@ def gate_routing(
     from ..routing.quality import QualityPredictor
 
     cand, cur = QualityPredictor.load(candidate), QualityPredictor.load(current)
-    logged_rows = _read_logged(logged_outcomes)
+    logged_rows = _with_current_quality(_read_logged(logged_outcomes), cur)
     value = routing_value(logged_rows, level=2 * confidence - 1)
     low = value["delta_interval"][0]
     report: dict[str, Any] = {
@@ -757,24 +758,48 @@ def _read_logged(path: str | Path | None) -> list[dict[str, Any]]:
     return [r for _, r in read_records(path)]
 
 
+def _with_current_quality(rows: list[dict[str, Any]], current: Any) -> list[dict[str, Any]]:
+    """Each row with ``current_quality``: the installed predictor's quality of every model
+    it knows for the row's prompt.
+
+    The gate compares the candidate with the router the devices run *now*, not
+    with whichever router logged each decision: after a promotion the older rows
+    were chosen by a router that is no longer installed, and beating it says
+    nothing about beating the installed one. The installed router may have
+    trained on these rows (in sample, its choices look better than they are):
+    that errs toward refusing, never toward promoting a worse candidate.
+    """
+    prompts = sorted({r["prompt"] for r in rows})
+    if not prompts:
+        return rows
+    quality, _ = current.known_batch(prompts)
+    mine = {
+        p: dict(zip(current.models, q.tolist(), strict=True))
+        for p, q in zip(prompts, quality, strict=True)
+    }
+    return [{**r, "current_quality": mine[r["prompt"]]} for r in rows]
+
+
 def routing_value(
     rows: Sequence[Mapping[str, Any]],
     *,
     level: float = 0.95,
     max_weight: float = math.inf,
 ) -> dict[str, Any]:
-    """Off-policy utility of the candidate's and the logging (current) policy's greedy choices.
+    """Off-policy utility of the candidate's and the current router's greedy choices.
 
     For each usable row: the candidates the device saw (eligible ones only),
     ``d = utility - quality`` (the device's cost and energy terms), the current
-    policy's choice (best logged utility, ``utility.order``'s ties) and the
-    candidate's (``candidate_quality``, its out-of-fold prediction, + ``d``;
-    models it does not know keep the logged quality). Reward is the feedback
-    score of the logged choice; the DR reward model is the candidate's
-    prediction less its per-model error on the other folds (``crossfit_bias``),
-    with importance weights capped at ``max_weight`` — by default not at all: on
-    llmrouter a cap of 10 leaned the estimate toward the candidate's own view and
-    promoted a router that was worse on the test part (README, fleet loop).
+    router's choice (``current_quality`` + ``d``, ``utility.order``'s ties;
+    without ``current_quality`` the logged quality, i.e. the router that logged
+    the row) and the candidate's (``candidate_quality``, its out-of-fold
+    prediction, + ``d``); a model either does not know keeps the logged
+    quality. Reward is the feedback score of the logged choice; the DR reward
+    model is the candidate's prediction less its per-model error on the other
+    folds (``crossfit_bias``), with importance weights capped at ``max_weight``
+    — by default not at all: on llmrouter a cap of 10 leaned the estimate toward
+    the candidate's own view and promoted a router that was worse on the test
+    part (README, fleet loop).
     """
     import numpy as np
 
@@ -801,10 +826,11 @@ def routing_value(
     cur_choice, cand_choice, logged = (np.zeros(n, dtype=np.int64) for _ in range(3))
     for i, r in enumerate(usable):
         cands = r["candidates"]
-        q0 = [float(c["quality"]) for c in cands]
-        mine = r.get("candidate_quality") or {}
-        q1 = [float(mine.get(c["model"], q)) for c, q in zip(cands, q0, strict=True)]
-        d = [float(c["utility"]) - q for c, q in zip(cands, q0, strict=True)]
+        logged_q = [float(c["quality"]) for c in cands]
+        d = [float(c["utility"]) - q for c, q in zip(cands, logged_q, strict=True)]
+        theirs, mine = r.get("current_quality") or {}, r.get("candidate_quality") or {}
+        q0 = [float(theirs.get(c["model"], q)) for c, q in zip(cands, logged_q, strict=True)]
+        q1 = [float(mine.get(c["model"], q)) for c, q in zip(cands, logged_q, strict=True)]
         cost = [float(c["cost_usd"]) for c in cands]
         ok = [bool(c["eligible"]) for c in cands]
         cur_choice[i] = next(
