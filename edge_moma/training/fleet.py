@@ -571,10 +571,13 @@ def logged_prompts(fleet_db: str | Path) -> list[str]:
     return list(seen)
 
 
-def merge_routing(base: Any | None, logged: Sequence[Mapping[str, Any]]) -> Any:
+def merge_routing(
+    base: Any | None, logged: Sequence[Mapping[str, Any]], offered: Iterable[str] = ()
+) -> Any:
     """The base ``RoutingSet`` (if any) plus logged partial rows, as one ``RoutingSet``.
 
-    Models are the base pool plus every logged model; entries a row did not
+    Models are the base pool plus every logged model and every ``offered``
+    one (a candidate the devices saw, scored or not); entries a row did not
     observe are NaN (the trainer leaves them out). Logged rows have no task:
     the base file's tasks are benchmarks a device cannot name.
     """
@@ -586,7 +589,8 @@ def merge_routing(base: Any | None, logged: Sequence[Mapping[str, Any]]) -> Any:
 
     base_models = tuple(base.models) if base is not None else ()
     n_base = len(base) if base is not None else 0
-    models = base_models + tuple(sorted({r["model"] for r in logged} - set(base_models)))
+    new = ({r["model"] for r in logged} | set(offered)) - set(base_models)
+    models = base_models + tuple(sorted(new))
     col = {m: i for i, m in enumerate(models)}
     n, k = n_base + len(logged), len(models)
     scores = np.full((n, k), np.nan)
@@ -664,7 +668,9 @@ def retrain_routing(
     candidate installs where the current one does; logged outcomes count
     ``1 / propensity`` (capped) so the policy that chose them does not bias the
     predictor, and every logged prompt (with feedback or not) shapes its
-    features and pseudo-tasks. Every logged outcome trains the candidate, and
+    features and pseudo-tasks. The candidate knows every model the devices
+    were offered, scored or not (``merge_routing``'s ``offered``). Every
+    logged outcome trains the candidate, and
     each is also predicted by the same recipe trained without its fold
     (``out_of_fold_quality``): ``work_dir/logged_outcomes.jsonl`` holds them
     for ``gate_routing``.
@@ -686,7 +692,10 @@ def retrain_routing(
             "nothing to train on: no logged LLM decision with feedback and text; "
             "collect more batches or pass --base ROUTING_FILE"
         )
-    data = merge_routing(base, rows)
+    # Every model the devices were offered: one never scored still gets a (pessimistic)
+    # table column, so the device does not score it by priors that may beat what was
+    # learned, and the gate judges exactly what the device will run.
+    data = merge_routing(base, rows, offered={c["model"] for r in rows for c in r["candidates"]})
     trained = set(data.prompts)
     extra = [t for t in logged_prompts(fleet_db) if t not in trained]
     featurizer = Featurizer.from_params(verify_bundle(current, KIND)["featurizer"])
