@@ -794,8 +794,10 @@ def _with_current_quality(rows: list[dict[str, Any]], current: Any) -> list[dict
     with whichever router logged each decision: after a promotion the older rows
     were chosen by a router that is no longer installed, and beating it says
     nothing about beating the installed one. The installed router may have
-    trained on these rows (in sample, its choices look better than they are):
-    that errs toward refusing, never toward promoting a worse candidate.
+    trained on these rows (in sample, its choices look better than they are),
+    which errs toward refusing; judged on its own out-of-fold predictions
+    instead, llmrouter's round-3 candidate (seed 0) would have passed although
+    it was worse on the test part.
     """
     prompts = sorted({r["prompt"] for r in rows})
     if not prompts:
