@@ -57,8 +57,15 @@ from edge_moma.routing.policy import tradeoff_lambda  # noqa: E402
 from edge_moma.routing.quality import QualityPredictor  # noqa: E402
 from edge_moma.routing.utility import order  # noqa: E402
 from edge_moma.runtime import Runtime  # noqa: E402
-from edge_moma.training.fleet import collect, gate_routing, logged_prompts, publish, retrain_routing  # noqa: E402
-from edge_moma.training.quality import default_train_config, train_quality  # noqa: E402
+from edge_moma.training.fleet import (  # noqa: E402
+    collect,
+    fleet_train_config,
+    gate_routing,
+    logged_prompts,
+    publish,
+    retrain_routing,
+)
+from edge_moma.training.quality import train_quality  # noqa: E402
 from edge_moma.training.rollout import install  # noqa: E402
 from edge_moma.training.routing_data import RoutingSet, load_routing_set  # noqa: E402
 from edge_moma.training.routing_eval import curve_metrics, router_predictions, sweep, task_lookup  # noqa: E402
@@ -296,7 +303,7 @@ def run(args: argparse.Namespace, traffic: RoutingSet, test: RoutingSet, work: P
         )
     report["task_lookup"] = lookup_figures(traffic, test, observed)
     report["full_information"] = full_information(
-        traffic, test, observed, fleet_db, work, lam, config
+        traffic, test, observed, fleet_db, work, lam, config, args.seed
     )
     report["gate"] = gate_summary(report["rounds"])
     report["closure"] = closure(report, "apgr" if len(traffic.models) == 2 else "aiq")
@@ -419,6 +426,7 @@ def full_information(
     work: Path,
     lam: float,
     config: Any,
+    seed: int,
 ) -> dict[str, Any]:
     """The same trainer given every model's score for the queries that got feedback (and the
     same logged prompts without feedback), scored on the test part."""
@@ -437,7 +445,7 @@ def full_information(
     trained = set(data.prompts)
     extra = [t for t in logged_prompts(fleet_db) if t not in trained]
     out = work / "full-information"
-    train_quality(data, out, default_train_config(), extra_prompts=extra)
+    train_quality(data, out, fleet_train_config(seed), extra_prompts=extra)
     return {"queries": len(rows), **test_figures(out, test, lam, config)}
 
 

@@ -247,9 +247,12 @@ def test_routing_predictor_retrains_from_logged_outcomes_gates_and_publishes(
     assert out["logged"]["logged_models"] == ["local-tiny"]
     assert out["logged"]["logged_with_propensity"] == 120
     candidate = QualityPredictor.load(tmp_path / "cand")
-    assert candidate.models == ("big", "small", "local-tiny")
+    # The logged model, and the models the devices were offered but never scored: the
+    # candidate knows them (pessimistically), so no device scores them by its priors.
+    assert candidate.models == ("big", "small", "cloud-large", "local-tiny", "smollm2-135m")
     assert candidate.card["featurizer"] == QualityPredictor.load(current).card["featurizer"]
     assert candidate.card["data"]["observed"]["local-tiny"] == 120
+    assert candidate.card["data"]["observed"]["cloud-large"] == 0
     # Every logged outcome also has the recipe's prediction from a model trained without it.
     outcomes = [json.loads(line) for line in Path(out["outcomes_file"]).read_text().splitlines()]
     assert len(outcomes) == 120
@@ -260,13 +263,14 @@ def test_routing_predictor_retrains_from_logged_outcomes_gates_and_publishes(
     q, _ = candidate.known_batch(
         ["tell me a joke about lamp12", "def sort_cat3(xs): return sorted(xs)"]
     )
-    assert q[0, 2] > 0.6 > 0.4 > q[1, 2]
+    tiny = candidate.models.index("local-tiny")
+    assert q[0, tiny] > 0.6 > 0.4 > q[1, tiny]
 
     report = gate_routing(
         tmp_path / "cand", current, [holdout], out["outcomes_file"], tmp_path / "gate.json"
     )
     assert report["brier"]["entries"] == 30 * 2  # two common models, 30 held-out prompts
-    assert report["brier"]["new_models"]["models"] == ["local-tiny"]
+    assert report["brier"]["new_models"]["models"] == ["cloud-large", "local-tiny", "smollm2-135m"]
     assert report["brier"]["new_models"]["entries"] == 120
     # The logged decisions never offered "local-tiny" as a candidate: no routing value
     # can be estimated, so the gate does not promote and says why.
@@ -290,13 +294,18 @@ def test_routing_predictor_retrains_from_logged_outcomes_gates_and_publishes(
     assert run.returncode == 3, run.stderr
     printed = json.loads(run.stdout)
     assert printed["logged"]["logged_models"] == ["small"]  # aliased into a known column
-    assert printed["gate"]["brier"]["new_models"]["models"] == []
+    # (only the offered, never-scored models are new)
+    assert printed["gate"]["brier"]["new_models"]["models"] == ["cloud-large", "smollm2-135m"]
     assert (tmp_path / "cli-cand.work" / "gate.json").is_file()
     bad = subprocess.run([*args, "--alias", "nonsense"], capture_output=True, text=True)
     assert bad.returncode == 2 and "TARGET=MODEL" in bad.stderr
     # Logged outcomes alone (no base file) train a predictor of the logged models.
     alone = retrain_routing(db, None, current, tmp_path / "alone", tmp_path / "alone.work")
-    assert QualityPredictor.load(tmp_path / "alone").models == ("local-tiny",)
+    assert QualityPredictor.load(tmp_path / "alone").models == (
+        "cloud-large",
+        "local-tiny",
+        "smollm2-135m",
+    )
     assert alone["logged"]["base_rows"] == 0
 
 
@@ -394,6 +403,40 @@ def test_routing_gate_promotes_a_better_candidate_and_refuses_a_worse_one(
         tolerance=-1.0,
     )  # fmt: skip
     assert strict["promote"] is False
+
+
+def test_routing_gate_compares_with_the_installed_router_not_the_one_that_logged(
+    tmp_path: Path,
+) -> None:
+    """After a promotion the logged rows were chosen by an older router: the gate
+    weighs the candidate against the installed one on every row."""
+    from routing_samples import routing_rows, write_routing_file
+
+    from edge_moma.training.fleet import gate_routing
+    from edge_moma.training.quality import train_quality
+    from edge_moma.training.routing_data import load_routing_set
+
+    rows = routing_rows(120, seed=0)
+    rng = np.random.default_rng(1)
+    shuffled = [dict(r, scores=rows[int(j)]["scores"]) for r, j in
+                zip(rows, rng.permutation(len(rows)), strict=True)]  # fmt: skip
+    for name, data in (("old", shuffled), ("installed", rows)):
+        train_quality(load_routing_set(write_routing_file(tmp_path / f"{name}.jsonl", data)),
+                      tmp_path / name)  # fmt: skip
+    old, installed = tmp_path / "old", tmp_path / "installed"
+    # The old router logged every row; the installed one learned the file since.
+    # A candidate that is the old router again ties the router that logged the rows,
+    # but is worse than the installed one: refused.
+    back = _logged_outcomes(tmp_path / "back.log", old, old, 3)
+    report = gate_routing(old, installed, [], back, tmp_path / "back.json")
+    assert report["value"]["disagree"] > 0 and report["value"]["delta"] < 0
+    assert report["promote"] is False
+    # The installed router as its own candidate: same choices on every row, delta 0
+    # (against the old router it would have looked better).
+    same = _logged_outcomes(tmp_path / "same.log", old, installed, 3)
+    report = gate_routing(installed, installed, [], same, tmp_path / "same.json")
+    assert report["value"]["disagree"] == 0 and report["value"]["delta"] == 0.0
+    assert report["promote"] is True
 
 
 def _tamper_feedback(inbox: Path, lines: bytes) -> None:

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge_moma.training.off_policy import bootstrap_interval, doubly_robust, ips, snips
-from edge_moma.training.task_table import task_table
+from edge_moma.training.task_table import pessimistic, task_table
 
 # Two kinds of query, three models; MEANS[kind, model] is the chance of a good answer.
 MEANS = np.array([[0.9, 0.6, 0.2], [0.1, 0.5, 0.8]])
@@ -130,3 +130,36 @@ def test_task_table_shrinks_thin_cells_toward_the_main_effects() -> None:
     # With no shrinkage an observed cell is its own mean.
     raw, _ = task_table(labels, scores, np.ones((60, 2)), n_tasks=2, shrink=0.0)
     assert raw[0, 0] == 1.0 and raw[0, 1] == 0.5 and raw[1, 0] == 0.5
+
+
+def test_pessimistic_table_lowers_thin_cells_by_their_standard_error() -> None:
+    table = np.array([[0.5, 0.5, 0.9, 1.0]])
+    n_eff = np.array([[0.0, 95.0, 1e6, 3.0]])
+    low = pessimistic(table, n_eff, shrink=5.0, z=2.0)
+    assert low[0, 0] == pytest.approx(0.5 - 2 * 0.5 / np.sqrt(5))  # nothing seen: 0.447 down
+    assert low[0, 1] == pytest.approx(0.5 - 2 * 0.5 / np.sqrt(100))  # 0.1 down
+    assert low[0, 2] == pytest.approx(0.9, abs=1e-3)  # a well-known cell barely moves
+    assert low[0, 3] == pytest.approx(1.0 - 2 * 0.5 / np.sqrt(8))  # 3 of 3 is not certainty
+    assert (pessimistic(table, n_eff, shrink=5.0, z=0.0) == table).all()
+
+
+def test_pessimism_avoids_the_winners_curse_among_thin_models() -> None:
+    # Model 0 (seen 400 times) is truly best (0.6); eight others are truly 0.5 and were
+    # each seen 8 times (the table shrinks them as the trainer does). The highest
+    # mean is usually a lucky thin model; the highest
+    # pessimistic value is the model that was really seen being good.
+    rng = np.random.default_rng(7)
+    true = np.array([0.6] + [0.5] * 8)
+    counts = np.array([400] + [8] * 8)
+    greedy_right = pessimistic_right = 0
+    for _ in range(200):
+        labels = np.zeros(counts.sum(), dtype=int)
+        scores = np.full((counts.sum(), 9), np.nan)
+        at = 0
+        for j, c in enumerate(counts):
+            scores[at : at + c, j] = rng.random(c) < true[j]
+            at += c
+        table, n_eff = task_table(labels, scores, np.ones(scores.shape), n_tasks=1, shrink=5.0)
+        greedy_right += int(table[0].argmax() == 0)
+        pessimistic_right += int(pessimistic(table, n_eff, shrink=5.0, z=2.0)[0].argmax() == 0)
+    assert greedy_right < 100 < 180 < pessimistic_right

@@ -571,10 +571,13 @@ def logged_prompts(fleet_db: str | Path) -> list[str]:
     return list(seen)
 
 
-def merge_routing(base: Any | None, logged: Sequence[Mapping[str, Any]]) -> Any:
+def merge_routing(
+    base: Any | None, logged: Sequence[Mapping[str, Any]], offered: Iterable[str] = ()
+) -> Any:
     """The base ``RoutingSet`` (if any) plus logged partial rows, as one ``RoutingSet``.
 
-    Models are the base pool plus every logged model; entries a row did not
+    Models are the base pool plus every logged model and every ``offered``
+    one (a candidate the devices saw, scored or not); entries a row did not
     observe are NaN (the trainer leaves them out). Logged rows have no task:
     the base file's tasks are benchmarks a device cannot name.
     """
@@ -586,7 +589,8 @@ def merge_routing(base: Any | None, logged: Sequence[Mapping[str, Any]]) -> Any:
 
     base_models = tuple(base.models) if base is not None else ()
     n_base = len(base) if base is not None else 0
-    models = base_models + tuple(sorted({r["model"] for r in logged} - set(base_models)))
+    new = ({r["model"] for r in logged} | set(offered)) - set(base_models)
+    models = base_models + tuple(sorted(new))
     col = {m: i for i, m in enumerate(models)}
     n, k = n_base + len(logged), len(models)
     scores = np.full((n, k), np.nan)
@@ -628,6 +632,25 @@ def importance_weights(data: Any, logged: Sequence[Mapping[str, Any]]) -> Any:
     return weights
 
 
+FLEET_PESSIMISM = 2.0
+"""Standard errors a retrained table cell is lowered by (``task_table.pessimistic``).
+
+Partial feedback leaves most cells thin, and a candidate that trusts a thin
+cell's lucky outcomes both routes worse and changes many decisions the gate
+cannot vouch for. On llmrouter (seed 0, round 5's feedback of a loop that never
+promoted) 0, 1 and 2 gave the device's routing value 0.472, 0.484 and 0.503 on
+the test part (full information: 0.527) and AIQ 0.531, 0.516 and 0.516: a
+pessimistic router is better at the device's tradeoff and a little worse at the
+quality end of the curve, where the thin cells are the dear models."""
+
+
+def fleet_train_config(seed: int = 0) -> Any:
+    """The trainer settings ``retrain_routing`` uses: the default's, pessimistic."""
+    from .quality import default_train_config
+
+    return replace(default_train_config(), seed=seed, pessimism=FLEET_PESSIMISM)
+
+
 def retrain_routing(
     fleet_db: str | Path,
     base_train: str | Path | None,
@@ -645,7 +668,9 @@ def retrain_routing(
     candidate installs where the current one does; logged outcomes count
     ``1 / propensity`` (capped) so the policy that chose them does not bias the
     predictor, and every logged prompt (with feedback or not) shapes its
-    features and pseudo-tasks. Every logged outcome trains the candidate, and
+    features and pseudo-tasks. The candidate knows every model the devices
+    were offered, scored or not (``merge_routing``'s ``offered``). Every
+    logged outcome trains the candidate, and
     each is also predicted by the same recipe trained without its fold
     (``out_of_fold_quality``): ``work_dir/logged_outcomes.jsonl`` holds them
     for ``gate_routing``.
@@ -654,7 +679,7 @@ def retrain_routing(
 
     from ..routing.features import Featurizer
     from ..routing.quality import KIND
-    from .quality import default_train_config, out_of_fold_quality, train_quality
+    from .quality import out_of_fold_quality, train_quality
     from .routing_data import load_routing_set
 
     work = Path(work_dir)
@@ -667,11 +692,14 @@ def retrain_routing(
             "nothing to train on: no logged LLM decision with feedback and text; "
             "collect more batches or pass --base ROUTING_FILE"
         )
-    data = merge_routing(base, rows)
+    # Every model the devices were offered: one never scored still gets a (pessimistic)
+    # table column, so the device does not score it by priors that may beat what was
+    # learned, and the gate judges exactly what the device will run.
+    data = merge_routing(base, rows, offered={c["model"] for r in rows for c in r["candidates"]})
     trained = set(data.prompts)
     extra = [t for t in logged_prompts(fleet_db) if t not in trained]
     featurizer = Featurizer.from_params(verify_bundle(current, KIND)["featurizer"])
-    cfg = replace(default_train_config(), seed=seed)
+    cfg = fleet_train_config(seed)
     weights = importance_weights(data, rows)
     card = train_quality(
         data,
@@ -717,11 +745,12 @@ def gate_routing(
     feedback and a propensity (``retrain_routing``'s outcomes file, each with
     the candidate recipe's out-of-fold prediction), the utility — observed
     score minus the device's cost term, the policy's own rule — that the
-    candidate's and the current predictor's greedy choices would have
-    achieved, estimated off-policy with the doubly-robust estimator and
-    compared decision by decision (``routing_value``). ``promote`` when the
-    one-sided ``confidence`` lower bound of (candidate - current) — the lower
-    end of the two-sided ``2 * confidence - 1`` bootstrap interval — is at
+    candidate's and the current (installed) predictor's greedy choices would
+    have achieved on every row, whichever router logged it, estimated
+    off-policy with the doubly-robust estimator and compared decision by
+    decision (``routing_value``). ``promote`` when the one-sided
+    ``confidence`` lower bound of (candidate - current) — the lower end of the
+    two-sided ``2 * confidence - 1`` bootstrap interval — is at
     least ``-tolerance``. Brier scores against every observed score of the
     ``--holdout`` files and the logged outcomes are the secondary figure. No
     usable logged decision: not promoted, and the report says why.
@@ -729,7 +758,7 @@ def gate_routing(
     from ..routing.quality import QualityPredictor
 
     cand, cur = QualityPredictor.load(candidate), QualityPredictor.load(current)
-    logged_rows = _read_logged(logged_outcomes)
+    logged_rows = _with_current_quality(_read_logged(logged_outcomes), cur)
     value = routing_value(logged_rows, level=2 * confidence - 1)
     low = value["delta_interval"][0]
     report: dict[str, Any] = {
@@ -757,24 +786,50 @@ def _read_logged(path: str | Path | None) -> list[dict[str, Any]]:
     return [r for _, r in read_records(path)]
 
 
+def _with_current_quality(rows: list[dict[str, Any]], current: Any) -> list[dict[str, Any]]:
+    """Each row with ``current_quality``: the installed predictor's quality of every model
+    it knows for the row's prompt.
+
+    The gate compares the candidate with the router the devices run *now*, not
+    with whichever router logged each decision: after a promotion the older rows
+    were chosen by a router that is no longer installed, and beating it says
+    nothing about beating the installed one. The installed router may have
+    trained on these rows (in sample, its choices look better than they are),
+    which errs toward refusing; judged on its own out-of-fold predictions
+    instead, llmrouter's round-3 candidate (seed 0) would have passed although
+    it was worse on the test part.
+    """
+    prompts = sorted({r["prompt"] for r in rows})
+    if not prompts:
+        return rows
+    quality, _ = current.known_batch(prompts)
+    mine = {
+        p: dict(zip(current.models, q.tolist(), strict=True))
+        for p, q in zip(prompts, quality, strict=True)
+    }
+    return [{**r, "current_quality": mine[r["prompt"]]} for r in rows]
+
+
 def routing_value(
     rows: Sequence[Mapping[str, Any]],
     *,
     level: float = 0.95,
     max_weight: float = math.inf,
 ) -> dict[str, Any]:
-    """Off-policy utility of the candidate's and the logging (current) policy's greedy choices.
+    """Off-policy utility of the candidate's and the current router's greedy choices.
 
     For each usable row: the candidates the device saw (eligible ones only),
     ``d = utility - quality`` (the device's cost and energy terms), the current
-    policy's choice (best logged utility, ``utility.order``'s ties) and the
-    candidate's (``candidate_quality``, its out-of-fold prediction, + ``d``;
-    models it does not know keep the logged quality). Reward is the feedback
-    score of the logged choice; the DR reward model is the candidate's
-    prediction less its per-model error on the other folds (``crossfit_bias``),
-    with importance weights capped at ``max_weight`` — by default not at all: on
-    llmrouter a cap of 10 leaned the estimate toward the candidate's own view and
-    promoted a router that was worse on the test part (README, fleet loop).
+    router's choice (``current_quality`` + ``d``, ``utility.order``'s ties;
+    without ``current_quality`` the logged quality, i.e. the router that logged
+    the row) and the candidate's (``candidate_quality``, its out-of-fold
+    prediction, + ``d``); a model either does not know keeps the logged
+    quality. Reward is the feedback score of the logged choice; the DR reward
+    model is the candidate's prediction less its per-model error on the other
+    folds (``crossfit_bias``), with importance weights capped at ``max_weight``
+    — by default not at all: on llmrouter a cap of 10 leaned the estimate toward
+    the candidate's own view and promoted a router that was worse on the test
+    part (README, fleet loop).
     """
     import numpy as np
 
@@ -801,10 +856,11 @@ def routing_value(
     cur_choice, cand_choice, logged = (np.zeros(n, dtype=np.int64) for _ in range(3))
     for i, r in enumerate(usable):
         cands = r["candidates"]
-        q0 = [float(c["quality"]) for c in cands]
-        mine = r.get("candidate_quality") or {}
-        q1 = [float(mine.get(c["model"], q)) for c, q in zip(cands, q0, strict=True)]
-        d = [float(c["utility"]) - q for c, q in zip(cands, q0, strict=True)]
+        logged_q = [float(c["quality"]) for c in cands]
+        d = [float(c["utility"]) - q for c, q in zip(cands, logged_q, strict=True)]
+        theirs, mine = r.get("current_quality") or {}, r.get("candidate_quality") or {}
+        q0 = [float(theirs.get(c["model"], q)) for c, q in zip(cands, logged_q, strict=True)]
+        q1 = [float(mine.get(c["model"], q)) for c, q in zip(cands, logged_q, strict=True)]
         cost = [float(c["cost_usd"]) for c in cands]
         ok = [bool(c["eligible"]) for c in cands]
         cur_choice[i] = next(

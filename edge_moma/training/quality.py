@@ -37,7 +37,10 @@ class RoutingTrainConfig:
     about sqrt(prompts / 10), from 2 to 32); ``shrink`` the pseudo-observations
     a task-table cell borrows from the main-effects fit; ``max_weight`` caps an
     importance weight (1 / propensity); ``c`` is the inverse L2 strength of the
-    logistic heads on standardised features.
+    logistic heads on standardised features; ``pessimism`` the standard errors
+    each table cell is lowered by (``task_table.pessimistic``: 0 for full
+    information, where it changed llmrouter's AIQ by under 0.001; the fleet's
+    retrain from partial feedback uses ``fleet.FLEET_PESSIMISM``).
     """
 
     dim: int = 16
@@ -46,6 +49,7 @@ class RoutingTrainConfig:
     max_weight: float = 10.0
     c: float = 1.0
     seed: int = 0
+    pessimism: float = 0.0
 
     def params(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -342,7 +346,7 @@ def _fit_heads(
     task_y: np.ndarray,
     task: tuple[np.ndarray, np.ndarray] | None,
 ) -> _Fitted:
-    from .task_table import task_table
+    from .task_table import pessimistic, task_table
 
     mu, sd = x.mean(axis=0), x.std(axis=0) + 1e-9
     z = (x - mu) / sd
@@ -372,6 +376,8 @@ def _fit_heads(
         shrink=cfg.shrink,
         max_weight=cfg.max_weight,
     )
+    if cfg.pessimism:
+        table = pessimistic(table, n_eff, cfg.shrink, cfg.pessimism)
     return _Fitted(None, cost, task, table, n_eff)
 
 

@@ -20,6 +20,12 @@ chosen by the policy of the day. Two things keep the table honest:
 Full-information rows (a routing file: every model scored, weight 1) go
 through the same arithmetic, so one estimator serves both.
 
+A router trained on partial feedback picks, among many thinly observed
+cells, the ones whose few outcomes happened to be good (the winner's curse):
+on llmrouter a candidate sent a third of its queries to a model it had seen 16
+times, predicted 0.62 and got 0.46. ``pessimistic`` lowers each cell by its
+standard error, so a model wins a task on evidence, not on luck.
+
 >>> labels = np.array([0, 0, 1, 1])
 >>> scores = np.array([[1.0, np.nan], [1.0, 0.0], [0.0, 1.0], [np.nan, 1.0]])
 >>> table, n_eff = task_table(labels, scores, np.ones((4, 2)), n_tasks=2, shrink=0.0)
@@ -88,3 +94,19 @@ def main_effects(
             step = (np.bincount(ids, g, size) + RIDGE * which) / (np.bincount(ids, h, size) + RIDGE)
             which -= np.clip(step, -1.0, 1.0)
     return 1.0 / (1.0 + np.exp(-(alpha[:, None] + beta[None, :])))
+
+
+def pessimistic(table: np.ndarray, n_eff: np.ndarray, shrink: float, z: float) -> np.ndarray:
+    """``table`` less ``z`` times a score's largest standard error, ``0.5 / sqrt(n_eff +
+    shrink)``, per cell.
+
+    The bound does not read the cell's mean (a thin cell's 8 good answers out of
+    8 would otherwise look certain), so cells with equal evidence keep their
+    order and only evidence moves a model up or down. The shrinkage's
+    pseudo-observations count as evidence; ``z = 0`` changes nothing, and a
+    cell seen a thousand times moves by about three points at ``z = 2``.
+
+    >>> pessimistic(np.array([[0.5, 0.5]]), np.array([[0.0, 95.0]]), 5.0, 2.0).round(3).tolist()
+    [[0.053, 0.4]]
+    """
+    return np.clip(table - z * 0.5 / np.sqrt(n_eff + shrink), 0.0, 1.0)
