@@ -442,6 +442,35 @@ def test_a_huge_flush_interval_does_not_stop_the_writer(tmp_path: Path) -> None:
     assert log.restarts == 0 and count(tmp_path / "decisions.db") == 5
 
 
+def test_a_backlog_drained_at_once_overshoots_the_size_limit_by_one_batch_at_most(
+    tmp_path: Path,
+) -> None:
+    """A starved writer (here: a lock held by another process) finds its whole queue
+    waiting; near the size limit it writes one batch, prunes, then the next, instead of
+    writing the queue at once past ``max_mb``."""
+    max_mb, batch = 4, 64
+    log = DecisionLog(settings(tmp_path, max_mb=max_mb, queue_size=4000, batch_size=batch))
+    records = [make_record(i) for i in range(10)]
+    for i in range(1900):  # the database just under its share of max_mb
+        log(records[i % 10])
+    assert log.flush(timeout=30)
+    blocker = sqlite3.connect(tmp_path / "decisions.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        for i in range(3000):
+            log(records[i % 10])
+        time.sleep(0.3)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert log.flush(timeout=60)
+    log.close()
+    assert log.dropped == 0 and log.written == 4900
+    database = (tmp_path / "decisions.db").stat().st_size  # a file never shrinks by itself
+    share = max_mb * 1024 * 1024 - max_mb * 1024 * 1024 // 4  # max_mb less the WAL's quarter
+    assert database <= share + 4 * batch * 1500, database
+
+
 def test_disk_use_stays_within_max_mb_and_pruning_drops_nothing(tmp_path: Path) -> None:
     """Database plus WAL stay within log_max_mb under steady writes (about 2,000 a second,
     the daemon's rate), pruned in small steps between batches: no decision is dropped

@@ -503,8 +503,19 @@ class DecisionLog:
                 self._retry_s = min(self._retry_s * 2, _RETRY_MAX_S)
                 return
             self._retry_at, self._retry_s = 0.0, _RETRY_MIN_S
-            if not everything:
+            if not everything or self._over_size():
                 return
+
+    def _over_size(self) -> bool:
+        """Whether the database file has outgrown its share of ``max_mb``: then retention
+        runs before the next batch, so a backlog drained at once (a starved writer's
+        whole queue) overshoots by one batch at most, not by the queue."""
+        store = self._store
+        if store is None or self._high <= 0 or self._size_due:
+            return self._size_due
+        page, pages, _ = store.pages()
+        self._size_due = page * pages > self._high
+        return self._size_due
 
     def _write_pending(self) -> bool:
         """Write ``_pending``; False (keeping what is unwritten) if the database cannot
