@@ -48,16 +48,20 @@ import numpy as np
 from ..errors import BundleError
 
 
-def _c_hashing() -> Callable[[str, bytes, bool, bool, int], bytes] | None:
-    """The C hashing (``_ngrams.c``), built at install where a compiler is present."""
+def _c_hashing() -> tuple[Callable[..., bytes] | None, Callable[..., bytes | None] | None]:
+    """The C hashing (``_ngrams.c``), built at install where a compiler is present.
+
+    ``hash_ngrams`` takes a normalized, padded text; ``hash_ascii`` normalizes an
+    ASCII text itself (the Python string work was a third of a featurization).
+    """
     try:
-        from ._ngrams import hash_ngrams
+        from ._ngrams import hash_ascii, hash_ngrams
     except ImportError:  # pragma: no cover - the numpy path gives the same ids, slower
-        return None
-    return hash_ngrams
+        return None, None
+    return hash_ngrams, hash_ascii
 
 
-_hash_ngrams = _c_hashing()
+_hash_ngrams, _hash_ascii = _c_hashing()
 
 FEATURIZER_VERSION = 2
 
@@ -156,6 +160,10 @@ class Featurizer:
 
     def indices(self, text: str) -> np.ndarray:
         """Bucket ids (int64, with repeats) of one text; never empty."""
+        if _hash_ascii is not None:
+            raw = _hash_ascii(text, *self._hash_args, self.max_chars)
+            if raw is not None:  # None: not ASCII, normalized in Python
+                return np.frombuffer(raw, _INT64)
         padded = " " + normalize(text, self.max_chars) + " "
         if _hash_ngrams is not None:
             return np.frombuffer(_hash_ngrams(padded, *self._hash_args), _INT64)
