@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from edge_moma.errors import BundleError
 from edge_moma.routing import features
-from edge_moma.routing.features import FEATURIZER_VERSION, Featurizer, normalize
+from edge_moma.routing.features import FEATURIZER_VERSION, Featurizer, bag_feed, normalize
 
 ODD_TEXTS = [
     "",
@@ -171,3 +171,16 @@ def test_c_normalization_of_ascii_equals_the_python_rules(text: str, max_chars: 
     assert raw is not None
     np.testing.assert_array_equal(np.frombuffer(raw, np.int64), expected)
     np.testing.assert_array_equal(f.indices(text), expected)
+
+
+@pytest.mark.parametrize("n", [1, 5, 4096, 4097, 5000])
+def test_one_row_feed_masks_every_id(n: int) -> None:
+    """One row: its ids as a [1, n] batch under a mask of ones, shared and read-only."""
+    ids = list(range(n))  # any sequence of ints, not only Featurizer.indices
+    for _ in range(2):  # the second feed of a length reuses the first one's mask
+        feed = bag_feed([ids])
+        assert feed["indices"].dtype == np.int64 and feed["indices"].tolist() == [ids]
+        assert feed["mask"].dtype == np.float32 and feed["mask"].shape == (1, n)
+        assert (feed["mask"] == 1.0).all()
+    if n <= 4096:
+        assert not feed["mask"].flags.writeable
