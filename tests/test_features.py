@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edge_moma.errors import BundleError
 from edge_moma.routing import features
-from edge_moma.routing.features import FEATURIZER_VERSION, Featurizer, normalize
+from edge_moma.routing.features import FEATURIZER_VERSION, Featurizer, bag_feed, normalize
 
 ODD_TEXTS = [
     "",
@@ -130,3 +132,55 @@ def test_bad_parameters_are_refused() -> None:
         Featurizer(word_ngrams=(3,))
     with pytest.raises(ValueError, match="char_ngrams"):
         Featurizer(char_ngrams=(0, 3))
+
+
+def test_c_hashing_normalizes_ascii_itself() -> None:
+    """``indices`` hands an ASCII text to C whole; a non-ASCII one is normalized in Python."""
+    assert features._hash_ascii is not None
+    f = Featurizer()
+    assert features._hash_ascii("Ünïcode", *f._hash_args, f.max_chars) is None
+    assert features._hash_ascii("ascii", *f._hash_args, f.max_chars) is not None
+    # max_chars below 2: Python's text[-0:] keeps the whole text; left to Python
+    assert features._hash_ascii("ascii", *f._hash_args, 1) is None
+    tiny = Featurizer(max_chars=1)
+    padded = " " + normalize("Ab cd", 1) + " "
+    assert padded == "  ab cd "
+    assert features._hash_ngrams is not None
+    expected = features._hash_ngrams(padded, *tiny._hash_args)
+    np.testing.assert_array_equal(tiny.indices("Ab cd"), np.frombuffer(expected, np.int64))
+
+
+# Every ASCII code point, with str.split()'s whitespace (\t-\r, \x1c-\x1f, space) and
+# upper case letters more often than chance, so runs and case folding get exercised.
+_ASCII = st.text(
+    st.one_of(
+        st.characters(max_codepoint=127),
+        st.sampled_from(" \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f"),
+        st.sampled_from("ABCXYZ"),
+    ),
+    max_size=1200,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=_ASCII, max_chars=st.sampled_from([2, 3, 5, 8, 64, 256]))
+def test_c_normalization_of_ascii_equals_the_python_rules(text: str, max_chars: int) -> None:
+    f = Featurizer(max_chars=max_chars, char_ngrams=(1, 2, 5))
+    expected = f.numpy_indices(" " + normalize(text, max_chars) + " ")
+    raw = features._hash_ascii(text, *f._hash_args, max_chars)
+    assert raw is not None
+    np.testing.assert_array_equal(np.frombuffer(raw, np.int64), expected)
+    np.testing.assert_array_equal(f.indices(text), expected)
+
+
+@pytest.mark.parametrize("n", [1, 5, 4096, 4097, 5000])
+def test_one_row_feed_masks_every_id(n: int) -> None:
+    """One row: its ids as a [1, n] batch under a mask of ones, shared and read-only."""
+    ids = list(range(n))  # any sequence of ints, not only Featurizer.indices
+    for _ in range(2):  # the second feed of a length reuses the first one's mask
+        feed = bag_feed([ids])
+        assert feed["indices"].dtype == np.int64 and feed["indices"].tolist() == [ids]
+        assert feed["mask"].dtype == np.float32 and feed["mask"].shape == (1, n)
+        assert (feed["mask"] == 1.0).all()
+    if n <= 4096:
+        assert not feed["mask"].flags.writeable

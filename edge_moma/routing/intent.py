@@ -160,8 +160,9 @@ class IntentRouter:
         too): no padding, no per-batch lists, which cost some 12 us a query.
         """
         values, ids, *task = self._run(self._outputs, bag_feed((indices,)))
+        # a.tolist()[0]: one call where a[0].tolist() makes a view first
         return self._understanding(
-            values[0].tolist(), ids[0].tolist(), task[0][0].tolist() if task else None
+            values.tolist()[0], ids.tolist()[0], task[0].tolist()[0] if task else None
         )
 
     def understand_many(self, rows: Sequence[np.ndarray]) -> list[Understanding]:
@@ -185,7 +186,7 @@ class IntentRouter:
         """One row of the model's outputs as an ``Understanding`` (best intents first)."""
         oos, labels = self._oos, self.labels
         intents: list[IntentScore] = []
-        for i, v in zip(ids, values, strict=True):
+        for i, v in zip(ids, values, strict=False):  # the TopK pair: equal lengths
             if i != oos:
                 intents.append(IntentScore(labels[i], v))
                 if len(intents) == TOP_K:
