@@ -140,14 +140,16 @@ def test_c_hashing_normalizes_ascii_itself() -> None:
     f = Featurizer()
     assert features._hash_ascii("Ünïcode", *f._hash_args, f.max_chars) is None
     assert features._hash_ascii("ascii", *f._hash_args, f.max_chars) is not None
-    # max_chars below 2: Python's text[-0:] keeps the whole text; left to Python
+    # max_chars below 2 is left to Python, which keeps max_chars // 2 = 0 characters of
+    # each end (text[-0:] would have kept the whole text, past the featurizer's bound)
     assert features._hash_ascii("ascii", *f._hash_args, 1) is None
     tiny = Featurizer(max_chars=1)
     padded = " " + normalize("Ab cd", 1) + " "
-    assert padded == "  ab cd "
+    assert padded == "   "
     assert features._hash_ngrams is not None
     expected = features._hash_ngrams(padded, *tiny._hash_args)
     np.testing.assert_array_equal(tiny.indices("Ab cd"), np.frombuffer(expected, np.int64))
+    np.testing.assert_array_equal(tiny.numpy_indices(padded), tiny.indices("Ab cd"))
 
 
 # Every ASCII code point, with str.split()'s whitespace (\t-\r, \x1c-\x1f, space) and

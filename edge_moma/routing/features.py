@@ -81,13 +81,13 @@ _WORD = re.compile("[0-9a-zA-Z\u0080-\U0010ffff]+")
 def normalize(text: str, max_chars: int) -> str:
     """Apply text rules 1 and 2 (see the module docstring)."""
     if len(text) > 4 * max_chars:  # bound the work NFKC does on huge inputs
-        text = text[: 2 * max_chars] + " " + text[-2 * max_chars :]
+        text = text[: 2 * max_chars] + " " + text[len(text) - 2 * max_chars :]
     if not text.isascii():  # NFKC leaves ASCII unchanged; skip its cost for most queries
         text = unicodedata.normalize("NFKC", text)
     text = " ".join(text.lower().split())
     if len(text) > max_chars:
         half = max_chars // 2
-        text = text[:half] + " " + text[-half:]
+        text = text[:half] + " " + text[len(text) - half :]  # not [-half:]: half may be 0
     return text
 
 
