@@ -453,14 +453,19 @@ def publish(
     *,
     release: str,
     gate_report: dict[str, Any] | None = None,
+    hint: bool = False,
 ) -> Path:
     """Write release ``release`` (one bundle dir per kind + ``release.json``); return its dir.
 
     Refuses to overwrite an existing release: versions are immutable once published.
+    ``hint``: an exploration hint (one routing bundle, typically a refused candidate),
+    which devices install beside their router to steer exploration only (``rollout``).
     """
     from ..bundle_dirs import KINDS
     from .rollout import RELEASE_FORMAT, RELEASE_NAME
 
+    if hint and set(components) != {"routing"}:
+        raise DataError("an exploration hint release holds one routing bundle and nothing else")
     target = Path(out_dir) / release
     if target.exists():
         raise DataError(f"release {release!r} already exists; publish under a new version")
@@ -487,6 +492,8 @@ def publish(
         "gate": gate_report,
         "files": files,
     }
+    if hint:
+        manifest["hint"] = True
     (partial / RELEASE_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     partial.rename(target)
     return target
