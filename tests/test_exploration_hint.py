@@ -49,6 +49,15 @@ def test_with_a_hint_propensities_sum_to_one_and_masked_ones_stay_zero(
     assert pick.explored == (pick.index != best)
 
 
+def test_a_masked_hint_is_ignored() -> None:
+    utilities, eligible, unsure = [0.5, 0.4, 0.45], [True, True, False], [0.0, 1.0, 1.0]
+    plain = propensities(utilities, eligible, 0, 0.3, 0.2, unsure)
+    assert propensities(utilities, eligible, 0, 0.3, 0.2, unsure, 2) == plain
+    for draw in (0.0, 0.1, 0.5, 0.99):
+        pick = choose_explored(utilities, eligible, 0, 0.3, 0.2, unsure, draw, 2)
+        assert pick == choose_explored(utilities, eligible, 0, 0.3, 0.2, unsure, draw)
+
+
 def test_hinted_draw_frequencies_match_the_propensities() -> None:
     utilities, eligible = [0.50, 0.48, 0.45, 0.10, 0.49], [True, True, True, True, False]
     uncertainty = [0.2, 1.0, 0.5, 1.0, 1.0]

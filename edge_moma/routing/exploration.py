@@ -31,8 +31,7 @@ from ``best``, the policy answers with it with probability ``rate`` and
 otherwise follows the policy above: a mixture, so a candidate's propensity is
 ``rate * [i == hint] + (1 - rate) * p_i`` (weights of about ``1 / rate``
 where the gate needs them). The hint never changes ``best`` (the greedy
-choice) and never picks a masked candidate (the caller passes only an
-eligible ``hint``).
+choice) and never picks a masked candidate (a masked ``hint`` is ignored).
 
 Pure functions over lists (a pool is a dozen models: a plain loop beats
 numpy's per-call overhead); the caller supplies the uniform draw, so tests and
@@ -88,7 +87,7 @@ def propensities(
 ) -> list[float]:
     """The probability of choosing each candidate: 0 when masked, summing to 1 over the rest.
 
-    ``hint``: the hint router's greedy choice, an eligible candidate (module docstring).
+    ``hint``: the hint router's greedy choice (module docstring); a masked one is ignored.
     """
     out = [0.0] * len(utilities)
     near = plausible(utilities, eligible, best, margin, uncertainty)
@@ -100,7 +99,7 @@ def propensities(
         for i in near:
             out[i] = uncertainty[i] * scale
         out[best] = 1.0 - explore
-    if hint is not None and hint != best:
+    if hint is not None and hint != best and eligible[hint]:
         out = [(1.0 - rate) * x for x in out]
         out[hint] += rate
     return out
@@ -122,7 +121,7 @@ def choose_explored(
 
     One pass over the pool, no list of probabilities: this runs on every decision.
     """
-    if hint is not None and hint != best:
+    if hint is not None and hint != best and eligible[hint]:
         # Rare (the hint disagrees with the greedy choice): the full list is cheap enough.
         p = propensities(utilities, eligible, best, rate, margin, uncertainty, hint)
         edge = 0.0
