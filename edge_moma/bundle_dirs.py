@@ -2,7 +2,8 @@
 
 Installed bundles (``edge-moma model install``) live in the data dir::
 
-    <data_dir>/routers/state.json          {"active": {"intent": "<version>"}, "history": [...]}
+    <data_dir>/routers/state.json          {"active": {"intent": "<version>"}, "history": [...],
+                                            "hint": {"routing": "<version>"}}
     <data_dir>/routers/<kind>/<version>/   a verified copy of one bundle (card.json + ONNX)
 
 Reading ``state.json`` is all it takes to know which bundle is in use, so this
@@ -71,3 +72,16 @@ def bundle_dir(config: Config, kind: BundleKind) -> Path:
         return active_bundle_dir(config.data_dir, kind) or shipped_bundle_dir(kind)
     path = Path(setting).expanduser()
     return path if path.is_absolute() else config.path.parent / path
+
+
+def hint_bundle_dir(config: Config) -> Path | None:
+    """The installed exploration hint (a routing bundle used only to steer exploration), or
+    ``None``: none installed, or ``[router] routing_model`` names the routing bundle."""
+    if config.router.routing_model:
+        return None
+    hint = read_state(config.data_dir).get("hint")
+    version = hint.get("routing") if isinstance(hint, dict) else None
+    if not version:
+        return None
+    path = routers_dir(config.data_dir) / "routing" / str(version)
+    return path if (path / CARD_NAME).is_file() else None

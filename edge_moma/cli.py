@@ -582,7 +582,9 @@ def _shipped() -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print the new rollout state as JSON.")
 @handle_errors
 def model_install(bundle: str, config_path: str | None, as_json: bool) -> None:
-    """Verify BUNDLE (a release or one bundle dir), install it and make it active."""
+    """Verify BUNDLE (a release or one bundle dir), install it and make it active.
+
+    An exploration hint release is installed beside the active router (``hint``)."""
     from .config import load_config
     from .training.rollout import install
 
@@ -593,6 +595,8 @@ def model_install(bundle: str, config_path: str | None, as_json: bool) -> None:
         echo_json(state)
     else:
         click.echo(f"active: {state['active']}")
+        if state.get("hint"):
+            click.echo(f"exploration hint: {state['hint']}")
 
 
 @model.command(name="rollback")

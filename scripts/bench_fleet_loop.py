@@ -19,7 +19,10 @@ default prior. Each round:
    it, retrains the routing predictor from every outcome collected so far
    (``retrain-routing``, no base file) and gates it on routing value;
 3. a promoted candidate is published as a release and installed on the
-   device (``model install``), which routes the next round with it.
+   device (``model install``), which routes the next round with it; a refused
+   one is published as an exploration hint and installed as such (the device
+   keeps its router and leans its exploration toward the hint's choices;
+   ``--no-hint`` skips this).
 
 Figures (all on the test part, which never routes): ``start`` (the shipped
 router), per round the installed router's ``test`` curve figures and the
@@ -91,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--explore", type=float, help="[policy] explore (default: the config's)")
     ap.add_argument("--explore-margin", type=float, help="[policy] explore_margin")
     ap.add_argument("--tradeoff", type=float, help="[policy] tradeoff (default: auto, see code)")
+    ap.add_argument(
+        "--no-hint", action="store_true", help="do not install refused candidates as hints"
+    )
     ap.add_argument("--report", type=Path, default=ROOT / "reports" / "bench_fleet_loop.json")
     ap.add_argument("--plot", type=Path)
     ap.add_argument("--work", type=Path, help="keep the device, fleet and releases here")
@@ -243,6 +249,7 @@ def run(args: argparse.Namespace, traffic: RoutingSet, test: RoutingSet, work: P
             "explore": config.policy.explore,
             "explore_margin": config.policy.explore_margin,
             "start_bundle": QualityPredictor.load(start_dir).version,
+            "hint": not args.no_hint,
         },
         "start": test_figures(start_dir, test, lam, config),
         "rounds": [],
@@ -274,6 +281,11 @@ def run(args: argparse.Namespace, traffic: RoutingSet, test: RoutingSet, work: P
                 {"routing": cand}, releases, release=f"round-{r + 1}", gate_report=gate
             )
             install(config.data_dir, release, required_labels={"intent": set()})
+        elif not args.no_hint:  # the device explores toward the refused candidate's choices
+            hint = publish(
+                {"routing": cand}, releases, release=f"hint-{r + 1}", gate_report=gate, hint=True
+            )
+            install(config.data_dir, hint)
         installed = cand_test if gate["promote"] else cur_test
         report["rounds"].append(
             {

@@ -16,7 +16,9 @@ printed next to them.
 ``router_*``: the whole request path as the runtime and the daemon run it,
 ``Router.decide_many`` (intent and task, quality, the default config's agent
 stage, masks and policy over the same 11 models), one prompt at a time and in
-batches of 8 (per prompt).
+batches of 8 (per prompt). With ``--explore R``: what exploration adds, and what an
+installed exploration hint adds on top (``router_hint_*``: the whole path with and
+without a hint bundle of the same size, interleaved per prompt).
 """
 
 from __future__ import annotations
@@ -104,7 +106,14 @@ def main(argv: list[str] | None = None) -> int:
         route_us.append((time.perf_counter_ns() - t1) / 1e3)
     same = float(np.mean([decide(t) == c for t, c in zip(prompts, first, strict=True)]))
     router_us, batch8_us = _router_figures(predictor, prompts, args.repeat)
-    explore_us = _exploration_cost(predictor, pool, prompts, args.explore) if args.explore else {}
+    explore_us = (
+        {
+            **_exploration_cost(predictor, pool, prompts, args.explore),
+            **_hint_cost(args.model, predictor, prompts, args.explore, args.repeat),
+        }
+        if args.explore
+        else {}
+    )
     q = statistics.quantiles(times, n=100)
     q_cpu = statistics.quantiles(cpu, n=100)
     size = sum(p.stat().st_size for p in args.model.iterdir() if p.suffix == ".onnx")
@@ -140,19 +149,27 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _router_figures(
-    predictor: QualityPredictor, prompts: list[str], repeat: int
-) -> tuple[list[float], list[float]]:
-    """Microseconds of ``Router.decide_many`` a prompt: alone, and in batches of 8."""
+def _router(
+    predictor: QualityPredictor, explore: float = 0.0, hint: QualityPredictor | None = None
+) -> Router:
+    """The default config's router over the predictor's known models as remote models."""
     config = load_config(ROOT / "configs" / "default.toml", check_files=False)
     pool = [
         RemoteModel(name=m, base_url="https://api.example/v1", model=m, profile=m)
         for m in predictor.models
     ]
-    config = dataclasses.replace(config, models=pool)
+    policy = dataclasses.replace(config.policy, explore=explore)
+    config = dataclasses.replace(config, models=pool, policy=policy)
     claims = AgentRegistry(config.agents, data_dir=ROOT / "build").claims()
     intent = IntentRouter.load(shipped_bundle_dir("intent"))
-    router = Router(config, intent, predictor, claims=claims)
+    return Router(config, intent, predictor, claims=claims, explore_seed=0, hint=hint)
+
+
+def _router_figures(
+    predictor: QualityPredictor, prompts: list[str], repeat: int
+) -> tuple[list[float], list[float]]:
+    """Microseconds of ``Router.decide_many`` a prompt: alone, and in batches of 8."""
+    router = _router(predictor)
     env = Environment(DeviceState(), now=time.time())
     requests = [router.check(text) for text in prompts]
     for request in requests[:200]:  # warm-up
@@ -193,6 +210,35 @@ def _exploration_cost(
         plain = t1 - t0
         extra.append(((t2 - t1) - plain) / 1e3)
     return {"explore": rate, "explore_extra_p50_us": round(statistics.median(extra), 1)}
+
+
+def _hint_cost(
+    model: Path, predictor: QualityPredictor, prompts: list[str], rate: float, repeat: int
+) -> dict[str, float]:
+    """``Router.decide_many`` a prompt with exploration, without and with a hint (a second
+    load of the same bundle: the same model run), alternating per prompt."""
+    plain = _router(predictor, rate)
+    hinted = _router(predictor, rate, hint=QualityPredictor.load(model))
+    env = Environment(DeviceState(), now=time.time())
+    requests = [plain.check(text) for text in prompts]
+    for request in requests[:200]:  # warm-up
+        plain.decide_many([request], env)
+        hinted.decide_many([request], env)
+    without, with_hint = [], []
+    for _ in range(repeat):
+        for request in requests:
+            t0 = time.perf_counter_ns()
+            plain.decide_many([request], env)
+            t1 = time.perf_counter_ns()
+            hinted.decide_many([request], env)
+            with_hint.append((time.perf_counter_ns() - t1) / 1e3)
+            without.append((t1 - t0) / 1e3)
+    a, b = statistics.median(without), statistics.median(with_hint)
+    return {
+        "router_explore_p50_us": round(a, 1),
+        "router_hint_p50_us": round(b, 1),
+        "router_hint_ratio": round(b / a, 3),
+    }
 
 
 if __name__ == "__main__":

@@ -202,21 +202,32 @@ def retrain_routing_cmd(
 )
 @click.option("--release", required=True, help="Release version, e.g. router-2026.11.29.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Releases dir.")
+@click.option(
+    "--hint",
+    is_flag=True,
+    help="Publish a routing candidate the gate refused as an exploration hint.",
+)
 def publish_cmd(
-    intent_dir: str | None, routing_dir: str | None, gate_path: str, release: str, out: str
+    intent_dir: str | None,
+    routing_dir: str | None,
+    gate_path: str,
+    release: str,
+    out: str,
+    hint: bool,
 ) -> None:
-    """Publish a gated candidate as a versioned release that devices install."""
+    """Publish a gated candidate as a versioned release that devices install (with
+    --hint: a refused routing candidate, which devices use to steer exploration only)."""
     try:
         report = json.loads(Path(gate_path).read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError) as exc:
         raise DataError(f"not a gate report ({exc})", path=gate_path) from None
-    if not isinstance(report, dict) or not report.get("promote"):
+    if not isinstance(report, dict) or not (hint or report.get("promote")):
         click.echo(f"error: {gate_path}: the gate did not promote this candidate", err=True)
         sys.exit(EXIT_NOT_PROMOTED)
     components = {k: v for k, v in (("intent", intent_dir), ("routing", routing_dir)) if v}
     if not components:
         raise click.UsageError("pass --intent and/or --routing")
-    path = publish(components, out, release=release, gate_report=report)
+    path = publish(components, out, release=release, gate_report=report, hint=hint)
     out_obj = json.loads((path / "release.json").read_text(encoding="utf-8"))
     out_obj["path"] = str(path)
     click.echo(json.dumps(out_obj, indent=2))

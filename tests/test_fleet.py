@@ -507,3 +507,17 @@ def test_collect_rejects_a_tampered_manifest_or_feedback_file(
     assert report["batches"] == [] and report["decisions"] == 0
     assert len(report["rejected"]) == 1 and words in report["rejected"][0]["error"]
     assert not (tmp_path / "outside.jsonl.gz").exists()
+
+
+def test_the_gate_judges_the_installed_router_on_the_decisions_it_logged() -> None:
+    from edge_moma.training.fleet import logged_by
+
+    rows = [
+        {"id": "a", "router_version": "intent:i1+routing:v1"},
+        {"id": "b", "router_version": "intent:i1+routing:v10"},
+        {"id": "c", "router_version": "intent:i2+routing:v1"},
+        {"id": "d"},  # an outcomes file written before rows named their router
+    ]
+    assert [r["id"] for r in logged_by(rows, "v1")] == ["a", "c"]
+    assert [r["id"] for r in logged_by(rows, "v10")] == ["b"]
+    assert logged_by(rows, "v2") == []

@@ -21,6 +21,18 @@ What exploration never touches: a candidate a hard constraint masked (its
 propensity is 0), a pinned target, an agent's turn (the router does not ask
 for a draw then), and a decision where every candidate is masked.
 
+**The exploration hint.** Uniform tries give each of nine alternatives a
+propensity of about 0.02: the gate, which judges a candidate router exactly
+where it disagrees with the installed one, then has a few decisions there,
+each weighing ~40, and cannot vouch for a truly better router. A device may
+hold a *hint* — a router the fleet refused, published for exploration only
+(``training/rollout.py``). Where the hint's greedy choice ``hint`` differs
+from ``best``, the policy answers with it with probability ``rate`` and
+otherwise follows the policy above: a mixture, so a candidate's propensity is
+``rate * [i == hint] + (1 - rate) * p_i`` (weights of about ``1 / rate``
+where the gate needs them). The hint never changes ``best`` (the greedy
+choice) and never picks a masked candidate (a masked ``hint`` is ignored).
+
 Pure functions over lists (a pool is a dozen models: a plain loop beats
 numpy's per-call overhead); the caller supplies the uniform draw, so tests and
 benchmarks can seed it and the hot path pays for one ``random()``.
@@ -29,6 +41,8 @@ benchmarks can seed it and the hot path pays for one ``random()``.
 [0.8, 0.2, 0.0]
 >>> choose_explored([0.5, 0.45, 0.1], [True, True, True], 0, 0.2, 0.1, [0.0, 1.0, 1.0], 0.15)
 Explored(index=1, propensity=0.2, explored=True)
+>>> [round(p, 6) for p in propensities([0.5, 0.45, 0.1], [True] * 3, 0, 0.2, 0.1, [0, 1, 1], 2)]
+[0.64, 0.16, 0.2]
 """
 
 from __future__ import annotations
@@ -69,18 +83,25 @@ def propensities(
     rate: float,
     margin: float,
     uncertainty: Sequence[float],
+    hint: int | None = None,
 ) -> list[float]:
-    """The probability of choosing each candidate: 0 when masked, summing to 1 over the rest."""
+    """The probability of choosing each candidate: 0 when masked, summing to 1 over the rest.
+
+    ``hint``: the hint router's greedy choice (module docstring); a masked one is ignored.
+    """
     out = [0.0] * len(utilities)
     near = plausible(utilities, eligible, best, margin, uncertainty)
     if not near:
         out[best] = 1.0
-        return out
-    explore = rate * max(uncertainty[i] for i in near)
-    scale = explore / sum(uncertainty[i] for i in near)
-    for i in near:
-        out[i] = uncertainty[i] * scale
-    out[best] = 1.0 - explore
+    else:
+        explore = rate * max(uncertainty[i] for i in near)
+        scale = explore / sum(uncertainty[i] for i in near)
+        for i in near:
+            out[i] = uncertainty[i] * scale
+        out[best] = 1.0 - explore
+    if hint is not None and hint != best and eligible[hint]:
+        out = [(1.0 - rate) * x for x in out]
+        out[hint] += rate
     return out
 
 
@@ -92,12 +113,36 @@ def choose_explored(
     margin: float,
     uncertainty: Sequence[float],
     draw: float,
+    hint: int | None = None,
 ) -> Explored:
     """The candidate a uniform ``draw`` in [0, 1) falls on: the plausible alternatives
-    share the bottom of the interval in pool order (``propensities``), the best the rest.
+    share the bottom of the interval in pool order (``propensities``), the best the rest;
+    with a ``hint`` that differs from ``best``, the hint takes the bottom of it first.
 
     One pass over the pool, no list of probabilities: this runs on every decision.
     """
+    if hint is not None and hint != best and eligible[hint]:
+        # Rare (the hint disagrees with the greedy choice): the full list is cheap enough.
+        p = propensities(utilities, eligible, best, rate, margin, uncertainty, hint)
+        edge = 0.0
+        for i in (hint, *(j for j in range(len(p)) if j != hint)):
+            edge += p[i]
+            if p[i] > 0 and draw < edge:
+                return Explored(i, p[i], i != best)
+        return Explored(best, p[best], False)  # rounding at the top edge
+    return _uniform(utilities, eligible, best, rate, margin, uncertainty, draw)
+
+
+def _uniform(
+    utilities: Sequence[float],
+    eligible: Sequence[bool],
+    best: int,
+    rate: float,
+    margin: float,
+    uncertainty: Sequence[float],
+    draw: float,
+) -> Explored:
+    """``choose_explored`` without a hint."""
     top = utilities[best]
     near = [
         i

@@ -14,7 +14,9 @@ With ``[policy] explore > 0`` the LLM stage now and then answers with another
 plausible model (``exploration.py``) and the decision records the propensity
 of its choice; the draws come from the router's own ``random.Random``, seeded
 with ``explore_seed`` for benchmarks and tests. An agent's turn and a pinned
-target never draw.
+target never draw. An exploration ``hint`` (a second routing bundle the fleet
+published for exploration only) runs only when exploration is on, and only
+steers which alternative is tried: the greedy choice is always ``quality``'s.
 
 ::
 
@@ -44,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..bundle_dirs import BundleKind, bundle_dir, shipped_bundle_dir
+from ..bundle_dirs import BundleKind, bundle_dir, hint_bundle_dir, shipped_bundle_dir
 from ..config import Config
 from ..context import RouteContext
 from ..decision import Decision, DecisionContext, Stage, Understanding
@@ -110,14 +112,17 @@ class Router:
         claims: Mapping[str, Callable[[str], float]] | None = None,
         bundle_dirs: tuple[Path, Path] | None = None,
         explore_seed: int | None = None,
+        hint: QualityPredictor | None = None,
     ):
         """``claims``: agent name -> its claim function (``AgentStage``: how surely the
         agent's own parser reads a request, 0..1); ``bundle_dirs``: where ``intent``
-        and ``quality`` came from; ``explore_seed`` seeds exploration's draws."""
+        and ``quality`` came from; ``explore_seed`` seeds exploration's draws;
+        ``hint`` the exploration hint (``exploration.py``), never used for greedy choices."""
         self.config = config
         self._explorer = random.Random(explore_seed)
         self.intent = intent
         self.quality = quality
+        self.hint = hint
         self.bundle_dirs = bundle_dirs
         self.version = f"intent:{intent.version}+routing:{quality.version}"
         self.privacy = PrivacyRules(config.policy.privacy)
@@ -172,6 +177,7 @@ class Router:
             claims=claims,
             bundle_dirs=(intent_dir, routing_dir),
             explore_seed=explore_seed,
+            hint=_load_hint(config),
         )
 
     @property
@@ -244,6 +250,18 @@ class Router:
             quality.score_pool(k, models, task=u.task)
             for k, u in zip(known, understandings, strict=True)
         ]
+        hinted: list[list[float] | None] = [None] * len(rows)
+        if explore and self.hint is not None:
+            hint = self.hint
+            hint_rows = (
+                routing_rows
+                if hint.featurizer == quality.featurizer
+                else [hint.featurizer.indices(t) for t in texts]
+            )
+            hinted = [
+                hint.score_pool(k, models, task=u.task).tolist()
+                for k, u in zip(hint.known_quality_many(hint_rows), understandings, strict=True)
+            ]
         situations = [
             self._situation(r, text, env) for r, text in zip(requests, texts, strict=True)
         ]
@@ -274,9 +292,10 @@ class Router:
                 # Exploration only where the LLM policy decides: no agent turn, no pin.
                 draw() if explore and not agent.target and not r.context.target else None,
                 unsure,
+                hint_row,
             )
-            for row, situation, agent, r, unsure in zip(
-                qualities, situations, agents, requests, uncertainty, strict=True
+            for row, situation, agent, r, unsure, hint_row in zip(
+                qualities, situations, agents, requests, uncertainty, hinted, strict=True
             )
         ]
         decisions = []
@@ -416,6 +435,19 @@ def _context(context: RouteContext | Mapping[str, Any] | None) -> RouteContext:
     if isinstance(context, RouteContext):
         return context
     return RouteContext.from_dict(context)  # checks every key and value
+
+
+def _load_hint(config: Config) -> QualityPredictor | None:
+    """The installed exploration hint (``edge-moma model install`` of a hint release), if
+    any and if exploration is on; one that cannot be loaded is skipped with a warning."""
+    path = hint_bundle_dir(config)
+    if path is None or config.policy.explore <= 0:
+        return None
+    try:
+        return QualityPredictor.load(path)
+    except BundleError as exc:
+        logger.warning("the exploration hint cannot be used (%s); exploring without it", exc)
+        return None
 
 
 def _load_bundle(config: Config, kind: BundleKind, load: Callable[[Path], _T]) -> tuple[Path, _T]:

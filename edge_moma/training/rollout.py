@@ -9,6 +9,13 @@ rename): a crash at any point leaves either the old or the new router in
 effect, never a mix or a half-copied one. The previous state is kept in
 ``history`` and ``rollback`` restores it.
 
+An *exploration hint* release (``publish(..., hint=True)``: a routing
+candidate the gate refused) is installed beside the active router, never in
+its place: ``state.json``'s ``hint`` names it, and the router only lets it
+steer which alternative exploration tries (``routing/exploration.py``). A
+normal install or a rollback drops the hint (it was judged against the router
+it replaced).
+
 What ``install`` accepts: a published release (``release.json`` naming one
 directory per kind, with the sha256 of every file — what
 ``scripts/fleet.py publish`` writes) or a single bundle directory (``card.json``).
@@ -165,6 +172,8 @@ def install(
     data_dir = Path(data_dir)
     sources = read_release(bundle)
     state = read_state(data_dir)
+    if is_hint_release(bundle):
+        return _install_hint(data_dir, sources, state)
     new_active = dict(state["active"])
     for kind, src in sources.items():
         required = None if required_labels is None else required_labels.get(kind, ())
@@ -173,10 +182,41 @@ def install(
         )
         version = str(card["version"])
         new_active[kind] = _copy_verified(src, routers_dir(data_dir) / kind, version, kind)
-    if new_active == state["active"]:
+    if new_active == state["active"] and "hint" not in state:
         return state
     history = [state["active"], *state["history"]][:KEEP_HISTORY]
     new_state = {"active": new_active, "history": history}
+    _write_state(data_dir, new_state)
+    _clean(data_dir, new_state)
+    return new_state
+
+
+def is_hint_release(path: str | Path) -> bool:
+    """Whether ``path`` is a release published as an exploration hint (``release.json``)."""
+    try:
+        release = json.loads((Path(path) / RELEASE_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(release, dict) and release.get("hint") is True
+
+
+def _install_hint(
+    data_dir: Path, sources: Mapping[str, Path], state: dict[str, Any]
+) -> dict[str, Any]:
+    """Copy a hint release's routing bundle and name it in ``state["hint"]``; the active
+    routers and the history stay as they are."""
+    if set(sources) != {"routing"}:
+        raise BundleError(
+            f"an exploration hint release holds one routing bundle, not {sorted(sources)}"
+        )
+    src = sources["routing"]
+    card = check_compatible(
+        src, "routing", required=None, current=active_bundle_dir(data_dir, "routing")
+    )
+    version = _copy_verified(
+        src, routers_dir(data_dir) / "routing", str(card["version"]), "routing"
+    )
+    new_state = {**state, "hint": {"routing": version}}
     _write_state(data_dir, new_state)
     _clean(data_dir, new_state)
     return new_state
@@ -211,7 +251,8 @@ def _copy_verified(src: Path, kind_dir: Path, version: str, kind: str) -> str:
 
 def _clean(data_dir: Path, state: dict[str, Any]) -> None:
     """Delete copies no state entry refers to, and partial copies from crashed installs."""
-    keep = {(k, v) for entry in [state["active"], *state["history"]] for k, v in entry.items()}
+    entries = [state["active"], *state["history"], state.get("hint") or {}]
+    keep = {(k, v) for entry in entries for k, v in entry.items()}
     for kind in KINDS:
         kind_dir = routers_dir(data_dir) / kind
         if not kind_dir.is_dir():

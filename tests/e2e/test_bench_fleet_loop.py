@@ -57,6 +57,13 @@ def test_two_rounds_on_small_two_model_files(tmp_path: Path) -> None:
     state = tmp_path / "work" / "device" / "routers" / "state.json"
     active = json.loads(state.read_text())["active"] if state.is_file() else {}
     assert ("routing" in active) == (gate["promoted"] > 0)
+    # A refused candidate is installed as the device's exploration hint, never as its router.
+    hint = json.loads(state.read_text()).get("hint") if state.is_file() else None
+    last = json.loads((tmp_path / "work" / "candidates" / "round-2" / "card.json").read_text())
+    if rounds[-1]["promoted"]:
+        assert hint is None and active["routing"] == last["version"]
+    else:
+        assert hint == {"routing": last["version"]} and active.get("routing") != last["version"]
     # Full information is an upper reference for the same trainer; a two-model pool has APGR.
     assert report["closure"]["figure"] == "apgr"
     assert report["full_information"]["apgr"] > report["start"]["apgr"]
