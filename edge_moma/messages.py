@@ -123,8 +123,14 @@ def check_fields(obj: Mapping[str, Any], allowed: Collection[str], where: str = 
 
 
 def query_text(messages: Sequence[Mapping[str, str]]) -> str:
-    """The text routing judges and an agent answers: the last user message ("" if none)."""
-    return next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+    """The text routing judges and an agent answers: the last user message that holds
+    text, as ``normalize_messages`` requires one ("" if none; a trailing empty user
+    message is skipped, not judged)."""
+    for m in reversed(messages):
+        text = m["content"]
+        if m["role"] == "user" and text and not text.isspace():
+            return text
+    return ""
 
 
 def estimate_tokens(text: str) -> int:

@@ -124,3 +124,15 @@ def test_any_json_is_validated_or_refused_with_a_request_error(value) -> None:
     assert out and all(set(m) == {"role", "content"} for m in out)
     assert all(m["role"] in ROLES and isinstance(m["content"], str) for m in out)
     assert query_text(out).strip()  # routing always has a user text to judge
+
+
+def test_routing_judges_the_last_user_message_with_text() -> None:
+    """Found by the property test above: an empty last user message after one with
+    text was accepted, and routing then judged an empty query."""
+    out = normalize_messages(
+        [{"role": "user", "content": "0"}, {"role": "user", "content": " \n"}], fields=FIELDS
+    )
+    assert query_text(out) == "0"
+    assert (
+        query_text([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]) == "a"
+    )
