@@ -182,7 +182,10 @@ def test_full_database_holds_records_and_counts_them_at_close(
     assert not log.flush(timeout=1.0)  # retried about five times meanwhile
     assert log.dropped == 0 and "disk is full" in str(log.error)
     log.close()
-    assert log.dropped == 300
+    # A first small batch can fit in the pages the database already has (a starved
+    # test thread hands the writer a few records at a time); the rest are counted.
+    assert log.dropped == 300 - log.written and log.written < 100
+    assert count(tmp_path / "decisions.db") == log.written
     # The warning was printed 100 times in 14 s: now once a minute (with a count).
     assert caplog.text.count("disk is full (database or disk is full); free space") == 2
     assert caplog.text.count("retrying; the queue holds new ones") == 1
