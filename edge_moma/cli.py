@@ -620,7 +620,8 @@ def model_rollback(config_path: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the versions as JSON.")
 @handle_errors
 def model_list(config_path: str | None, as_json: bool) -> None:
-    """Show the shipped and installed router versions and which are active."""
+    """Show the shipped and installed router versions, which are active (*) and which is
+    the exploration hint (h)."""
     from .config import load_config
     from .training.rollout import list_versions
 
@@ -629,7 +630,7 @@ def model_list(config_path: str | None, as_json: bool) -> None:
         echo_json(rows)
         return
     for r in rows:
-        mark = "*" if r["active"] else " "
+        mark = "*" if r["active"] else "h" if r["hint"] else " "
         click.echo(f"{mark} {r['kind']:<8} {r['version']:<28} {r['source']}")
 
 

@@ -25,7 +25,7 @@ from edge_moma.routing.exploration import choose_explored, propensities
 from edge_moma.routing.policy import choose
 from edge_moma.routing.utility import order
 from edge_moma.training.fleet import publish
-from edge_moma.training.rollout import install, is_hint_release, rollback
+from edge_moma.training.rollout import install, is_hint_release, list_versions, rollback
 
 
 @given(pools(), st.floats(0, 1), st.floats(0, 2), st.data())
@@ -180,6 +180,12 @@ def test_an_installed_hint_steers_exploration_only(make_rt, hint_release: Path) 
     assert is_hint_release(hint_release)
     state = install(data, hint_release)
     assert state["hint"] == {"routing": "hint-1"} and "routing" not in state["active"]
+    listed = list_versions(data, {"routing": shipped_bundle_dir("routing")})
+    routing = [r for r in listed if r["kind"] == "routing"]
+    assert [(r["version"], r["active"], r["hint"]) for r in routing][1:] == [
+        ("hint-1", False, True)
+    ]
+    assert routing[0]["source"] == "shipped" and routing[0]["active"]
     with make_rt(0.2) as rt:
         assert rt.router.hint is not None and rt.router.quality.version != "hint-1"
         after = rt.route_many(QUERIES, contexts=CTX)

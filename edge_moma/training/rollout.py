@@ -275,11 +275,14 @@ def rollback(data_dir: str | Path) -> dict[str, Any]:
 
 
 def list_versions(data_dir: str | Path, shipped: dict[str, Path]) -> list[dict[str, Any]]:
-    """Every router version this device has (shipped and installed), and which is active."""
+    """Every router version this device has (shipped and installed), which is active, and
+    which is the exploration hint (``hint``: installed beside the active one, never used
+    for a greedy choice)."""
     state = read_state(data_dir)
     rows: list[dict[str, Any]] = []
     for kind in KINDS:
         active = state["active"].get(kind)
+        hint = (state.get("hint") or {}).get(kind)
         ship = shipped.get(kind)
         if ship is not None and (ship / CARD_NAME).is_file():
             rows.append(
@@ -288,6 +291,7 @@ def list_versions(data_dir: str | Path, shipped: dict[str, Path]) -> list[dict[s
                     "version": str(read_card(ship).get("version", "")),
                     "source": "shipped",
                     "active": not active,
+                    "hint": False,
                     "path": str(ship),
                 }
             )
@@ -305,6 +309,7 @@ def list_versions(data_dir: str | Path, shipped: dict[str, Path]) -> list[dict[s
                             "version": child.name,
                             "source": "installed",
                             "active": child.name == active,
+                            "hint": child.name == hint,
                             "path": str(child),
                         }
                     )
