@@ -250,18 +250,6 @@ class Router:
             quality.score_pool(k, models, task=u.task)
             for k, u in zip(known, understandings, strict=True)
         ]
-        hinted: list[list[float] | None] = [None] * len(rows)
-        if explore and self.hint is not None:
-            hint = self.hint
-            hint_rows = (
-                routing_rows
-                if hint.featurizer == quality.featurizer
-                else [hint.featurizer.indices(t) for t in texts]
-            )
-            hinted = [
-                hint.score_pool(k, models, task=u.task).tolist()
-                for k, u in zip(hint.known_quality_many(hint_rows), understandings, strict=True)
-            ]
         situations = [
             self._situation(r, text, env) for r, text in zip(requests, texts, strict=True)
         ]
@@ -278,6 +266,19 @@ class Router:
                 understandings, texts, situations, requests, strict=True
             )
         ]
+        # Exploration only where the LLM policy decides: no agent turn, no pin.
+        free = [
+            not a.target and not r.context.target for a, r in zip(agents, requests, strict=True)
+        ]
+        hinted: list[list[float] | None] = [None] * len(rows)
+        if explore and self.hint is not None and any(free):
+            hint, which = self.hint, [i for i, f in enumerate(free) if f]
+            same = hint.featurizer == quality.featurizer
+            hint_rows = [
+                routing_rows[i] if same else hint.featurizer.indices(texts[i]) for i in which
+            ]
+            for i, k in zip(which, hint.known_quality_many(hint_rows), strict=True):
+                hinted[i] = hint.score_pool(k, models, task=understandings[i].task).tolist()
         draw = self._explorer.random
         choices = [
             choose(
@@ -289,13 +290,12 @@ class Router:
                 policy,
                 budgets,
                 masks,
-                # Exploration only where the LLM policy decides: no agent turn, no pin.
-                draw() if explore and not agent.target and not r.context.target else None,
+                draw() if explore and exploring else None,
                 unsure,
                 hint_row,
             )
-            for row, situation, agent, r, unsure, hint_row in zip(
-                qualities, situations, agents, requests, uncertainty, hinted, strict=True
+            for row, situation, exploring, unsure, hint_row in zip(
+                qualities, situations, free, uncertainty, hinted, strict=True
             )
         ]
         decisions = []
