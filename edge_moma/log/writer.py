@@ -507,9 +507,9 @@ class DecisionLog:
                 return
 
     def _over_size(self) -> bool:
-        """Whether the database file has outgrown its share of ``max_mb``: then retention
-        runs before the next batch, so a backlog drained at once (a starved writer's
-        whole queue) overshoots by one batch at most, not by the queue."""
+        """Whether the database file has outgrown its share of ``max_mb`` (retention's
+        trigger): then retention runs before the next batch, so a backlog drained at
+        once (a starved writer's whole queue) overshoots by one batch, not the queue."""
         store = self._store
         if store is None or self._high <= 0 or self._size_due:
             return self._size_due
@@ -701,13 +701,9 @@ class DecisionLog:
                     self._wake.set()  # more to delete: back at once, after one batch
                     return
                 self._age_due = False
-            if self._high <= 0:
+            if not self._over_size():
                 return
             page, pages, free = store.pages()
-            if not self._size_due:
-                if page * pages <= self._high:
-                    return
-                self._size_due = True
             low = int(self._high * 0.9)
             if (pages - free) * page > low:
                 deleted = 0
