@@ -143,12 +143,7 @@ def _uniform(
     draw: float,
 ) -> Explored:
     """``choose_explored`` without a hint."""
-    top = utilities[best]
-    near = [
-        i
-        for i, u in enumerate(utilities)
-        if i != best and eligible[i] and uncertainty[i] > 0 and u + margin * uncertainty[i] >= top
-    ]
+    near = plausible(utilities, eligible, best, margin, uncertainty)
     if not near:
         return Explored(best, 1.0, False)
     weights = [uncertainty[i] for i in near]
