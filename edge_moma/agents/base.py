@@ -70,6 +70,35 @@ def writes_about(text: str) -> bool:
     return ("about" in text or " on " in text) and _WRITE_ABOUT.search(text) is not None
 
 
+# A question about words rather than a command in them ("translate what time is it into
+# German", "what does 24 7 mean", "how do you say shopping list in French"): the words
+# quoted are no request to any agent.
+_ABOUT_WORDS = re.compile(
+    r"\btranslat(?:e|ion)\b|\bhow\s+(?:do\s+(?:you|i|we)|to|would\s+you|should\s+i)\s+"
+    r"(?:say|spell|pronounce)\b|^\W*(?:spell|pronounce|define)\b|\bdefinition\s+of\b"
+    r"|\bmeaning\s+of\b|\bwhat\s+(?:does|do|did)\s+.+\s+(?:mean|stand\s+for)\W*$"
+    r"|\b(?:synonyms?|antonyms?|another\s+word|other\s+words?)\s+for\b"
+)
+_ABOUT_WORDS_KEYS = (
+    "translat",
+    "say",
+    "spell",
+    "pronounc",
+    "defin",
+    "mean",
+    "stand",
+    "word",
+    "nym",
+)
+
+
+def asks_about_words(text: str) -> bool:
+    """Whether ``text`` (lower case, as ``words`` gives it) asks about words (a translation,
+    a spelling, a meaning) rather than giving a command in them: every built-in agent's
+    claim declines such a request, whatever agent's words it quotes."""
+    return any(k in text for k in _ABOUT_WORDS_KEYS) and _ABOUT_WORDS.search(text) is not None
+
+
 @dataclass(frozen=True)
 class AgentTurn:
     """What an agent sees of one turn.
