@@ -61,6 +61,12 @@ BINARY = [
     ("what's {b}% off {a}", lambda a, b: a * (1 - b / 100)),
     ("increase {a} by {b} percent", lambda a, b: a * (1 + b / 100)),
     ("what percent of {a} is {b}", lambda a, b: b / a * 100),
+    ("what's {a} take away {b}", lambda a, b: a - b),
+    ("what's the product of {a} and {b}", lambda a, b: a * b),
+    ("the quotient of {a} and {b}", lambda a, b: a / b),
+    ("what is the difference between {a} and {b}", lambda a, b: a - b),
+    ("what's {b} into {a}", lambda a, b: a / b),
+    ("split {a} into {b} parts", lambda a, b: a / b),
 ]
 
 
@@ -74,6 +80,8 @@ BINARY = [
 )
 def test_claimed_calculations_are_answered_right(template, a, b, words_a, words_b) -> None:
     phrase, compute = template
+    # "the product of nine hundred and one" is 901 in words: no phrasing can tell
+    assume(not ("{a} and {b}" in phrase and words_a and words_b and a % 100 == 0 and b < 100))
     text = phrase.format(a=said(a, words_a), b=said(b, words_b))
     assert calculator_claim(text) == CERTAIN, text
     reply = CalculatorAgent().handle(turn(text, "calculator"))
