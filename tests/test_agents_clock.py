@@ -44,6 +44,9 @@ def clock() -> ClockAgent:
         ),
         ("days between march 1 and june 1, 2024", "date", "There are 92 days between"),
         ("how many days until christmas", "date", "There are 299 days between"),
+        ("what month is it", "date", "Today is Friday, March 1, 2024."),
+        ("what month are we in", "", "Today is Friday, March 1, 2024."),
+        ("is today the 15th", "", "Today is Friday, March 1, 2024."),
     ],
 )
 def test_answers(clock: ClockAgent, text: str, intent: str, expected: str) -> None:
@@ -158,6 +161,17 @@ def test_offsets_follow_daylight_saving() -> None:
         ("tell me the date of my appointment", CANNOT),  # when something happens
         ("what time do shops close in Madrid on Sunday", CANNOT),
         ("how far ahead is the exit", CANNOT),  # no places, no time
+        ("what month is it", CERTAIN),
+        ("what is the current month", CERTAIN),
+        ("is today the 15th", CERTAIN),
+        ("what month is Thanksgiving in", CANNOT),  # a holiday it cannot date
+        ("what's the time set to in florida right now", CERTAIN),
+        ("what's the time, please", CERTAIN),
+        ("what's the time limit for returning shoes", POSSIBLE),  # "time" in a compound
+        ("tell me the time frame for the refund", POSSIBLE),
+        ("what day of the week was I born on", CANNOT),  # when something happened
+        ("what day of the week is christmas", CERTAIN),
+        ("translate what time is it into German", CANNOT),  # a question about words
     ],
 )
 def test_claim(text: str, expected: float) -> None:
