@@ -180,6 +180,15 @@ def test_two_changes_in_one_request(agent: RemindersAgent) -> None:
         ("make a list of pros and cons of moving to Denver", CANNOT),  # a list about something
         ("my to do list app keeps crashing", CANNOT),
         ("list your features", CANNOT),
+        ("send my shopping list to Jo", CANNOT),  # sent somewhere: the agent cannot
+        ("can you share my grocery list with my wife", CANNOT),
+        ("remind me to send the list to Jo", CERTAIN),  # a reminder, not a list sent
+        ("what's on the bestseller list this week", CANNOT),  # a ranking, not theirs
+        ("what are the top 10 list of movies", CANNOT),
+        ("what are the best apps for to do lists", CANNOT),  # apps for lists
+        ("what should be on a to do list for a new puppy", CANNOT),  # advice on a list
+        ("what should I add to my to do list", CERTAIN),  # their own list: reading it helps
+        ("how do you say shopping list in French", CANNOT),  # a question about words
         ("which chores can you help with", CANNOT),  # a question about the assistant
         ("what is my plan for the day", CERTAIN),  # the to-do list answers it
         ("what do we have to do tomorrow", CERTAIN),

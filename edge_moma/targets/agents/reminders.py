@@ -33,6 +33,7 @@ from ...agents.base import (
     POSSIBLE,
     AgentReply,
     AgentTurn,
+    asks_about_words,
     cancelled,
     words,
     writes_about,
@@ -186,6 +187,22 @@ _NOT_MINE = re.compile(
     r"synonyms)\b|^\W*list\s+your\b|\blist\s+(?:app|application|widget|template|feature)s?\b"
     # another app's list: "what's on my Netflix list", "my reading list on Goodreads"
     rf"|\b(?:{_APP_LISTS})\b[\w' -]{{0,12}}\blist\b|\blist\s+(?:on|in|at)\s+(?:{_APP_LISTS})\b"
+    # a list sent to someone or somewhere, which the agent cannot do: "send my shopping
+    # list to Jo", "share the to do list with my wife", "print my grocery list" (but "remind
+    # me to send the list to Jo" is a reminder)
+    rf"|^{_POLITE}(?:send|share|text|e-?mail|forward|print|export|sync|post|message)\s+(?:out\s+)?"
+    r"(?:(?:my|the|our|this|that)\s+)?(?:[\w'-]+\s+){0,3}?(?:lists?|groceries|to-?dos?|"
+    r"reminders)\b(?:\s+(?:to|with|over)\b|\W*$)"
+    # a ranking or public list, not one the user keeps: "the bestseller list this week"
+    r"|\b(?:best[- ]?sell(?:ers?|ing)|top\s+(?:\d+|ten|twenty|forty|hundred)|billboard|"
+    r"charts?|hot\s+100|richest|most\s+wanted|forbes|guinness|endangered)\s+(?:[\w'-]+\s+){0,2}"
+    r"lists?\b"
+    # apps and advice about lists in general: "the best apps for to do lists", "what should
+    # be on a to do list for a new puppy" (a list, not one of the user's)
+    r"|\b(?:apps?|applications?|software|programs?|tools?|templates?|planners?)\s+(?:for|to)\s+"
+    r"(?:[\w'-]+\s+){0,3}?(?:lists?|to-?dos?|reminders|tasks)\b"
+    r"|\bwhat\s+(?:should|would|could|must|to|do\s+(?:i|you|people)\s+need\s+to)\s+"
+    r"(?:i\s+|we\s+)?(?:be|go|put|add|include|write|have)\s+(?:on|in|to|into)\s+(?:a|an|any)\s+"
 )
 _VOCABULARY = re.compile(
     r"\blists?\b|\bremind|\breminders?\b|\bto[- ]?dos?\b|\btasks?\b|\bchores?\b|\bgrocer|"
@@ -390,14 +407,20 @@ def claim(text: str) -> float:
     for the day": the to-do list); ``POSSIBLE`` for list words without such a
     reading, or "add X" with no list named; ``CANNOT`` with no list or
     reminder words at all ("tell the vacuum to clean the kitchen"), for lists
-    that are not the user's, reminders for someone else, items sent
-    somewhere that is not a list ("add a filter to this photo"), and writing
-    about a subject ("a poem about my to-do list", ``writes_about``).
+    that are not the user's (a ranking: "the bestseller list"; lists in
+    general: "the best apps for to do lists"), lists sent elsewhere ("send my
+    shopping list to Jo"), reminders for someone else, items sent somewhere
+    that is not a list ("add a filter to this photo"), writing about a
+    subject ("a poem about my to-do list", ``writes_about``), and questions
+    about words ("how do you say shopping list in French",
+    ``asks_about_words``).
     """
     t, words_in, _ = words(text)
     if (
-        _GATE_WORDS.isdisjoint(words_in) and not ("to" in words_in and _TO_DO.search(t))
-    ) or writes_about(t):
+        (_GATE_WORDS.isdisjoint(words_in) and not ("to" in words_in and _TO_DO.search(t)))
+        or writes_about(t)
+        or asks_about_words(t)
+    ):
         return CANNOT
     request = parse(t)
     if request is None:
