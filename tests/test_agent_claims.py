@@ -281,3 +281,22 @@ def test_writing_about_a_subject_is_no_agent_command(words: list[str], ask: str)
     """Whatever an agent would read in the subject, a request to write about it is declined."""
     text = f"{ask} {' '.join(words)}"
     assert {name: claim(text) for name, claim in CLAIMS.items()} == dict.fromkeys(CLAIMS, CANNOT)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    words=st.lists(st.sampled_from(VOCABULARY), min_size=1, max_size=9),
+    frame=st.sampled_from(
+        [
+            "translate {} into German",
+            "how do you say {} in French",
+            "what does {} mean",
+            "how do you spell {}",
+            "what's another word for {}",
+        ]
+    ),  # fmt: skip
+)
+def test_a_question_about_words_is_no_agent_command(words: list[str], frame: str) -> None:
+    """Whatever an agent would read in the words quoted, a question about them is declined."""
+    text = frame.format(" ".join(words))
+    assert {name: claim(text) for name, claim in CLAIMS.items()} == dict.fromkeys(CLAIMS, CANNOT)
