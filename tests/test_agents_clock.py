@@ -47,6 +47,11 @@ def clock() -> ClockAgent:
         ("what month is it", "date", "Today is Friday, March 1, 2024."),
         ("what month are we in", "", "Today is Friday, March 1, 2024."),
         ("is today the 15th", "", "Today is Friday, March 1, 2024."),
+        ("i need to know the date in 256 days", "", "That is Tuesday, November 12, 2024."),
+        ("tell me the date it will be 5 days from now", "", "That is Wednesday, March 6, 2024."),
+        ("let me know what date it will be in 3 days", "", "That is Monday, March 4, 2024."),
+        ("what is the date in a week", "", "That is Friday, March 8, 2024."),
+        ("i need the full date for today", "", "Today is Friday, March 1, 2024."),
     ],
 )
 def test_answers(clock: ClockAgent, text: str, intent: str, expected: str) -> None:
@@ -172,6 +177,11 @@ def test_offsets_follow_daylight_saving() -> None:
         ("what day of the week was I born on", CANNOT),  # when something happened
         ("what day of the week is christmas", CERTAIN),
         ("translate what time is it into German", CANNOT),  # a question about words
+        ("i need to know the date in 256 days", CERTAIN),
+        ("what is the date in a week", CERTAIN),
+        ("what is the date in Tokyo", POSSIBLE),  # a place's date: the words leave it open
+        ("what is the date in 3 months", POSSIBLE),  # it counts days and weeks
+        ("what is the date it was released", POSSIBLE),  # when something happened
     ],
 )
 def test_claim(text: str, expected: float) -> None:

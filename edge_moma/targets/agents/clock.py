@@ -197,11 +197,14 @@ _BETWEEN_Q = re.compile(
     r"from(?!\s+(?:now|today)))\b"
     r"|\bhow\s+many\s+(?:more\s+)?days\b|\bcount\s+(?:the\s+)?days\b"
 )
+# "the date it was released" asks when something happened ("the date it will be in 3 days"
+# does not).
+_IT_HAPPENED = r"it(?!\s+(?:will|would|is|'ll)\b)"
 _DATE_Q = re.compile(
     r"\bwhat(?:'s|s|\s+is|\s+was|\s+will\s+be)\s+(?:the\s+)?(?:today's\s+|tomorrow's\s+|"
-    r"yesterday's\s+)?date\b(?!\s+(?:of|when|that|i|we|you|my|on\s+which|for))"
+    rf"yesterday's\s+)?date\b(?!\s+(?:of|when|that|{_IT_HAPPENED}|i|we|you|my|on\s+which|for)\b)"
     r"|\b(?:what|which)\s+(?:day|date)\s+(?:is|was|will)\s+(?:it|today|tomorrow|yesterday)\b"
-    r"|\b(?:what|which)\s+(?:day|date)\s+(?:will\s+it\s+be|is\s+it|it\s+is)\b"
+    r"|\b(?:what|which)\s+(?:day|date)\s+(?:will\s+it\s+be|is\s+it|it\s+(?:is|will\s+be))\b"
     r"|\bwhat\s+(?:will|would)\s+(?:the\s+)?(?:date|day|it)\s+be\b|\bwhat\s+year\s+is\s+it\b"
     r"|\bwhat(?:'s|s|\s+is)\s+(?:the\s+)?day\b(?!\s+(?:of\s+(?!the\s+(?:week|month))|when|that"
     r"|i|we|you|my)\b)"
@@ -216,9 +219,15 @@ _DATE_Q = re.compile(
     # "tell me the date", "what the date is today", "the date for tomorrow"
     r"|\b(?:tell|give|show|get|know|have)\s+(?:me\s+|us\s+)?(?:what\s+)?the\s+(?:full\s+|current\s+)?"
     r"date\b(?:\s+(?:is|will\s+be))?(?!\s+(?:of\s+(?!today)|when|that|i|we|you|my|on\s+which|"
-    r"for\s+(?!today|tomorrow)))"
+    rf"{_IT_HAPPENED}|for\s+(?!today|tomorrow))\b)"
     r"|\bwhat\s+the\s+date\s+(?:is|will\s+be)\b"
-    r"|\bthe\s+date\s+(?:for|of)\s+(?:today|tomorrow|yesterday)\b"
+    r"|\bthe\s+(?:full\s+|current\s+)?date\s+(?:for|of)\s+(?:today|tomorrow|yesterday)\b"
+)
+# A date the words leave open: a place's ("the date in Tokyo") or months or years away
+# ("the date in 3 months"; the agent counts days and weeks).
+_DATE_ELSEWHERE = re.compile(
+    r"\b(?:in|at)\s+(?!\d|an?\s+(?:day|week)\b|the\s+(?:morning|moment)\b)[a-z]"
+    r"|\b\d+\s+(?:months?|years?|decades?|centur(?:y|ies))\b"
 )
 # "what day is christmas", "what date is july 4": a date question about a date it can read.
 _DATE_OF = re.compile(r"\b(?:what|which)\s+(?:day|date)\b")
@@ -273,7 +282,7 @@ def parse(text: str, intent: str = "", last: Any = None) -> Query | None:
     if zone_q:
         return Query("timezone", places, None, bool(places) or bool(_MINE.search(t)))
     if date_q or (dayish and _DATE_OF.search(t) and parse_dates(t, date(2000, 1, 1))):
-        return Query("date", places, None, True)
+        return Query("date", places, None, not _DATE_ELSEWHERE.search(t))
     places = places or tuple(find_places(t))
     if intent in ("time", "timezone", "date"):
         return Query(intent, places)
@@ -516,11 +525,13 @@ class ClockAgent:
 
     def _date(self, text: str, now: datetime) -> AgentReply:
         today = now.date()
-        m = re.search(r"\b(\d+)\s+(day|week)s?\s+(from\s+(?:now|today)|ago)\b", text) or re.search(
-            r"\bin\s+(\d+)\s+(day|week)s?\b", text
-        )
-        if m:
-            n = int(m.group(1)) * (7 if m.group(2) == "week" else 1)
+        m = re.search(
+            r"\b(\d+|an?)\s+(day|week)s?\s+(from\s+(?:now|today)|ago)\b", text
+        ) or re.search(r"\bin\s+(\d+|an?)\s+(day|week)s?\b", text)
+        if m:  # "in 3 days", "a week from now"
+            n = (int(m.group(1)) if m.group(1)[0].isdigit() else 1) * (
+                7 if m.group(2) == "week" else 1
+            )
             ago = m.lastindex == 3 and m.group(3) == "ago"
             target = today + timedelta(days=-n if ago else n)
         else:
