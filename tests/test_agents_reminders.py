@@ -133,6 +133,15 @@ def test_named_lists_are_created_filled_read_and_emptied(agent: RemindersAgent) 
         ("add dish soap to groceries", "shopping", "dish soap"),
         ("add laundry to my list of things to do", "todo", "laundry"),
         ("please include feeding the fish on my to do list", "todo", "feeding the fish"),
+        # the list named first
+        ("on my to do list, add dishes", "todo", "dishes"),
+        ("for the shopping list, add ham as well", "shopping", "ham"),
+        ("shopping list: add bananas", "shopping", "bananas"),
+        ("add to my list of things to do: wash the dog", "todo", "wash the dog"),
+        ("put on my shopping list i need carrots", "shopping", "carrots"),
+        ("make sure bread gets added to my shopping list", "shopping", "bread"),
+        ("will you make sure that mopping is on my to do list", "todo", "mopping"),
+        ("i need oranges on my shopping list", "shopping", "oranges"),
     ],
 )
 def test_adds_spoken_phrasings(agent: RemindersAgent, text: str, list_name: str, item: str):
@@ -180,6 +189,10 @@ def test_two_changes_in_one_request(agent: RemindersAgent) -> None:
         ("make a list of pros and cons of moving to Denver", CANNOT),  # a list about something
         ("my to do list app keeps crashing", CANNOT),
         ("list your features", CANNOT),
+        ("on my shopping list, remove bread and add milk", POSSIBLE),  # two changes
+        ("does my shopping list include corn", POSSIBLE),  # a check it does not read, no add
+        ("i want everything on my shopping list", POSSIBLE),  # the whole list: an order
+        ("what's list remove it", POSSIBLE),  # no list's name before the verb
         ("send my shopping list to Jo", CANNOT),  # sent somewhere: the agent cannot
         ("can you share my grocery list with my wife", CANNOT),
         ("remind me to send the list to Jo", CERTAIN),  # a reminder, not a list sent

@@ -139,6 +139,35 @@ _ADD_SOMEWHERE = re.compile(
     rf"\b(?:{_ADD_VERB}|remove|delete)\s+.+?\s+(?:to|on|onto|in|into|from|off)\s+"
     r"(?:my|the|our|his|her|your|this|that|these|those)\s+"
 )
+# The list named first, then the change: "on my to do list, add dishes", "shopping list:
+# remove eggs", "add to my task list get the carpet cleaned", "make sure bread is on my
+# shopping list", "i need oranges on my shopping list". One change only: "remove bread
+# and add milk" is left to the intent router.
+_ONE_CHANGE = (
+    rf"(?!.*(?:\b(?:and|then)\s+|[,;]\s*)(?:{_ADD_VERB}|{_REMOVE_VERB}|removed|added)\b)"
+    r"(?!.*\bremoved\b)"
+)
+# A list named first is the user's own or a built-in one ("my camping list", "shopping list"),
+# not any word before "list" ("what's list remove it").
+_OWN = r"(?=(?:my|our|the)\s|(?:shopping|grocery|groceries|to[- ]?do|todo|task|tasks|chores?)\b)"
+_ADD_FIRST_VERB = r"add|put|stick|throw|pop|jot\s+down|write\s+down|tack\s+on"
+_ADD_FIRST = re.compile(
+    rf"^{_POLITE}(?:(?:on|to|for|in|update)\s+)?{_OWN}(?P<list>{_LIST})\s*[,:;-]?\s*(?:please\s+)?"
+    rf"(?:{_ADD_FIRST_VERB})\s+{_ONE_CHANGE}(?P<item>.+)$"
+    rf"|^{_POLITE}(?:add|put|write\s+down|jot\s+down)\s+(?:to|on|onto)\s+{_OWN}(?P<list2>{_LIST})\s*[,:;-]?\s*"
+    rf"{_ONE_CHANGE}(?P<item2>.+)$"
+    rf"|^{_POLITE}(?:please\s+)?make\s+sure\s+(?:that\s+)?{_ONE_CHANGE}(?P<item3>.+?)\s+(?:is|are|gets?|goes|go)"
+    rf"\s+(?:added\s+|put\s+)?(?:on|in|to|onto)\s+(?P<list3>{_LIST})$"
+    # not the whole list, which is to order or buy: "i want everything on my shopping list"
+    rf"|^{_POLITE}(?:i|we)\s+(?:need|want)\s+{_ONE_CHANGE}"
+    r"(?!(?:to|you|everything|anything|all|whatever|what|the\s+(?:things|items|stuff|whole))\b)"
+    rf"(?P<item4>.+?)\s+(?:added\s+|put\s+)?"
+    rf"(?:on|in|to|onto)\s+(?P<list4>{_LIST})$"
+)
+_REMOVE_FIRST = re.compile(
+    rf"^{_POLITE}(?:(?:on|from|for|in|update)\s+)?{_OWN}(?P<list>{_LIST})\s*[,:;-]?\s*(?:please\s+)?"
+    rf"(?:remove|delete|take\s+off|cross\s+off|drop|erase|scratch)\s+{_ONE_CHANGE}(?P<item>.+)$"
+)
 _CHECK = re.compile(
     rf"^{_POLITE}(?:is|are|did\s+i\s+(?:add|put|write)|have\s+i\s+(?:added|put|got)|"
     r"do\s+i\s+have|does|did\s+you\s+(?:add|put)|can\s+you\s+(?:check|tell\s+me)\s+if\s+"
@@ -304,18 +333,21 @@ def _parse(t: str) -> ListRequest | None:
         name = _list_name(m.group("name") or "", m.group("rest") or "")
         if name is not None:
             return ListRequest("create", name, "", True)
-    for action, pattern in (("clear", _CLEAR), ("remove", _REMOVE), ("check", _CHECK),
-                            ("add", _ADD), ("list", _READ)):  # fmt: skip
+    for action, pattern in (("clear", _CLEAR), ("remove", _REMOVE_FIRST), ("add", _ADD_FIRST),
+                            ("remove", _REMOVE), ("check", _CHECK), ("add", _ADD),
+                            ("list", _READ)):  # fmt: skip
         m = pattern.search(t)
         if m is None:
             continue
         named = _named(m)
-        if named is None:
-            continue
+        if named is None or (named == "" and pattern in (_ADD_FIRST, _REMOVE_FIRST)):
+            continue  # not a list's name, or "the list" before a verb ("the list remove it")
         item = _clean(next((v for k, v in m.groupdict().items() if k.startswith("item") and v), ""))
         if action == "add" and _THAT.match(item):  # "we need toilet paper, add it to the list"
             before = t[: m.start()].rstrip(" ,;")
             item = _clean(_NEED.sub("", before.split(",")[-1].strip())) if before else item
+        elif action == "add":  # "put on my shopping list i need carrots": the carrots
+            item = _clean(_NEED.sub("", item))
         if action == "check" and re.search(
             r"\bif\s+(?:not|it's\s+not|they\s+aren't|it\s+isn't)\b", t
         ):
