@@ -171,6 +171,8 @@ def test_claim_says_how_surely_it_reads_a_calculation(text: str, expected: float
         ("what's 4 into 20", 5),
         ("split 90 three ways", 30),
         ("split 120 into 4 equal parts", 30),
+        ("what do 3 and 4 add up to", 7),
+        ("what's 14 add 9", 23),
     ],
 )
 def test_answers_spoken_phrasings(text: str, expected: float) -> None:

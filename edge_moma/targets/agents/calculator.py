@@ -110,6 +110,11 @@ _REWRITES: list[_Rewrite] = [
         lambda m: "(" + "+".join(re.findall(NUM, m.group(1))) + ")",
     ),
     (("add",), re.compile(rf"\badd\s+(?:up\s+)?({NUM})\s+(?:to|and)\s+"), r"\1+"),
+    (  # "what do 3 and 4 add up to", "what's 14 add 9"
+        ("add",),
+        re.compile(rf"({NUM})\s+and\s+({NUM})\s+add\s+up(?:\s+to)?\b|(?<=\d)\s+add\s+(?=\d)"),
+        lambda m: f"({m.group(1)}+{m.group(2)})" if m.group(1) else "+",
+    ),
     (
         ("go into",),
         re.compile(rf"\bhow\s+many\s+times\s+(?:does|can|will|do)\s+({NUM})\s+go\s+into\s+({NUM})"),
