@@ -52,6 +52,10 @@ def clock() -> ClockAgent:
         ("let me know what date it will be in 3 days", "", "That is Monday, March 4, 2024."),
         ("what is the date in a week", "", "That is Friday, March 8, 2024."),
         ("i need the full date for today", "", "Today is Friday, March 1, 2024."),
+        ("what is the month and day tomorrow", "", "Tomorrow is Saturday, March 2, 2024."),
+        ("what date are we on", "", "Today is Friday, March 1, 2024."),
+        ("date and time please", "", "It's 3:30 PM on Friday, March 1, 2024."),
+        ("what time of day is it", "", "It's 3:30 PM on Friday, March 1, 2024."),
     ],
 )
 def test_answers(clock: ClockAgent, text: str, intent: str, expected: str) -> None:
@@ -182,6 +186,13 @@ def test_offsets_follow_daylight_saving() -> None:
         ("what is the date in Tokyo", POSSIBLE),  # a place's date: the words leave it open
         ("what is the date in 3 months", POSSIBLE),  # it counts days and weeks
         ("what is the date it was released", POSSIBLE),  # when something happened
+        ("what's today's day and date", CERTAIN),
+        ("what is the exact date today", CERTAIN),
+        ("on what date are we", CERTAIN),
+        ("what day are we meeting", CANNOT),  # when something happens
+        ("the time please", CERTAIN),
+        ("what time and date is the concert", POSSIBLE),  # not the whole request
+        ("what is the full date after today", POSSIBLE),  # a date it does not count
     ],
 )
 def test_claim(text: str, expected: float) -> None:

@@ -156,7 +156,7 @@ _NOW = (
 _EVENT = re.compile(
     r"\b(?:what|which)\s+(?:time|day|date)\s+(?:do|does|did|should|will|would|can|could|am|"
     r"are|were|has|have|must|shall)\s+(?!(?:it|today|tomorrow|yesterday)\b)"
-    r"(?!you\s+(?:have|got)\b)"
+    r"(?!you\s+(?:have|got)\b)(?!we(?:\s+(?:on|in|at))?\W*$)"
     r"|\b(?:what|which)\s+(?:time|day|date)(?:\s+of\s+the\s+(?:week|month))?\s+(?:is|was)\s+"
     r"(?:my|the|our|your|his|her|their|this|that|a|an|sunrise|sunset|dawn|dusk|[a-z]+'s|"
     r"i|we|you|he|she|they)\b"
@@ -189,6 +189,10 @@ _TIME_Q = re.compile(
     rf"|\b(?:tell|telling|give|got|know|have)\s+(?:me\s+|us\s+|you\s+)?the\s+time\b{_NOW}"
     r"|(?:^\W*|\bthe\s+|\bwhat\s+)time\s+(?:right\s+now\s+|now\s+)?(?:in|at|over\s+in|there)\b"
     rf"|^\W*time\b{_NOW}|\bwhat\s+time\s+will\s+it\s+be\b"
+    # the whole request asks the time and the date, or the time of day: the time answers both
+    r"|^\W*(?:what(?:'s|s|\s+is|\s+are)\s+)?(?:the\s+)?(?:current\s+)?(?:time\s+and\s+(?:the\s+)?date|"
+    r"date\s+and\s+(?:the\s+)?time)(?:\s+(?:now|please|right\s+now))?\W*$"
+    r"|\bwhat\s+time\s+of\s+(?:the\s+)?day\s+is\s+it\b|^\W*the\s+time(?:\s+please|\s+now)?\W*$"
 )
 _ZONE_Q = re.compile(r"\btime\s*-?\s*zones?\b")
 _MINE = re.compile(r"\b(?:am\s+i|are\s+we|my|our|this\s+device|here|local)\b")
@@ -202,7 +206,8 @@ _BETWEEN_Q = re.compile(
 _IT_HAPPENED = r"it(?!\s+(?:will|would|is|'ll)\b)"
 _DATE_Q = re.compile(
     r"\bwhat(?:'s|s|\s+is|\s+was|\s+will\s+be)\s+(?:the\s+)?(?:today's\s+|tomorrow's\s+|"
-    rf"yesterday's\s+)?date\b(?!\s+(?:of|when|that|{_IT_HAPPENED}|i|we|you|my|on\s+which|for)\b)"
+    rf"yesterday's\s+|exact\s+|full\s+)?date\b(?!\s+(?:of|when|that|{_IT_HAPPENED}|i|we|you|my|"
+    r"on\s+which|for|after|before)\b)"
     r"|\b(?:what|which)\s+(?:day|date)\s+(?:is|was|will)\s+(?:it|today|tomorrow|yesterday)\b"
     r"|\b(?:what|which)\s+(?:day|date)\s+(?:will\s+it\s+be|is\s+it|it\s+(?:is|will\s+be))\b"
     r"|\bwhat\s+(?:will|would)\s+(?:the\s+)?(?:date|day|it)\s+be\b|\bwhat\s+year\s+is\s+it\b"
@@ -216,6 +221,11 @@ _DATE_Q = re.compile(
     r"|\b(?:what|which)\s+month\s+(?:is\s+it|is\s+this|it\s+is|are\s+we\s+in)\b"
     r"|\bwhat(?:'s|s|\s+is)\s+(?:the\s+|this\s+)?(?:current\s+)?month\W*(?:now|today)?\W*$"
     r"|^\W*what(?:'s|\s+is)\s+today\W*$"
+    # "what date are we on", "what's today's day and date", "the month and day tomorrow"
+    r"|\b(?:what|which)\s+(?:day|date)\s+are\s+we(?:\s+(?:on|in|at))?\W*$"
+    r"|^\W*(?:what(?:'s|s|\s+is|\s+are)\s+)?(?:the\s+|today's\s+)?(?:current\s+|exact\s+|full\s+)?"
+    r"(?:(?:day|month|year|date)(?:\s*,\s*|\s+and\s+))+(?:day|month|year|date)"
+    r"(?:\s+(?:now|today|tomorrow|please))?\W*$"
     # "tell me the date", "what the date is today", "the date for tomorrow"
     r"|\b(?:tell|give|show|get|know|have)\s+(?:me\s+|us\s+)?(?:what\s+)?the\s+(?:full\s+|current\s+)?"
     r"date\b(?:\s+(?:is|will\s+be))?(?!\s+(?:of\s+(?!today)|when|that|i|we|you|my|on\s+which|"
