@@ -80,8 +80,8 @@ BINARY = [
 )
 def test_claimed_calculations_are_answered_right(template, a, b, words_a, words_b) -> None:
     phrase, compute = template
-    # "the product of nine hundred and one" is 901 in words: no phrasing can tell
-    assume(not ("{a} and {b}" in phrase and words_a and words_b and a % 100 == 0 and b < 100))
+    # "the product of nine hundred and one" is 901 in words ("and" joins after a scale word)
+    assume(not ("{a} and {b}" in phrase and words_a and words_b and a % 100 == 0))
     text = phrase.format(a=said(a, words_a), b=said(b, words_b))
     assert calculator_claim(text) == CERTAIN, text
     reply = CalculatorAgent().handle(turn(text, "calculator"))
