@@ -64,6 +64,9 @@ def test_list_check_remove_clear(agent: RemindersAgent) -> None:
     assert agent.handle(turn("what's on my todo list", "todo_list")).reply == (
         "Your to-do list is empty."
     )
+    agent.handle(turn("add laundry to my to do list", "todo_list_update"))
+    deleted = agent.handle(turn("please delete my todo list", ""))  # a built-in list: emptied
+    assert deleted.data["removed"] == 1 and agent.store.items("todo") == []
 
 
 def test_asks_for_a_missing_item_then_takes_the_answer(agent: RemindersAgent) -> None:
@@ -193,6 +196,8 @@ def test_two_changes_in_one_request(agent: RemindersAgent) -> None:
         ("does my shopping list include corn", POSSIBLE),  # a check it does not read, no add
         ("i want everything on my shopping list", POSSIBLE),  # the whole list: an order
         ("what's list remove it", POSSIBLE),  # no list's name before the verb
+        ("can you delete my todo list please", CERTAIN),  # a built-in list: emptied
+        ("delete my camping list", POSSIBLE),  # a list by name is never deleted
         ("send my shopping list to Jo", CANNOT),  # sent somewhere: the agent cannot
         ("can you share my grocery list with my wife", CANNOT),
         ("remind me to send the list to Jo", CERTAIN),  # a reminder, not a list sent

@@ -121,6 +121,9 @@ _CLEAR = re.compile(
     rf"all\s+(?:the\s+)?items)\s+(?:from|on|of|in|off)?\s*(?P<list2>{_LIST})"
     rf"|\b(?:delete|remove|clear)\s+all\s+(?P<list3>my\s+reminders)\b"
     rf"|\bmake\s+(?P<list4>{_LIST})\s+(?:blank|empty)\b"
+    # "delete my to do list": a built-in list is emptied, never deleted
+    rf"|^{_POLITE}(?:delete|remove|cancel|trash|get\s+rid\s+of)\s+(?P<list5>(?:my|the|our)\s+"
+    r"(?:to-?\s?do|todo|shopping|grocery)\s+list)$"
 )
 _REMOVE = re.compile(
     rf"\b(?:{_REMOVE_VERB})\s+(?:off\s+|out\s+|away\s+)?(?P<item>.+?)\s+(?:off|from|out\s+of|on|in)\s+"
@@ -375,7 +378,7 @@ def _named(m: re.Match[str]) -> str | None:
     """The list a match names: a built-in key, a custom name, "" for "the list", or
     ``None`` when the words around "list" are not a list's name ("playlist" never matches)."""
     g = m.groupdict()
-    for key in ("list", "list2", "list3", "list4"):
+    for key in ("list", "list2", "list3", "list4", "list5"):
         phrase = g.get(key)
         if phrase:
             inner = _LIST_RE.fullmatch(phrase)
