@@ -125,6 +125,7 @@ def test_replies_clearly_to_bad_input() -> None:
         ("who was the 16th president", CANNOT),
         ("what's the difference between mean and median", CANNOT),  # no numbers: no sum
         ("split the bill with Sam", POSSIBLE),  # maths words, no numbers: it asks
+        ("please provide the square root of 36", CERTAIN),
     ],
 )
 def test_claim_says_how_surely_it_reads_a_calculation(text: str, expected: float) -> None:

@@ -200,7 +200,8 @@ _FILLER = frozenset(
      "then", "now", "as", "decimal", "number", "exactly", "us", "for", "let's", "lets", "see",
      "solve", "solution", "dollars", "dollar", "bucks", "euros", "euro", "cents", "pounds",
      "sterling", "that", "this", "just", "fast", "real", "really", "simple", "math", "sum",
-     "total", "come", "up", "with", "are", "was", "got", "something"]
+     "total", "come", "up", "with", "are", "was", "got", "something", "provide", "determine",
+     "evaluate"]
 )  # fmt: skip
 _MATH_WORDS = frozenset(
     ["math", "maths", "calculate", "calculator", "calculation", "calculations", "compute",
