@@ -57,10 +57,11 @@ def words(text: str) -> Words:
 
 
 # A request for something written about a subject ("tell me a joke about time zones",
-# "a poem about my shopping list"): the subject's words are no command to any agent.
+# "a poem about my shopping list", "the latest on the time change debate"): the subject's
+# words are no command to any agent.
 _WRITE_ABOUT = re.compile(
     r"\b(?:jokes?|poems?|stor(?:y|ies)|songs?|raps?|riddles?|limericks?|haikus?|essays?|"
-    r"puns?|fun\s+facts?)\s+(?:about|on)\b"
+    r"puns?|fun\s+facts?|news|headlines|the\s+latest|articles?)\s+(?:about|on)\b"
 )
 
 
