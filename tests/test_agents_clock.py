@@ -190,6 +190,12 @@ def test_offsets_follow_daylight_saving() -> None:
         ("what is the exact date today", CERTAIN),
         ("on what date are we", CERTAIN),
         ("what day are we meeting", CANNOT),  # when something happens
+        ("what time is kickoff for the Madrid game", CANNOT),  # an event's time
+        ("what time is check in at the hotel in Paris", CANNOT),
+        ("what time is it now in Paris", CERTAIN),
+        ("how long is the time difference going to last", CANNOT),  # a duration
+        ("how long until christmas", POSSIBLE),  # days until a date it reads: the router decides
+        ("what's the latest on the time change debate", CANNOT),  # news about a subject
         ("the time please", CERTAIN),
         ("what time and date is the concert", POSSIBLE),  # not the whole request
         ("what is the full date after today", POSSIBLE),  # a date it does not count

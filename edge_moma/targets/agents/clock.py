@@ -161,6 +161,11 @@ _EVENT = re.compile(
     r"(?:my|the|our|your|his|her|their|this|that|a|an|sunrise|sunset|dawn|dusk|[a-z]+'s|"
     r"i|we|you|he|she|they)\b"
     r"|\b(?:what|which)\s+(?:day|date)\s+(?:is|was)\s+it\s+that\b"
+    # "what time is kickoff", "what time is check in at the hotel": an event's time
+    r"|\b(?:what|which)\s+time\s+(?:is|was)\s+(?!(?:it|in|now|today|tomorrow|yesterday|there|"
+    r"here|over|right|currently)\b)[a-z]"
+    # a duration ("how long is the time difference going to last"), not a time or a date
+    r"|^\W*how\s+long\b(?!.*\b(?:until|till|til|since|ago|between|before)\b)"
     r"|^\W*when\s+(?:does|do|is|was|did|will|are|were|should|can)\s+(?!it\b)"
     r"|\bdate\s+of\s+(?:the|my|our|your|a|an)\b"
     r"|\b(?:good|best|right|bad|better)\s+time\b|\btime\s+(?:for|to)\s+(?!go\b)"
