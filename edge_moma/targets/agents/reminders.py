@@ -203,9 +203,11 @@ _NOT_MINE = re.compile(
     # a list written for the user, not one of theirs: "give me a packing list for the beach"
     r"|\b(?:give|get|write|generate|suggest|recommend|draw\s+up)\s+(?:me|us)\s+(?:a|an|some)\s+"
     r"(?:[\w'-]+\s+){0,2}list\b"
-    # an errand for someone else: "ask Priya to add the tickets to the list", "tell Sam that..."
+    # an errand for someone else: "ask Priya to add the tickets to the list", "tell Sam that...",
+    # "tell Ana I added the tickets to our list", "let Tom know ..."
     r"|^\W*(?:please\s+)?(?:ask|tell|text|message|email|remind)\s+(?!me\b|us\b)[a-z]+"
-    r"(?:\s+[a-z]+)?\s+(?:to|that)\b"
+    r"(?:\s+[a-z]+)?\s+(?:to|that|i|i'm|i've|i'll|we|we're|we've|it's|about)\b"
+    r"|^\W*(?:please\s+)?let\s+(?!me\b|us\b)[a-z]+(?:\s+[a-z]+)?\s+know\b"
     # a how-to question ("how do I make a to do list app") or a fact to recall ("remind me
     # what the capital of Peru is"), not a request about the user's own lists
     r"|^\W*how\s+(?:do|can|should|would)\s+(?:i|you|we|one)\b|^\W*how\s+to\b"
@@ -225,10 +227,16 @@ _NOT_MINE = re.compile(
     rf"|^{_POLITE}(?:send|share|text|e-?mail|forward|print|export|sync|post|message)\s+(?:out\s+)?"
     r"(?:(?:my|the|our|this|that)\s+)?(?:[\w'-]+\s+){0,3}?(?:lists?|groceries|to-?dos?|"
     r"reminders)\b(?:\s+(?:to|with|over)\b|\W*$)"
-    # a ranking or public list, not one the user keeps: "the bestseller list this week"
+    # a ranking or public list, not one the user keeps: "the bestseller list this week", "the
+    # waiting list for the clinic"
     r"|\b(?:best[- ]?sell(?:ers?|ing)|top\s+(?:\d+|ten|twenty|forty|hundred)|billboard|"
-    r"charts?|hot\s+100|richest|most\s+wanted|forbes|guinness|endangered)\s+(?:[\w'-]+\s+){0,2}"
-    r"lists?\b"
+    r"charts?|hot\s+100|richest|most\s+wanted|forbes|guinness|endangered|waiting)\s+"
+    r"(?:[\w'-]+\s+){0,2}lists?\b"
+    # a list kept somewhere else: "my list on the podcast app", "the guest list on the website"
+    r"|\blists?\b.{0,40}\b(?:on|in|at)\s+(?:the|my|your|their|our)\s+(?:[\w'-]+\s+){0,2}"
+    r"(?:app|application|website|site|web\s+page)\b"
+    # a place's sights, which is a recommendation: "a list of things to see in Rome"
+    r"|\b(?:things|places|sights|stuff)\s+to\s+(?:see|visit|try|eat)\s+(?:in|at|near|around)\b"
     # apps and advice about lists in general: "the best apps for to do lists", "what should
     # be on a to do list for a new puppy" (a list, not one of the user's)
     r"|\b(?:apps?|applications?|software|programs?|tools?|templates?|planners?)\s+(?:for|to)\s+"
