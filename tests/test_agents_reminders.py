@@ -198,7 +198,7 @@ def test_two_changes_in_one_request(agent: RemindersAgent) -> None:
         ("what's list remove it", POSSIBLE),  # no list's name before the verb
         ("can you delete my todo list please", CERTAIN),  # a built-in list: emptied
         ("delete my camping list", POSSIBLE),  # a list by name is never deleted
-        ("send my shopping list to Jo", CANNOT),
+        ("send my shopping list to Jo", CANNOT),  # sent somewhere: the agent cannot
         ("tell Ana I added the tickets to our list", CANNOT),  # an errand for someone
         ("let Tom know the list is on the fridge", CANNOT),
         ("add the new episode to my list on the podcast app", CANNOT),  # kept elsewhere
@@ -206,7 +206,7 @@ def test_two_changes_in_one_request(agent: RemindersAgent) -> None:
         ("what's on the waiting list for the clinic", CANNOT),  # a public list
         ("make a list of things to see in Rome for me", CANNOT),  # a place's sights
         ("start a list of movies to see", CERTAIN),  # the user's own list
-        ("any news about the shopping list app", CANNOT),  # news about a subject  # sent somewhere: the agent cannot
+        ("any news about the shopping list app", CANNOT),  # news about a subject
         ("can you share my grocery list with my wife", CANNOT),
         ("remind me to send the list to Jo", CERTAIN),  # a reminder, not a list sent
         ("what's on the bestseller list this week", CANNOT),  # a ranking, not theirs
