@@ -61,6 +61,12 @@ BINARY = [
     ("what's {b}% off {a}", lambda a, b: a * (1 - b / 100)),
     ("increase {a} by {b} percent", lambda a, b: a * (1 + b / 100)),
     ("what percent of {a} is {b}", lambda a, b: b / a * 100),
+    ("what's {a} take away {b}", lambda a, b: a - b),
+    ("what's the product of {a} and {b}", lambda a, b: a * b),
+    ("the quotient of {a} and {b}", lambda a, b: a / b),
+    ("what is the difference between {a} and {b}", lambda a, b: a - b),
+    ("what's {b} into {a}", lambda a, b: a / b),
+    ("split {a} into {b} parts", lambda a, b: a / b),
 ]
 
 
@@ -74,6 +80,8 @@ BINARY = [
 )
 def test_claimed_calculations_are_answered_right(template, a, b, words_a, words_b) -> None:
     phrase, compute = template
+    # "the product of nine hundred and one" is 901 in words ("and" joins after a scale word)
+    assume(not ("{a} and {b}" in phrase and words_a and words_b and a % 100 == 0))
     text = phrase.format(a=said(a, words_a), b=said(b, words_b))
     assert calculator_claim(text) == CERTAIN, text
     reply = CalculatorAgent().handle(turn(text, "calculator"))
@@ -272,4 +280,23 @@ def test_any_text_gets_a_claim_and_never_an_exception(text: str) -> None:
 def test_writing_about_a_subject_is_no_agent_command(words: list[str], ask: str) -> None:
     """Whatever an agent would read in the subject, a request to write about it is declined."""
     text = f"{ask} {' '.join(words)}"
+    assert {name: claim(text) for name, claim in CLAIMS.items()} == dict.fromkeys(CLAIMS, CANNOT)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    words=st.lists(st.sampled_from(VOCABULARY), min_size=1, max_size=9),
+    frame=st.sampled_from(
+        [
+            "translate {} into German",
+            "how do you say {} in French",
+            "what does {} mean",
+            "how do you spell {}",
+            "what's another word for {}",
+        ]
+    ),  # fmt: skip
+)
+def test_a_question_about_words_is_no_agent_command(words: list[str], frame: str) -> None:
+    """Whatever an agent would read in the words quoted, a question about them is declined."""
+    text = frame.format(" ".join(words))
     assert {name: claim(text) for name, claim in CLAIMS.items()} == dict.fromkeys(CLAIMS, CANNOT)

@@ -114,6 +114,18 @@ def test_replies_clearly_to_bad_input() -> None:
         ("give me a math riddle", CANNOT),
         ("this is 10 times better than before", CANNOT),  # an operation left hanging
         ("tell me a joke about 7 times 8", CANNOT),  # writing about a subject
+        ("what's the product of 6 and 7", CERTAIN),
+        ("what is the difference between 50 and 20", CERTAIN),
+        ("what's 2 to the 5th", CERTAIN),
+        ("what is 100 take away 25", CERTAIN),
+        ("what's 4 into 20", CERTAIN),
+        ("split 90 three ways", CERTAIN),
+        ("play one two three four by Feist", CANNOT),  # numbers no operation joins
+        ("what does 24 7 mean", CANNOT),  # a question about words
+        ("who was the 16th president", CANNOT),
+        ("what's the difference between mean and median", CANNOT),  # no numbers: no sum
+        ("split the bill with Sam", POSSIBLE),  # maths words, no numbers: it asks
+        ("please provide the square root of 36", CERTAIN),
     ],
 )
 def test_claim_says_how_surely_it_reads_a_calculation(text: str, expected: float) -> None:
@@ -150,6 +162,18 @@ def test_claim_says_how_surely_it_reads_a_calculation(text: str, expected: float
         ("quick one, what's eight times nine", 72),
         ("negative five times three", -15),
         ("how many square feet is a 13 by 74 room", 962),
+        ("what's the total of 4 5 and 6", 15),
+        ("what's the product of six and seven", 42),
+        ("what's the quotient of 50 and 5", 10),
+        ("what is the difference between fifty and twenty", 30),
+        ("what's 2 to the 5th", 32),
+        ("what's eight to the third power", 512),
+        ("what is 100 take away 25", 75),
+        ("what's 4 into 20", 5),
+        ("split 90 three ways", 30),
+        ("split 120 into 4 equal parts", 30),
+        ("what do 3 and 4 add up to", 7),
+        ("what's 14 add 9", 23),
     ],
 )
 def test_answers_spoken_phrasings(text: str, expected: float) -> None:

@@ -44,6 +44,18 @@ def clock() -> ClockAgent:
         ),
         ("days between march 1 and june 1, 2024", "date", "There are 92 days between"),
         ("how many days until christmas", "date", "There are 299 days between"),
+        ("what month is it", "date", "Today is Friday, March 1, 2024."),
+        ("what month are we in", "", "Today is Friday, March 1, 2024."),
+        ("is today the 15th", "", "Today is Friday, March 1, 2024."),
+        ("i need to know the date in 256 days", "", "That is Tuesday, November 12, 2024."),
+        ("tell me the date it will be 5 days from now", "", "That is Wednesday, March 6, 2024."),
+        ("let me know what date it will be in 3 days", "", "That is Monday, March 4, 2024."),
+        ("what is the date in a week", "", "That is Friday, March 8, 2024."),
+        ("i need the full date for today", "", "Today is Friday, March 1, 2024."),
+        ("what is the month and day tomorrow", "", "Tomorrow is Saturday, March 2, 2024."),
+        ("what date are we on", "", "Today is Friday, March 1, 2024."),
+        ("date and time please", "", "It's 3:30 PM on Friday, March 1, 2024."),
+        ("what time of day is it", "", "It's 3:30 PM on Friday, March 1, 2024."),
     ],
 )
 def test_answers(clock: ClockAgent, text: str, intent: str, expected: str) -> None:
@@ -158,6 +170,35 @@ def test_offsets_follow_daylight_saving() -> None:
         ("tell me the date of my appointment", CANNOT),  # when something happens
         ("what time do shops close in Madrid on Sunday", CANNOT),
         ("how far ahead is the exit", CANNOT),  # no places, no time
+        ("what month is it", CERTAIN),
+        ("what is the current month", CERTAIN),
+        ("is today the 15th", CERTAIN),
+        ("what month is Thanksgiving in", CANNOT),  # a holiday it cannot date
+        ("what's the time set to in florida right now", CERTAIN),
+        ("what's the time, please", CERTAIN),
+        ("what's the time limit for returning shoes", POSSIBLE),  # "time" in a compound
+        ("tell me the time frame for the refund", POSSIBLE),
+        ("what day of the week was I born on", CANNOT),  # when something happened
+        ("what day of the week is christmas", CERTAIN),
+        ("translate what time is it into German", CANNOT),  # a question about words
+        ("i need to know the date in 256 days", CERTAIN),
+        ("what is the date in a week", CERTAIN),
+        ("what is the date in Tokyo", POSSIBLE),  # a place's date: the words leave it open
+        ("what is the date in 3 months", POSSIBLE),  # it counts days and weeks
+        ("what is the date it was released", POSSIBLE),  # when something happened
+        ("what's today's day and date", CERTAIN),
+        ("what is the exact date today", CERTAIN),
+        ("on what date are we", CERTAIN),
+        ("what day are we meeting", CANNOT),  # when something happens
+        ("what time is kickoff for the Madrid game", CANNOT),  # an event's time
+        ("what time is check in at the hotel in Paris", CANNOT),
+        ("what time is it now in Paris", CERTAIN),
+        ("how long is the time difference going to last", CANNOT),  # a duration
+        ("how long until christmas", POSSIBLE),  # days until a date it reads: the router decides
+        ("what's the latest on the time change debate", CANNOT),  # news about a subject
+        ("the time please", CERTAIN),
+        ("what time and date is the concert", POSSIBLE),  # not the whole request
+        ("what is the full date after today", POSSIBLE),  # a date it does not count
     ],
 )
 def test_claim(text: str, expected: float) -> None:

@@ -64,6 +64,9 @@ def test_list_check_remove_clear(agent: RemindersAgent) -> None:
     assert agent.handle(turn("what's on my todo list", "todo_list")).reply == (
         "Your to-do list is empty."
     )
+    agent.handle(turn("add laundry to my to do list", "todo_list_update"))
+    deleted = agent.handle(turn("please delete my todo list", ""))  # a built-in list: emptied
+    assert deleted.data["removed"] == 1 and agent.store.items("todo") == []
 
 
 def test_asks_for_a_missing_item_then_takes_the_answer(agent: RemindersAgent) -> None:
@@ -133,6 +136,15 @@ def test_named_lists_are_created_filled_read_and_emptied(agent: RemindersAgent) 
         ("add dish soap to groceries", "shopping", "dish soap"),
         ("add laundry to my list of things to do", "todo", "laundry"),
         ("please include feeding the fish on my to do list", "todo", "feeding the fish"),
+        # the list named first
+        ("on my to do list, add dishes", "todo", "dishes"),
+        ("for the shopping list, add ham as well", "shopping", "ham"),
+        ("shopping list: add bananas", "shopping", "bananas"),
+        ("add to my list of things to do: wash the dog", "todo", "wash the dog"),
+        ("put on my shopping list i need carrots", "shopping", "carrots"),
+        ("make sure bread gets added to my shopping list", "shopping", "bread"),
+        ("will you make sure that mopping is on my to do list", "todo", "mopping"),
+        ("i need oranges on my shopping list", "shopping", "oranges"),
     ],
 )
 def test_adds_spoken_phrasings(agent: RemindersAgent, text: str, list_name: str, item: str):
@@ -180,6 +192,29 @@ def test_two_changes_in_one_request(agent: RemindersAgent) -> None:
         ("make a list of pros and cons of moving to Denver", CANNOT),  # a list about something
         ("my to do list app keeps crashing", CANNOT),
         ("list your features", CANNOT),
+        ("on my shopping list, remove bread and add milk", POSSIBLE),  # two changes
+        ("does my shopping list include corn", POSSIBLE),  # a check it does not read, no add
+        ("i want everything on my shopping list", POSSIBLE),  # the whole list: an order
+        ("what's list remove it", POSSIBLE),  # no list's name before the verb
+        ("can you delete my todo list please", CERTAIN),  # a built-in list: emptied
+        ("delete my camping list", POSSIBLE),  # a list by name is never deleted
+        ("send my shopping list to Jo", CANNOT),  # sent somewhere: the agent cannot
+        ("tell Ana I added the tickets to our list", CANNOT),  # an errand for someone
+        ("let Tom know the list is on the fridge", CANNOT),
+        ("add the new episode to my list on the podcast app", CANNOT),  # kept elsewhere
+        ("what's on the guest list for the gala on the website", CANNOT),
+        ("what's on the waiting list for the clinic", CANNOT),  # a public list
+        ("make a list of things to see in Rome for me", CANNOT),  # a place's sights
+        ("start a list of movies to see", CERTAIN),  # the user's own list
+        ("any news about the shopping list app", CANNOT),  # news about a subject
+        ("can you share my grocery list with my wife", CANNOT),
+        ("remind me to send the list to Jo", CERTAIN),  # a reminder, not a list sent
+        ("what's on the bestseller list this week", CANNOT),  # a ranking, not theirs
+        ("what are the top 10 list of movies", CANNOT),
+        ("what are the best apps for to do lists", CANNOT),  # apps for lists
+        ("what should be on a to do list for a new puppy", CANNOT),  # advice on a list
+        ("what should I add to my to do list", CERTAIN),  # their own list: reading it helps
+        ("how do you say shopping list in French", CANNOT),  # a question about words
         ("which chores can you help with", CANNOT),  # a question about the assistant
         ("what is my plan for the day", CERTAIN),  # the to-do list answers it
         ("what do we have to do tomorrow", CERTAIN),

@@ -84,6 +84,9 @@ def test_follow_ups_reuse_the_last_conversion() -> None:
         ("ten kilometers is how many miles", 6.213712, "mile"),
         ("I weigh 11 stone, what's that in kilos", 69.853225, "kilogram"),
         ("give me pounds to kilograms", 0.45359237, "kilogram"),  # the rate
+        ("how many square feet in an acre", 43560, "square foot"),
+        ("how many acres are in a hectare", 2.4710538, "acre"),
+        ("how many sq ft is 50 m2", 538.1955208, "square foot"),
     ],
 )
 def test_answers_spoken_phrasings(text: str, expected: float, unit: str) -> None:
@@ -98,6 +101,9 @@ def test_answers_spoken_phrasings(text: str, expected: float, unit: str) -> None
         ("20 C to F", CERTAIN),
         ("how many ounces in a cup", CERTAIN),
         ("convert kilos to pounds", CERTAIN),
+        ("convert 100 square meters to square feet", CERTAIN),
+        ("how many square meters did the vacuum clean today", CANNOT),  # a fact, one unit
+        ("what is 2 hectares in meters", CANNOT),  # an area is no length
         ("convert 10 kilos", POSSIBLE),  # the agent asks into what
         ("what day of the week is it", POSSIBLE),  # two units, no conversion asked
         ("how many grams in a cup", CANNOT),  # mass and volume

@@ -57,10 +57,11 @@ def words(text: str) -> Words:
 
 
 # A request for something written about a subject ("tell me a joke about time zones",
-# "a poem about my shopping list"): the subject's words are no command to any agent.
+# "a poem about my shopping list", "the latest on the time change debate"): the subject's
+# words are no command to any agent.
 _WRITE_ABOUT = re.compile(
     r"\b(?:jokes?|poems?|stor(?:y|ies)|songs?|raps?|riddles?|limericks?|haikus?|essays?|"
-    r"puns?|fun\s+facts?)\s+(?:about|on)\b"
+    r"puns?|fun\s+facts?|news|headlines|the\s+latest|articles?)\s+(?:about|on)\b"
 )
 
 
@@ -68,6 +69,35 @@ def writes_about(text: str) -> bool:
     """Whether ``text`` (lower case, as ``words`` gives it) asks for writing about a subject:
     every built-in agent's claim declines such a request."""
     return ("about" in text or " on " in text) and _WRITE_ABOUT.search(text) is not None
+
+
+# A question about words rather than a command in them ("translate what time is it into
+# German", "what does 24 7 mean", "how do you say shopping list in French"): the words
+# quoted are no request to any agent.
+_ABOUT_WORDS = re.compile(
+    r"\btranslat(?:e|ion)\b|\bhow\s+(?:do\s+(?:you|i|we)|to|would\s+you|should\s+i)\s+"
+    r"(?:say|spell|pronounce)\b|^\W*(?:spell|pronounce|define)\b|\bdefinition\s+of\b"
+    r"|\bmeaning\s+of\b|\bwhat\s+(?:does|do|did)\s+.+\s+(?:mean|stand\s+for)\W*$"
+    r"|\b(?:synonyms?|antonyms?|another\s+word|other\s+words?)\s+for\b"
+)
+_ABOUT_WORDS_KEYS = (
+    "translat",
+    "say",
+    "spell",
+    "pronounc",
+    "defin",
+    "mean",
+    "stand",
+    "word",
+    "nym",
+)
+
+
+def asks_about_words(text: str) -> bool:
+    """Whether ``text`` (lower case, as ``words`` gives it) asks about words (a translation,
+    a spelling, a meaning) rather than giving a command in them: every built-in agent's
+    claim declines such a request, whatever agent's words it quotes."""
+    return any(k in text for k in _ABOUT_WORDS_KEYS) and _ABOUT_WORDS.search(text) is not None
 
 
 @dataclass(frozen=True)

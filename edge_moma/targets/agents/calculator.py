@@ -28,6 +28,7 @@ from ...agents.base import (
     POSSIBLE,
     AgentReply,
     AgentTurn,
+    asks_about_words,
     cancelled,
     words,
     writes_about,
@@ -41,6 +42,13 @@ _MAX_NESTING = 64  # brackets, signs and powers inside one another; deeper is re
 
 NUM = r"-?\d+(?:\.\d+)?"
 _PCT = r"\s*(?:%|percent(?:age)?)"
+
+# "to the third power": the ordinals a power is said with (beyond "squared" and "cubed").
+_ORDINALS = {
+    "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
+    "ninth": 9, "tenth": 10,
+}  # fmt: skip
+_ORDINAL = "|".join(_ORDINALS)
 
 # (keys, pattern, replacement) applied in order: each turns a phrase into symbols, and
 # runs only when one of its keys is in the text (most requests need few of them).
@@ -84,10 +92,17 @@ _REWRITES: list[_Rewrite] = [
         re.compile(r"\b(?:average|mean)\s+of\s+([\d.\s,and-]+\d)"),
         lambda m: "avg(" + ",".join(re.findall(NUM, m.group(1))) + ")",
     ),
-    (
-        ("sum",),
-        re.compile(r"\bsum\s+of\s+([\d.\s,and-]+\d)"),
-        lambda m: "(" + "+".join(re.findall(NUM, m.group(1))) + ")",
+    (  # "the sum of 10, 20 and 30", "the total of 4 5 and 6", "the product of 6 and 7"
+        ("sum", "total", "product"),
+        re.compile(r"\b(sum|total|product)\s+of\s+([\d.\s,and-]+\d)"),
+        lambda m: (
+            "(" + ("*" if m.group(1) == "product" else "+").join(re.findall(NUM, m.group(2))) + ")"
+        ),
+    ),
+    (  # "the quotient of 50 and 5", "the difference between 50 and 20" (first minus second)
+        ("quotient", "difference"),
+        re.compile(rf"\b(quotient|difference)\s+(?:of|between)\s+({NUM})\s+and\s+({NUM})\b"),
+        lambda m: f"({m.group(2)}{'/' if m.group(1) == 'quotient' else '-'}{m.group(3)})",
     ),
     (  # "add up 15, 20 and 35"
         ("add",),
@@ -95,6 +110,11 @@ _REWRITES: list[_Rewrite] = [
         lambda m: "(" + "+".join(re.findall(NUM, m.group(1))) + ")",
     ),
     (("add",), re.compile(rf"\badd\s+(?:up\s+)?({NUM})\s+(?:to|and)\s+"), r"\1+"),
+    (  # "what do 3 and 4 add up to", "what's 14 add 9"
+        ("add",),
+        re.compile(rf"({NUM})\s+and\s+({NUM})\s+add\s+up(?:\s+to)?\b|(?<=\d)\s+add\s+(?=\d)"),
+        lambda m: f"({m.group(1)}+{m.group(2)})" if m.group(1) else "+",
+    ),
     (
         ("go into",),
         re.compile(rf"\bhow\s+many\s+times\s+(?:does|can|will|do)\s+({NUM})\s+go\s+into\s+({NUM})"),
@@ -111,7 +131,19 @@ _REWRITES: list[_Rewrite] = [
         r"(\2-\1)",
     ),
     (("divide",), re.compile(rf"\bdivide\s+({NUM})\s+(?:by|into)\s+"), r"\1/"),
+    (  # "split 90 three ways", "split 120 into 4 parts"
+        ("split",),
+        re.compile(
+            rf"\bsplit\s+({NUM})\s+(?:in\s+|into\s+)?({NUM})\s+(?:ways|parts|equal\s+parts)\b"
+        ),
+        r"(\1/\2)",
+    ),
     (("multiply",), re.compile(rf"\bmultiply\s+({NUM})\s+(?:by|and|with|times)\s+"), r"\1*"),
+    (  # "what's 4 into 20": how many times 4 goes into 20 (not "cut 12 into 3 pieces")
+        ("into",),
+        re.compile(rf"\b(?:what's|whats|what\s+is|how\s+much\s+is)\s+({NUM})\s+into\s+({NUM})\b"),
+        r"(\2/\1)",
+    ),
     (("double", "twice"), re.compile(r"\b(?:double|twice)\s+(?=[\d(-])"), "2*"),
     (("triple", "thrice"), re.compile(r"\b(?:triple|thrice)\s+(?=[\d(-])"), "3*"),
     ((" of ",), re.compile(rf"({NUM})\s+of\s+(?=[\d(-])"), r"\1*"),  # "0.5 of 90": half of 90
@@ -122,7 +154,11 @@ _REWRITES: list[_Rewrite] = [
     ),
     (("sqrt", "root"), re.compile(r"\b(?:the\s+)?square\s+root\s+of\b|\bsqrt\b"), " sqrt "),
     (("cbrt", "root"), re.compile(r"\b(?:the\s+)?cube\s+root\s+of\b|\bcbrt\b"), " cbrt "),
-    (("power",), re.compile(r"\bto\s+the\s+(\d+)(?:st|nd|rd|th)\s+power\b"), r"^\1"),
+    (  # "2 to the 5th", "8 to the third power"
+        ("to the",),
+        re.compile(rf"(?<=\d)\s+to\s+the\s+(?:(\d+)(?:st|nd|rd|th)|({_ORDINAL}))(?:\s+power)?\b"),
+        lambda m: "^" + (m.group(1) or str(_ORDINALS[m.group(2)])),
+    ),
     (
         ("power", "raised"),
         re.compile(r"\bto\s+the\s+(?:power\s+of|power)\b|\braised\s+to(?:\s+the\s+power\s+of)?\b"),
@@ -139,7 +175,7 @@ _REWRITES: list[_Rewrite] = [
     (("divided", "over", "÷"), re.compile(r"\bdivided\s+(?:by|into)\b|\bover\b|÷"), "/"),
     ((" by ",), re.compile(r"(?<=\d)\s+by\s+(?=[\d(])"), "*"),  # "a 13 by 74 room": its size
     (("plus",), re.compile(r"\bplus\b"), "+"),
-    (("minus", "less"), re.compile(r"\bminus\b|\bless\b"), "-"),
+    (("minus", "less", "take"), re.compile(r"\bminus\b|\bless\b|(?<=\d)\s+take\s+away\b"), "-"),
     (("mod",), re.compile(r"\bmod(?:ulo)?\b"), " mod "),
 ]
 _FUNCTIONS = ("mod", "sqrt", "cbrt", "avg", "fact")
@@ -164,7 +200,8 @@ _FILLER = frozenset(
      "then", "now", "as", "decimal", "number", "exactly", "us", "for", "let's", "lets", "see",
      "solve", "solution", "dollars", "dollar", "bucks", "euros", "euro", "cents", "pounds",
      "sterling", "that", "this", "just", "fast", "real", "really", "simple", "math", "sum",
-     "total", "come", "up", "with", "are", "was", "got", "something"]
+     "total", "come", "up", "with", "are", "was", "got", "something", "provide", "determine",
+     "evaluate"]
 )  # fmt: skip
 _MATH_WORDS = frozenset(
     ["math", "maths", "calculate", "calculator", "calculation", "calculations", "compute",
@@ -173,7 +210,7 @@ _MATH_WORDS = frozenset(
      "subract", "substract", "subtact",
      "percent", "percentage", "square", "root", "squared", "cubed", "factorial", "algebra",
      "equation", "solve", "log", "logarithm", "antilog", "sine", "cosine", "tangent", "sin",
-     "cos", "tan", "derivative", "integral", "factor", "divisible"]
+     "cos", "tan", "derivative", "integral", "factor", "divisible", "split"]
 )  # fmt: skip
 # Maths to learn, not to work out: the calculator does not tutor.
 _LEARNING_WORDS = frozenset(
@@ -190,7 +227,8 @@ _OPERATION_WORDS = frozenset(
      "triple", "thrice", "third", "thirds", "quarter", "quarters", "fourth", "fourths", "fifth",
      "fifths", "sixth", "sixths", "eighth", "eighths", "tenth", "tenths", "mod", "modulo",
      "factorial", "less", "increase", "decrease", "reduce", "raise", "lower", "cut", "discount",
-     "tip", "off", "x", "go", "into", "split"]
+     "tip", "off", "x", "go", "into", "split", "total", "product", "quotient", "difference",
+     "second", "seventh", "ninth", "st", "nd", "rd", "th"]
 )  # fmt: skip
 _NUMBER_WORDS = frozenset([*ONES, *TENS, *SCALES])
 _SYMBOL = re.compile(r"[-+*/^%×÷]")
@@ -214,10 +252,12 @@ def claim(text: str) -> float:
     numbers that form no calculation ("book a table for 4 at 8"), an
     operation left hanging in words ("10 times better than before"), maths
     to learn rather than to work out ("help me with my algebra homework"),
-    or writing about a subject (``writes_about``).
+    numbers no operation joins ("play one two three four by Feist"), writing
+    about a subject (``writes_about``) or a question about words ("what does 24
+    7 mean", ``asks_about_words``).
     """
     t, words_in, digits = words(text)
-    if writes_about(t):
+    if writes_about(t) or asks_about_words(t):
         return CANNOT
     if not digits and words_in.isdisjoint(_NUMBER_WORDS):
         return CANNOT if _nothing_to_work_out(words_in) else POSSIBLE
@@ -230,12 +270,14 @@ def claim(text: str) -> float:
         return CANNOT if words_in.isdisjoint(_MATH_WORDS) else POSSIBLE
     if tokens[-1] in _BINARY and unknown:
         return CANNOT  # an operation left hanging in words: "20 times better than this"
+    if not any(tok in _OPERATORS for tok in tokens):
+        # numbers its words never join into an operation ("play one two three four by
+        # Feist", "what does 24 7 mean"): no calculation, unless maths words say otherwise
+        return CANNOT if words_in.isdisjoint(_MATH_WORDS) else POSSIBLE
     try:
         _Parser(tokens).parse()
     except CalculationError:  # maths it cannot finish ("the derivative of x squared") is
         return POSSIBLE  # still maths: the intent router decides
-    if not any(tok in _OPERATORS for tok in tokens):
-        return CANNOT
     if (
         unknown
         and not _MATH_WORDS.issuperset(unknown)

@@ -34,6 +34,7 @@ from ...agents.base import (
     POSSIBLE,
     AgentReply,
     AgentTurn,
+    asks_about_words,
     cancelled,
     words,
     writes_about,
@@ -143,17 +144,28 @@ _VOCABULARY = re.compile(
     r"[ap]\.?m\.?|christmas|halloween|new\s+year|calendar|calender|how\s+late\s+is\s+it)\b"
     r"|\d:\d\d"
 )
-_NOT_NOW = (  # "the time difference/gap" asks for an offset between two places
-    r"(?!\s+(?:frame|period|left|taken|it|that|of|to|for|when|i|we|you|my|zones?|difference|gap)\b)"
+# What may follow "the time" in a question for the time now: the end, a place or "now"
+# ("what's the time in Rome", "tell me the time please"). Any other word makes "time" part
+# of something else: "the time limit for returning shoes", "the time frame", "the time it
+# takes", and "the time difference/gap" asks for an offset between two places.
+_NOW = (
+    r"(?=\W*$|\W+(?:in|at|over|there|here|now|right|please|currently|like|where|then|exactly|"
+    r"precisely|today|tonight|again|back|according|by|set|mate|buddy|pal)\b)"
 )
 # A question about when something happens is not a question for the clock.
 _EVENT = re.compile(
     r"\b(?:what|which)\s+(?:time|day|date)\s+(?:do|does|did|should|will|would|can|could|am|"
     r"are|were|has|have|must|shall)\s+(?!(?:it|today|tomorrow|yesterday)\b)"
-    r"(?!you\s+(?:have|got)\b)"
-    r"|\b(?:what|which)\s+(?:time|day|date)\s+(?:is|was)\s+(?:my|the|our|your|his|her|their|this|"
-    r"that|a|an|sunrise|sunset|dawn|dusk|[a-z]+'s)\b"
+    r"(?!you\s+(?:have|got)\b)(?!we(?:\s+(?:on|in|at))?\W*$)"
+    r"|\b(?:what|which)\s+(?:time|day|date)(?:\s+of\s+the\s+(?:week|month))?\s+(?:is|was)\s+"
+    r"(?:my|the|our|your|his|her|their|this|that|a|an|sunrise|sunset|dawn|dusk|[a-z]+'s|"
+    r"i|we|you|he|she|they)\b"
     r"|\b(?:what|which)\s+(?:day|date)\s+(?:is|was)\s+it\s+that\b"
+    # "what time is kickoff", "what time is check in at the hotel": an event's time
+    r"|\b(?:what|which)\s+time\s+(?:is|was)\s+(?!(?:it|in|now|today|tomorrow|yesterday|there|"
+    r"here|over|right|currently)\b)[a-z]"
+    # a duration ("how long is the time difference going to last"), not a time or a date
+    r"|^\W*how\s+long\b(?!.*\b(?:until|till|til|since|ago|between|before)\b)"
     r"|^\W*when\s+(?:does|do|is|was|did|will|are|were|should|can)\s+(?!it\b)"
     r"|\bdate\s+of\s+(?:the|my|our|your|a|an)\b"
     r"|\b(?:good|best|right|bad|better)\s+time\b|\btime\s+(?:for|to)\s+(?!go\b)"
@@ -176,12 +188,16 @@ _HERE = re.compile(r"\b(?:here|local(?:ly)?|where i am|my time)\b")
 _TIME_Q = re.compile(
     r"\bwhat\s+time\s+(?:is\s+it|it\s+is|have\s+you\s+got|do\s+you\s+have|is\s+it\s+now|"
     r"(?:would|will)\s+it\s+be)\b|\bwhat\s+hour\b"
-    rf"|\bwhat(?:'s|s|\s+is)\s+(?:the\s+)?(?:current\s+|exact\s+|local\s+)?time\b{_NOT_NOW}"
+    rf"|\bwhat(?:'s|s|\s+is)\s+(?:the\s+)?(?:current\s+|exact\s+|local\s+)?time\b{_NOW}"
     r"|\bwhat\s+time\s*(?:now|please|right\s+now)?\W*$|\bhow\s+late\s+is\s+it\b"
-    rf"|\b(?:current|local|exact)\s+time\b{_NOT_NOW}"
-    rf"|\b(?:tell|telling|give|got|know|have)\s+(?:me\s+|us\s+|you\s+)?the\s+time\b{_NOT_NOW}"
+    rf"|\b(?:current|local|exact)\s+time\b{_NOW}"
+    rf"|\b(?:tell|telling|give|got|know|have)\s+(?:me\s+|us\s+|you\s+)?the\s+time\b{_NOW}"
     r"|(?:^\W*|\bthe\s+|\bwhat\s+)time\s+(?:right\s+now\s+|now\s+)?(?:in|at|over\s+in|there)\b"
-    rf"|^\W*time\b{_NOT_NOW}|\bwhat\s+time\s+will\s+it\s+be\b"
+    rf"|^\W*time\b{_NOW}|\bwhat\s+time\s+will\s+it\s+be\b"
+    # the whole request asks the time and the date, or the time of day: the time answers both
+    r"|^\W*(?:what(?:'s|s|\s+is|\s+are)\s+)?(?:the\s+)?(?:current\s+)?(?:time\s+and\s+(?:the\s+)?date|"
+    r"date\s+and\s+(?:the\s+)?time)(?:\s+(?:now|please|right\s+now))?\W*$"
+    r"|\bwhat\s+time\s+of\s+(?:the\s+)?day\s+is\s+it\b|^\W*the\s+time(?:\s+please|\s+now)?\W*$"
 )
 _ZONE_Q = re.compile(r"\btime\s*-?\s*zones?\b")
 _MINE = re.compile(r"\b(?:am\s+i|are\s+we|my|our|this\s+device|here|local)\b")
@@ -190,24 +206,43 @@ _BETWEEN_Q = re.compile(
     r"from(?!\s+(?:now|today)))\b"
     r"|\bhow\s+many\s+(?:more\s+)?days\b|\bcount\s+(?:the\s+)?days\b"
 )
+# "the date it was released" asks when something happened ("the date it will be in 3 days"
+# does not).
+_IT_HAPPENED = r"it(?!\s+(?:will|would|is|'ll)\b)"
 _DATE_Q = re.compile(
     r"\bwhat(?:'s|s|\s+is|\s+was|\s+will\s+be)\s+(?:the\s+)?(?:today's\s+|tomorrow's\s+|"
-    r"yesterday's\s+)?date\b(?!\s+(?:of|when|that|i|we|you|my|on\s+which|for))"
+    rf"yesterday's\s+|exact\s+|full\s+)?date\b(?!\s+(?:of|when|that|{_IT_HAPPENED}|i|we|you|my|"
+    r"on\s+which|for|after|before)\b)"
     r"|\b(?:what|which)\s+(?:day|date)\s+(?:is|was|will)\s+(?:it|today|tomorrow|yesterday)\b"
-    r"|\b(?:what|which)\s+(?:day|date)\s+(?:will\s+it\s+be|is\s+it|it\s+is)\b"
+    r"|\b(?:what|which)\s+(?:day|date)\s+(?:will\s+it\s+be|is\s+it|it\s+(?:is|will\s+be))\b"
     r"|\bwhat\s+(?:will|would)\s+(?:the\s+)?(?:date|day|it)\s+be\b|\bwhat\s+year\s+is\s+it\b"
     r"|\bwhat(?:'s|s|\s+is)\s+(?:the\s+)?day\b(?!\s+(?:of\s+(?!the\s+(?:week|month))|when|that"
     r"|i|we|you|my)\b)"
     r"|\b(?:what|which)\s+day\s+of\s+the\s+(?:week|month)\b"
     r"|\b(?:today's|tomorrow's|yesterday's|current)\s+date\b|\bthe\s+date\s+(?:today|tomorrow)\b"
     rf"|\bis\s+(?:it|today)\s+(?:a\s+)?(?:{_WEEKDAY})\b|^\W*(?:the\s+)?date\W*$"
+    # "is today the 15th", "what month is it", "what's the current month"
+    r"|\bis\s+(?:it|today)\s+the\s+\d{1,2}(?:st|nd|rd|th)\b"
+    r"|\b(?:what|which)\s+month\s+(?:is\s+it|is\s+this|it\s+is|are\s+we\s+in)\b"
+    r"|\bwhat(?:'s|s|\s+is)\s+(?:the\s+|this\s+)?(?:current\s+)?month\W*(?:now|today)?\W*$"
     r"|^\W*what(?:'s|\s+is)\s+today\W*$"
+    # "what date are we on", "what's today's day and date", "the month and day tomorrow"
+    r"|\b(?:what|which)\s+(?:day|date)\s+are\s+we(?:\s+(?:on|in|at))?\W*$"
+    r"|^\W*(?:what(?:'s|s|\s+is|\s+are)\s+)?(?:the\s+|today's\s+)?(?:current\s+|exact\s+|full\s+)?"
+    r"(?:(?:day|month|year|date)(?:\s*,\s*|\s+and\s+))+(?:day|month|year|date)"
+    r"(?:\s+(?:now|today|tomorrow|please))?\W*$"
     # "tell me the date", "what the date is today", "the date for tomorrow"
     r"|\b(?:tell|give|show|get|know|have)\s+(?:me\s+|us\s+)?(?:what\s+)?the\s+(?:full\s+|current\s+)?"
     r"date\b(?:\s+(?:is|will\s+be))?(?!\s+(?:of\s+(?!today)|when|that|i|we|you|my|on\s+which|"
-    r"for\s+(?!today|tomorrow)))"
+    rf"{_IT_HAPPENED}|for\s+(?!today|tomorrow))\b)"
     r"|\bwhat\s+the\s+date\s+(?:is|will\s+be)\b"
-    r"|\bthe\s+date\s+(?:for|of)\s+(?:today|tomorrow|yesterday)\b"
+    r"|\bthe\s+(?:full\s+|current\s+)?date\s+(?:for|of)\s+(?:today|tomorrow|yesterday)\b"
+)
+# A date the words leave open: a place's ("the date in Tokyo") or months or years away
+# ("the date in 3 months"; the agent counts days and weeks).
+_DATE_ELSEWHERE = re.compile(
+    r"\b(?:in|at)\s+(?!\d|an?\s+(?:day|week)\b|the\s+(?:morning|moment)\b)[a-z]"
+    r"|\b\d+\s+(?:months?|years?|decades?|centur(?:y|ies))\b"
 )
 # "what day is christmas", "what date is july 4": a date question about a date it can read.
 _DATE_OF = re.compile(r"\b(?:what|which)\s+(?:day|date)\b")
@@ -227,7 +262,10 @@ def parse(text: str, intent: str = "", last: Any = None) -> Query | None:
     question about when something happens: "what time does the pharmacy close")."""
     t = words_to_numbers(text.lower().replace("’", "'"))
     # Plain substring tests first: most texts skip most of the patterns below.
-    timeish, dayish = "time" in t or "hour" in t or "late" in t, "da" in t or "year" in t
+    timeish, dayish = (
+        "time" in t or "hour" in t or "late" in t,
+        "da" in t or "year" in t or "month" in t,
+    )
     date_q = dayish and _DATE_Q.search(t)
     if not date_q and not _VOCABULARY.search(t):
         return None
@@ -259,7 +297,7 @@ def parse(text: str, intent: str = "", last: Any = None) -> Query | None:
     if zone_q:
         return Query("timezone", places, None, bool(places) or bool(_MINE.search(t)))
     if date_q or (dayish and _DATE_OF.search(t) and parse_dates(t, date(2000, 1, 1))):
-        return Query("date", places, None, True)
+        return Query("date", places, None, not _DATE_ELSEWHERE.search(t))
     places = places or tuple(find_places(t))
     if intent in ("time", "timezone", "date"):
         return Query(intent, places)
@@ -307,7 +345,7 @@ _GATE_WORDS = frozenset(
      "days", "hour", "hours", "ahead", "behind", "noon", "midnight", "am", "pm", "christmas",
      "halloween", "year", "calendar", "calender", "late", "today", "tomorrow", "yesterday",
      "today's", "tomorrow's", "yesterday's", "monday", "tuesday", "wednesday", "thursday",
-     "friday", "saturday", "sunday"]
+     "friday", "saturday", "sunday", "month"]
 )  # fmt: skip
 
 
@@ -320,12 +358,19 @@ def claim(text: str) -> float:
     read; ``POSSIBLE`` for other requests in its vocabulary ("what time is it
     in Springfield": a place it does not know); ``CANNOT`` without time words,
     for questions about when something happens ("what time does the
-    pharmacy close", "when is Easter"), a time difference between things
-    that are not places, or writing about a subject ("a joke about time
-    zones", ``writes_about``).
+    pharmacy close", "when is Easter", "what day of the week was I born
+    on"), a time difference between things that are not places, writing
+    about a subject ("a joke about time zones", ``writes_about``) or a
+    question about words ("translate what time is it into German",
+    ``asks_about_words``).
     """
     t, words_in, digits = words(text)
-    if _GATE_WORDS.isdisjoint(words_in) and not (digits and ":" in t) or writes_about(t):
+    if (
+        _GATE_WORDS.isdisjoint(words_in)
+        and not (digits and ":" in t)
+        or writes_about(t)
+        or asks_about_words(t)
+    ):
         return CANNOT
     query = parse(t)
     if query is None:
@@ -495,11 +540,13 @@ class ClockAgent:
 
     def _date(self, text: str, now: datetime) -> AgentReply:
         today = now.date()
-        m = re.search(r"\b(\d+)\s+(day|week)s?\s+(from\s+(?:now|today)|ago)\b", text) or re.search(
-            r"\bin\s+(\d+)\s+(day|week)s?\b", text
-        )
-        if m:
-            n = int(m.group(1)) * (7 if m.group(2) == "week" else 1)
+        m = re.search(
+            r"\b(\d+|an?)\s+(day|week)s?\s+(from\s+(?:now|today)|ago)\b", text
+        ) or re.search(r"\bin\s+(\d+|an?)\s+(day|week)s?\b", text)
+        if m:  # "in 3 days", "a week from now"
+            n = (int(m.group(1)) if m.group(1)[0].isdigit() else 1) * (
+                7 if m.group(2) == "week" else 1
+            )
             ago = m.lastindex == 3 and m.group(3) == "ago"
             target = today + timedelta(days=-n if ago else n)
         else:

@@ -33,6 +33,7 @@ from ...agents.base import (
     POSSIBLE,
     AgentReply,
     AgentTurn,
+    asks_about_words,
     cancelled,
     words,
     writes_about,
@@ -120,6 +121,9 @@ _CLEAR = re.compile(
     rf"all\s+(?:the\s+)?items)\s+(?:from|on|of|in|off)?\s*(?P<list2>{_LIST})"
     rf"|\b(?:delete|remove|clear)\s+all\s+(?P<list3>my\s+reminders)\b"
     rf"|\bmake\s+(?P<list4>{_LIST})\s+(?:blank|empty)\b"
+    # "delete my to do list": a built-in list is emptied, never deleted
+    rf"|^{_POLITE}(?:delete|remove|cancel|trash|get\s+rid\s+of)\s+(?P<list5>(?:my|the|our)\s+"
+    r"(?:to-?\s?do|todo|shopping|grocery)\s+list)$"
 )
 _REMOVE = re.compile(
     rf"\b(?:{_REMOVE_VERB})\s+(?:off\s+|out\s+|away\s+)?(?P<item>.+?)\s+(?:off|from|out\s+of|on|in)\s+"
@@ -137,6 +141,35 @@ _ADD_ALONE = re.compile(
 _ADD_SOMEWHERE = re.compile(
     rf"\b(?:{_ADD_VERB}|remove|delete)\s+.+?\s+(?:to|on|onto|in|into|from|off)\s+"
     r"(?:my|the|our|his|her|your|this|that|these|those)\s+"
+)
+# The list named first, then the change: "on my to do list, add dishes", "shopping list:
+# remove eggs", "add to my task list get the carpet cleaned", "make sure bread is on my
+# shopping list", "i need oranges on my shopping list". One change only: "remove bread
+# and add milk" is left to the intent router.
+_ONE_CHANGE = (
+    rf"(?!.*(?:\b(?:and|then)\s+|[,;]\s*)(?:{_ADD_VERB}|{_REMOVE_VERB}|removed|added)\b)"
+    r"(?!.*\bremoved\b)"
+)
+# A list named first is the user's own or a built-in one ("my camping list", "shopping list"),
+# not any word before "list" ("what's list remove it").
+_OWN = r"(?=(?:my|our|the)\s|(?:shopping|grocery|groceries|to[- ]?do|todo|task|tasks|chores?)\b)"
+_ADD_FIRST_VERB = r"add|put|stick|throw|pop|jot\s+down|write\s+down|tack\s+on"
+_ADD_FIRST = re.compile(
+    rf"^{_POLITE}(?:(?:on|to|for|in|update)\s+)?{_OWN}(?P<list>{_LIST})\s*[,:;-]?\s*(?:please\s+)?"
+    rf"(?:{_ADD_FIRST_VERB})\s+{_ONE_CHANGE}(?P<item>.+)$"
+    rf"|^{_POLITE}(?:add|put|write\s+down|jot\s+down)\s+(?:to|on|onto)\s+{_OWN}(?P<list2>{_LIST})\s*[,:;-]?\s*"
+    rf"{_ONE_CHANGE}(?P<item2>.+)$"
+    rf"|^{_POLITE}(?:please\s+)?make\s+sure\s+(?:that\s+)?{_ONE_CHANGE}(?P<item3>.+?)\s+(?:is|are|gets?|goes|go)"
+    rf"\s+(?:added\s+|put\s+)?(?:on|in|to|onto)\s+(?P<list3>{_LIST})$"
+    # not the whole list, which is to order or buy: "i want everything on my shopping list"
+    rf"|^{_POLITE}(?:i|we)\s+(?:need|want)\s+{_ONE_CHANGE}"
+    r"(?!(?:to|you|everything|anything|all|whatever|what|the\s+(?:things|items|stuff|whole))\b)"
+    rf"(?P<item4>.+?)\s+(?:added\s+|put\s+)?"
+    rf"(?:on|in|to|onto)\s+(?P<list4>{_LIST})$"
+)
+_REMOVE_FIRST = re.compile(
+    rf"^{_POLITE}(?:(?:on|from|for|in|update)\s+)?{_OWN}(?P<list>{_LIST})\s*[,:;-]?\s*(?:please\s+)?"
+    rf"(?:remove|delete|take\s+off|cross\s+off|drop|erase|scratch)\s+{_ONE_CHANGE}(?P<item>.+)$"
 )
 _CHECK = re.compile(
     rf"^{_POLITE}(?:is|are|did\s+i\s+(?:add|put|write)|have\s+i\s+(?:added|put|got)|"
@@ -170,9 +203,11 @@ _NOT_MINE = re.compile(
     # a list written for the user, not one of theirs: "give me a packing list for the beach"
     r"|\b(?:give|get|write|generate|suggest|recommend|draw\s+up)\s+(?:me|us)\s+(?:a|an|some)\s+"
     r"(?:[\w'-]+\s+){0,2}list\b"
-    # an errand for someone else: "ask Priya to add the tickets to the list", "tell Sam that..."
+    # an errand for someone else: "ask Priya to add the tickets to the list", "tell Sam that...",
+    # "tell Ana I added the tickets to our list", "let Tom know ..."
     r"|^\W*(?:please\s+)?(?:ask|tell|text|message|email|remind)\s+(?!me\b|us\b)[a-z]+"
-    r"(?:\s+[a-z]+)?\s+(?:to|that)\b"
+    r"(?:\s+[a-z]+)?\s+(?:to|that|i|i'm|i've|i'll|we|we're|we've|it's|about)\b"
+    r"|^\W*(?:please\s+)?let\s+(?!me\b|us\b)[a-z]+(?:\s+[a-z]+)?\s+know\b"
     # a how-to question ("how do I make a to do list app") or a fact to recall ("remind me
     # what the capital of Peru is"), not a request about the user's own lists
     r"|^\W*how\s+(?:do|can|should|would)\s+(?:i|you|we|one)\b|^\W*how\s+to\b"
@@ -186,6 +221,28 @@ _NOT_MINE = re.compile(
     r"synonyms)\b|^\W*list\s+your\b|\blist\s+(?:app|application|widget|template|feature)s?\b"
     # another app's list: "what's on my Netflix list", "my reading list on Goodreads"
     rf"|\b(?:{_APP_LISTS})\b[\w' -]{{0,12}}\blist\b|\blist\s+(?:on|in|at)\s+(?:{_APP_LISTS})\b"
+    # a list sent to someone or somewhere, which the agent cannot do: "send my shopping
+    # list to Jo", "share the to do list with my wife", "print my grocery list" (but "remind
+    # me to send the list to Jo" is a reminder)
+    rf"|^{_POLITE}(?:send|share|text|e-?mail|forward|print|export|sync|post|message)\s+(?:out\s+)?"
+    r"(?:(?:my|the|our|this|that)\s+)?(?:[\w'-]+\s+){0,3}?(?:lists?|groceries|to-?dos?|"
+    r"reminders)\b(?:\s+(?:to|with|over)\b|\W*$)"
+    # a ranking or public list, not one the user keeps: "the bestseller list this week", "the
+    # waiting list for the clinic"
+    r"|\b(?:best[- ]?sell(?:ers?|ing)|top\s+(?:\d+|ten|twenty|forty|hundred)|billboard|"
+    r"charts?|hot\s+100|richest|most\s+wanted|forbes|guinness|endangered|waiting)\s+"
+    r"(?:[\w'-]+\s+){0,2}lists?\b"
+    # a list kept somewhere else: "my list on the podcast app", "the guest list on the website"
+    r"|\blists?\b.{0,40}\b(?:on|in|at)\s+(?:the|my|your|their|our)\s+(?:[\w'-]+\s+){0,2}"
+    r"(?:app|application|website|site|web\s+page)\b"
+    # a place's sights, which is a recommendation: "a list of things to see in Rome"
+    r"|\b(?:things|places|sights|stuff)\s+to\s+(?:see|visit|try|eat)\s+(?:in|at|near|around)\b"
+    # apps and advice about lists in general: "the best apps for to do lists", "what should
+    # be on a to do list for a new puppy" (a list, not one of the user's)
+    r"|\b(?:apps?|applications?|software|programs?|tools?|templates?|planners?)\s+(?:for|to)\s+"
+    r"(?:[\w'-]+\s+){0,3}?(?:lists?|to-?dos?|reminders|tasks)\b"
+    r"|\bwhat\s+(?:should|would|could|must|to|do\s+(?:i|you|people)\s+need\s+to)\s+"
+    r"(?:i\s+|we\s+)?(?:be|go|put|add|include|write|have)\s+(?:on|in|to|into)\s+(?:a|an|any)\s+"
 )
 _VOCABULARY = re.compile(
     r"\blists?\b|\bremind|\breminders?\b|\bto[- ]?dos?\b|\btasks?\b|\bchores?\b|\bgrocer|"
@@ -287,18 +344,21 @@ def _parse(t: str) -> ListRequest | None:
         name = _list_name(m.group("name") or "", m.group("rest") or "")
         if name is not None:
             return ListRequest("create", name, "", True)
-    for action, pattern in (("clear", _CLEAR), ("remove", _REMOVE), ("check", _CHECK),
-                            ("add", _ADD), ("list", _READ)):  # fmt: skip
+    for action, pattern in (("clear", _CLEAR), ("remove", _REMOVE_FIRST), ("add", _ADD_FIRST),
+                            ("remove", _REMOVE), ("check", _CHECK), ("add", _ADD),
+                            ("list", _READ)):  # fmt: skip
         m = pattern.search(t)
         if m is None:
             continue
         named = _named(m)
-        if named is None:
-            continue
+        if named is None or (named == "" and pattern in (_ADD_FIRST, _REMOVE_FIRST)):
+            continue  # not a list's name, or "the list" before a verb ("the list remove it")
         item = _clean(next((v for k, v in m.groupdict().items() if k.startswith("item") and v), ""))
         if action == "add" and _THAT.match(item):  # "we need toilet paper, add it to the list"
             before = t[: m.start()].rstrip(" ,;")
             item = _clean(_NEED.sub("", before.split(",")[-1].strip())) if before else item
+        elif action == "add":  # "put on my shopping list i need carrots": the carrots
+            item = _clean(_NEED.sub("", item))
         if action == "check" and re.search(
             r"\bif\s+(?:not|it's\s+not|they\s+aren't|it\s+isn't)\b", t
         ):
@@ -326,7 +386,7 @@ def _named(m: re.Match[str]) -> str | None:
     """The list a match names: a built-in key, a custom name, "" for "the list", or
     ``None`` when the words around "list" are not a list's name ("playlist" never matches)."""
     g = m.groupdict()
-    for key in ("list", "list2", "list3", "list4"):
+    for key in ("list", "list2", "list3", "list4", "list5"):
         phrase = g.get(key)
         if phrase:
             inner = _LIST_RE.fullmatch(phrase)
@@ -390,14 +450,20 @@ def claim(text: str) -> float:
     for the day": the to-do list); ``POSSIBLE`` for list words without such a
     reading, or "add X" with no list named; ``CANNOT`` with no list or
     reminder words at all ("tell the vacuum to clean the kitchen"), for lists
-    that are not the user's, reminders for someone else, items sent
-    somewhere that is not a list ("add a filter to this photo"), and writing
-    about a subject ("a poem about my to-do list", ``writes_about``).
+    that are not the user's (a ranking: "the bestseller list"; lists in
+    general: "the best apps for to do lists"), lists sent elsewhere ("send my
+    shopping list to Jo"), reminders for someone else, items sent somewhere
+    that is not a list ("add a filter to this photo"), writing about a
+    subject ("a poem about my to-do list", ``writes_about``), and questions
+    about words ("how do you say shopping list in French",
+    ``asks_about_words``).
     """
     t, words_in, _ = words(text)
     if (
-        _GATE_WORDS.isdisjoint(words_in) and not ("to" in words_in and _TO_DO.search(t))
-    ) or writes_about(t):
+        (_GATE_WORDS.isdisjoint(words_in) and not ("to" in words_in and _TO_DO.search(t)))
+        or writes_about(t)
+        or asks_about_words(t)
+    ):
         return CANNOT
     request = parse(t)
     if request is None:

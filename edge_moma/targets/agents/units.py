@@ -1,4 +1,4 @@
-"""Unit conversion agent: length, mass, volume, temperature, speed and time spans.
+"""Unit conversion agent: length, area, mass, volume, temperature, speed and time spans.
 
 Units are found by their names and abbreviations ("kilos", "km/h", "°F"), the
 value by the first number (digits or words; none means 1, so "convert kilos to
@@ -26,6 +26,7 @@ from ...agents.base import (
     POSSIBLE,
     AgentReply,
     AgentTurn,
+    asks_about_words,
     cancelled,
     words,
     writes_about,
@@ -120,6 +121,56 @@ _unit(
 _unit("mile per hour", "miles per hour", "speed", 0.44704, "mph")
 _unit("foot per second", "feet per second", "speed", 0.3048, "ft/s", "fps")
 _unit("knot", "knots", "speed", 0.514444, "kn", "kt")
+_unit(
+    "square millimeter",
+    "square millimeters",
+    "area",
+    1e-6,
+    "square millimetre",
+    "square millimetres",
+    "sq mm",
+    "mm2",
+    "mm²",
+)
+_unit(
+    "square centimeter",
+    "square centimeters",
+    "area",
+    1e-4,
+    "square centimetre",
+    "square centimetres",
+    "sq cm",
+    "cm2",
+    "cm²",
+)
+_unit(
+    "square meter",
+    "square meters",
+    "area",
+    1.0,
+    "square metre",
+    "square metres",
+    "sq m",
+    "m2",
+    "m²",
+)
+_unit(
+    "square kilometer",
+    "square kilometers",
+    "area",
+    1e6,
+    "square kilometre",
+    "square kilometres",
+    "sq km",
+    "km2",
+    "km²",
+)
+_unit("square inch", "square inches", "area", 0.00064516, "sq in")
+_unit("square foot", "square feet", "area", 0.09290304, "sq ft", "sq feet", "ft2", "ft²")
+_unit("square yard", "square yards", "area", 0.83612736, "sq yd", "sq yds")
+_unit("square mile", "square miles", "area", 2589988.110336, "sq mi", "sq miles")
+_unit("acre", "acres", "area", 4046.8564224)
+_unit("hectare", "hectares", "area", 10000.0, "ha")
 _unit("second", "seconds", "time", 1.0, "sec", "secs")
 _unit("minute", "minutes", "time", 60.0, "min", "mins")
 _unit("hour", "hours", "time", 3600.0, "hr", "hrs")
@@ -320,13 +371,14 @@ def claim(text: str) -> float:
     ``CANNOT`` otherwise: no unit, units of different kinds ("grams in a
     cup"), one unit in a command ("set the oven to 350 F"), one unit with
     neither an amount nor "convert" ("how tall is Everest in feet": a fact
-    in a unit), money ("100 pounds in dollars"), or writing about a subject
-    (``writes_about``).
+    in a unit), money ("100 pounds in dollars"), writing about a subject
+    (``writes_about``) or a question about words ("how do you spell kilometer",
+    ``asks_about_words``).
     """
     t, words_in, _ = words(text)
     if _UNIT_WORDS.isdisjoint(words_in):  # "convert a pdf to word": into something not a unit
         return CANNOT if _CONVERT_WORDS.isdisjoint(words_in) or _NOT_A_UNIT.search(t) else POSSIBLE
-    if _CURRENCY.search(t) or writes_about(t):
+    if _CURRENCY.search(t) or writes_about(t) or asks_about_words(t):
         return CANNOT
     req = parse(t)
     if req.source and req.target:
