@@ -1,7 +1,7 @@
 """Benchmark the agent stage on CLINC150's test split (+ oos_test) and on the second-style set.
 
     python scripts/bench_agents.py [--config FILE] [--intent-model DIR] [--out FILE.json]
-                                   [--style FILE.jsonl [--show-requests]]
+                                   [--style FILE.jsonl [--show-requests]] [--no-claims]
 
 Reports, for the agents enabled in the config:
 
@@ -22,7 +22,8 @@ Reports, for the agents enabled in the config:
   lookup, claims, masks and selection, as ``Runtime.route`` runs it), target
   p50 <= 50 µs; ``stage_latency_no_claims_us`` measures the same stage without
   claims in interleaved passes, so the claims' cost reads as a difference on a
-  noisy machine.
+  noisy machine. ``--no-claims`` routes every figure on the intent router's
+evidence alone (the agents' claims unused), to show what the claims add.
 
 A query is "routed to an agent" exactly when ``Runtime.route`` would return a
 ``stage="agent"`` decision: the agent stage decides before the LLM stage and
@@ -75,6 +76,11 @@ def main() -> int:
         help="print and keep the style set's requests routed wrongly: for a development set "
         "(tests/data/agent_style_dev.jsonl), never the test set, which nothing may be tuned on",
     )
+    parser.add_argument(
+        "--no-claims",
+        action="store_true",
+        help="route on the intent router's evidence alone (what the claims add, by difference)",
+    )
     args = parser.parse_args()
 
     config = load_config(args.config, check_files=False)
@@ -93,7 +99,7 @@ def main() -> int:
             budgets=config.budgets,
         )
 
-    stage, plain = make_stage(True), make_stage(False)
+    stage, plain = make_stage(not args.no_claims), make_stage(False)
     sessions = SessionManager(ttl_s=st.session_ttl_s, follow_up_s=st.follow_up_s)
     situation = Situation(  # online, on mains, nothing spent: the agents' own masks decide
         battery_percent=None,
@@ -152,7 +158,10 @@ def main() -> int:
     best, plain_best = _median_pass(passes), _median_pass(plain_passes)
 
     result = {
-        "command": "python scripts/bench_agents.py" + " --split val" * (args.split == "val"),
+        "command": "python scripts/bench_agents.py"
+        + " --split val" * (args.split == "val")
+        + " --no-claims" * args.no_claims,
+        "claims": not args.no_claims,
         "split": f"{args.split} + oos_{args.split}",
         "router_version": router.version,
         "agents": {a.name: a.intents for a in config.agents if a.enabled},
