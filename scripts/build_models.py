@@ -30,7 +30,6 @@ from typing import Any  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dataclasses import replace  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -94,7 +93,8 @@ EVERYDAY_WEIGHT = 3
 # Chosen on CLINC150 val: label smoothing gave +1.2 points of in-scope accuracy
 # at the same oos recall.
 INTENT_CONFIG = TrainConfig(seed=SEED, epochs=10, label_smoothing=0.1)
-# The teacher-taught refresh (build_intent_refresh): epochs over train + val + copies.
+# The teacher-taught refresh (build_intent_refresh, the fleet's recipe): epochs over
+# train + val and their noisy copies.
 REFRESH_EPOCHS = 2
 # The oos rule's floor on validation oos recall: issue #18's 68 % target plus one
 # standard error of a recall measured on 100 validation oos rows (sqrt(.68 * .32 / 100)
@@ -286,15 +286,18 @@ def _oos_weight(twin: Path, val_rows: list[IntentExample], threshold: float) -> 
 def build_intent_refresh(
     out: Path = MODELS / "intent", work: Path = BUILD / "intent-refresh"
 ) -> dict[str, Any]:
-    """Retrain the shipped bundle from itself on the build's data; returns its card.
+    """Retrain the shipped bundle from itself, as a fleet does; returns its card.
 
-    What ``scripts/fleet.py retrain`` does on a fleet (``edge_moma.training.intent_teacher``:
-    warm start from the bundle in ``models/intent``, soft targets on noisy copies)
-    on the build's training split, for ``REFRESH_EPOCHS``, with the out-of-scope
-    rule chosen on CLINC150 val as in the full build. A fraction of the full
-    build's cost and no encoder: the bundle carries what the encoder taught it.
-    Reproducible from the same data and the same starting bundle (in the card).
+    ``scripts/fleet.py retrain`` with an empty fleet database
+    (``fleet.retrain_intent``: warm start from the bundle in ``models/intent``,
+    soft targets on noisy copies, the teacher's own out-of-scope rule) on the
+    build's train + val, for ``REFRESH_EPOCHS``. The rule is not chosen on val:
+    the teacher trained on val, so val is not held out from what it teaches.
+    A fraction of the full build's cost and no encoder; reproducible from the
+    same data and the same starting bundle (``refreshed_from`` in the card).
     """
+    from edge_moma.training.fleet import open_fleet_db, retrain_intent
+
     _say("converting CLINC150 and the prompt sets to the intent format")
     files = make_intent_data(work / "data")
     teacher = work / "teacher"
@@ -302,22 +305,23 @@ def build_intent_refresh(
         shutil.rmtree(teacher)
     shutil.copytree(out, teacher)
     start = read_card(teacher)["version"]
-    _say(f"retraining {start} on the training split, taught by itself; the rule from val")
+    train_val = write_intent_file(
+        work / "data" / "train_val.jsonl",
+        read_intent_file(files["train"]) + read_intent_file(files["val"]),
+    )
+    fleet_db = work / "fleet.db"
+    fleet_db.unlink(missing_ok=True)
+    open_fleet_db(fleet_db).close()  # no logged feedback: the build's data alone
+    _say(f"retraining {start} on train + val, taught by itself (the fleet's recipe)")
     trained = work / "bundle"
-    card = train_intent(
-        files["train"],
-        trained,
-        files["val"],
-        config=replace(INTENT_CONFIG, epochs=REFRESH_EPOCHS),
-        min_oos_recall=MIN_OOS_RECALL,
-        progress=_say,
-        teacher=teacher,
-        card_extra={
-            "sources": _sources(),
-            "task_map": TASK_MAP,
-            "benchmark": "CLINC150 test + oos_test (clinc150_test.jsonl)",
-            "refreshed_from": start,
-        },
+    card = retrain_intent(
+        fleet_db, train_val, trained, work / "retrain", epochs=REFRESH_EPOCHS, teacher=teacher
+    )["card"]
+    card.update(
+        sources=_sources(),
+        task_map=TASK_MAP,
+        benchmark="CLINC150 test + oos_test (clinc150_test.jsonl)",
+        refreshed_from=start,
     )
     return _evaluate_and_ship(card, files, trained, out)
 
