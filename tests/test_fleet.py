@@ -521,3 +521,40 @@ def test_the_gate_judges_the_installed_router_on_the_decisions_it_logged() -> No
     assert [r["id"] for r in logged_by(rows, "v1")] == ["a", "c"]
     assert [r["id"] for r in logged_by(rows, "v10")] == ["b"]
     assert logged_by(rows, "v2") == []
+
+
+def test_logged_rows_follow_the_feedback_and_a_prompt_keeps_its_fold(tmp_path: Path) -> None:
+    """Random decision ids decide neither the rows' order nor their cross-fitting folds, so
+    one seed's fleet loop trains the same candidates on every run."""
+    import dataclasses
+
+    from log_samples import make_decision
+
+    from edge_moma.log.sinks import LogRecord
+    from edge_moma.training.fleet import crossfit_fold, logged_routing_rows
+
+    prompts = [f"question number {i} about lamps" for i in range(40)]
+    folds = []
+    for run in range(2):  # the same traffic twice: fresh random ids each time
+        records = [
+            LogRecord(dataclasses.replace(make_decision(p), propensity=0.5), p, (), 1)
+            for p in prompts + prompts[:10]  # ten prompts are asked twice
+        ]
+        store = LogStore.open(tmp_path / f"dev-{run}" / "decisions.db")
+        store.insert(decision_rows(records, "dev", "store", None))
+        for r in reversed(records):  # feedback arrives last decision first
+            store.add_feedback(Feedback(r.decision.id, score=1.0))
+        export_batch(store, tmp_path / f"inbox-{run}", "dev")
+        store.close()
+        db = tmp_path / f"fleet-{run}" / "fleet.db"
+        collect([tmp_path / f"inbox-{run}"], db)
+        rows = logged_routing_rows(db)["rows"]
+        assert [r["id"] for r in rows] == [r.decision.id for r in reversed(records)]
+        folds.append([(r["prompt"], r["fold"]) for r in rows])
+    assert folds[0] == folds[1]
+    by_prompt: dict[str, set[int]] = {}
+    for p, f in folds[0]:
+        by_prompt.setdefault(p, set()).add(f)
+    assert all(len(f) == 1 for f in by_prompt.values())  # a repeated prompt: one fold
+    assert {f for p, f in folds[0]} == set(range(5))
+    assert all(crossfit_fold(p) == f for p, f in folds[0])

@@ -333,7 +333,13 @@ def logged_intent_examples(fleet_db: str | Path) -> dict[str, Any]:
 
 
 def _with_feedback(fleet_db: str | Path) -> list[tuple[str, tuple[dict[str, Any], dict[str, Any]]]]:
-    """(id, (decision, its latest feedback)) of every collected decision with feedback."""
+    """(id, (decision, its latest feedback)) of every collected decision with feedback, in
+    the order of each decision's first feedback (device, then its sequence number).
+
+    Not in id order: ids are random, and the rows' order reaches the trainer (its
+    k-means starts from rows it draws by position), so the same traffic and
+    feedback would train a different candidate each time.
+    """
     conn = open_fleet_db(fleet_db)
     try:
         feedback: dict[str, dict[str, Any]] = {}
@@ -342,10 +348,8 @@ def _with_feedback(fleet_db: str | Path) -> list[tuple[str, tuple[dict[str, Any]
             feedback[f["decision_id"]] = f  # the last feedback on a decision wins
     finally:
         conn.close()
-    latest = {
-        d["id"]: (d, feedback[d["id"]]) for d in iter_collected(fleet_db) if d["id"] in feedback
-    }
-    return sorted(latest.items())
+    decisions = {d["id"]: d for d in iter_collected(fleet_db) if d["id"] in feedback}
+    return [(i, (decisions[i], f)) for i, f in feedback.items() if i in decisions]
 
 
 def _held_out(decision_id: str) -> bool:
@@ -564,10 +568,21 @@ def logged_routing_rows(
             for c in d.get("candidates") or []
             if c.get("kind") != "agent"
         ]
-        row["fold"] = zlib.crc32(did.encode()) % CROSSFIT_FOLDS
+        row["fold"] = crossfit_fold(text)
         row["router_version"] = d.get("router_version")
         rows.append(row)
     return {"rows": rows, "skipped": skipped}
+
+
+def crossfit_fold(prompt: str) -> int:
+    """The cross-fitting fold of a logged outcome: a hash of its prompt, not of its decision.
+
+    A prompt asked twice is in one fold, so the out-of-fold prediction the gate
+    checks an outcome against never learned from the same prompt's other
+    outcome; and a fold does not hang on the decision's random id, so the same
+    traffic gives the same folds (and gate figures) on every run.
+    """
+    return zlib.crc32(prompt.encode("utf-8")) % CROSSFIT_FOLDS
 
 
 def logged_prompts(fleet_db: str | Path) -> list[str]:

@@ -68,3 +68,13 @@ def test_two_rounds_on_small_two_model_files(tmp_path: Path) -> None:
     assert report["closure"]["figure"] == "apgr"
     assert report["full_information"]["apgr"] > report["start"]["apgr"]
     assert plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # One seed is one run: decision ids are random, but neither the rows' order nor the
+    # cross-fitting folds hang on them, so a rerun trains and gates the same candidates.
+    again_path = tmp_path / "again.json"
+    again_args = [*args[: args.index("--report")], "--report", str(again_path),
+                  "--work", str(tmp_path / "work-again")]  # fmt: skip
+    assert loop.main(again_args) == 0
+    again = json.loads(again_path.read_text(encoding="utf-8"))
+    for r in [report, again, *report["rounds"], *again["rounds"]]:
+        r.pop("seconds")
+    assert again == report
