@@ -29,7 +29,8 @@ router), per round the installed router's ``test`` curve figures and the
 candidate's, what the device served (mean score and cost of its choices, and
 of its greedy choices: what exploration cost), the gate's decision and
 whether the test part agrees with it; ``task_lookup`` (the per-task mean of
-every logged outcome, by the file's task labels) and ``full_information``
+every logged outcome, by the file's task labels; ``task_lookup_weighted``: each
+outcome weighted 1 / propensity, as the router's table is) and ``full_information``
 (the same trainer given every model's score for the queries that got
 feedback). ``--split task`` holds out whole task families instead of random
 rows (with ``--test-frac``): generalisation to kinds of query never routed.
@@ -254,7 +255,8 @@ def run(args: argparse.Namespace, traffic: RoutingSet, test: RoutingSet, work: P
         "start": test_figures(start_dir, test, lam, config),
         "rounds": [],
     }
-    observed: list[tuple[int, int, float]] = []  # (traffic row, model, score) of all feedback
+    # (traffic row, model, score, propensity) of all feedback
+    observed: list[tuple[int, int, float, float]] = []
     col = {m: j for j, m in enumerate(traffic.models)}
     for r in range(args.rounds):
         t0 = time.perf_counter()
@@ -314,6 +316,7 @@ def run(args: argparse.Namespace, traffic: RoutingSet, test: RoutingSet, work: P
             file=sys.stderr,
         )
     report["task_lookup"] = lookup_figures(traffic, test, observed)
+    report["task_lookup_weighted"] = lookup_figures(traffic, test, observed, weighted=True)
     report["full_information"] = full_information(
         traffic, test, observed, fleet_db, work, lam, config, args.seed
     )
@@ -330,7 +333,7 @@ def route_round(
     r: int,
     col: dict[str, int],
     feedback_draw: np.random.Generator,
-    observed: list[tuple[int, int, float]],
+    observed: list[tuple[int, int, float, float]],
     lam: float,
 ) -> dict[str, Any]:
     """Route one round on the device; report what it served, explored and fed back."""
@@ -352,7 +355,8 @@ def route_round(
                 greedy_c.append(traffic.costs[i, g])
                 if feedback_draw.random() < args.feedback_rate:
                     rt.feedback(d.id, score=float(traffic.scores[i, j]))
-                    observed.append((int(i), j, float(traffic.scores[i, j])))
+                    p = float(d.propensity or 1.0)  # none logged (pinned, say): weight 1
+                    observed.append((int(i), j, float(traffic.scores[i, j]), p))
     return {
         "decisions": len(rows),
         "explored": explored,
@@ -407,27 +411,43 @@ def device_costs(data: RoutingSet, config: Any) -> np.ndarray:
     return out
 
 
-def lookup_figures(traffic: RoutingSet, test: RoutingSet, observed: list) -> dict[str, Any]:
-    """The per-task lookup trained on the same feedback: each task's mean logged score per
-    model (a model never observed on a task: its mean over all tasks)."""
-    scores = np.full((len(observed), len(traffic.models)), np.nan)
-    for n, (_, j, s) in enumerate(observed):
-        scores[n, j] = s
-    tasks = [traffic.tasks[i] for i, _, _ in observed]
+def lookup_figures(
+    traffic: RoutingSet, test: RoutingSet, observed: list, *, weighted: bool = False
+) -> dict[str, Any]:
+    """The per-task lookup trained on the same feedback (``lookup_quality``), on the test part."""
     if not traffic.has_tasks or not test.has_tasks:
         return {"why": "the files name no tasks"}
-
-    def means(rows: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-        seen = np.isfinite(scores[rows])
-        total, count = np.where(seen, scores[rows], 0.0).sum(axis=0), seen.sum(axis=0)
-        return np.where(count > 0, total / np.maximum(count, 1), fallback)
-
-    overall = means(np.ones(len(tasks), dtype=bool), np.full(scores.shape[1], 0.5))
-    table = {t: means(np.array([x == t for x in tasks]), overall) for t in set(tasks)}
-    quality = np.stack([table.get(t, overall) for t in test.tasks])
+    quality = lookup_quality(traffic, test, observed, weighted=weighted)
     cost = task_lookup(traffic, test, traffic.costs)
     metrics = curve_metrics(sweep(quality, cost, test.scores, test.costs), test)
     return {k: v for k, v in metrics.items() if k in FIGURES}
+
+
+def lookup_quality(
+    traffic: RoutingSet, test: RoutingSet, observed: list, *, weighted: bool = False
+) -> np.ndarray:
+    """(test rows, models): each test task's mean logged score per model (a model never
+    observed on a task: its mean over all tasks; never observed at all: 0.5).
+
+    ``weighted``: each outcome counts 1 / propensity (a self-normalised mean, as the
+    router's table): the plain mean believes a model the policy tried mostly where it
+    expected it to do well; the weighted one is the fair baseline for a router that
+    corrects for that.
+    """
+    scores = np.full((len(observed), len(traffic.models)), np.nan)
+    weight = np.zeros(scores.shape)
+    for n, (_, j, s, p) in enumerate(observed):
+        scores[n, j], weight[n, j] = s, 1.0 / p if weighted else 1.0
+    tasks = [traffic.tasks[i] for i, _, _, _ in observed]
+
+    def means(rows: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+        total = np.where(weight[rows] > 0, scores[rows] * weight[rows], 0.0).sum(axis=0)
+        count = weight[rows].sum(axis=0)
+        return np.where(count > 0, total / np.where(count > 0, count, 1.0), fallback)
+
+    overall = means(np.ones(len(tasks), dtype=bool), np.full(scores.shape[1], 0.5))
+    table = {t: means(np.array([x == t for x in tasks]), overall) for t in set(tasks)}
+    return np.stack([table.get(t, overall) for t in test.tasks])
 
 
 def full_information(
@@ -442,7 +462,7 @@ def full_information(
 ) -> dict[str, Any]:
     """The same trainer given every model's score for the queries that got feedback (and the
     same logged prompts without feedback), scored on the test part."""
-    rows = sorted({i for i, _, _ in observed})
+    rows = sorted({i for i, _, _, _ in observed})
     data = traffic.subset(np.array(rows))
     data = RoutingSet(
         data.path,
@@ -476,14 +496,17 @@ def closure(report: dict[str, Any], key: str) -> dict[str, Any]:
     start, full = report["start"][key], report["full_information"][key]
     final = report["rounds"][-1]["test"][key] if report["rounds"] else start
     lookup = report["task_lookup"].get(key)
+    weighted = report["task_lookup_weighted"].get(key)
     return {
         "figure": key,
         "start": start,
         "final": final,
         "full_information": full,
         "task_lookup": lookup,
+        "task_lookup_weighted": weighted,
         "gap_closed": None if full == start else round((final - start) / (full - start), 4),
         "beats_task_lookup": None if lookup is None else final > lookup,
+        "beats_task_lookup_weighted": None if weighted is None else final > weighted,
         "served_minus_greedy": [
             round(r["served_quality"] - r["greedy_quality"], 6) for r in report["rounds"]
         ],
@@ -511,6 +534,7 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
             for r in report["rounds"]
         ],
         "task_lookup": report["task_lookup"],
+        "task_lookup_weighted": report["task_lookup_weighted"],
         "full_information": report["full_information"],
         "gate": report["gate"],
         "closure": report["closure"],

@@ -78,3 +78,31 @@ def test_two_rounds_on_small_two_model_files(tmp_path: Path) -> None:
     for r in [report, again, *report["rounds"], *again["rounds"]]:
         r.pop("seconds")
     assert again == report
+
+
+def test_the_weighted_lookup_undoes_the_policys_choice_of_queries() -> None:
+    """A policy that tried model 0 mostly on the easy queries of a task flatters it in the
+    plain per-task mean; weighting each outcome by 1 / propensity does not."""
+    import numpy as np
+
+    from edge_moma.training.routing_data import RoutingSet
+
+    loop = _script("bench_fleet_loop")
+    rng = np.random.default_rng(0)
+    n = 4000
+    easy = rng.random(n) < 0.5
+    truth = np.c_[easy.astype(float), np.full(n, 0.6)]  # model 0: right on easy queries only
+    p0 = np.where(easy, 0.9, 0.1)  # ... and the policy knew which queries were easy
+    chose0 = rng.random(n) < p0
+    observed = [
+        (i, 0, truth[i, 0], p0[i]) if c else (i, 1, truth[i, 1], 1 - p0[i])
+        for i, c in enumerate(chose0)
+    ]
+    data = RoutingSet(
+        "x", tuple(map(str, range(n))), ("q",) * n, ("t",) * n, ("a", "b"),
+        truth, np.ones((n, 2)), "0",
+    )  # fmt: skip
+    plain = loop.lookup_quality(data, data.subset(np.arange(1)), observed)
+    weighted = loop.lookup_quality(data, data.subset(np.arange(1)), observed, weighted=True)
+    assert plain[0, 0] > 0.85 > 0.61 > plain[0, 1]  # model 0 looks best
+    assert abs(weighted[0, 0] - 0.5) < 0.03 and abs(weighted[0, 1] - 0.6) < 1e-9
