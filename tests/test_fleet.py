@@ -432,11 +432,50 @@ def test_routing_gate_compares_with_the_installed_router_not_the_one_that_logged
     assert report["value"]["disagree"] > 0 and report["value"]["delta"] < 0
     assert report["promote"] is False
     # The installed router as its own candidate: same choices on every row, delta 0
-    # (against the old router it would have looked better).
+    # (against the old router it would have looked better). Its interval passes, but
+    # with no decision where the two differ there is nothing to promote on.
     same = _logged_outcomes(tmp_path / "same.log", old, installed, 3)
     report = gate_routing(installed, installed, [], same, tmp_path / "same.json")
     assert report["value"]["disagree"] == 0 and report["value"]["delta"] == 0.0
+    assert report["value"]["delta_interval"][0] == 0.0
+    assert report["promote"] is False and "disagree on 0 of" in report["why"]
+    report = gate_routing(
+        installed, installed, [], same, tmp_path / "same0.json", min_disagreements=0
+    )
     assert report["promote"] is True
+
+
+def test_routing_gate_wants_enough_disagreements_to_trust_its_interval(tmp_path: Path) -> None:
+    """A better candidate whose edge rests on fewer decisions where the two routers choose
+    differently than ``MIN_DISAGREEMENTS`` is refused, and the report says why."""
+    from routing_samples import routing_rows, write_routing_file
+
+    from edge_moma.training.fleet import MIN_DISAGREEMENTS, gate_routing
+    from edge_moma.training.quality import train_quality
+    from edge_moma.training.routing_data import load_routing_set
+
+    rows = routing_rows(120, seed=0)
+    rng = np.random.default_rng(1)
+    shuffled = [dict(r, scores=rows[int(j)]["scores"]) for r, j in
+                zip(rows, rng.permutation(len(rows)), strict=True)]  # fmt: skip
+    for name, data in (("current", shuffled), ("good", rows)):
+        train_quality(load_routing_set(write_routing_file(tmp_path / f"{name}.jsonl", data)),
+                      tmp_path / name)  # fmt: skip
+    logged = _logged_outcomes(tmp_path / "all.log", tmp_path / "current", tmp_path / "good", 3)
+    full = gate_routing(tmp_path / "good", tmp_path / "current", [], logged, tmp_path / "f.json")
+    assert full["promote"] is True and full["value"]["disagree"] >= MIN_DISAGREEMENTS
+    # The same candidate judged on a slice of the decisions: still better, fewer disagreements.
+    lines = logged.read_bytes().split(b"\n")
+    few = tmp_path / "few.log"
+    few.write_bytes(b"\n".join(lines[:60]) + b"\n")
+    small = gate_routing(tmp_path / "good", tmp_path / "current", [], few, tmp_path / "s.json")
+    assert 0 < small["value"]["disagree"] < MIN_DISAGREEMENTS
+    assert small["promote"] is False and small["min_disagreements"] == MIN_DISAGREEMENTS
+    assert f"fewer than {MIN_DISAGREEMENTS}" in small["why"]
+    assert gate_routing(
+        tmp_path / "good", tmp_path / "current", [], few, tmp_path / "s0.json",
+        min_disagreements=small["value"]["disagree"],
+    )["promote"] is (small["value"]["delta_interval"][0] >= 0)  # fmt: skip
 
 
 def _tamper_feedback(inbox: Path, lines: bytes) -> None:

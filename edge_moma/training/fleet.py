@@ -43,6 +43,11 @@ from ..routing.bundle import read_card, sha256_file, verify_bundle
 
 HOLDOUT_PER_MILLE = 200  # logged intent examples held out of training for the gate
 CROSSFIT_FOLDS = 5  # the routing gate checks each logged outcome with a model trained without it
+# The routing gate promotes only on at least this many decisions where candidate and
+# installed router choose differently: the value difference lives on those alone, and
+# a bootstrap over a few dozen of them, a handful with large importance weights, was
+# too narrow (a fleet loop promoted a worse router on 62; README, fleet loop).
+MIN_DISAGREEMENTS = 100
 BATCHES_DIR = "batches"
 
 # Collected batches stay gzip JSON Lines files (copied under ``batches/``): the
@@ -761,6 +766,7 @@ def gate_routing(
     *,
     tolerance: float = 0.0,
     confidence: float = 0.95,
+    min_disagreements: int = MIN_DISAGREEMENTS,
 ) -> dict[str, Any]:
     """Promote the candidate only if the routing value it would have achieved is not worse.
 
@@ -775,7 +781,8 @@ def gate_routing(
     decision (``routing_value``). ``promote`` when the one-sided
     ``confidence`` lower bound of (candidate - current) — the lower end of the
     two-sided ``2 * confidence - 1`` bootstrap interval — is at
-    least ``-tolerance``. Brier scores against every observed score of the
+    least ``-tolerance``, and the two choose differently on at least
+    ``min_disagreements`` of the decisions judged. Brier scores against every observed score of the
     ``--holdout`` files and the logged outcomes are the secondary figure. No
     usable logged decision: not promoted, and the report says why.
     """
@@ -803,7 +810,14 @@ def gate_routing(
         "candidate": {"version": cand.version, "models": list(cand.models)},
         "current": {"version": cur.version, "models": list(cur.models)},
     }
-    report["promote"] = low is not None and low >= -tolerance
+    enough = value.get("disagree", 0) >= min_disagreements
+    report["min_disagreements"] = min_disagreements
+    report["promote"] = low is not None and low >= -tolerance and enough
+    if low is not None and not enough:
+        report["why"] = (
+            f"the routers disagree on {value['disagree']} of {value['decisions']} decisions "
+            f"judged, fewer than {min_disagreements}: too few to trust the interval"
+        )
     report["decided_at"] = time.time()
     Path(report_path).parent.mkdir(parents=True, exist_ok=True)
     Path(report_path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
