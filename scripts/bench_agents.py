@@ -23,7 +23,7 @@ Reports, for the agents enabled in the config:
   p50 <= 50 µs; ``stage_latency_no_claims_us`` measures the same stage without
   claims in interleaved passes, so the claims' cost reads as a difference on a
   noisy machine. ``--no-claims`` routes every figure on the intent router's
-evidence alone (the agents' claims unused), to show what the claims add.
+  evidence alone (the agents' claims unused), to show what the claims add.
 
 A query is "routed to an agent" exactly when ``Runtime.route`` would return a
 ``stage="agent"`` decision: the agent stage decides before the LLM stage and

@@ -359,26 +359,37 @@ def _logged_outcomes(path: Path, current: Path, candidate: Path, seed: int) -> P
     return path
 
 
-def test_routing_gate_promotes_a_better_candidate_and_refuses_a_worse_one(
-    tmp_path: Path,
-) -> None:
+def _train_predictors(tmp_path: Path, learned: dict[str, str]) -> None:
+    """A quality predictor in ``tmp_path / name`` for each name, trained on 120 routing
+    rows as ``learned`` says: "file" learns them; "nothing", their scores shuffled across
+    prompts (it sends everything to the cheap model); "inverted", them upside down (code
+    to small, chat to big)."""
     from routing_samples import routing_rows, write_routing_file
 
-    from edge_moma.training.fleet import gate_routing
     from edge_moma.training.quality import train_quality
     from edge_moma.training.routing_data import load_routing_set
 
     rows = routing_rows(120, seed=0)
-    # The current predictor learned nothing (scores shuffled across prompts): it sends
-    # everything to the cheap model. The good candidate learned the file; the bad one
-    # learned it upside down (code to small, chat to big).
     rng = np.random.default_rng(1)
-    shuffled = [dict(r, scores=rows[int(j)]["scores"]) for r, j in
-                zip(rows, rng.permutation(len(rows)), strict=True)]  # fmt: skip
-    inverted = [dict(r, scores={m: 1.0 - s for m, s in r["scores"].items()}) for r in rows]
-    for name, data in (("current", shuffled), ("good", rows), ("bad", inverted)):
-        train_quality(load_routing_set(write_routing_file(tmp_path / f"{name}.jsonl", data)),
+    data = {
+        "file": rows,
+        "nothing": [dict(r, scores=rows[int(j)]["scores"]) for r, j in
+                    zip(rows, rng.permutation(len(rows)), strict=True)],
+        "inverted": [dict(r, scores={m: 1.0 - s for m, s in r["scores"].items()}) for r in rows],
+    }  # fmt: skip
+    for name, kind in learned.items():
+        train_quality(load_routing_set(write_routing_file(tmp_path / f"{name}.jsonl", data[kind])),
                       tmp_path / name)  # fmt: skip
+
+
+def test_routing_gate_promotes_a_better_candidate_and_refuses_a_worse_one(
+    tmp_path: Path,
+) -> None:
+    from edge_moma.training.fleet import gate_routing
+
+    # The current predictor learned nothing: it sends everything to the cheap model. The
+    # good candidate learned the file; the bad one learned it upside down.
+    _train_predictors(tmp_path, {"current": "nothing", "good": "file", "bad": "inverted"})
     logged = {
         name: _logged_outcomes(tmp_path / f"{name}.log", tmp_path / "current", tmp_path / name, 3)
         for name in ("good", "bad")
@@ -410,19 +421,9 @@ def test_routing_gate_compares_with_the_installed_router_not_the_one_that_logged
 ) -> None:
     """After a promotion the logged rows were chosen by an older router: the gate
     weighs the candidate against the installed one on every row."""
-    from routing_samples import routing_rows, write_routing_file
-
     from edge_moma.training.fleet import gate_routing
-    from edge_moma.training.quality import train_quality
-    from edge_moma.training.routing_data import load_routing_set
 
-    rows = routing_rows(120, seed=0)
-    rng = np.random.default_rng(1)
-    shuffled = [dict(r, scores=rows[int(j)]["scores"]) for r, j in
-                zip(rows, rng.permutation(len(rows)), strict=True)]  # fmt: skip
-    for name, data in (("old", shuffled), ("installed", rows)):
-        train_quality(load_routing_set(write_routing_file(tmp_path / f"{name}.jsonl", data)),
-                      tmp_path / name)  # fmt: skip
+    _train_predictors(tmp_path, {"old": "nothing", "installed": "file"})
     old, installed = tmp_path / "old", tmp_path / "installed"
     # The old router logged every row; the installed one learned the file since.
     # A candidate that is the old router again ties the router that logged the rows,
@@ -448,19 +449,9 @@ def test_routing_gate_compares_with_the_installed_router_not_the_one_that_logged
 def test_routing_gate_wants_enough_disagreements_to_trust_its_interval(tmp_path: Path) -> None:
     """A better candidate whose edge rests on fewer decisions where the two routers choose
     differently than ``MIN_DISAGREEMENTS`` is refused, and the report says why."""
-    from routing_samples import routing_rows, write_routing_file
-
     from edge_moma.training.fleet import MIN_DISAGREEMENTS, gate_routing
-    from edge_moma.training.quality import train_quality
-    from edge_moma.training.routing_data import load_routing_set
 
-    rows = routing_rows(120, seed=0)
-    rng = np.random.default_rng(1)
-    shuffled = [dict(r, scores=rows[int(j)]["scores"]) for r, j in
-                zip(rows, rng.permutation(len(rows)), strict=True)]  # fmt: skip
-    for name, data in (("current", shuffled), ("good", rows)):
-        train_quality(load_routing_set(write_routing_file(tmp_path / f"{name}.jsonl", data)),
-                      tmp_path / name)  # fmt: skip
+    _train_predictors(tmp_path, {"current": "nothing", "good": "file"})
     logged = _logged_outcomes(tmp_path / "all.log", tmp_path / "current", tmp_path / "good", 3)
     full = gate_routing(tmp_path / "good", tmp_path / "current", [], logged, tmp_path / "f.json")
     assert full["promote"] is True and full["value"]["disagree"] >= MIN_DISAGREEMENTS

@@ -782,8 +782,9 @@ def gate_routing(
     ``confidence`` lower bound of (candidate - current) — the lower end of the
     two-sided ``2 * confidence - 1`` bootstrap interval — is at
     least ``-tolerance``, and the two choose differently on at least
-    ``min_disagreements`` of the decisions judged. Brier scores against every observed score of the
-    ``--holdout`` files and the logged outcomes are the secondary figure. No
+    ``min_disagreements`` of the decisions judged. Brier scores against every
+    observed score of the ``--holdout`` files and the logged outcomes are the
+    secondary figure. No
     usable logged decision: not promoted, and the report says why.
     """
     from ..routing.quality import QualityPredictor
