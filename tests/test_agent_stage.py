@@ -184,6 +184,31 @@ def test_a_weak_claim_leaves_the_decision_to_the_router(claiming: AgentStage) ->
     assert oos.target is None and masks(oos)["clock"] == "out_of_scope"
 
 
+@pytest.mark.parametrize(
+    ("understanding", "text", "taken"),
+    [
+        # a weak claim: the router must prefer the agent to every intent no agent serves
+        (u(("weather", 0.62), ("date", 0.55)), "time for a break", False),
+        (u(("smart_home", 0.56), ("time", 0.55), ("calculator", 0.3)), "time for a break", False),
+        (u(("time", 0.6), ("weather", 0.3)), "time for a break", True),
+        (u(("time", 0.3), ("date", 0.3), ("weather", 0.5)), "time for a break", True),  # summed
+        (u(("time", 0.55), ("weather", 0.55)), "time for a break", True),  # a tie: the agent
+        # a certain claim, or none (evidence alone), is not overruled by other intents
+        (u(("weather", 0.9), ("time", 0.05)), "what time is it", True),
+        (u(("weather", 0.6), ("restaurant_reviews", 0.3)), "anything", False),  # below 0.5
+        (u(("weather", 0.3), ("restaurant_reviews", 0.55)), "anything", True),
+    ],
+)  # fmt: skip
+def test_a_weak_claim_needs_the_router_to_prefer_the_agent(
+    claiming: AgentStage, understanding: Understanding, text: str, taken: bool
+) -> None:
+    choice = claiming.select(understanding, text, sit())
+    assert (choice.target is not None) == taken
+    if not taken and "time" in text:
+        clock = next(c for c in choice.candidates if c.target == "clock")
+        assert clock.masked_by == "confidence" and "prefers" in (clock.reason or "")
+
+
 def test_masks_hold_whatever_the_claim(claiming: AgentStage) -> None:
     private = claiming.select(
         u(("reminder", 0.9)), "add milk to my list", sit(sensitive_classes=("health",))

@@ -24,11 +24,16 @@ the request (``agents.base``: the built-in agents answer ``CERTAIN`` 1.0,
     claim == 0                         masked "declined": it cannot parse the request
     otherwise                          score = max(evidence, claim)
 
-and the agent may take the turn when ``score >= threshold``. So an agent that
-cannot read a request declines it however sure the intent router is ("tell
-the vacuum to clean the kitchen" is not a to-do item), and an agent that
-reads it with certainty takes it however unsure the router is ("nine times
-seven"), always within the masks above. Built-in agents have claims; a
+and the agent may take the turn when ``score >= threshold``, except that a claim
+below its evidence (the parser reads the request only in part: ``POSSIBLE``)
+leaves the decision to the intent router, which must then prefer the agent:
+its evidence at least the confidence of the strongest intent no agent serves
+("set the bedroom lights to 10 percent at 11 pm" is more smart home than
+calculator, "what's the forecast for the next 10 days" more weather than
+date). So an agent that cannot read a request declines it however sure the
+intent router is ("tell the vacuum to clean the kitchen" is not a to-do
+item), and an agent that reads it with certainty takes it however unsure the
+router is ("nine times seven"), always within the masks above. Built-in agents have claims; a
 Python plug-in may declare one (``agents.plugins``); HTTP agents have none,
 since the stage never does I/O. The stage takes the highest-scoring unmasked
 agent (equal scores: the one with more evidence, then the first configured); the
@@ -49,7 +54,7 @@ from typing import Literal
 
 from ..agents.base import CANCEL_INTENT
 from ..config import AgentConfig, Budgets
-from ..decision import Candidate, Understanding
+from ..decision import Candidate, IntentScore, Understanding
 from ..errors import ConfigError
 from ..session import Session
 from .constraints import Situation, estimate, first_mask, masks_for
@@ -163,6 +168,7 @@ class AgentStage:
         for a in self._agents:
             for label in a.intents:
                 self._owners.setdefault(label, []).append(a)
+        self._served = frozenset(i for a in self._agents if a.config.enabled for i in a.intents)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -192,6 +198,8 @@ class AgentStage:
             for owner in self._owners.get(s.label, ()):
                 total, best_intent = confs.get(owner.name, (0.0, s.label))
                 confs[owner.name] = (total + s.confidence, best_intent)
+        # The strongest intent no agent serves: a weak claim's agent must outweigh it.
+        rival = next((s for s in understanding.intents if s.label not in self._served), None)
         top = understanding.top_intent
         active = session.agent if session is not None and session.active else None
         holder: _Agent | None = None
@@ -237,7 +245,7 @@ class AgentStage:
             if mask is None and holder is not None and a is not holder:
                 mask = ("session", f"{holder.name} holds this session's dialog")
             if mask is None and a is not holder:
-                conf, mask = self._score(a, conf, understanding.out_of_scope, text)
+                conf, mask = self._score(a, conf, understanding.out_of_scope, text, rival)
             if a is holder:
                 holder_mask = mask
             candidates.append(self._candidate(a, conf, mask))
@@ -319,7 +327,12 @@ class AgentStage:
         return candidate
 
     def _score(
-        self, a: _Agent, evidence: float, out_of_scope: bool, text: str
+        self,
+        a: _Agent,
+        evidence: float,
+        out_of_scope: bool,
+        text: str,
+        rival: IntentScore | None = None,
     ) -> tuple[float, tuple[str, str] | None]:
         """The claim rule: the agent's score and, if it cannot take the turn, why."""
         if out_of_scope:
@@ -330,7 +343,14 @@ class AgentStage:
             return 0.0, ("declined", "declined: its parser cannot read the request (claim 0)")
         score = evidence if said is None else max(evidence, said)
         if score >= a.threshold:
-            return score, None
+            if said is None or said >= score or rival is None or evidence >= rival.confidence:
+                return score, None
+            return score, (
+                "confidence",
+                f"its parser reads the request only in part (claim {said:.2f}) and the intent "
+                f"router prefers {rival.label} ({rival.confidence:.2f}) to its intents "
+                f"({evidence:.2f})",
+            )
         if out_of_scope:
             return score, ("out_of_scope", "the intent router judged the query out of scope")
         return score, (
