@@ -300,3 +300,61 @@ def test_a_question_about_words_is_no_agent_command(words: list[str], frame: str
     """Whatever an agent would read in the words quoted, a question about them is declined."""
     text = frame.format(" ".join(words))
     assert {name: claim(text) for name, claim in CLAIMS.items()} == dict.fromkeys(CLAIMS, CANNOT)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    words=st.lists(st.sampled_from(VOCABULARY), min_size=1, max_size=9),
+    frame=st.sampled_from(
+        [
+            "why is {}",
+            "why can't you {}",
+            "who invented {}",
+            "so who decided {}",
+            "how come {}",
+            "do you know why {}",
+            "turn off notifications for {}",
+            "open the settings for {}",
+            "change the ringtone of {}",
+        ]
+    ),  # fmt: skip
+)
+def test_a_question_for_a_reason_or_a_person_or_settings_is_no_agent_command(
+    words: list[str], frame: str
+) -> None:
+    """Whatever an agent would read in the rest, a "why"/"who" question or a request about
+    settings is declined by every built-in agent."""
+    text = frame.format(" ".join(words))
+    assert {name: claim(text) for name, claim in CLAIMS.items()} == dict.fromkeys(CLAIMS, CANNOT)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "why is 7 times 8 so hard to remember",
+        "why can't you divide by zero",
+        "who invented time zones",
+        "who decided a day has 24 hours",
+        "how come a mile is 1760 yards",
+        "can you tell me why my shopping list app keeps crashing",
+        "turn off reminder notifications",
+        "change the clock settings to 24 hours",
+        "set the calculator ringtone to loud",
+    ],
+)
+def test_reasons_people_and_settings_are_declined_by_every_agent(text: str) -> None:
+    assert {name: claim(text) for name, claim in CLAIMS.items()} == dict.fromkeys(CLAIMS, CANNOT)
+
+
+@pytest.mark.parametrize(
+    ("text", "agent"),
+    [  # a "who" or "why" inside a command is not a question for a reason or a person
+        ("remind me to call the man who fixed the sink", "reminders"),
+        ("add a card for grandma who turns 90 to my shopping list", "reminders"),
+        ("what's 12 times 12", "calculator"),
+        ("what time is it in Tokyo", "clock"),
+        ("how many grams in a pound", "units"),
+    ],
+)
+def test_commands_that_mention_who_or_why_are_still_claimed(text: str, agent: str) -> None:
+    assert CLAIMS[agent](text) == CERTAIN

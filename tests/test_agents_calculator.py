@@ -100,7 +100,7 @@ def test_replies_clearly_to_bad_input() -> None:
         ("quick one, what's eight times nine", CERTAIN),
         ("if something is 15% off $35, how much is it", CERTAIN),
         ("how many square feet is a 13 by 74 room", POSSIBLE),  # bare "by": ambiguous
-        ("why is zero times anything zero", POSSIBLE),  # words it does not read
+        ("why is zero times anything zero", CANNOT),  # a question for a reason
         ("can you help me with a math problem", POSSIBLE),  # it asks what to calculate
         ("set the lights to 50 percent", CANNOT),  # one number among words: a command
         ("set a timer for 5 minutes", CANNOT),

@@ -100,6 +100,53 @@ def asks_about_words(text: str) -> bool:
     return any(k in text for k in _ABOUT_WORDS_KEYS) and _ABOUT_WORDS.search(text) is not None
 
 
+# A question for a reason or a person ("why can't you divide by zero", "who invented time
+# zones", "how come 7 times 8 is hard to remember"): an explanation or a fact, never one of
+# the built-in agents' commands, whatever numbers, times or lists it mentions.
+_WHY_WHO = re.compile(
+    r"^\W*(?:(?:hey|ok|okay|so|and|but|um|well|say)\W+)*(?:(?:do\s+you\s+know|can\s+you\s+"
+    r"tell\s+me|could\s+you\s+tell\s+me|tell\s+me|i\s+wonder|any\s+idea)\s+)?"
+    r"(?:why|who|whom|whose|who's|how\s+come)\b"
+)
+
+
+def asks_why_or_who(text: str) -> bool:
+    """Whether ``text`` (lower case, as ``words`` gives it) opens with a question for a reason
+    or a person ("why ...", "who ...", "how come ..."): every built-in agent's claim declines
+    it."""
+    return ("why" in text or "who" in text or "how come" in text) and _WHY_WHO.match(
+        text
+    ) is not None
+
+
+# A device's or an app's settings ("turn off reminder notifications", "change the clock
+# settings"): no agent's command, whichever agent's words name them.
+_SETTINGS_WORDS = frozenset(
+    ["notifications", "settings", "setting", "ringtone", "ringtones", "preferences"]
+)
+
+
+def about_settings(words_in: frozenset[str]) -> bool:
+    """Whether a request's words (``words``) name settings or notifications: every built-in
+    agent's claim declines it."""
+    return not words_in.isdisjoint(_SETTINGS_WORDS)
+
+
+@functools.lru_cache(maxsize=64)
+def not_a_command(text: str, words_in: frozenset[str]) -> bool:
+    """Whether a request (as ``words`` gives it) is none of the built-in agents' commands,
+    whatever their words it holds: writing about a subject (``writes_about``), a question
+    about words (``asks_about_words``), a question for a reason or a person
+    (``asks_why_or_who``) or settings (``about_settings``). Cached: every agent's claim asks
+    it of the same turn."""
+    return (
+        about_settings(words_in)
+        or asks_why_or_who(text)
+        or writes_about(text)
+        or asks_about_words(text)
+    )
+
+
 @dataclass(frozen=True)
 class AgentTurn:
     """What an agent sees of one turn.

@@ -28,10 +28,9 @@ from ...agents.base import (
     POSSIBLE,
     AgentReply,
     AgentTurn,
-    asks_about_words,
     cancelled,
+    not_a_command,
     words,
-    writes_about,
 )
 from .numbers import ONES, SCALES, TENS, words_to_numbers
 
@@ -252,12 +251,13 @@ def claim(text: str) -> float:
     numbers that form no calculation ("book a table for 4 at 8"), an
     operation left hanging in words ("10 times better than before"), maths
     to learn rather than to work out ("help me with my algebra homework"),
-    numbers no operation joins ("play one two three four by Feist"), writing
-    about a subject (``writes_about``) or a question about words ("what does 24
-    7 mean", ``asks_about_words``).
+    numbers no operation joins ("play one two three four by Feist"), and what
+    no built-in agent takes (``not_a_command``): writing about a subject, a
+    question about words ("what does 24 7 mean"), a question for a reason or a
+    person ("why can't you divide by zero") or settings.
     """
     t, words_in, digits = words(text)
-    if writes_about(t) or asks_about_words(t):
+    if not_a_command(t, words_in):
         return CANNOT
     if not digits and words_in.isdisjoint(_NUMBER_WORDS):
         return CANNOT if _nothing_to_work_out(words_in) else POSSIBLE

@@ -34,10 +34,9 @@ from ...agents.base import (
     POSSIBLE,
     AgentReply,
     AgentTurn,
-    asks_about_words,
     cancelled,
+    not_a_command,
     words,
-    writes_about,
 )
 from .numbers import words_to_numbers
 from .places import Place, find_places
@@ -359,18 +358,14 @@ def claim(text: str) -> float:
     in Springfield": a place it does not know); ``CANNOT`` without time words,
     for questions about when something happens ("what time does the
     pharmacy close", "when is Easter", "what day of the week was I born
-    on"), a time difference between things that are not places, writing
-    about a subject ("a joke about time zones", ``writes_about``) or a
-    question about words ("translate what time is it into German",
-    ``asks_about_words``).
+    on"), a time difference between things that are not places, and what no
+    built-in agent takes (``not_a_command``): writing about a subject ("a joke
+    about time zones"), a question about words ("translate what time is it
+    into German"), a question for a reason or a person ("who invented time
+    zones") or settings.
     """
     t, words_in, digits = words(text)
-    if (
-        _GATE_WORDS.isdisjoint(words_in)
-        and not (digits and ":" in t)
-        or writes_about(t)
-        or asks_about_words(t)
-    ):
+    if _GATE_WORDS.isdisjoint(words_in) and not (digits and ":" in t) or not_a_command(t, words_in):
         return CANNOT
     query = parse(t)
     if query is None:

@@ -33,10 +33,9 @@ from ...agents.base import (
     POSSIBLE,
     AgentReply,
     AgentTurn,
-    asks_about_words,
     cancelled,
+    not_a_command,
     words,
-    writes_about,
 )
 from ...errors import TargetError, TargetUnavailable
 from .._agent_db import database_path, open_table
@@ -453,17 +452,16 @@ def claim(text: str) -> float:
     that are not the user's (a ranking: "the bestseller list"; lists in
     general: "the best apps for to do lists"), lists sent elsewhere ("send my
     shopping list to Jo"), reminders for someone else, items sent somewhere
-    that is not a list ("add a filter to this photo"), writing about a
-    subject ("a poem about my to-do list", ``writes_about``), and questions
-    about words ("how do you say shopping list in French",
-    ``asks_about_words``).
+    that is not a list ("add a filter to this photo"), and what no built-in
+    agent takes (``not_a_command``): writing about a subject ("a poem about my
+    to-do list"), questions about words ("how do you say shopping list in
+    French"), questions for a reason or a person, and settings ("turn off
+    reminder notifications").
     """
     t, words_in, _ = words(text)
     if (
-        (_GATE_WORDS.isdisjoint(words_in) and not ("to" in words_in and _TO_DO.search(t)))
-        or writes_about(t)
-        or asks_about_words(t)
-    ):
+        _GATE_WORDS.isdisjoint(words_in) and not ("to" in words_in and _TO_DO.search(t))
+    ) or not_a_command(t, words_in):
         return CANNOT
     request = parse(t)
     if request is None:

@@ -26,10 +26,9 @@ from ...agents.base import (
     POSSIBLE,
     AgentReply,
     AgentTurn,
-    asks_about_words,
     cancelled,
+    not_a_command,
     words,
-    writes_about,
 )
 from .calculator import format_number
 from .numbers import words_to_numbers
@@ -371,14 +370,15 @@ def claim(text: str) -> float:
     ``CANNOT`` otherwise: no unit, units of different kinds ("grams in a
     cup"), one unit in a command ("set the oven to 350 F"), one unit with
     neither an amount nor "convert" ("how tall is Everest in feet": a fact
-    in a unit), money ("100 pounds in dollars"), writing about a subject
-    (``writes_about``) or a question about words ("how do you spell kilometer",
-    ``asks_about_words``).
+    in a unit), money ("100 pounds in dollars"), and what no built-in agent
+    takes (``not_a_command``): writing about a subject, a question about words
+    ("how do you spell kilometer"), a question for a reason or a person or
+    settings.
     """
     t, words_in, _ = words(text)
     if _UNIT_WORDS.isdisjoint(words_in):  # "convert a pdf to word": into something not a unit
         return CANNOT if _CONVERT_WORDS.isdisjoint(words_in) or _NOT_A_UNIT.search(t) else POSSIBLE
-    if _CURRENCY.search(t) or writes_about(t) or asks_about_words(t):
+    if _CURRENCY.search(t) or not_a_command(t, words_in):
         return CANNOT
     req = parse(t)
     if req.source and req.target:
