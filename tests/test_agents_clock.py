@@ -192,6 +192,11 @@ def test_offsets_follow_daylight_saving() -> None:
         ("what day are we meeting", CANNOT),  # when something happens
         ("what time is kickoff for the Madrid game", CANNOT),  # an event's time
         ("what time is check in at the hotel in Paris", CANNOT),
+        ("what time is sunrise tomorrow", CANNOT),  # an event's time, a date named or not
+        ("what time is the game on friday", CANNOT),
+        ("what time is my flight on christmas eve", CANNOT),
+        ("what time is it in Tokyo tomorrow", CERTAIN),
+        ("what time is noon in London in New York", CERTAIN),  # a clock time converted
         ("what time is it now in Paris", CERTAIN),
         ("how long is the time difference going to last", CANNOT),  # a duration
         ("how long until christmas", POSSIBLE),  # days until a date it reads: the router decides

@@ -169,9 +169,14 @@ _EVENT = re.compile(
     r"|\bdate\s+of\s+(?:the|my|our|your|a|an)\b"
     r"|\b(?:good|best|right|bad|better)\s+time\b|\btime\s+(?:for|to)\s+(?!go\b)"
 )
+# An event's time, a date named or not ("what time does the ferry leave tomorrow", "what
+# time is sunrise tomorrow"): a date in the words makes "what day is christmas" a date
+# question, never "what time is ..." one.
 _EVENT_TIME = re.compile(
     r"\b(?:what|which)\s+time\s+(?:do|does|did|should|will|would|can|could|are|were|must)\s+"
     r"(?!(?:it|you\s+(?:have|got))\b)"
+    r"|\b(?:what|which)\s+time\s+(?:is|was)\s+(?!(?:it|in|now|today|tomorrow|yesterday|there|"
+    r"here|over|right|currently|noon|midday|midnight)\b)[a-z]"
 )
 _CLOCK_TIME = re.compile(
     r"\b(\d{1,2})(?::(\d{2}))?\s*([ap])\.?\s?m\b\.?|\b(\d{1,2}):(\d{2})\b|\b(noon|midday|midnight)\b"
