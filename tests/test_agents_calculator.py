@@ -101,6 +101,15 @@ def test_replies_clearly_to_bad_input() -> None:
         ("if something is 15% off $35, how much is it", CERTAIN),
         ("how many square feet is a 13 by 74 room", POSSIBLE),  # bare "by": ambiguous
         ("why is zero times anything zero", CANNOT),  # a question for a reason
+        ("how many square feet is my apartment", CANNOT),  # an area, not "the square of"
+        ("what's the square footage of a tennis court", CANNOT),
+        ("what is the square of twelve", POSSIBLE),
+        ("can you tell me the square root of pi", POSSIBLE),
+        ("how do I divide a pizza into 8 equal slices", CANNOT),  # a how-to, one number
+        ("how can I split 3 pizzas between friends", CANNOT),
+        ("how do I calculate 15 percent of 80", CERTAIN),  # a how-to that is a calculation
+        ("how do you multiply 12 by 12", CERTAIN),
+        ("how to solve this math problem", POSSIBLE),  # it asks what to calculate
         ("can you help me with a math problem", POSSIBLE),  # it asks what to calculate
         ("set the lights to 50 percent", CANNOT),  # one number among words: a command
         ("set a timer for 5 minutes", CANNOT),

@@ -235,8 +235,21 @@ _BARE_BY = re.compile(r"\d\s+by\s+[\d(]")
 _BY_VERB = re.compile(r"\b(?:divide|multiply|increase|decrease|reduce|raise|lower|cut|discount)\b")
 
 
-def _nothing_to_work_out(words_in: frozenset[str]) -> bool:
+# "Square" is maths in "the square root of" or "the square of", not in an area ("how many
+# square feet is my apartment") or a place ("Times Square").
+_SQUARE_MATHS = re.compile(r"\bsquare\s+(?:root|of)\b")
+# A how-to question with numbers no operation joins ("how do I divide a pizza into 8
+# slices"): a way of doing something, not a calculation.
+_HOW_TO = re.compile(
+    r"^\W*(?:(?:hey|ok|okay|so|and|but|um)\W+)*how\s+(?:do|can|could|should|would)\s+"
+    r"(?:i|you|we|one)\b|^\W*how\s+to\b"
+)
+
+
+def _nothing_to_work_out(t: str, words_in: frozenset[str]) -> bool:
     """No calculation to do: no maths words, or maths to learn (homework, a quiz, a formula)."""
+    if "square" in words_in and not _SQUARE_MATHS.search(t):
+        words_in = words_in - {"square"}
     return words_in.isdisjoint(_MATH_WORDS) or not words_in.isdisjoint(_LEARNING_WORDS)
 
 
@@ -251,7 +264,9 @@ def claim(text: str) -> float:
     numbers that form no calculation ("book a table for 4 at 8"), an
     operation left hanging in words ("10 times better than before"), maths
     to learn rather than to work out ("help me with my algebra homework"),
-    numbers no operation joins ("play one two three four by Feist"), and what
+    numbers no operation joins ("play one two three four by Feist", or in a
+    how-to question: "how do I divide a pizza into 8 slices"), an area's
+    "square" ("how many square feet is my apartment"), and what
     no built-in agent takes (``not_a_command``): writing about a subject, a
     question about words ("what does 24 7 mean"), a question for a reason or a
     person ("why can't you divide by zero") or settings.
@@ -260,20 +275,25 @@ def claim(text: str) -> float:
     if not_a_command(t, words_in):
         return CANNOT
     if not digits and words_in.isdisjoint(_NUMBER_WORDS):
-        return CANNOT if _nothing_to_work_out(words_in) else POSSIBLE
+        return CANNOT if _nothing_to_work_out(t, words_in) else POSSIBLE
     if words_in.isdisjoint(_OPERATION_WORDS) and not _SYMBOL.search(t):
         # numbers and no operation: "book a table for 4 at 8" (but "126 divisible by 8" is maths)
-        return CANNOT if _nothing_to_work_out(words_in) else POSSIBLE
+        return CANNOT if _nothing_to_work_out(t, words_in) else POSSIBLE
     tokens, unknown = read(t)
     numbers = sum(1 for tok in tokens if tok[0].isdigit() or tok[0] == ".")
     if not numbers:
-        return CANNOT if words_in.isdisjoint(_MATH_WORDS) else POSSIBLE
+        return CANNOT if _nothing_to_work_out(t, words_in) else POSSIBLE
     if tokens[-1] in _BINARY and unknown:
         return CANNOT  # an operation left hanging in words: "20 times better than this"
     if not any(tok in _OPERATORS for tok in tokens):
         # numbers its words never join into an operation ("play one two three four by
-        # Feist", "what does 24 7 mean"): no calculation, unless maths words say otherwise
-        return CANNOT if words_in.isdisjoint(_MATH_WORDS) else POSSIBLE
+        # Feist", "how do I divide a pizza into 8 slices"): no calculation, unless maths
+        # words say otherwise outside a how-to question
+        return (
+            CANNOT
+            if _nothing_to_work_out(t, words_in) or ("how" in words_in and _HOW_TO.match(t))
+            else POSSIBLE
+        )
     try:
         _Parser(tokens).parse()
     except CalculationError:  # maths it cannot finish ("the derivative of x squared") is
