@@ -122,6 +122,13 @@ def test_answers_spoken_phrasings(text: str, expected: float, unit: str) -> None
         ("how many paces make a kilometre", CANNOT),
         ("write a song about miles and miles of road", CANNOT),  # writing about a subject
         ("20 celcius to farenheit", CERTAIN),  # as people type them
+        ("how many days are in a leap year", POSSIBLE),  # a word makes the unit a thing
+        ("how many hours are in a school day", POSSIBLE),
+        ("how many weeks in a school year", POSSIBLE),
+        ("how many days in a year", CERTAIN),
+        ("how many ounces in a US cup", CERTAIN),  # a unit's own qualifier
+        ("how many feet in a nautical mile", CERTAIN),
+        ("what is the conversion between tablespoons and cups", CERTAIN),
     ],
 )
 def test_claim(text: str, expected: float) -> None:

@@ -279,6 +279,33 @@ _BESIDE = frozenset(
 )  # fmt: skip
 
 
+# Words that may stand right before a unit without changing it ("a US cup", "a fluid ounce").
+_UNIT_QUALIFIERS = frozenset(
+    ["us", "u.s.", "uk", "imperial", "metric", "american", "british", "standard", "fluid",
+     "liquid", "dry", "square", "cubic", "nautical", "statute", "short", "long", "level",
+     "full", "single", "regular", "whole", "mean", "calendar"]
+)  # fmt: skip
+
+
+_ARTICLES = frozenset(["the", "one", "each", "every", "per"])  # ("a" and "an" read as 1)
+
+
+def _qualified(between: list[str]) -> bool:
+    """Whether a word right before the second unit makes it something else: "how many days
+    are in a leap year" asks a fact about leap years, "hours in a school day" one about
+    school days, not a conversion."""
+    if len(between) < 2 or not (between[-2][0].isdigit() or between[-2] in _ARTICLES):
+        return False  # "tablespoons and cups", "feet in 3 yards": no word qualifies a unit
+    last = between[-1]
+    return (
+        last[0].isalpha()
+        and last not in _LINKS
+        and last not in _BESIDE
+        and last not in _UNIT_QUALIFIERS
+        and last not in _UNIT_WORDS
+    )
+
+
 def parse(text: str) -> Request:
     """The value, source and target units named in ``text`` (each may be missing)."""
     t = words_to_numbers(text.lower().replace("’", "'"))
@@ -326,6 +353,7 @@ def parse(text: str) -> Request:
     linked = (
         bool(asked)
         and first[2] != second[2]
+        and not _qualified(between)
         and (
             bool(_CONVERT.search(t))
             or (
@@ -364,9 +392,10 @@ def claim(text: str) -> float:
     ``CERTAIN`` when two different units of the same kind are joined as a
     conversion ("20 C to F", "how many ounces in a cup", "12 feet is equal to
     how many inches", "give me kilograms to pounds": the rate); ``POSSIBLE``
-    for units that are not joined so ("what day of the week"), one unit in a
-    question with "to/in/how many" ("convert kilos": the agent asks for the
-    rest) or conversion words alone;
+    for units that are not joined so ("what day of the week"; "how many days
+    are in a leap year", where a word before the unit makes it a thing), one
+    unit in a question with "to/in/how many" ("convert kilos": the agent asks
+    for the rest) or conversion words alone;
     ``CANNOT`` otherwise: no unit, units of different kinds ("grams in a
     cup"), one unit in a command ("set the oven to 350 F"), one unit with
     neither an amount nor "convert" ("how tall is Everest in feet": a fact
