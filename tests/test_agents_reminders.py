@@ -180,6 +180,12 @@ def test_two_changes_in_one_request(agent: RemindersAgent) -> None:
         ("create a playlist called road trip", CANNOT),
         ("give me a list of the tallest buildings", CANNOT),
         ("remind Sam about dinner by text", CANNOT),
+        ("set a reminder on Dad's phone to take his pills", CANNOT),  # someone else's device
+        ("add milk to the shopping list on her phone", CANNOT),
+        ("put a reminder on the kids' tablet for bedtime", CANNOT),
+        ("remind me on my phone to call mom at 5", CERTAIN),  # the user's own
+        ("remind me to call mom's cell at 5", CERTAIN),
+        ("remind me to send the file to John's laptop", CERTAIN),
         ("give me a packing list for the beach", CANNOT),  # a list written for the user
         ("ask Priya to add the tickets to the shared list", CANNOT),  # an errand for someone
         ("what's on my Netflix list", CANNOT),  # another app's list

@@ -106,6 +106,13 @@ _SELF_REMINDER = [
 ]
 _REMEMBER = re.compile(_POLITE + r"remember\s+(?=to\b|that\b)(?P<rest>.*)$")
 _REMIND_OTHER = re.compile(r"\bremind\s+(?!me\b|us\b)[a-z]")
+# Someone else's device or account: "set a reminder on Dad's phone", "add milk to the list on
+# her tablet" (the agent keeps the user's lists on this device only).
+_OTHERS_DEVICE = re.compile(
+    r"\bon\s+(?:the\s+|my\s+|our\s+)?(?:[a-z]+'s?|his|her|their)\s+"
+    r"(?:[a-z]+\s+)?(?:phone|cell|mobile|tablet|ipad|watch|laptop|computer|pc|account|device|"
+    r"alexa|echo|speaker)s?\b"
+)
 _REMOVE_REMINDER = re.compile(
     rf"\b(?:{_REMOVE_VERB})\s+(?:the\s+|my\s+|that\s+)?reminder\s+(?:about|to|for|of|that)\s+(?P<item>.+)$"
 )
@@ -313,8 +320,10 @@ def parse(text: str) -> ListRequest | None:
 def _parse(t: str) -> ListRequest | None:
     t = t.strip().rstrip("?.! ")
     t = re.sub(r"[\s,]+(?:please|thanks|thank\s+you|now|for\s+me)$", "", t)
-    if _NOT_MINE.search(t) or (
-        _REMIND_OTHER.search(t) and not re.search(r"\bremind\s+(?:me|us)\b", t)
+    if (
+        _NOT_MINE.search(t)
+        or (_REMIND_OTHER.search(t) and not re.search(r"\bremind\s+(?:me|us)\b", t))
+        or ("on " in t and _OTHERS_DEVICE.search(t))
     ):
         return None
     if _RECALL.search(t):  # "what were the things i wanted to remember"
@@ -451,7 +460,8 @@ def claim(text: str) -> float:
     reminder words at all ("tell the vacuum to clean the kitchen"), for lists
     that are not the user's (a ranking: "the bestseller list"; lists in
     general: "the best apps for to do lists"), lists sent elsewhere ("send my
-    shopping list to Jo"), reminders for someone else, items sent somewhere
+    shopping list to Jo"), reminders for someone else or on someone else's
+    device ("set a reminder on Dad's phone"), items sent somewhere
     that is not a list ("add a filter to this photo"), and what no built-in
     agent takes (``not_a_command``): writing about a subject ("a poem about my
     to-do list"), questions about words ("how do you say shopping list in
