@@ -198,8 +198,6 @@ class AgentStage:
             for owner in self._owners.get(s.label, ()):
                 total, best_intent = confs.get(owner.name, (0.0, s.label))
                 confs[owner.name] = (total + s.confidence, best_intent)
-        # The strongest intent no agent serves: a weak claim's agent must outweigh it.
-        rival = next((s for s in understanding.intents if s.label not in self._served), None)
         top = understanding.top_intent
         active = session.agent if session is not None and session.active else None
         holder: _Agent | None = None
@@ -245,7 +243,7 @@ class AgentStage:
             if mask is None and holder is not None and a is not holder:
                 mask = ("session", f"{holder.name} holds this session's dialog")
             if mask is None and a is not holder:
-                conf, mask = self._score(a, conf, understanding.out_of_scope, text, rival)
+                conf, mask = self._score(a, conf, understanding, text)
             if a is holder:
                 holder_mask = mask
             candidates.append(self._candidate(a, conf, mask))
@@ -326,15 +324,22 @@ class AgentStage:
             self._zero[key] = candidate
         return candidate
 
+    def _rival(self, understanding: Understanding) -> IntentScore | None:
+        """The strongest intent no enabled agent serves (intents come best first)."""
+        for s in understanding.intents:
+            if s.label not in self._served:
+                return s
+        return None
+
     def _score(
         self,
         a: _Agent,
         evidence: float,
-        out_of_scope: bool,
+        understanding: Understanding,
         text: str,
-        rival: IntentScore | None = None,
     ) -> tuple[float, tuple[str, str] | None]:
         """The claim rule: the agent's score and, if it cannot take the turn, why."""
+        out_of_scope = understanding.out_of_scope
         if out_of_scope:
             evidence = 0.0
         claim = self._claims.get(a.name)
@@ -343,7 +348,11 @@ class AgentStage:
             return 0.0, ("declined", "declined: its parser cannot read the request (claim 0)")
         score = evidence if said is None else max(evidence, said)
         if score >= a.threshold:
-            if said is None or said >= score or rival is None or evidence >= rival.confidence:
+            if said is None or said >= score:
+                return score, None
+            # a weak claim: the strongest intent no agent serves must not outweigh the agent
+            rival = self._rival(understanding)
+            if rival is None or evidence >= rival.confidence:
                 return score, None
             return score, (
                 "confidence",

@@ -272,10 +272,12 @@ def claim(text: str) -> float:
     person ("why can't you divide by zero") or settings.
     """
     t, words_in, digits = words(text)
+    if not digits and words_in.isdisjoint(_NUMBER_WORDS):
+        if _nothing_to_work_out(t, words_in) or not_a_command(t, words_in):
+            return CANNOT  # the cheap gate first: most requests stop here
+        return POSSIBLE
     if not_a_command(t, words_in):
         return CANNOT
-    if not digits and words_in.isdisjoint(_NUMBER_WORDS):
-        return CANNOT if _nothing_to_work_out(t, words_in) else POSSIBLE
     if words_in.isdisjoint(_OPERATION_WORDS) and not _SYMBOL.search(t):
         # numbers and no operation: "book a table for 4 at 8" (but "126 divisible by 8" is maths)
         return CANNOT if _nothing_to_work_out(t, words_in) else POSSIBLE
