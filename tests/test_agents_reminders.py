@@ -186,6 +186,11 @@ def test_two_changes_in_one_request(agent: RemindersAgent) -> None:
         ("remind me on my phone to call mom at 5", CERTAIN),  # the user's own
         ("remind me to call mom's cell at 5", CERTAIN),
         ("remind me to send the file to John's laptop", CERTAIN),
+        ("add the hallway to tomorrow's cleaning", CANNOT),  # somewhere that is not a list
+        ("add this song to Jake's playlist", CANNOT),
+        ("add milk to mom's shopping list", CERTAIN),  # someone's list named as a list
+        ("add call the bank to today's tasks", POSSIBLE),
+        ("if it isn't on my shopping list can you put it on there", POSSIBLE),
         ("give me a packing list for the beach", CANNOT),  # a list written for the user
         ("ask Priya to add the tickets to the shared list", CANNOT),  # an errand for someone
         ("what's on my Netflix list", CANNOT),  # another app's list

@@ -144,9 +144,12 @@ _ADD = re.compile(
 _ADD_ALONE = re.compile(
     rf"^{_POLITE}(?:add|put|stick|throw|pop|include|jot\s+down|write\s+down|tack\s+on)\s+(?P<item>.+)$"
 )
+# An item sent somewhere no list is named: "add Tom to my contacts", "add the hallway to
+# tomorrow's cleaning".
 _ADD_SOMEWHERE = re.compile(
     rf"\b(?:{_ADD_VERB}|remove|delete)\s+.+?\s+(?:to|on|onto|in|into|from|off)\s+"
-    r"(?:my|the|our|his|her|your|this|that|these|those)\s+"
+    r"(?:(?:my|the|our|his|her|your|this|that|these|those)\s|[a-z]+'s?\s+(?!(?:[\w'-]+\s+)?"
+    r"(?:lists?|tasks?|to-?\s?dos?|todos?|chores|errands|groceries|shopping|reminders)\b))"
 )
 # The list named first, then the change: "on my to do list, add dishes", "shopping list:
 # remove eggs", "add to my task list get the carpet cleaned", "make sure bread is on my
