@@ -110,6 +110,10 @@ def test_replies_clearly_to_bad_input() -> None:
         ("how do I calculate 15 percent of 80", CERTAIN),  # a how-to that is a calculation
         ("how do you multiply 12 by 12", CERTAIN),
         ("how to solve this math problem", POSSIBLE),  # it asks what to calculate
+        ("set the bedroom lights to 10 percent at 11 pm", CANNOT),  # a clock time: no operand
+        ("turn the lights to 40 percent at 9 pm", CANNOT),
+        ("dim the hall to 30% at 10:30", CANNOT),
+        ("split the bill 3 ways at 7 o'clock", CANNOT),
         ("can you help me with a math problem", POSSIBLE),  # it asks what to calculate
         ("set the lights to 50 percent", CANNOT),  # one number among words: a command
         ("set a timer for 5 minutes", CANNOT),

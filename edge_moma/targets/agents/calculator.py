@@ -231,6 +231,13 @@ _OPERATION_WORDS = frozenset(
 )  # fmt: skip
 _NUMBER_WORDS = frozenset([*ONES, *TENS, *SCALES])
 _SYMBOL = re.compile(r"[-+*/^%×÷]")
+# A clock time among the numbers ("at 9 pm", "at 10:30", "at 7 o'clock"): a time to do
+# something, never a calculation's operand.
+_CLOCK_WORDS = frozenset(["am", "pm", "a.m", "p.m", "o'clock", "noon", "midnight"])
+_CLOCK_TIME = re.compile(
+    r"\d\s*(?:am|pm|a\.m|p\.m)\b|\d:\d\d\b|o'clock\b|\b(?:at|by|until|till|before|after)\s+"
+    r"(?:noon|midnight)\b"
+)
 _BARE_BY = re.compile(r"\d\s+by\s+[\d(]")
 _BY_VERB = re.compile(r"\b(?:divide|multiply|increase|decrease|reduce|raise|lower|cut|discount)\b")
 
@@ -266,7 +273,8 @@ def claim(text: str) -> float:
     to learn rather than to work out ("help me with my algebra homework"),
     numbers no operation joins ("play one two three four by Feist", or in a
     how-to question: "how do I divide a pizza into 8 slices"), an area's
-    "square" ("how many square feet is my apartment"), and what
+    "square" ("how many square feet is my apartment"), a clock time among the
+    numbers ("set the lights to 10 percent at 11 pm": a time, no operand), and what
     no built-in agent takes (``not_a_command``): writing about a subject, a
     question about words ("what does 24 7 mean"), a question for a reason or a
     person ("why can't you divide by zero") or settings.
@@ -276,8 +284,10 @@ def claim(text: str) -> float:
         if _nothing_to_work_out(t, words_in) or not_a_command(t, words_in):
             return CANNOT  # the cheap gate first: most requests stop here
         return POSSIBLE
-    if not_a_command(t, words_in):
-        return CANNOT
+    if not_a_command(t, words_in) or (
+        (":" in t or not words_in.isdisjoint(_CLOCK_WORDS)) and _CLOCK_TIME.search(t)
+    ):
+        return CANNOT  # a clock time is no operand: "set the lights to 10 percent at 11 pm"
     if words_in.isdisjoint(_OPERATION_WORDS) and not _SYMBOL.search(t):
         # numbers and no operation: "book a table for 4 at 8" (but "126 divisible by 8" is maths)
         return CANNOT if _nothing_to_work_out(t, words_in) else POSSIBLE
