@@ -197,6 +197,18 @@ def test_offsets_follow_daylight_saving() -> None:
         ("what time is my flight on christmas eve", CANNOT),
         ("what time is it in Tokyo tomorrow", CERTAIN),
         ("what time is noon in London in New York", CERTAIN),  # a clock time converted
+        # a clock time and two places in a command or a travel question: no conversion
+        ("book a flight from Boston to Denver at 7 am", CANNOT),
+        ("set a meeting at 10 am London time with the Paris office", CANNOT),
+        ("call the Berlin office at 9 am Chicago time", CANNOT),
+        ("text Joe that 3 pm New York is 8 pm London", CANNOT),
+        ("if I leave Paris at 9 am what time do I arrive in London", CANNOT),
+        ("my flight leaves New York at 6 pm, when do I land in London", POSSIBLE),
+        ("what's 4 pm Paris time in New York", CERTAIN),  # a conversion asked as one
+        ("convert 9 am Paris time to New York time", CERTAIN),
+        ("when it's midnight in Berlin what time is it in Seattle", CERTAIN),
+        ("3 pm London time in Tokyo", CERTAIN),
+        ("3 pm London time in Tokyo?", CERTAIN),
         ("what time is it now in Paris", CERTAIN),
         ("how long is the time difference going to last", CANNOT),  # a duration
         ("how long until christmas", POSSIBLE),  # days until a date it reads: the router decides

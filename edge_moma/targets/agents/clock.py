@@ -183,6 +183,18 @@ _CLOCK_TIME = re.compile(
     r"|\b(\d{1,2})\s+o'clock\b"
 )
 _HAS_CLOCK_TIME = re.compile(r"\d|noon|midday|midnight")
+# A clock time and two places are a conversion only when asked as one ("what's 4 pm Paris
+# time in New York", "convert 9 am London to Tokyo"), not in a command that holds them: "book
+# a flight from Boston to Denver at 7 am", "set a meeting at 10 am London time with Paris".
+_CONVERT_Q = re.compile(
+    r"\bwhat\b|\bwhat's\b|\bconvert|\bwhen\s+it(?:'s|\s+is)\b|\?|^\W*(?:\d|noon|midday|midnight)"
+)
+# A command to do something at a time, not to tell one.
+_COMMAND = re.compile(
+    r"^\W*(?:please\s+)?(?:call|ring|phone|text|message|e-?mail|book|reserve|schedule|set|move|"
+    r"reschedule|cancel|order|send|remind|invite|plan|arrange|organi[sz]e|put|add|buy|drive|"
+    r"navigate|take|pick)\b"
+)
 _OFFSET_WORDS = re.compile(
     r"\btime\s+(?:difference|gap)|\bdifference\s+in\s+time|"
     r"\bhours?\s+(?:ahead|behind|difference|between|apart|of\s+difference|later|earlier)\b"
@@ -282,7 +294,12 @@ def parse(text: str, intent: str = "", last: Any = None) -> Query | None:
     )
     places = tuple(find_places(t)) if wants_places else ()
     if at is not None and len(places) >= 2:
-        return Query("convert", places, at, True)
+        if _EVENT_TIME.search(t):
+            return None  # "if I leave Paris at 9 am what time do I arrive in London"
+        if _CONVERT_Q.search(t):
+            return Query("convert", places, at, True)
+        if _COMMAND.match(t):
+            return None  # "call the Berlin office at 9 am Chicago time": another agent's task
     if places and _offset_asked(t, places):
         return Query("offset", places, None, True)
     if not places and "between" in t and timeish and _OFFSET_WORDS.search(t):
@@ -363,7 +380,9 @@ def claim(text: str) -> float:
     in Springfield": a place it does not know); ``CANNOT`` without time words,
     for questions about when something happens ("what time does the
     pharmacy close", "when is Easter", "what day of the week was I born
-    on"), a time difference between things that are not places, and what no
+    on"), a time difference between things that are not places, a command
+    that holds a clock time and two places ("call the Berlin office at 9 am
+    Chicago time": a conversion is read only when asked as one), and what no
     built-in agent takes (``not_a_command``): writing about a subject ("a joke
     about time zones"), a question about words ("translate what time is it
     into German"), a question for a reason or a person ("who invented time
