@@ -230,6 +230,15 @@ _CURRENCY = re.compile(
 )
 
 
+# A command that sets something to a value ("set the thermostat from 68 fahrenheit to 20
+# celsius", "preheat the oven to 180 celsius"): a conversion only when its two units are
+# joined as one ("change 60 kilometers per hour to miles per hour").
+_SETTING = re.compile(
+    r"^\W*(?:please\s+)?(?:set|change|turn|switch|preheat|heat|cool|warm|put|adjust|raise|"
+    r"lower|bring|keep|make)\s+(?:the|my|our|it|this|that|up|down|on|off)\b"
+)
+
+
 class ConversionError(ValueError):
     """Two units that cannot be converted into each other, or none found."""
 
@@ -350,9 +359,17 @@ def parse(text: str) -> Request:
         or between in (["to"], ["into"])
         and all(w in _BESIDE or w in _ASKING for w in re.findall(r"[^\s,]+", t[: first[0]]))
     )
+    # an amount before each unit is a change from one to the other ("set the thermostat from
+    # 68 fahrenheit to 20 celsius"), not a conversion, which has one amount
+    both = (
+        bool(between)
+        and _NUMBER_RE.fullmatch(between[-1]) is not None
+        and re.search(r"-?\d+(?:\.\d+)?\s*(?:degrees?\s+)?$", t[: first[0]]) is not None
+    )
     linked = (
         bool(asked)
         and first[2] != second[2]
+        and not both
         and not _qualified(between)
         and (
             bool(_CONVERT.search(t))
@@ -397,7 +414,9 @@ def claim(text: str) -> float:
     unit in a question with "to/in/how many" ("convert kilos": the agent asks
     for the rest) or conversion words alone;
     ``CANNOT`` otherwise: no unit, units of different kinds ("grams in a
-    cup"), one unit in a command ("set the oven to 350 F"), one unit with
+    cup"), a command that sets something to a value ("set the oven to 350 F",
+    "set the thermostat from 68 fahrenheit to 20 celsius": an amount before
+    each unit is a change, not a conversion), one unit with
     neither an amount nor "convert" ("how tall is Everest in feet": a fact
     in a unit), money ("100 pounds in dollars"), and what no built-in agent
     takes (``not_a_command``): writing about a subject, a question about words
@@ -413,7 +432,11 @@ def claim(text: str) -> float:
     if req.source and req.target:
         if unit(req.source).dimension != unit(req.target).dimension:
             return CANNOT
-        return CERTAIN if req.linked else POSSIBLE
+        if req.linked:
+            return CERTAIN
+        return CANNOT if _SETTING.match(t) else POSSIBLE
+    if _SETTING.match(t):
+        return CANNOT  # a device set to a value in a unit: "set the oven to 350 F"
     if req.source or req.target:
         spelled = words_to_numbers(t)
         if _AMOUNT_OF.search(spelled) or _HOW_FAR.search(t):
