@@ -209,6 +209,17 @@ def test_offsets_follow_daylight_saving() -> None:
         ("when it's midnight in Berlin what time is it in Seattle", CERTAIN),
         ("3 pm London time in Tokyo", CERTAIN),
         ("3 pm London time in Tokyo?", CERTAIN),
+        ("what's the date on the receipt", CANNOT),  # a date written on a thing
+        ("tell me the date on the letter", CANNOT),
+        ("what's the expiry date on the milk", CANNOT),
+        ("what's the date today on the Mayan calendar", CANNOT),  # another calendar's
+        ("what time is it on Mars", CANNOT),  # somewhere it keeps no clock for
+        ("what time is it on the space station", CANNOT),
+        ("what time is it on the east coast", CERTAIN),  # a zone's name
+        ("what's the date on friday", CERTAIN),
+        ("what's the date on the first", CERTAIN),
+        ("what day is Christmas on this year", CERTAIN),
+        ("what time do you have on your watch", CERTAIN),
         ("what time is it now in Paris", CERTAIN),
         ("how long is the time difference going to last", CANNOT),  # a duration
         ("how long until christmas", POSSIBLE),  # days until a date it reads: the router decides

@@ -222,13 +222,25 @@ _BETWEEN_Q = re.compile(
     r"from(?!\s+(?:now|today)))\b"
     r"|\bhow\s+many\s+(?:more\s+)?days\b|\bcount\s+(?:the\s+)?days\b"
 )
+# "the date on the receipt", "the date today on the Mayan calendar": a date written on a
+# thing or kept by something else, not today's.
+_ON_A_THING = (
+    r"on\s+(?:the|this|that|these|those|my|his|her|their|our|a|an)\s+"
+    r"(?!(?:year|month|week|weekend|day|date|morning|afternoon|evening|night|\d|first|second|"
+    r"third|last|next|coming)\b)[a-z]+"
+)
+_DATE_ON_A_THING = re.compile(rf"\bdates?\s+(?:today\s+|now\s+)?{_ON_A_THING}\b")
+# "what time is it on Mars", "on the space station" (but "on the dot", "on your watch")
+_ON_ELSEWHERE = re.compile(
+    r"\bon\s+(?!(?:the\s+)?(?:moment|dot)\b|(?:your|my)\s+(?:watch|phone|clock)\b)[a-z]"
+)
 # "the date it was released" asks when something happened ("the date it will be in 3 days"
 # does not).
 _IT_HAPPENED = r"it(?!\s+(?:will|would|is|'ll)\b)"
 _DATE_Q = re.compile(
     r"\bwhat(?:'s|s|\s+is|\s+was|\s+will\s+be)\s+(?:the\s+)?(?:today's\s+|tomorrow's\s+|"
     rf"yesterday's\s+|exact\s+|full\s+)?date\b(?!\s+(?:of|when|that|{_IT_HAPPENED}|i|we|you|my|"
-    r"on\s+which|for|after|before)\b)"
+    rf"on\s+which|{_ON_A_THING}|for|after|before)\b)"
     r"|\b(?:what|which)\s+(?:day|date)\s+(?:is|was|will)\s+(?:it|today|tomorrow|yesterday)\b"
     r"|\b(?:what|which)\s+(?:day|date)\s+(?:will\s+it\s+be|is\s+it|it\s+(?:is|will\s+be))\b"
     r"|\bwhat\s+(?:will|would)\s+(?:the\s+)?(?:date|day|it)\s+be\b|\bwhat\s+year\s+is\s+it\b"
@@ -250,7 +262,7 @@ _DATE_Q = re.compile(
     # "tell me the date", "what the date is today", "the date for tomorrow"
     r"|\b(?:tell|give|show|get|know|have)\s+(?:me\s+|us\s+)?(?:what\s+)?the\s+(?:full\s+|current\s+)?"
     r"date\b(?:\s+(?:is|will\s+be))?(?!\s+(?:of\s+(?!today)|when|that|i|we|you|my|on\s+which|"
-    rf"{_IT_HAPPENED}|for\s+(?!today|tomorrow))\b)"
+    rf"{_ON_A_THING}|{_IT_HAPPENED}|for\s+(?!today|tomorrow))\b)"
     r"|\bwhat\s+the\s+date\s+(?:is|will\s+be)\b"
     r"|\bthe\s+(?:full\s+|current\s+)?date\s+(?:for|of)\s+(?:today|tomorrow|yesterday)\b"
 )
@@ -258,6 +270,7 @@ _DATE_Q = re.compile(
 # ("the date in 3 months"; the agent counts days and weeks).
 _DATE_ELSEWHERE = re.compile(
     r"\b(?:in|at)\s+(?!\d|an?\s+(?:day|week)\b|the\s+(?:morning|moment)\b)[a-z]"
+    rf"|\b{_ON_A_THING}\b"
     r"|\b\d+\s+(?:months?|years?|decades?|centur(?:y|ies))\b"
 )
 # "what day is christmas", "what date is july 4": a date question about a date it can read.
@@ -313,10 +326,14 @@ def parse(text: str, intent: str = "", last: Any = None) -> Query | None:
         need = 1 if re.search(r"\b(?:until|till|til|before|since|to go|left)\b", t) else 2
         return Query("between", places, None, len(dates) >= need)
     if time_q:
+        if not places and "on " in t and _ON_ELSEWHERE.search(t):
+            return None  # "what time is it on Mars": no clock it keeps
         unknown_place = re.search(r"\b(?:in|at)\s+(?!the\s+(?:moment|morning))[a-z]", t)
         return Query("time", places, None, bool(places) or not unknown_place)
     if zone_q:
         return Query("timezone", places, None, bool(places) or bool(_MINE.search(t)))
+    if "on " in t and _DATE_ON_A_THING.search(t):
+        return None  # "what's the date on the receipt": a date written on a thing
     if date_q or (dayish and _DATE_OF.search(t) and parse_dates(t, date(2000, 1, 1))):
         return Query("date", places, None, not _DATE_ELSEWHERE.search(t))
     places = places or tuple(find_places(t))
@@ -382,7 +399,9 @@ def claim(text: str) -> float:
     pharmacy close", "when is Easter", "what day of the week was I born
     on"), a time difference between things that are not places, a command
     that holds a clock time and two places ("call the Berlin office at 9 am
-    Chicago time": a conversion is read only when asked as one), and what no
+    Chicago time": a conversion is read only when asked as one), a date
+    written on a thing ("the date on the receipt") or the time somewhere it
+    keeps no clock for ("what time is it on Mars"), and what no
     built-in agent takes (``not_a_command``): writing about a subject ("a joke
     about time zones"), a question about words ("translate what time is it
     into German"), a question for a reason or a person ("who invented time

@@ -29,6 +29,7 @@ ALIASES: dict[str, str] = {
     "central": "America/Chicago", "cst": "America/Chicago", "cdt": "America/Chicago",
     "mountain": "America/Denver", "mst": "America/Denver", "mdt": "America/Denver",
     "pacific": "America/Los_Angeles", "pst": "America/Los_Angeles", "pdt": "America/Los_Angeles",
+    "east coast": "America/New_York", "west coast": "America/Los_Angeles",
     "hst": "Pacific/Honolulu", "akst": "America/Anchorage", "gmt": "Etc/GMT",
     "greenwich": "Etc/GMT", "utc": "UTC", "zulu": "UTC", "bst": "Europe/London",
     "cet": "Europe/Paris", "cest": "Europe/Paris", "eet": "Europe/Athens", "ist": "Asia/Kolkata",
