@@ -114,6 +114,14 @@ def test_replies_clearly_to_bad_input() -> None:
         ("turn the lights to 40 percent at 9 pm", CANNOT),
         ("dim the hall to 30% at 10:30", CANNOT),
         ("split the bill 3 ways at 7 o'clock", CANNOT),
+        ("what's a 50/50 raffle", CANNOT),  # symbols inside a name, no maths word
+        ("what's 20/20 vision", CANNOT),
+        ("show me 8 x 10 photo prints", CANNOT),
+        ("the score was 21-14", CANNOT),
+        ("play 4 x 4 by Miley", CANNOT),
+        ("what is the area of a 20 x 20 room", POSSIBLE),  # an area is maths
+        ("what is 1 plus 1 in binary", POSSIBLE),  # a maths word: the router decides
+        ("what's 12 x 12", CERTAIN),
         ("can you help me with a math problem", POSSIBLE),  # it asks what to calculate
         ("set the lights to 50 percent", CANNOT),  # one number among words: a command
         ("set a timer for 5 minutes", CANNOT),

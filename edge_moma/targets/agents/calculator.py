@@ -209,7 +209,7 @@ _MATH_WORDS = frozenset(
      "subract", "substract", "subtact",
      "percent", "percentage", "square", "root", "squared", "cubed", "factorial", "algebra",
      "equation", "solve", "log", "logarithm", "antilog", "sine", "cosine", "tangent", "sin",
-     "cos", "tan", "derivative", "integral", "factor", "divisible", "split"]
+     "cos", "tan", "derivative", "integral", "factor", "divisible", "split", "area", "perimeter"]
 )  # fmt: skip
 # Maths to learn, not to work out: the calculator does not tutor.
 _LEARNING_WORDS = frozenset(
@@ -274,7 +274,9 @@ def claim(text: str) -> float:
     numbers no operation joins ("play one two three four by Feist", or in a
     how-to question: "how do I divide a pizza into 8 slices"), an area's
     "square" ("how many square feet is my apartment"), a clock time among the
-    numbers ("set the lights to 10 percent at 11 pm": a time, no operand), and what
+    numbers ("set the lights to 10 percent at 11 pm": a time, no operand),
+    symbols inside a name with no maths word in the request ("a 50/50
+    raffle", "20/20 vision", "8 x 10 photo prints"), and what
     no built-in agent takes (``not_a_command``): writing about a subject, a
     question about words ("what does 24 7 mean"), a question for a reason or a
     person ("why can't you divide by zero") or settings.
@@ -317,6 +319,10 @@ def claim(text: str) -> float:
         and not any(tok in _FUNCTIONS for tok in tokens)
     ):
         return CANNOT  # one number among words that are not maths: "dim the lights to 30%"
+    if unknown and words_in.isdisjoint(_MATH_WORDS) and not _MATH_WORDS.issuperset(unknown):
+        # symbols inside a name, no maths word anywhere: "a 50/50 raffle", "20/20 vision", "8 x
+        # 10 photo prints", "the score was 21-14"
+        return CANNOT
     if numbers < 2 and not any(tok in _FUNCTIONS for tok in tokens):
         return POSSIBLE
     if unknown or (_BARE_BY.search(words_to_numbers(t)) and not _BY_VERB.search(t)):
