@@ -191,6 +191,12 @@ def test_two_changes_in_one_request(agent: RemindersAgent) -> None:
         ("add milk to mom's shopping list", CERTAIN),  # someone's list named as a list
         ("add call the bank to today's tasks", POSSIBLE),
         ("if it isn't on my shopping list can you put it on there", POSSIBLE),
+        ("show my tasks in Asana", CANNOT),  # another app's tasks
+        ("what's on my Trello list", CANNOT),
+        ("add a reminder to the calendar event", CANNOT),  # attached to something else
+        ("add a reminder to the meeting invite", CANNOT),
+        ("add a reminder to call mom", CERTAIN),
+        ("add a reminder to the shopping list to buy milk", CERTAIN),
         ("give me a packing list for the beach", CANNOT),  # a list written for the user
         ("ask Priya to add the tickets to the shared list", CANNOT),  # an errand for someone
         ("what's on my Netflix list", CANNOT),  # another app's list

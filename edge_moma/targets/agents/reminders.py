@@ -198,7 +198,8 @@ _READ = re.compile(
 # Apps and services whose lists the agent does not keep.
 _APP_LISTS = (
     r"netflix|spotify|youtube|amazon|goodreads|kindle|audible|hulu|prime|disney\+?|steam|"
-    r"imdb|letterboxd|pinterest|apple\s+music|watch\s+later"
+    r"imdb|letterboxd|pinterest|apple\s+music|watch\s+later|asana|trello|todoist|notion|"
+    r"evernote|onenote|google\s+keep|jira|wunderlist|ticktick|outlook"
 )
 # Requests about lists that are not one of the user's lists.
 _NOT_MINE = re.compile(
@@ -230,6 +231,10 @@ _NOT_MINE = re.compile(
     r"synonyms)\b|^\W*list\s+your\b|\blist\s+(?:app|application|widget|template|feature)s?\b"
     # another app's list: "what's on my Netflix list", "my reading list on Goodreads"
     rf"|\b(?:{_APP_LISTS})\b[\w' -]{{0,12}}\blist\b|\blist\s+(?:on|in|at)\s+(?:{_APP_LISTS})\b"
+    rf"|\b(?:tasks?|to-?\s?dos?|reminders|lists?)\s+(?:on|in|at|from)\s+(?:{_APP_LISTS})\b"
+    # a reminder attached to something else: "add a reminder to the calendar event"
+    r"|\badd\s+(?:a\s+)?reminder\s+to\s+(?:the|this|that|my|your|our)\s+(?!(?:shopping|grocery|"
+    r"to-?\s?do|todo|reminders?)\b)[a-z]+(?:\s+[a-z]+)?\W*$"
     # a list sent to someone or somewhere, which the agent cannot do: "send my shopping
     # list to Jo", "share the to do list with my wife", "print my grocery list" (but "remind
     # me to send the list to Jo" is a reminder)
