@@ -196,6 +196,10 @@ def test_two_changes_in_one_request(agent: RemindersAgent) -> None:
         ("add a reminder to the calendar event", CANNOT),  # attached to something else
         ("add a reminder to the meeting invite", CANNOT),
         ("add a reminder to call mom", CERTAIN),
+        ("what tasks does the vacuum have today", CANNOT),  # a device's own tasks
+        ("what's on my list for the robot today", CANNOT),
+        ("put a new filter for the vacuum on my shopping list", CERTAIN),
+        ("remind me to empty the vacuum", CERTAIN),
         ("add a reminder to the shopping list to buy milk", CERTAIN),
         ("give me a packing list for the beach", CANNOT),  # a list written for the user
         ("ask Priya to add the tickets to the shared list", CANNOT),  # an errand for someone

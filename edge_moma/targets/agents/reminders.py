@@ -232,6 +232,11 @@ _NOT_MINE = re.compile(
     # another app's list: "what's on my Netflix list", "my reading list on Goodreads"
     rf"|\b(?:{_APP_LISTS})\b[\w' -]{{0,12}}\blist\b|\blist\s+(?:on|in|at)\s+(?:{_APP_LISTS})\b"
     rf"|\b(?:tasks?|to-?\s?dos?|reminders|lists?)\s+(?:on|in|at|from)\s+(?:{_APP_LISTS})\b"
+    # a device's own tasks or list: "what tasks does the vacuum have today", "what's on my
+    # list for the robot today"
+    r"|\b(?:tasks?|lists?|to-?\s?dos?|jobs?)\b.{0,30}\b(?:for|of)\s+(?:the|my|our)\s+"
+    r"(?:robot|vacuum|roomba|mop|mower|dishwasher)\b|\b(?:does|did|will|can)\s+(?:the|my|our)\s+"
+    r"(?:robot|vacuum|roomba|mop|mower|dishwasher)(?:\s+[a-z]+)?\s+have\b"
     # a reminder attached to something else: "add a reminder to the calendar event"
     r"|\badd\s+(?:a\s+)?reminder\s+to\s+(?:the|this|that|my|your|our)\s+(?!(?:shopping|grocery|"
     r"to-?\s?do|todo|reminders?)\b)[a-z]+(?:\s+[a-z]+)?\W*$"
