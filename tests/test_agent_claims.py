@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from agent_turns import turn
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from spoken import spoken, spoken_decimal
 
@@ -246,6 +246,7 @@ VOCABULARY = [
     max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(words=st.lists(st.sampled_from(VOCABULARY), min_size=1, max_size=9))
+@example(words=["the", "what's", "list", "remove", "what's"])  # found by this test
 def test_a_certain_claim_is_answered_not_an_error(tmp_path: Path, words: list[str]) -> None:
     text = " ".join(words)
     agents = {
@@ -259,7 +260,12 @@ def test_a_certain_claim_is_answered_not_an_error(tmp_path: Path, words: list[st
         assert value in (CANNOT, POSSIBLE, CERTAIN)
         if value == CERTAIN:
             reply = agents[name].handle(turn(text, ""))
-            assert "error" not in reply.data, (name, text, reply.reply)
+            # Removing an item the list lacks is read and answered ("I can't find ..."):
+            # the state's answer, not a request the parser failed on.
+            state_answer = reply.data.get("action") == "remove" and reply.data.get("error") == (
+                "not found"
+            )
+            assert "error" not in reply.data or state_answer, (name, text, reply.reply)
             if name in ("calculator", "units"):
                 assert math.isfinite(reply.data["result"]), (name, text)
     agents["reminders"].close()
