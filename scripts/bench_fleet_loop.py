@@ -34,6 +34,19 @@ outcome weighted 1 / propensity, as the router's table is) and ``full_informatio
 (the same trainer given every model's score for the queries that got
 feedback). ``--split task`` holds out whole task families instead of random
 rows (with ``--test-frac``): generalisation to kinds of query never routed.
+
+The gate's own figures are checked against the truth, which the simulation
+knows (the file has every model's score for each prompt). Each round's
+``gate`` has ``true_difference``: on the decisions the gate judged, the mean
+utility of the candidate's choices less the installed router's (the choices
+the gate made, scored with the file's scores and the gate's cost term);
+``interval_covers_truth``: whether the gate's interval holds it; and
+``candidate_support``: how many of the judged decisions the device answered
+with the candidate's choice where it differs from the installed router's
+(the only decisions that observe the candidate's side of a disagreement).
+``gate_calibration`` counts the rounds judged, how often the interval held
+the truth and how often the truth fell below (or above) it, over every round
+and over the promoted ones.
 """
 
 from __future__ import annotations
@@ -257,11 +270,14 @@ def run(args: argparse.Namespace, traffic: RoutingSet, test: RoutingSet, work: P
     }
     # (traffic row, model, score, propensity) of all feedback
     observed: list[tuple[int, int, float, float]] = []
+    row_of: dict[str, int] = {}  # decision id -> traffic row
     col = {m: j for j, m in enumerate(traffic.models)}
     for r in range(args.rounds):
         t0 = time.perf_counter()
         rows = order_[r * args.per_round : (r + 1) * args.per_round]
-        served = route_round(config_path, traffic, rows, args, r, col, feedback_draw, observed, lam)
+        served = route_round(
+            config_path, traffic, rows, args, r, col, feedback_draw, observed, lam, row_of
+        )
         store = LogStore.open(config.data_dir / "decisions.db")
         try:
             export_batch(store, inbox, DEVICE)
@@ -299,6 +315,8 @@ def run(args: argparse.Namespace, traffic: RoutingSet, test: RoutingSet, work: P
                     "decisions": gate["value"]["decisions"],
                     "delta": gate["value"].get("delta"),
                     "interval": gate["value"]["delta_interval"],
+                    "disagree": gate["value"].get("disagree", 0),
+                    **gate_truth(gate, traffic, row_of),
                     "brier_delta": gate["brier"]["delta"],
                 },
                 "candidate_test": cand_test,
@@ -321,6 +339,7 @@ def run(args: argparse.Namespace, traffic: RoutingSet, test: RoutingSet, work: P
         traffic, test, observed, fleet_db, work, lam, config, args.seed
     )
     report["gate"] = gate_summary(report["rounds"])
+    report["gate_calibration"] = gate_calibration(report["rounds"])
     report["closure"] = closure(report, "apgr" if len(traffic.models) == 2 else "aiq")
     return report
 
@@ -335,8 +354,10 @@ def route_round(
     feedback_draw: np.random.Generator,
     observed: list[tuple[int, int, float, float]],
     lam: float,
+    row_of: dict[str, int],
 ) -> dict[str, Any]:
-    """Route one round on the device; report what it served, explored and fed back."""
+    """Route one round on the device; report what it served, explored and fed back
+    (``row_of``: each decision's traffic row, by decision id)."""
     quality, cost, greedy_q, greedy_c, explored = [], [], [], [], 0
     ctx = {"online": True, "charging": True, "battery_percent": 100.0}
     with Runtime.from_config(config_path, explore_seed=args.seed * 1000 + r) as rt:
@@ -346,6 +367,7 @@ def route_round(
                 [traffic.prompts[i] for i in chunk], contexts=[ctx] * len(chunk)
             )
             for i, d in zip(chunk, decisions, strict=True):
+                row_of[d.id] = int(i)
                 j = col[d.target]
                 quality.append(traffic.scores[i, j])
                 cost.append(traffic.costs[i, j])
@@ -492,6 +514,49 @@ def gate_summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def gate_truth(gate: dict[str, Any], traffic: RoutingSet, row_of: dict[str, int]) -> dict:
+    """The gate's estimate against the truth on the decisions it judged (its
+    ``choices_file``): each router's choice scored with the file's score of its
+    traffic row plus the gate's cost term for that choice."""
+    value = gate["value"]
+    path = value.get("choices_file")
+    choices = [json.loads(x) for x in Path(path).read_text().splitlines()] if path else []
+    low, high = value["delta_interval"]
+    if not choices or low is None:
+        return {"true_difference": None, "candidate_support": 0, "interval_covers_truth": None}
+    col = {m: j for j, m in enumerate(traffic.models)}
+    diff, support = [], 0
+    for c in choices:
+        true = traffic.scores[row_of[c["id"]]]
+        diff.append(
+            (true[col[c["candidate"]]] + c["candidate_cost_term"])
+            - (true[col[c["current"]]] + c["current_cost_term"])
+        )
+        support += c["candidate"] != c["current"] and c["model"] == c["candidate"]
+    truth = round(float(np.mean(diff)), 6)
+    return {
+        "true_difference": truth,
+        "candidate_support": int(support),
+        "interval_covers_truth": bool(low <= truth <= high),
+    }
+
+
+def gate_calibration(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """How often the gate's interval held the true difference, over the rounds it judged
+    and over the promoted ones."""
+
+    def counts(chosen: list[dict[str, Any]]) -> dict[str, int]:
+        judged = [r["gate"] for r in chosen if r["gate"]["true_difference"] is not None]
+        return {
+            "rounds": len(judged),
+            "covered": sum(g["interval_covers_truth"] for g in judged),
+            "truth_below_interval": sum(g["true_difference"] < g["interval"][0] for g in judged),
+            "truth_above_interval": sum(g["true_difference"] > g["interval"][1] for g in judged),
+        }
+
+    return {"judged": counts(rounds), "promoted": counts([r for r in rounds if r["promoted"]])}
+
+
 def closure(report: dict[str, Any], key: str) -> dict[str, Any]:
     start, full = report["start"][key], report["full_information"][key]
     final = report["rounds"][-1]["test"][key] if report["rounds"] else start
@@ -537,6 +602,7 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
         "task_lookup_weighted": report["task_lookup_weighted"],
         "full_information": report["full_information"],
         "gate": report["gate"],
+        "gate_calibration": report["gate_calibration"],
         "closure": report["closure"],
         "seconds": report["seconds"],
     }

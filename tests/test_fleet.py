@@ -408,6 +408,14 @@ def test_routing_gate_promotes_a_better_candidate_and_refuses_a_worse_one(
     for report in (good, bad):  # the secondary figures are there too
         assert report["brier"]["candidate"] is not None and report["value"]["disagree"] > 0
         assert {"quality_dr", "quality_ips", "quality_snips"} <= set(report["value"]["current"])
+    # Each judged decision's two choices are beside the report, not in it.
+    assert "choices" not in good["value"]
+    choices = [json.loads(x) for x in (tmp_path / "g.choices.jsonl").read_text().splitlines()]
+    assert good["value"]["choices_file"] == str(tmp_path / "g.choices.jsonl")
+    assert len(choices) == 300 and len({c["id"] for c in choices}) == 300
+    assert sum(c["candidate"] != c["current"] for c in choices) == good["value"]["disagree"]
+    cost_term = sum(c["candidate_cost_term"] for c in choices) / len(choices)
+    assert abs(cost_term - good["value"]["candidate"]["cost_term"]) < 1e-6
     # A required margin (negative tolerance) the good candidate does not reach.
     strict = gate_routing(
         tmp_path / "good", tmp_path / "current", [], logged["good"], tmp_path / "s.json",

@@ -785,7 +785,9 @@ def gate_routing(
     ``min_disagreements`` of the decisions judged. Brier scores against every
     observed score of the ``--holdout`` files and the logged outcomes are the
     secondary figure. No
-    usable logged decision: not promoted, and the report says why.
+    usable logged decision: not promoted, and the report says why. Each
+    judged decision's two choices (``routing_value``'s ``choices``) go to
+    ``value.choices_file``, the report's name with ``.choices.jsonl``.
     """
     from ..routing.quality import QualityPredictor
 
@@ -798,6 +800,14 @@ def gate_routing(
     value["judged_on"] = (
         "decisions the installed router logged" if held_out else "every logged decision"
     )
+    # Each judged decision's two choices, beside the report (one line a decision: too many
+    # for the report, which a release carries): what an audit of the gate starts from.
+    choices_file = Path(report_path).with_suffix(".choices.jsonl")
+    choices_file.parent.mkdir(parents=True, exist_ok=True)
+    choices_file.write_text(
+        "".join(json.dumps(c) + "\n" for c in value.pop("choices", [])), encoding="utf-8"
+    )
+    value["choices_file"] = str(choices_file)
     low = value["delta_interval"][0]
     report: dict[str, Any] = {
         "kind": "routing",
@@ -886,6 +896,10 @@ def routing_value(
     — by default not at all: on llmrouter a cap of 10 leaned the estimate toward
     the candidate's own view and promoted a router that was worse on the test
     part (README, fleet loop).
+
+    ``choices``: per usable row, its ``id``, the ``model`` that answered, the
+    candidate's and the current router's choice and each choice's cost term
+    (``d``): what each router would have served on the decisions judged.
     """
     import numpy as np
 
@@ -953,6 +967,17 @@ def routing_value(
     out["disagree"] = int((cand_choice != cur_choice).sum())
     out["delta"] = round(float(delta.mean()), 6)
     out["delta_interval"] = [round(low, 6), round(high, 6)]
+    out["choices"] = [
+        {
+            "id": r.get("id"),
+            "model": r["model"],
+            "candidate": r["candidates"][j1]["model"],
+            "current": r["candidates"][j0]["model"],
+            "candidate_cost_term": float(other[i, j1]),
+            "current_cost_term": float(other[i, j0]),
+        }
+        for i, (r, j1, j0) in enumerate(zip(usable, cand_choice, cur_choice, strict=True))
+    ]
     return out
 
 

@@ -52,6 +52,25 @@ def test_two_rounds_on_small_two_model_files(tmp_path: Path) -> None:
         assert isinstance(r["promoted"], bool) and len(r["gate"]["interval"]) == 2
     gate = report["gate"]
     assert gate["promoted"] + gate["refused"] == 2
+    # The gate checked against the truth: on the decisions it judged, the true difference
+    # of the two routers' choices, whether its interval holds it, and the candidate's support.
+    for r in rounds:
+        g = r["gate"]
+        assert {"true_difference", "candidate_support", "interval_covers_truth"} <= set(g)
+        assert g["true_difference"] is not None  # the test pair's rounds all judge decisions
+        low, high = g["interval"]
+        assert g["interval_covers_truth"] == (low <= g["true_difference"] <= high)
+        assert 0 <= g["candidate_support"] <= g["disagree"] <= g["decisions"]
+        assert -1.0 <= g["true_difference"] <= 1.0
+        work_dir = tmp_path / "work" / "candidates" / f"round-{r['round']}.work"
+        choices = (work_dir / "gate.choices.jsonl").read_text().splitlines()
+        assert len(choices) == g["decisions"]
+    calibration = report["gate_calibration"]
+    judged, promoted = calibration["judged"], calibration["promoted"]
+    assert judged["rounds"] == 2 and promoted["rounds"] == gate["promoted"]
+    for c in (judged, promoted):
+        assert c["covered"] + c["truth_below_interval"] + c["truth_above_interval"] == c["rounds"]
+    assert judged["covered"] == sum(r["gate"]["interval_covers_truth"] for r in rounds)
     # A promoted candidate is what the device routes with next: the report's test
     # figures follow the installed router.
     state = tmp_path / "work" / "device" / "routers" / "state.json"
