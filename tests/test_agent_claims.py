@@ -289,47 +289,36 @@ def test_writing_about_a_subject_is_no_agent_command(words: list[str], ask: str)
     assert {name: claim(text) for name, claim in CLAIMS.items()} == dict.fromkeys(CLAIMS, CANNOT)
 
 
-@settings(max_examples=200, deadline=None)
-@given(
-    words=st.lists(st.sampled_from(VOCABULARY), min_size=1, max_size=9),
-    frame=st.sampled_from(
-        [
-            "translate {} into German",
-            "how do you say {} in French",
-            "what does {} mean",
-            "how do you spell {}",
-            "what's another word for {}",
-        ]
-    ),  # fmt: skip
-)
-def test_a_question_about_words_is_no_agent_command(words: list[str], frame: str) -> None:
-    """Whatever an agent would read in the words quoted, a question about them is declined."""
-    text = frame.format(" ".join(words))
-    assert {name: claim(text) for name, claim in CLAIMS.items()} == dict.fromkeys(CLAIMS, CANNOT)
+NOT_A_COMMAND = [
+    # questions about words
+    "translate {} into German",
+    "how do you say {} in French",
+    "what does {} mean",
+    "how do you spell {}",
+    "what's another word for {}",
+    # questions for a reason or a person, and settings
+    "why is {}",
+    "why can't you {}",
+    "who invented {}",
+    "so who decided {}",
+    "how come {}",
+    "do you know why {}",
+    "turn off notifications for {}",
+    "open the settings for {}",
+    "change the ringtone of {}",
+]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(
     words=st.lists(st.sampled_from(VOCABULARY), min_size=1, max_size=9),
-    frame=st.sampled_from(
-        [
-            "why is {}",
-            "why can't you {}",
-            "who invented {}",
-            "so who decided {}",
-            "how come {}",
-            "do you know why {}",
-            "turn off notifications for {}",
-            "open the settings for {}",
-            "change the ringtone of {}",
-        ]
-    ),  # fmt: skip
+    frame=st.sampled_from(NOT_A_COMMAND),
 )
-def test_a_question_for_a_reason_or_a_person_or_settings_is_no_agent_command(
+def test_no_agent_takes_a_question_about_words_or_for_a_reason_or_settings(
     words: list[str], frame: str
 ) -> None:
-    """Whatever an agent would read in the rest, a "why"/"who" question or a request about
-    settings is declined by every built-in agent."""
+    """Whatever an agent would read in the rest, a question about words, a "why"/"who"
+    question or a request about settings is declined by every built-in agent."""
     text = frame.format(" ".join(words))
     assert {name: claim(text) for name, claim in CLAIMS.items()} == dict.fromkeys(CLAIMS, CANNOT)
 
