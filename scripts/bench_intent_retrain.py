@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from build_models import make_intent_data  # noqa: E402
 
-from edge_moma.routing.intent import read_intent_file, write_intent_file  # noqa: E402
+from edge_moma.routing.intent import read_intent_file  # noqa: E402
 from edge_moma.training.fleet import open_fleet_db, retrain_intent  # noqa: E402
 from edge_moma.training.intent import evaluate_rows  # noqa: E402
 
@@ -65,10 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         files = make_intent_data(work / "data")
-        base = args.base or write_intent_file(
-            work / "train_val.jsonl",
-            read_intent_file(files["train"]) + read_intent_file(files["val"]),
-        )
+        base = args.base or files["train_val"]
         tests = {"clinc150": read_intent_file(files["test"]), "style_dev": read_intent_file(STYLE)}
         open_fleet_db(work / "fleet.db").close()  # no logged feedback: the base data alone
         result: dict[str, Any] = {

@@ -30,7 +30,6 @@ from typing import Any  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
 import numpy as np  # noqa: E402
 
 from edge_moma.jsonl import read_records  # noqa: E402
@@ -189,12 +188,13 @@ def make_intent_data(out: Path) -> dict[str, Path]:
         for r in augmented_rows(train, seed=SEED)
         if _key(r.text) not in held_out  # a template may happen to write a test request
     ]
+    train_rows = train + augmented + train_prompts + everyday_rows("train") * EVERYDAY_WEIGHT
+    val_rows = split("val")
     return {
-        "train": write_intent_file(
-            out / "train.jsonl",
-            train + augmented + train_prompts + everyday_rows("train") * EVERYDAY_WEIGHT,
-        ),
-        "val": write_intent_file(out / "val.jsonl", split("val")),
+        "train": write_intent_file(out / "train.jsonl", train_rows),
+        "val": write_intent_file(out / "val.jsonl", val_rows),
+        # what the shipped model and the fleet's retrain of it train on
+        "train_val": write_intent_file(out / "train_val.jsonl", train_rows + val_rows),
         "test": write_intent_file(out / "clinc150_test.jsonl", split("test")),
         "prompts_test": write_intent_file(out / "prompts_test.jsonl", test_prompts),
         "everyday_test": write_intent_file(out / "everyday_test.jsonl", everyday_rows("heldout")),
@@ -249,10 +249,9 @@ def build_intent(out: Path = MODELS / "intent", work: Path = BUILD / "intent") -
     rule = twin["decision"]
     weight = _oos_weight(work / "twin", val_rows, rule["threshold"])
     _say("training the shipped model on train + val with the twin's rule")
-    train_val = write_intent_file(work / "data" / "train_val.jsonl", train_rows + val_rows)
     trained = work / "bundle"
     card = train_intent(
-        train_val,
+        files["train_val"],
         trained,
         config=INTENT_CONFIG,
         min_oos_recall=MIN_OOS_RECALL,
@@ -305,17 +304,18 @@ def build_intent_refresh(
         shutil.rmtree(teacher)
     shutil.copytree(out, teacher)
     start = read_card(teacher)["version"]
-    train_val = write_intent_file(
-        work / "data" / "train_val.jsonl",
-        read_intent_file(files["train"]) + read_intent_file(files["val"]),
-    )
     fleet_db = work / "fleet.db"
     fleet_db.unlink(missing_ok=True)
     open_fleet_db(fleet_db).close()  # no logged feedback: the build's data alone
     _say(f"retraining {start} on train + val, taught by itself (the fleet's recipe)")
     trained = work / "bundle"
     card = retrain_intent(
-        fleet_db, train_val, trained, work / "retrain", epochs=REFRESH_EPOCHS, teacher=teacher
+        fleet_db,
+        files["train_val"],
+        trained,
+        work / "retrain",
+        epochs=REFRESH_EPOCHS,
+        teacher=teacher,
     )["card"]
     card.update(
         sources=_sources(),
