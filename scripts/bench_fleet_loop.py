@@ -67,6 +67,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from edge_moma.bundle_dirs import bundle_dir  # noqa: E402
+from edge_moma.jsonl import read_records  # noqa: E402
 from edge_moma.log.store import LogStore  # noqa: E402
 from edge_moma.log.sync import export_batch  # noqa: E402
 from edge_moma.messages import estimate_tokens  # noqa: E402
@@ -520,7 +521,7 @@ def gate_truth(gate: dict[str, Any], traffic: RoutingSet, row_of: dict[str, int]
     traffic row plus the gate's cost term for that choice."""
     value = gate["value"]
     path = value.get("choices_file")
-    choices = [json.loads(x) for x in Path(path).read_text().splitlines()] if path else []
+    choices = [c for _, c in read_records(path)] if path else []
     low, high = value["delta_interval"]
     if not choices or low is None:
         return {"true_difference": None, "candidate_support": 0, "interval_covers_truth": None}
