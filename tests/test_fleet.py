@@ -12,6 +12,7 @@ from log_samples import make_record
 
 from edge_moma.bundle_dirs import active_bundle_dir
 from edge_moma.errors import DataError
+from edge_moma.jsonl import read_records
 from edge_moma.log.store import Feedback, LogStore, decision_rows
 from edge_moma.log.sync import MANIFEST_SUFFIX, export_batch
 from edge_moma.training.fleet import collect, gate, iter_collected, logged_intent_examples, publish
@@ -254,7 +255,7 @@ def test_routing_predictor_retrains_from_logged_outcomes_gates_and_publishes(
     assert candidate.card["data"]["observed"]["local-tiny"] == 120
     assert candidate.card["data"]["observed"]["cloud-large"] == 0
     # Every logged outcome also has the recipe's prediction from a model trained without it.
-    outcomes = [json.loads(line) for line in Path(out["outcomes_file"]).read_text().splitlines()]
+    outcomes = [o for _, o in read_records(out["outcomes_file"])]
     assert len(outcomes) == 120
     chat = [r["candidate_quality"]["local-tiny"] for r in outcomes if r["score"] == 1.0]
     code = [r["candidate_quality"]["local-tiny"] for r in outcomes if r["score"] == 0.0]
@@ -410,7 +411,7 @@ def test_routing_gate_promotes_a_better_candidate_and_refuses_a_worse_one(
         assert {"quality_dr", "quality_ips", "quality_snips"} <= set(report["value"]["current"])
     # Each judged decision's two choices are beside the report, not in it.
     assert "choices" not in good["value"]
-    choices = [json.loads(x) for x in (tmp_path / "g.choices.jsonl").read_text().splitlines()]
+    choices = [c for _, c in read_records(tmp_path / "g.choices.jsonl")]
     assert good["value"]["choices_file"] == str(tmp_path / "g.choices.jsonl")
     assert len(choices) == 300 and len({c["id"] for c in choices}) == 300
     assert sum(c["candidate"] != c["current"] for c in choices) == good["value"]["disagree"]

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from edge_moma.jsonl import read_records
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -63,7 +65,7 @@ def test_two_rounds_on_small_two_model_files(tmp_path: Path) -> None:
         assert 0 <= g["candidate_support"] <= g["disagree"] <= g["decisions"]
         assert -1.0 <= g["true_difference"] <= 1.0
         work_dir = tmp_path / "work" / "candidates" / f"round-{r['round']}.work"
-        choices = (work_dir / "gate.choices.jsonl").read_text().splitlines()
+        choices = list(read_records(work_dir / "gate.choices.jsonl"))
         assert len(choices) == g["decisions"]
     calibration = report["gate_calibration"]
     judged, promoted = calibration["judged"], calibration["promoted"]
