@@ -67,7 +67,7 @@ def test_no_card(tmp_path: Path) -> None:
 
 def test_session_errors_become_bundle_errors(bundle: Path) -> None:
     session = load_session(bundle / "m.onnx")
-    out = session.run(None, bag_feed([np.array([1, 2], np.int64)]))[0]
+    out = session.run(None, bag_feed([np.array([1, 2], np.int64)], "mean"))[0]
     np.testing.assert_allclose(out, [[4.0, 4.0]])
     with pytest.raises(BundleError, match="not found"):
         load_session(bundle / "absent.onnx")
@@ -94,12 +94,14 @@ class _PublicOnly:
 
 def test_runner_answers_as_the_public_run() -> None:
     session = load_session(SHIPPED_INTENT)
-    probe = bag_feed([np.zeros(1, dtype=np.int64)])
+    probe = bag_feed([np.zeros(1, dtype=np.int64)], "mean")
     names = [o.name for o in session.get_outputs()]
     rng = np.random.default_rng(0)
     for run in (runner(session, probe), runner(_PublicOnly(session), probe)):
         for n in (1, 7, 300):
-            feed = bag_feed([rng.integers(0, 1 << 16, size=k, dtype=np.int64) for k in (n, 3)])
+            feed = bag_feed(
+                [rng.integers(0, 1 << 16, size=k, dtype=np.int64) for k in (n, 3)], "mean"
+            )
             for got, want in zip(run(names, feed), session.run(names, feed), strict=True):
                 np.testing.assert_array_equal(got, want)
 

@@ -176,13 +176,36 @@ def test_c_normalization_of_ascii_equals_the_python_rules(text: str, max_chars: 
 
 
 @pytest.mark.parametrize("n", [1, 5, 4096, 4097, 5000])
-def test_one_row_feed_masks_every_id(n: int) -> None:
-    """One row: its ids as a [1, n] batch under a mask of ones, shared and read-only."""
+@pytest.mark.parametrize(("pooling", "weight"), [("mean", 1.0), ("sum", 1.0), ("sqrtn", 0.5)])
+def test_one_row_feed_weighs_every_id(n: int, pooling: str, weight: float) -> None:
+    """One row: its ids as a [1, n] batch under [1, 1, n] weights, shared and read-only."""
     ids = list(range(n))  # any sequence of ints, not only Featurizer.indices
-    for _ in range(2):  # the second feed of a length reuses the first one's mask
-        feed = bag_feed([ids])
+    expected = {"mean": 1.0 / n, "sum": 1.0, "sqrtn": n**-0.5}[pooling]
+    for _ in range(2):  # the second feed of a length reuses the first one's weights
+        feed = bag_feed([ids], pooling)
         assert feed["indices"].dtype == np.int64 and feed["indices"].tolist() == [ids]
-        assert feed["mask"].dtype == np.float32 and feed["mask"].shape == (1, n)
-        assert (feed["mask"] == 1.0).all()
-    if n <= 4096:
-        assert not feed["mask"].flags.writeable
+        assert feed["weights"].dtype == np.float32 and feed["weights"].shape == (1, 1, n)
+        np.testing.assert_allclose(feed["weights"], expected, rtol=1e-6)
+    assert feed["weights"].flags.writeable == (n > 4096)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 40), min_size=1, max_size=6),
+    pooling=st.sampled_from(["mean", "sum", "sqrtn"]),
+)
+def test_a_batch_feed_weighs_each_row_as_alone_and_pads_with_zero(
+    lengths: list[int], pooling: str
+) -> None:
+    rows = [np.arange(1, n + 1, dtype=np.int64) * (b + 1) for b, n in enumerate(lengths)]
+    feed = bag_feed(rows, pooling)
+    width = max(lengths)
+    assert feed["indices"].shape == (len(rows), width)
+    assert feed["weights"].shape == (len(rows), 1, width)
+    for b, (row, n) in enumerate(zip(rows, lengths, strict=True)):
+        alone = bag_feed([row], pooling)["weights"][0, 0]
+        np.testing.assert_array_equal(feed["weights"][b, 0, :n], alone)
+        np.testing.assert_array_equal(feed["indices"][b, :n], row)
+        assert not feed["weights"][b, 0, n:].any() and not feed["indices"][b, n:].any()
+        if pooling == "mean":
+            assert abs(float(alone.sum()) - 1.0) < 1e-5

@@ -44,7 +44,7 @@ def _clinc(split: str) -> list[IntentExample]:
 def test_weights_read_back_from_onnx(tiny_intent: Path) -> None:
     router = IntentRouter.load(tiny_intent)
     texts = ["what's the weather in lisbon", "set a timer for 5 minutes", "how do magnets work"]
-    feed = bag_feed([router.featurizer.indices(t) for t in texts])
+    feed = bag_feed([router.featurizer.indices(t) for t in texts], "mean")
     for name in ("intent.onnx", "intent.int8.onnx"):
         model = EmbeddingBagModel.from_onnx(tiny_intent / name)
         assert [h.name for h in model.heads] == ["intent", "task"] and model.pooling == "mean"

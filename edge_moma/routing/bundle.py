@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ import numpy as np
 
 from ..bundle_dirs import CARD_NAME
 from ..errors import BundleError
-from .features import bag_feed
+from .features import bag_feed, mask_feed
 
 CARD_SCHEMA = 1
 _REBUILD_HINT = "rebuild it (python scripts/build_models.py) or retrain it (edge-moma train)"
@@ -164,16 +165,39 @@ def runner(session: Any, probe: dict[str, Any]) -> Runner:
     return run
 
 
-def bag_runner(session: Any, what: str) -> Runner:
-    """``runner`` for an embedding-bag model (``onnx_export``), fed by ``features.bag_feed``.
+BagRunner = Callable[[list[str], Sequence[np.ndarray]], list[Any]]
 
-    A model exported before batches (one ``indices`` input) is refused with a
-    rebuild hint rather than failing on its first query.
+
+def bag_runner(session: Any, what: str) -> BagRunner:
+    """Run an embedding-bag model (``onnx_export``) on texts' featurizer ids.
+
+    ``run(outputs, rows)`` builds the feed the graph takes: pooling weights
+    (``features.bag_feed``), or the 0/1 mask of a model exported before them,
+    which pools in the graph and so still loads. A model exported before
+    batches (one ``indices`` input) is refused with a rebuild hint rather than
+    failing on its first query.
     """
     inputs = sorted(i.name for i in session.get_inputs())
-    if inputs != ["indices", "mask"]:
+    feed: Callable[[Sequence[np.ndarray]], dict[str, np.ndarray]]
+    if inputs == ["indices", "weights"]:
+        pooling = session.get_modelmeta().custom_metadata_map.get("pooling")
+        if pooling not in ("mean", "sum", "sqrtn"):
+            raise BundleError(
+                f"{what}: the ONNX model's metadata names pooling {pooling!r}, not mean, "
+                f"sum or sqrtn; {_REBUILD_HINT}"
+            )
+        feed = partial(bag_feed, pooling=pooling)
+
+    elif inputs == ["indices", "mask"]:
+        feed = mask_feed
+    else:
         raise BundleError(
             f"{what}: the ONNX model takes {inputs}, not a batch of padded ids "
-            f"['indices', 'mask']; it was exported by an older edge-moma: {_REBUILD_HINT}"
+            f"['indices', 'weights']; it was exported by an older edge-moma: {_REBUILD_HINT}"
         )
-    return runner(session, bag_feed([np.zeros(1, dtype=np.int64)]))
+    raw = runner(session, feed([np.zeros(1, dtype=np.int64)]))
+
+    def run(outputs: list[str], rows: Sequence[np.ndarray]) -> list[Any]:
+        return raw(outputs, feed(rows))
+
+    return run

@@ -225,36 +225,56 @@ class Featurizer:
         return flat, offsets
 
 
-# One query's mask is a view of this row: ONNX Runtime took 5-7 us longer a run
-# on a freshly allocated np.ones than on a view of an array it had seen. The
-# views are kept per length: slicing a 2-D array costs about 1 us here.
-_ONES = np.ones((1, 4096), np.float32)
-_ONES.setflags(write=False)
-_MASKS: dict[int, np.ndarray] = {}
+# One query's weights are a cached array per pooling and length: ONNX Runtime
+# took 5-7 us longer a run on a freshly allocated array than on one it had seen,
+# and building the row costs about a microsecond.
+_CACHED_ROWS = 4096
+_WEIGHTS: dict[tuple[str, int], np.ndarray] = {}
 
 
-def bag_feed(rows: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+def pooling_weights(counts: np.ndarray, pooling: str) -> np.ndarray:
+    """Each id's weight for texts of ``counts`` ids: 1/n (mean), 1/sqrt(n) (sqrtn) or 1 (sum)."""
+    n = np.maximum(counts, 1).astype(np.float32)
+    if pooling == "mean":
+        return np.float32(1.0) / n
+    if pooling == "sqrtn":
+        return np.float32(1.0) / np.sqrt(n)
+    if pooling == "sum":
+        return np.ones_like(n)
+    raise ValueError(f"pooling must be mean, sum or sqrtn, got {pooling!r}")
+
+
+def bag_feed(rows: Sequence[np.ndarray], pooling: str) -> dict[str, np.ndarray]:
     """The ONNX feed of an embedding-bag model for one or more texts' ``indices``.
 
-    Rows are padded to the longest with id 0 under a mask of 0 (``onnx_export``
-    says why the graph takes batches); one row needs no padding.
+    Rows are padded to the longest with id 0 under a weight of 0 (``onnx_export``
+    says why the graph takes batches and why the pooling is in the weights); one
+    row needs no padding.
     """
     if not rows:
         raise ValueError("bag_feed needs at least one row of indices")
     if len(rows) == 1:
         row = np.asarray(rows[0], dtype=_INT64)  # no copy for Featurizer.indices
         n = len(row)
-        mask = _MASKS.get(n)
-        if mask is None:
-            if n > _ONES.shape[1]:
-                mask = np.ones((1, n), np.float32)
-            else:
-                mask = _MASKS[n] = _ONES[:, :n]
-        return {"indices": row[None], "mask": mask}
+        weights = _WEIGHTS.get((pooling, n))
+        if weights is None:
+            weights = np.full((1, 1, n), pooling_weights(np.array([n]), pooling)[0], np.float32)
+            if n <= _CACHED_ROWS:
+                weights.setflags(write=False)
+                _WEIGHTS[pooling, n] = weights
+        return {"indices": row[None], "weights": weights}
     lengths = [len(r) for r in rows]
     shape = (len(rows), max(lengths))
-    indices, mask = np.zeros(shape, np.int64), np.zeros(shape, np.float32)
-    for b, (row, n) in enumerate(zip(rows, lengths, strict=True)):
+    indices, weights = np.zeros(shape, np.int64), np.zeros((shape[0], 1, shape[1]), np.float32)
+    for b, (row, n, w) in enumerate(
+        zip(rows, lengths, pooling_weights(np.array(lengths), pooling), strict=True)
+    ):
         indices[b, :n] = row
-        mask[b, :n] = 1.0
-    return {"indices": indices, "mask": mask}
+        weights[b, 0, :n] = w
+    return {"indices": indices, "weights": weights}
+
+
+def mask_feed(rows: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+    """The feed of a model exported before the weights input: ids and a 0/1 mask [batch, length]."""
+    feed = bag_feed(rows, "sum")
+    return {"indices": feed["indices"], "mask": feed["weights"][:, 0, :]}

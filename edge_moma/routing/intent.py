@@ -40,7 +40,7 @@ from ..decision import IntentScore, Understanding
 from ..errors import BundleError, DataError
 from ..jsonl import read_records
 from .bundle import bag_runner, load_session, verify_bundle
-from .features import Featurizer, bag_feed
+from .features import Featurizer
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ class IntentRouter:
         The one-row path every routed request takes (``understand_many`` of one row
         too): no padding, no per-batch lists, which cost some 12 us a query.
         """
-        values, ids, *task = self._run(self._outputs, bag_feed((indices,)))
+        values, ids, *task = self._run(self._outputs, (indices,))
         # a.tolist()[0]: one call where a[0].tolist() makes a view first
         return self._understanding(
             values.tolist()[0], ids.tolist()[0], task[0].tolist()[0] if task else None
@@ -173,7 +173,7 @@ class IntentRouter:
         """
         if len(rows) == 1:  # one routed request, the common case
             return [self.understand_indices(rows[0])]
-        out = self._run(self._outputs, bag_feed(rows))
+        out = self._run(self._outputs, rows)
         task_rows = out[2].tolist() if self.tasks else [None] * len(rows)
         return [
             self._understanding(values, ids, task_p)

@@ -55,7 +55,7 @@ import numpy as np
 
 from ..errors import BundleError
 from .bundle import bag_runner, load_session, verify_bundle
-from .features import Featurizer, bag_feed
+from .features import Featurizer
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ class QualityPredictor:
 
     def known_many(self, rows: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """``known`` for several queries' indices in one model run: two (n, k) arrays."""
-        out = self._run([*self._quality_outputs, "log_cost"], bag_feed(rows))
+        out = self._run([*self._quality_outputs, "log_cost"], rows)
         return self._served(out[:-1]), np.exp(out[-1].astype(np.float64))
 
     def known_quality(self, indices: np.ndarray) -> np.ndarray:
@@ -173,7 +173,7 @@ class QualityPredictor:
 
     def known_quality_many(self, rows: Sequence[np.ndarray]) -> np.ndarray:
         """``known_quality`` for several queries' indices in one model run: (n, k)."""
-        return self._served(self._run(self._quality_outputs, bag_feed(rows)))
+        return self._served(self._run(self._quality_outputs, rows))
 
     def assess_many(self, rows: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(quality, uncertainty) of every known model for several queries: two (n, k).
@@ -182,7 +182,7 @@ class QualityPredictor:
         behind the query's table cells (weighted by the task head): 1 with no
         outcome, about 0.3 with ten times ``shrink``; 0 without a table count.
         """
-        out = self._run(self._quality_outputs, bag_feed(rows))
+        out = self._run(self._quality_outputs, rows)
         if self._observed is None or self._blend >= 1:
             return self._served(out), np.zeros((len(rows), len(self.models)))
         return self._served(out), (1.0 + out[-1] @ self._observed) ** -0.5

@@ -32,7 +32,7 @@ import numpy as np
 from ..errors import DataError
 from ..jsonl import read_lines
 from ..routing.bundle import read_card, sha256_file, write_card
-from ..routing.features import Featurizer, bag_feed
+from ..routing.features import Featurizer
 from ..routing.intent import (
     KIND,
     MODEL_FP32,
@@ -197,7 +197,7 @@ def bundle_probabilities(bundle_dir: str | Path, texts: Sequence[str]) -> np.nda
     router = IntentRouter.load(bundle_dir)
     rows = [router.featurizer.indices(t) for t in texts]
     return np.concatenate(
-        [router._run(["intent"], bag_feed(rows[i : i + 256]))[0] for i in range(0, len(rows), 256)]
+        [router._run(["intent"], rows[i : i + 256])[0] for i in range(0, len(rows), 256)]
     )
 
 
@@ -364,7 +364,7 @@ def train_intent(
         "default_precision": "int8",
         "inputs": {
             "indices": "int64 [batch, length]: featurizer ids, padded to the longest",
-            "mask": "float32 [batch, length]: 1 for an id, 0 for padding",
+            "weights": "float32 [batch, 1, length]: each id's pooling weight, 0 for padding",
         },
         "outputs": {
             "intent": "calibrated intent probabilities [batch, labels]",

@@ -32,7 +32,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .onnx_export import Dense, Head, HeadActivation, Pooling, export_embedding_bag
+from .onnx_export import (
+    POOLING_KEY,
+    Dense,
+    Head,
+    HeadActivation,
+    Pooling,
+    export_embedding_bag,
+)
 
 Progress = Callable[[str], None]
 
@@ -142,7 +149,8 @@ class EmbeddingBagModel:
         import onnx
         from onnx import numpy_helper
 
-        graph = onnx.load(str(path)).graph
+        model = onnx.load(str(path))
+        graph = model.graph
         w = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
         if "embedding" in w:
             embedding = w["embedding"].astype(np.float32)
@@ -167,7 +175,11 @@ class EmbeddingBagModel:
             for o in graph.output
             if f"{o.name}_head_w" in w
         ]
-        pooling = "sum" if "n_f" not in ops else "sqrtn" if "sqrt_n" in ops else "mean"
+        meta = {p.key: p.value for p in model.metadata_props}
+        if "n_f" in ops:  # exported before the weights input: the graph pooled itself
+            pooling = "sqrtn" if "sqrt_n" in ops else "mean"
+        else:
+            pooling = meta.get(POOLING_KEY, "sum")
         return cls(embedding, layers, heads, pooling)  # type: ignore[arg-type]
 
     def export(
