@@ -61,8 +61,12 @@ _BUILTIN_NAMES = {
     **dict.fromkeys(("reminder", "reminders"), "reminders"),
     **dict.fromkeys(("shopping cart", "shopping bag", "shopping basket"), "shopping"),
 }  # fmt: skip
-# Named without "list": "groceries", "my tasks", and "my shopping cart/bag" (no shop is wired in).
-_BARE_LISTS = r"groceries|to-?do'?s|tasks|chores|reminders|shopping\s+(?:cart|bag|basket)"
+# Named without "list": "groceries", "my tasks", "my shopping cart/bag" (no shop is wired in),
+# and "my to-do" (only after "my" or "our": "the to do in Paris" is a list of sights).
+_BARE_LISTS = (
+    r"groceries|to-?do'?s|tasks|chores|reminders|shopping\s+(?:cart|bag|basket)"
+    r"|(?<=\bmy\s)to[- ]?do\b|(?<=\bour\s)to[- ]?do\b"
+)
 # A list named in words: "my camping gear list", "the list", "my list of things to do",
 # "groceries", "my reminders". Group "name" is its name ("" for "the list").
 _LIST_NAMED = (
