@@ -281,6 +281,28 @@ def test_my_to_do_without_list_names_the_to_do_list(
 @pytest.mark.parametrize(
     "text",
     [
+        "what do i have to get done today",
+        "what do i have to finish today",
+        "what do i need to get done this week",
+        "what do we have to get done tomorrow",
+        "what do i need to accomplish this weekend",
+        "what must i get done",
+    ],
+)
+def test_what_the_user_has_to_get_done_reads_the_to_do_list(
+    agent: RemindersAgent, text: str
+) -> None:
+    assert claim(text) == CERTAIN
+    reply = agent.handle(turn(text, ""))
+    assert (reply.data["action"], reply.data["list"]) == ("list", "todo")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what do i have to get done before my car's inspection",
+        "what do i have to get done to renew my passport",
+        "what do i need to finish a marathon",
         "what's the to do in paris this weekend",  # "the to do": no list of the user's
         "what is there to do in austin",
         "add a to-do widget to my home screen",
