@@ -200,3 +200,36 @@ def test_claim_says_how_surely_it_reads_a_calculation(text: str, expected: float
 def test_answers_spoken_phrasings(text: str, expected: float) -> None:
     reply = CalculatorAgent().handle(turn(text, ""))
     assert reply.data["result"] == pytest.approx(expected), reply.reply
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("add 8 and 15 together", 23),
+        ("can you add 2, 3 and 4 together", 9),
+        ("add together 40 and 2", 42),
+        ("what is 9 and 11 added together", 20),
+        ("what do you get with 6, 7 and 8 added together", 21),
+        ("multiply 4 and 5 together", 20),
+        ("multiply together six and seven", 42),
+        ("what's 3 and 12 multiplied together", 36),
+    ],
+)
+def test_numbers_added_or_multiplied_together_are_a_certain_calculation(
+    text: str, expected: float
+) -> None:
+    assert claim(text) == CERTAIN
+    reply = CalculatorAgent().handle(turn(text, ""))
+    assert reply.data["result"] == pytest.approx(expected), reply.reply
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mix 2 cups of flour and 3 eggs together",  # a recipe step: no operation
+        "put 3 and 4 year olds together in one class",
+        "add 2 and 2 together and you get 4 in the song",  # words beyond the sum
+    ],
+)
+def test_together_outside_a_calculation_is_not_certain(text: str) -> None:
+    assert claim(text) < CERTAIN

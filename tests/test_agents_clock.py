@@ -255,3 +255,37 @@ def test_the_registry_builds_the_place_table_before_the_first_turn(tmp_path: Pat
     clock = AgentConfig(name="clock", kind="builtin", intents=["time"])
     AgentRegistry([clock], data_dir=tmp_path).claims()
     assert places._table.cache_info().currsize == 1  # no zone database scan on a turn
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("what zone is denver in", "Denver is on America/Denver (MDT, UTC-06:00"),
+        ("which zone is tokyo in", "Tokyo is on Asia/Tokyo (JST, UTC+09:00"),
+        ("what is the utc offset of tokyo", "Tokyo is on Asia/Tokyo (JST, UTC+09:00"),
+        ("what's the gmt offset for london", "London is on Europe/London (BST, UTC+01:00"),
+        ("utc offset for chicago", "Chicago is on America/Chicago (CDT, UTC-05:00"),
+        ("paris offset from gmt", "Paris is on Europe/Paris (CEST, UTC+02:00"),
+    ],
+)
+def test_a_zone_or_offset_named_without_time_is_a_time_zone_question(
+    text: str, expected: str
+) -> None:
+    assert claim(text) == CERTAIN
+    reply = ClockAgent(now=lambda: SUMMER).handle(turn(text, ""))
+    assert reply.reply.startswith(expected), reply.reply
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what planting zone is denver in",  # another kind of zone
+        "what flood zone is my address in",
+        "which zone is my parking spot in",  # no place: not a time zone
+        "what zone is my house in for the school district",
+        "what is the offset on my car's wheels",
+        "what zip code is denver in",
+    ],
+)
+def test_other_zones_and_offsets_are_not_time_zones(text: str) -> None:
+    assert claim(text) == CANNOT

@@ -253,3 +253,60 @@ def test_two_changes_in_one_request(agent: RemindersAgent) -> None:
 )
 def test_claim(text: str, expected: float) -> None:
     assert claim(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "action", "item"),
+    [
+        ("add book flights to my to-do", "add", "book flights"),
+        ("put water the lawn on my to do", "add", "water the lawn"),
+        ("remove bake a cake from my todo", "remove", "bake a cake"),
+        ("take return the rental off our to-do", "remove", "return the rental"),
+        ("what's on my to-do", "list", ""),
+        ("read me my to do", "list", ""),
+    ],
+)
+def test_my_to_do_without_list_names_the_to_do_list(
+    agent: RemindersAgent, text: str, action: str, item: str
+) -> None:
+    assert claim(text) == CERTAIN
+    agent.handle(turn("add bake a cake to my to do list", ""))
+    agent.handle(turn("add return the rental to my to do list", ""))
+    reply = agent.handle(turn(text, ""))
+    assert (reply.data["action"], reply.data["list"]) == (action, "todo"), reply.reply
+    if item:
+        assert reply.data["text"] == item
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what do i have to get done today",
+        "what do i have to finish today",
+        "what do i need to get done this week",
+        "what do we have to get done tomorrow",
+        "what do i need to accomplish this weekend",
+        "what must i get done",
+    ],
+)
+def test_what_the_user_has_to_get_done_reads_the_to_do_list(
+    agent: RemindersAgent, text: str
+) -> None:
+    assert claim(text) == CERTAIN
+    reply = agent.handle(turn(text, ""))
+    assert (reply.data["action"], reply.data["list"]) == ("list", "todo")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what do i have to get done before my car's inspection",
+        "what do i have to get done to renew my passport",
+        "what do i need to finish a marathon",
+        "what's the to do in paris this weekend",  # "the to do": no list of the user's
+        "what is there to do in austin",
+        "add a to-do widget to my home screen",
+    ],
+)
+def test_getting_things_done_elsewhere_is_not_the_to_do_list(text: str) -> None:
+    assert claim(text) < CERTAIN

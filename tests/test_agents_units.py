@@ -96,6 +96,33 @@ def test_answers_spoken_phrasings(text: str, expected: float, unit: str) -> None
 
 
 @pytest.mark.parametrize(
+    ("text", "expected", "unit"),
+    [
+        ("how many pounds are in a ton", 2000, "pound"),  # a ton: the US (short) ton
+        ("convert 3 tons to pounds", 6000, "pound"),
+        ("how many kilograms is half a ton", 453.59237, "kilogram"),
+        ("what's 2 short tons in kilos", 1814.36948, "kilogram"),
+        ("how many pounds in a long ton", 2240, "pound"),
+        ("how many kilograms in a metric ton", 1000, "kilogram"),
+        ("5 tonnes in tons", 5.5115566, "ton"),
+    ],
+)
+def test_tons_convert(text: str, expected: float, unit: str) -> None:
+    assert claim(text) == CERTAIN
+    reply = UnitsAgent().handle(turn(text, ""))
+    assert reply.data["target"] == unit
+    assert reply.data["result"] == pytest.approx(expected, rel=1e-6), reply.reply
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["how many tons does a blue whale weigh", "how much does a ton of gravel cost"],
+)
+def test_tons_of_a_thing_are_no_conversion(text: str) -> None:
+    assert claim(text) < CERTAIN
+
+
+@pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("20 C to F", CERTAIN),

@@ -103,6 +103,18 @@ _REWRITES: list[_Rewrite] = [
         re.compile(rf"\b(quotient|difference)\s+(?:of|between)\s+({NUM})\s+and\s+({NUM})\b"),
         lambda m: f"({m.group(2)}{'/' if m.group(1) == 'quotient' else '-'}{m.group(3)})",
     ),
+    # Numbers joined "together": "add 8 and 15 together", "add together 40 and 2", "what's
+    # 9 and 11 added together", "multiply 4 and 5 together" (a "together" ending a request
+    # after a number only; "mix 2 cups of flour and 3 eggs together" stays words)
+    (("together",), re.compile(r"\b(add|multiply)\s+(?:up\s+)?together\s+(?=[\d(-])"), r"\1 "),
+    (
+        ("together",),
+        re.compile(
+            rf"({NUM}(?:\s*,\s*{NUM})*,?\s+and\s+{NUM})\s+(?:(added)|multiplied)\s+together\b"
+        ),
+        lambda m: "(" + ("+" if m.group(2) else "*").join(re.findall(NUM, m.group(1))) + ")",
+    ),
+    (("together",), re.compile(r"(?<=\d)\s+together(?=\W*$)"), ""),
     (  # "add up 15, 20 and 35"
         ("add",),
         re.compile(rf"\badd\s+(?:up\s+)?({NUM}(?:\s*,\s*{NUM})+,?\s+and\s+{NUM})"),
@@ -221,8 +233,8 @@ _LEARNING_WORDS = frozenset(
 _OPERATION_WORDS = frozenset(
     ["plus", "minus", "times", "over", "divided", "divide", "multiplied", "multiply", "by",
      "percent", "percentage", "squared", "cubed", "root", "sqrt", "cbrt", "power", "raised",
-     "sum", "average", "mean", "add", "subtract", "subract", "substract", "subtact", "take",
-     "half", "halves", "double", "twice",
+     "sum", "average", "mean", "add", "added", "together", "subtract", "subract", "substract",
+     "subtact", "take", "half", "halves", "double", "twice",
      "triple", "thrice", "third", "thirds", "quarter", "quarters", "fourth", "fourths", "fifth",
      "fifths", "sixth", "sixths", "eighth", "eighths", "tenth", "tenths", "mod", "modulo",
      "factorial", "less", "increase", "decrease", "reduce", "raise", "lower", "cut", "discount",

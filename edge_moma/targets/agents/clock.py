@@ -216,6 +216,13 @@ _TIME_Q = re.compile(
     r"|\bwhat\s+time\s+of\s+(?:the\s+)?day\s+is\s+it\b|^\W*the\s+time(?:\s+please|\s+now)?\W*$"
 )
 _ZONE_Q = re.compile(r"\btime\s*-?\s*zones?\b")
+# A time zone asked in other words: "what zone is Denver in", "the UTC offset of Tokyo",
+# "Paris offset from GMT" (group "ref": the UTC or GMT named, which is no place asked about).
+# Only a known place makes it one ("which zone is my parking spot in" is not).
+_ZONE_OTHER = re.compile(
+    r"\b(?:what|which)\s+zone\b|\b(?P<ref>utc|gmt)\s*-?\s*offsets?\b"
+    r"|\boffsets?\s+(?:from|to|of|against|relative\s+to)\s+(?P<ref2>utc|gmt)\b"
+)
 _MINE = re.compile(r"\b(?:am\s+i|are\s+we|my|our|this\s+device|here|local)\b")
 _BETWEEN_Q = re.compile(
     r"\bdays?\s+(?:are\s+)?(?:left\s+)?(?:between|until|till|til|before|since|to\s+go|"
@@ -296,6 +303,13 @@ def parse(text: str, intent: str = "", last: Any = None) -> Query | None:
         "da" in t or "year" in t or "month" in t,
     )
     date_q = dayish and _DATE_Q.search(t)
+    zone_other = ("zone" in t or "offset" in t) and _ZONE_OTHER.search(t)
+    if zone_other and "time" not in t:  # with "time", the patterns below read it
+        ref = max(zone_other.start("ref"), zone_other.start("ref2"))  # -1 without UTC/GMT
+        places = tuple(p for p in find_places(t) if not p.start <= ref < p.end)
+        if places or (ref >= 0 and _MINE.search(t)):  # "what's my UTC offset": this device's
+            return Query("timezone", places, None, True)
+        return None
     if not date_q and not _VOCABULARY.search(t):
         return None
     at = _clock_time(t)
@@ -383,7 +397,7 @@ _GATE_WORDS = frozenset(
      "days", "hour", "hours", "ahead", "behind", "noon", "midnight", "am", "pm", "christmas",
      "halloween", "year", "calendar", "calender", "late", "today", "tomorrow", "yesterday",
      "today's", "tomorrow's", "yesterday's", "monday", "tuesday", "wednesday", "thursday",
-     "friday", "saturday", "sunday", "month"]
+     "friday", "saturday", "sunday", "month", "offset", "offsets"]
 )  # fmt: skip
 
 

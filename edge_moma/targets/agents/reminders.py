@@ -61,8 +61,12 @@ _BUILTIN_NAMES = {
     **dict.fromkeys(("reminder", "reminders"), "reminders"),
     **dict.fromkeys(("shopping cart", "shopping bag", "shopping basket"), "shopping"),
 }  # fmt: skip
-# Named without "list": "groceries", "my tasks", and "my shopping cart/bag" (no shop is wired in).
-_BARE_LISTS = r"groceries|to-?do'?s|tasks|chores|reminders|shopping\s+(?:cart|bag|basket)"
+# Named without "list": "groceries", "my tasks", "my shopping cart/bag" (no shop is wired in),
+# and "my to-do" (only after "my" or "our": "the to do in Paris" is a list of sights).
+_BARE_LISTS = (
+    r"groceries|to-?do'?s|tasks|chores|reminders|shopping\s+(?:cart|bag|basket)"
+    r"|(?<=\bmy\s)to[- ]?do\b|(?<=\bour\s)to[- ]?do\b"
+)
 # A list named in words: "my camping gear list", "the list", "my list of things to do",
 # "groceries", "my reminders". Group "name" is its name ("" for "the list").
 _LIST_NAMED = (
@@ -277,10 +281,14 @@ _RECALL = re.compile(
     r"was\s+trying|were\s+trying|asked\s+you|told\s+you)\s+(?:you\s+)?to\s+(?:remember|recall|"
     r"bear\s+in\s+mind|keep\s+in\s+mind|remind\s+me)|(?:did\s+not|didn't|not)\s+want\s+to\s+forget)\b"
 )
-# A question about what the user has to do, and nothing more: their to-do list.
+# A question about what the user has to do, and nothing more: their to-do list ("what do I
+# have to get done today", "what must I finish this week"; not "what do I have to get done to
+# renew my passport").
 _WHAT_TO_DO = re.compile(
-    r"^(?:(?:tell\s+me|let\s+me\s+know|remind\s+me)\s+)?what\s+(?:do|must|should)\s+(?:i|we)\s+"
-    r"(?:have\s+|need\s+)?to\s+do(?:\s+(?:today|tonight|tomorrow|this\s+week))?$"
+    r"^(?:(?:tell\s+me|let\s+me\s+know|remind\s+me)\s+)?what\s+(?:(?:do|must|should)\s+(?:i|we)\s+"
+    r"(?:have\s+|need\s+)?to|must\s+(?:i|we))\s+(?:do|get\s+done|finish|accomplish|complete)"
+    r"(?:\s+(?:today|tonight|tomorrow|this\s+(?:week|weekend|morning|afternoon|evening)|"
+    r"next\s+week))?$"
     r"|^what(?:'s|\s+is|\s+are)\s+my\s+plans?\s+for\s+(?:the\s+day|today|tomorrow)$"
 )
 # One of the user's lists named as theirs, and the words of any change to a list.
@@ -455,7 +463,8 @@ _GATE_WORDS = frozenset(
     ["list", "lists", "remind", "reminder", "reminders", "reminded", "todo", "todos", "todo's",
      "tasks", "task", "chore", "chores", "groceries", "grocery", "shopping", "agenda", "forget",
      "remember", "shop", "notify", "notified", "notification", "add", "put", "stick", "throw",
-     "pop", "include", "jot", "tack", "things", "need", "mind", "plan", "plans"]
+     "pop", "include", "jot", "tack", "things", "need", "mind", "plan", "plans", "done", "finish",
+     "accomplish", "complete"]
 )  # fmt: skip
 
 
