@@ -389,3 +389,19 @@ def test_what_was_bought_but_not_on_the_list_is_said_so(agent: RemindersAgent) -
 )
 def test_being_out_of_things_that_are_not_bought_is_no_list_change(text: str) -> None:
     assert claim(text) == CANNOT
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a reminder someone sends (an email, a letter) is no reminder of the user's
+        ("i already bought the tickets, can you cancel the reminder email", CANNOT),
+        ("unsubscribe me from the reminder emails", CANNOT),
+        ("did the dentist send a reminder letter", CANNOT),
+        # but a reminder or a list of the user's that mentions one is still theirs
+        ("remind me to send the reminder email to the team", CERTAIN),
+        ("add reminder emails to my to do list", CERTAIN),
+    ],
+)
+def test_a_reminder_sent_by_someone_is_not_the_users(text: str, expected: float) -> None:
+    assert claim(text) == expected

@@ -275,6 +275,11 @@ _VOCABULARY = re.compile(
     r"\bdo\s+(?:i|we)\s+need\b(?!\s+to\s+(?!(?:buy|get|do|pick|grab|shop)\b))|"
     r"\bbear\s+in\s+mind\b|\bplans?\s+for\s+(?:the\s+day|today)\b"
 )
+# A reminder someone sends the user ("the reminder email", "a reminder letter"), not one the
+# agent keeps.
+_SENT_REMINDER = re.compile(
+    r"\breminder\s+(?:e-?mails?|letters?|notices?|cards?|texts?|messages?|calls?)\b"
+)
 # A question about what the user wanted to remember: the reminders answer it.
 _RECALL = re.compile(
     r"\b(?:what|which|things|tell\s+me|list|recall)\b.*\b(?:i|we)\s+(?:(?:wanted|want|needed|"
@@ -442,6 +447,8 @@ def _parse(t: str) -> ListRequest | None:
     m = _ADD_ALONE.match(t)
     if m:
         return ListRequest("add", None, _clean(m.group("item")), False)
+    if "reminder " in t and not _VOCABULARY.search(_SENT_REMINDER.sub("", t)):
+        return None  # only a reminder someone sends: "cancel the reminder email"
     if _VOCABULARY.search(t):
         return ListRequest("list", None, "", False)
     return None
