@@ -405,3 +405,21 @@ def test_being_out_of_things_that_are_not_bought_is_no_list_change(text: str) ->
 )
 def test_a_reminder_sent_by_someone_is_not_the_users(text: str, expected: float) -> None:
     assert claim(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "picked up the eggs, take them off the list",
+        "i bought the eggs, remove them from my shopping list",
+        "got eggs, cross them off my grocery list",
+    ],
+)
+def test_it_or_them_removed_is_what_the_clause_before_names(
+    agent: RemindersAgent, text: str
+) -> None:
+    agent.store.add("shopping", "milk")
+    agent.store.add("shopping", "eggs")
+    reply = agent.handle(turn(text, "shopping_list_update"))
+    assert reply.data["action"] == "remove" and reply.data["text"] == "eggs", reply.reply
+    assert [i["text"] for i in agent.store.items("shopping")] == ["milk"]

@@ -339,6 +339,10 @@ _BOUGHT = re.compile(
     r"(?:take|cross|remove|delete|scratch|strike|check)\s+(?:it|them|that|those)(?:\s+off)?"
     r"(?:\s+(?:the|my)\s+list)?)?$"
 )
+# The words before what was bought: "i already bought", "picked up", "got".
+_GOT = re.compile(
+    r"^(?:(?:i|we)\s+)?(?:already\s+|just\s+)?(?:bought|got|picked\s+up|grabbed|purchased)\s+"
+)
 # Things one runs out of or gets that are not shopping: "we're out of time", "i need more
 # sleep", "i got the job", "i ran out of checks" (ordered from the bank).
 _NOT_GROCERIES = re.compile(
@@ -426,6 +430,10 @@ def _parse(t: str) -> ListRequest | None:
             item = _clean(_NEED.sub("", before.split(",")[-1].strip())) if before else item
         elif action == "add":  # "put on my shopping list i need carrots": the carrots
             item = _clean(_NEED.sub("", item))
+        elif action == "remove" and _THAT.match(item) and t[: m.start()].strip(" ,;"):
+            # "picked up the eggs, take them off the list": the eggs
+            before = t[: m.start()].rstrip(" ,;").split(",")[-1].strip()
+            item = _clean(_GOT.sub("", before)) or item
         if action == "check" and re.search(
             r"\bif\s+(?:not|it's\s+not|they\s+aren't|it\s+isn't)\b", t
         ):
