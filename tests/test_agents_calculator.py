@@ -260,6 +260,8 @@ def test_a_dozen_is_twelve_in_a_calculation(text: str, expected: float) -> None:
         # a dozen that is the only operation may be a count of things: the router decides
         ("how much is 5 dozen", POSSIBLE),
         ("what is 4 dozen plus 6", CERTAIN),
+        ("what is a dozen divided by 4", CERTAIN),  # "a dozen" is a number, the division maths
+        ("what's a dozen plus a dozen", CERTAIN),
         # a dozen of something, no calculation
         ("how much does a dozen eggs cost", CANNOT),
         ("how many players in a dozen teams", CANNOT),

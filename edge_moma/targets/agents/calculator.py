@@ -245,7 +245,8 @@ _OPERATION_WORDS = frozenset(
      "tip", "off", "x", "go", "into", "split", "total", "product", "quotient", "difference",
      "second", "seventh", "ninth", "st", "nd", "rd", "th", "dozen"]
 )  # fmt: skip
-_NUMBER_WORDS = frozenset([*ONES, *TENS, *SCALES])
+_NUMBER_WORDS = frozenset([*ONES, *TENS, *SCALES, "dozen"])
+_DOZENS = re.compile(r"\d\s+dozen\b")  # "3 dozen" (3*12), not "a dozen" (12: no operation)
 _SYMBOL = re.compile(r"[-+*/^%×÷]")
 # A clock time among the numbers ("at 9 pm", "at 10:30", "at 7 o'clock"): a time to do
 # something, never a calculation's operand.
@@ -343,7 +344,9 @@ def claim(text: str) -> float:
         return POSSIBLE
     if unknown or (_BARE_BY.search(words_to_numbers(t)) and not _BY_VERB.search(t)):
         return POSSIBLE
-    if "dozen" in words_in and sum(tok in _BINARY for tok in tokens) <= t.count("dozen"):
+    if "dozen" in words_in and sum(tok in _BINARY for tok in tokens) <= len(
+        _DOZENS.findall(words_to_numbers(t))
+    ):
         return POSSIBLE  # only a dozen's times twelve: "what is 3 dozen" may count things
     return CERTAIN
 
