@@ -300,6 +300,8 @@ def test_other_zones_and_offsets_are_not_time_zones(text: str) -> None:
         ("is it still morning in new york", "Yes, it's morning in New York: 10:30 AM"),
         ("is it daytime in london", "Yes, it's afternoon in London: 3:30 PM"),
         ("is it late in tokyo", "It's 12:30 AM on Saturday in Tokyo"),
+        ("is it morning or night in tokyo", "It's 12:30 AM on Saturday in Tokyo"),
+        ("is it day or night in new york right now", "It's 10:30 AM on Friday in New York"),
     ],
 )
 def test_a_part_of_the_day_in_a_place_is_a_time_question(

@@ -290,11 +290,14 @@ _DATE_OF = re.compile(r"\b(?:what|which)\s+(?:day|date)\b")
 
 # A part of the day in a place ("is it morning in Tokyo", "is it still night in Sydney"): the
 # time there answers it, and a known place makes it certain. Group "part": the part asked.
+# "Is it day or night in Tokyo" asks which: the time alone answers it (group "or").
+_PART = (
+    r"(?:morning|afternoon|evening|night|nighttime|night\s+time|daytime|day\s+time|day|late|early)"
+)
 _PART_OF_DAY_Q = re.compile(
-    r"^\W*(?:so\s+)?is\s+it\s+(?:still\s+|already\s+|now\s+)?(?P<part>morning|afternoon|evening|"
-    r"night|nighttime|night\s+time|daytime|day\s+time|late|early)(?:\s+(?:yet|already|now|"
-    r"right\s+now))?\s+(?:over\s+)?(?:in|at)\s+(?P<where>[a-z].*?)(?:\s+(?:yet|now|right\s+now|"
-    r"at\s+the\s+moment))?\W*$"
+    rf"^\W*(?:so\s+)?is\s+it\s+(?:still\s+|already\s+|now\s+)?(?P<part>{_PART})"
+    rf"(?P<or>\s+or\s+{_PART})?(?:\s+(?:yet|already|now|right\s+now))?\s+(?:over\s+)?(?:in|at)\s+"
+    r"(?P<where>[a-z].*?)(?:\s+(?:yet|now|right\s+now|at\s+the\s+moment))?\W*$"
 )
 # Asked as "when": "when is it right now", "when is it at the moment" (the time now).
 _WHEN_NOW = re.compile(
@@ -340,7 +343,8 @@ def parse(text: str, intent: str = "", last: Any = None) -> Query | None:
         m = _PART_OF_DAY_Q.match(t)
         if m:
             places = tuple(find_places(m.group("where")))
-            part = re.sub(r"\s+", "", m.group("part"))
+            part = "" if m.group("or") else re.sub(r"\s+", "", m.group("part"))
+            part = "daytime" if part == "day" else part
             return Query("time", places, None, bool(places), part)
     if "when" in t and _WHEN_NOW.match(t):
         return Query("time", (), None, True)
