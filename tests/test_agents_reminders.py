@@ -385,6 +385,11 @@ def test_what_was_bought_but_not_on_the_list_is_said_so(agent: RemindersAgent) -
         "i bought a new car last week",
         "i bought the wrong size, how do i return it",
         "i ran out of checks",
+        "i picked up the kids",
+        "i bought the stock at 50",
+        "i got the flowers for mom",
+        "we need more chairs for the party",
+        "we're low on funds this month",
     ],
 )
 def test_being_out_of_things_that_are_not_bought_is_no_list_change(text: str) -> None:

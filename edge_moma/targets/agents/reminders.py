@@ -351,7 +351,12 @@ _NOT_GROCERIES = re.compile(
     r"friends?|players?|people|exercise|help|practice|info|information|memory|minutes?|hours?|"
     r"job|flu|cold|promotion|package|parcel|tickets?|message|email|call|wrong|results?|"
     r"news|credit|points|miles|stamina|steam|excuses|things\s+to|here|there|it|this|that|line|"
-    r"control|shape|order|touch|reach|sight|work|school|country|state|words)\b"
+    r"control|shape|order|touch|reach|sight|work|school|country|state|words|funds)\b"
+    # as the whole item only: "the car", not "car wax"
+    r"|^(?:the\s+|my\s+|our\s+)?(?:kids|children|house|home|car|keys|stocks?|shares|place|"
+    r"apartment)$"
+    # for someone, somewhere or at a price: "flowers for mom", "the stock at 50"
+    r"|.*\s(?:for|at|to|from|with)\s"
 )
 
 
