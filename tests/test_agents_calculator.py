@@ -233,3 +233,42 @@ def test_numbers_added_or_multiplied_together_are_a_certain_calculation(
 )
 def test_together_outside_a_calculation_is_not_certain(text: str) -> None:
     assert claim(text) < CERTAIN
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("how much is 5 dozen", 60),
+        ("what is 3 dozen", 36),
+        ("how many is two dozen", 24),
+        ("what's half a dozen times 4", 24),
+        ("how much is a dozen times 7", 84),
+        ("what is 4 dozen plus 6", 54),
+        ("what's 6 dozen divided by 8", 9),
+        ("what's two dozen minus five", 19),
+        ("what is one and a half dozen", 18),
+    ],
+)
+def test_a_dozen_is_twelve_in_a_calculation(text: str, expected: float) -> None:
+    assert claim(text) >= POSSIBLE
+    assert CalculatorAgent().handle(turn(text)).data["result"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a dozen that is the only operation may be a count of things: the router decides
+        ("how much is 5 dozen", POSSIBLE),
+        ("what is 4 dozen plus 6", CERTAIN),
+        ("what is a dozen divided by 4", CERTAIN),  # "a dozen" is a number, the division maths
+        ("what's a dozen plus a dozen", CERTAIN),
+        # a dozen of something, no calculation
+        ("how much does a dozen eggs cost", CANNOT),
+        ("how many players in a dozen teams", CANNOT),
+        ("order 2 dozen bagels", CANNOT),
+        ("where can i buy a dozen donuts", CANNOT),
+        ("how many dozen roses should i buy", CANNOT),
+    ],
+)
+def test_claim_reads_dozens(text: str, expected: float) -> None:
+    assert claim(text) == expected

@@ -289,3 +289,65 @@ def test_a_zone_or_offset_named_without_time_is_a_time_zone_question(
 )
 def test_other_zones_and_offsets_are_not_time_zones(text: str) -> None:
     assert claim(text) == CANNOT
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("is it morning in tokyo", "No, it's night in Tokyo: 12:30 AM on Saturday"),
+        ("is it night in sydney", "Yes, it's night in Sydney: 2:30 AM on Saturday"),
+        ("is it nighttime in london right now", "No, it's afternoon in London: 3:30 PM"),
+        ("is it still morning in new york", "Yes, it's morning in New York: 10:30 AM"),
+        ("is it daytime in london", "Yes, it's afternoon in London: 3:30 PM"),
+        ("is it late in tokyo", "It's 12:30 AM on Saturday in Tokyo"),
+        ("is it morning or night in tokyo", "It's 12:30 AM on Saturday in Tokyo"),
+        ("is it day or night in new york right now", "It's 10:30 AM on Friday in New York"),
+    ],
+)
+def test_a_part_of_the_day_in_a_place_is_a_time_question(
+    clock: ClockAgent, text: str, expected: str
+) -> None:
+    assert claim(text) == CERTAIN
+    assert clock.handle(turn(text, "")).reply.startswith(expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("when is it right now", "time"),
+        ("when is it now", "time"),
+        ("when is it at the moment", "time"),
+        ("tell me what today is", "date"),
+        ("do you know what today is", "date"),
+        ("what is today again", "date"),
+        ("what's today again", "date"),
+        ("so what is today", "date"),
+        ("today is what", "date"),
+    ],
+)
+def test_when_is_it_now_and_what_today_is(clock: ClockAgent, text: str, expected: str) -> None:
+    assert claim(text) == CERTAIN
+    reply = clock.handle(turn(text, ""))
+    assert reply.slots["kind"] == expected
+    assert "Friday, March 1, 2024" in reply.reply, reply.reply
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "is it safe in tokyo",
+        "is it sunny in paris",
+        "is it morning sickness or the flu",
+        "is it evening wear at the gala in paris",
+        "is it morning in springfield",  # no place the clock knows: the router decides
+        "what is today's special",
+        "what is today in history",
+        "what today is the deadline for",
+        "when is it going to rain",
+        "when is it my turn",
+        "we're out of time",
+        "i'm running out of time on this test",
+    ],
+)
+def test_look_alikes_of_part_of_day_and_today_are_not_certain(text: str) -> None:
+    assert claim(text) < CERTAIN

@@ -310,3 +310,121 @@ def test_what_the_user_has_to_get_done_reads_the_to_do_list(
 )
 def test_getting_things_done_elsewhere_is_not_the_to_do_list(text: str) -> None:
     assert claim(text) < CERTAIN
+
+
+@pytest.mark.parametrize(
+    ("text", "item"),
+    [
+        ("we need more soap", "soap"),
+        ("we're out of soap", "soap"),
+        ("we ran out of milk", "milk"),
+        ("we're all out of eggs", "eggs"),
+        ("i'm out of toothpaste", "toothpaste"),
+        ("we're running low on bread", "bread"),
+        ("we're almost out of olive oil", "olive oil"),
+        ("we've run out of coffee", "coffee"),
+        ("we need to get more rice", "rice"),
+        ("we are low on laundry detergent", "laundry detergent"),
+    ],
+)
+def test_what_the_household_is_out_of_goes_on_the_shopping_list(
+    agent: RemindersAgent, text: str, item: str
+) -> None:
+    # possible only: "we're out of soap" may be an order to place, the router decides
+    assert claim(text) == POSSIBLE
+    reply = agent.handle(turn(text, "shopping_list_update"))
+    assert reply.data["action"] == "add" and reply.data["list"] == "shopping"
+    assert [i["text"] for i in agent.store.items("shopping")] == [item]
+
+
+@pytest.mark.parametrize(
+    ("text", "item", "expected"),
+    [
+        # the removal said is certain; "i already bought the bread" alone may be news
+        ("i bought the milk, take it off", "milk", CERTAIN),
+        ("i got the eggs, remove them", "eggs", CERTAIN),
+        ("i already bought the bread", "bread", POSSIBLE),
+        ("i picked up the detergent, cross it off", "detergent", CERTAIN),
+        ("i bought the paper towels so take them off", "paper towels", CERTAIN),
+        ("we already got the coffee, remove it", "coffee", CERTAIN),
+        ("i got the shampoo already", "shampoo", POSSIBLE),
+    ],
+)
+def test_what_the_user_bought_comes_off_the_shopping_list(
+    agent: RemindersAgent, text: str, item: str, expected: float
+) -> None:
+    agent.store.add("shopping", "bananas")
+    agent.store.add("shopping", item)
+    assert claim(text) == expected
+    reply = agent.handle(turn(text, "shopping_list_update"))
+    assert reply.data["action"] == "remove" and reply.data["text"] == item, reply.reply
+    assert [i["text"] for i in agent.store.items("shopping")] == ["bananas"]
+
+
+def test_what_was_bought_but_not_on_the_list_is_said_so(agent: RemindersAgent) -> None:
+    agent.store.add("shopping", "bananas")
+    reply = agent.handle(turn("i bought the milk, take it off", "shopping_list_update"))
+    assert reply.data["error"] == "not found" and "milk" in reply.reply
+    assert [i["text"] for i in agent.store.items("shopping")] == ["bananas"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "we're out of time",
+        "i ran out of patience",
+        "i need more sleep",
+        "we need more time",
+        "i'm out of ideas",
+        "i'm running low on energy",
+        "i ran out of data on my phone plan",
+        "we're out of town this weekend",
+        "i'm out of vacation days",
+        "i got the job",
+        "i got the flu",
+        "i bought a new car last week",
+        "i bought the wrong size, how do i return it",
+        "i ran out of checks",
+        "i picked up the kids",
+        "i bought the stock at 50",
+        "i got the flowers for mom",
+        "we need more chairs for the party",
+        "we're low on funds this month",
+    ],
+)
+def test_being_out_of_things_that_are_not_bought_is_no_list_change(text: str) -> None:
+    assert claim(text) == CANNOT
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a reminder someone sends (an email, a letter) is no reminder of the user's
+        ("i already bought the tickets, can you cancel the reminder email", CANNOT),
+        ("unsubscribe me from the reminder emails", CANNOT),
+        ("did the dentist send a reminder letter", CANNOT),
+        # but a reminder or a list of the user's that mentions one is still theirs
+        ("remind me to send the reminder email to the team", CERTAIN),
+        ("add reminder emails to my to do list", CERTAIN),
+    ],
+)
+def test_a_reminder_sent_by_someone_is_not_the_users(text: str, expected: float) -> None:
+    assert claim(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "picked up the eggs, take them off the list",
+        "i bought the eggs, remove them from my shopping list",
+        "got eggs, cross them off my grocery list",
+    ],
+)
+def test_it_or_them_removed_is_what_the_clause_before_names(
+    agent: RemindersAgent, text: str
+) -> None:
+    agent.store.add("shopping", "milk")
+    agent.store.add("shopping", "eggs")
+    reply = agent.handle(turn(text, "shopping_list_update"))
+    assert reply.data["action"] == "remove" and reply.data["text"] == "eggs", reply.reply
+    assert [i["text"] for i in agent.store.items("shopping")] == ["milk"]

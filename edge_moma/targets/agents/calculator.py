@@ -54,6 +54,10 @@ _ORDINAL = "|".join(_ORDINALS)
 _PERCENT = ("%", "percent")
 _Rewrite = tuple[tuple[str, ...], re.Pattern[str], str | Callable[[re.Match[str]], str]]
 _REWRITES: list[_Rewrite] = [
+    # A dozen is twelve: "5 dozen" is 5*12 (bracketed, so "6 dozen divided by 8" is 72/8),
+    # "a dozen times 7" is 12*7, "half a dozen" (0.5 dozen by then) is 6.
+    (("dozen",), re.compile(rf"({NUM})\s+dozen\b"), r"(\1*12)"),
+    (("dozen",), re.compile(r"\b(?:a|one)\s+dozen\b"), "12"),
     (_PERCENT, re.compile(rf"\bwhat{_PCT}\s+of\s+({NUM})\s+is\s+({NUM})"), r"((\2/\1)*100)"),
     (_PERCENT, re.compile(rf"({NUM})\s+is\s+what{_PCT}\s+of\s+({NUM})"), r"((\1/\2)*100)"),
     (_PERCENT, re.compile(rf"({NUM})\s+as\s+an?{_PCT}\s+of\s+({NUM})"), r"((\1/\2)*100)"),
@@ -239,9 +243,10 @@ _OPERATION_WORDS = frozenset(
      "fifths", "sixth", "sixths", "eighth", "eighths", "tenth", "tenths", "mod", "modulo",
      "factorial", "less", "increase", "decrease", "reduce", "raise", "lower", "cut", "discount",
      "tip", "off", "x", "go", "into", "split", "total", "product", "quotient", "difference",
-     "second", "seventh", "ninth", "st", "nd", "rd", "th"]
+     "second", "seventh", "ninth", "st", "nd", "rd", "th", "dozen"]
 )  # fmt: skip
-_NUMBER_WORDS = frozenset([*ONES, *TENS, *SCALES])
+_NUMBER_WORDS = frozenset([*ONES, *TENS, *SCALES, "dozen"])
+_DOZENS = re.compile(r"\d\s+dozen\b")  # "3 dozen" (3*12), not "a dozen" (12: no operation)
 _SYMBOL = re.compile(r"[-+*/^%×÷]")
 # A clock time among the numbers ("at 9 pm", "at 10:30", "at 7 o'clock"): a time to do
 # something, never a calculation's operand.
@@ -339,6 +344,10 @@ def claim(text: str) -> float:
         return POSSIBLE
     if unknown or (_BARE_BY.search(words_to_numbers(t)) and not _BY_VERB.search(t)):
         return POSSIBLE
+    if "dozen" in words_in and sum(tok in _BINARY for tok in tokens) <= len(
+        _DOZENS.findall(words_to_numbers(t))
+    ):
+        return POSSIBLE  # only a dozen's times twelve: "what is 3 dozen" may count things
     return CERTAIN
 
 

@@ -261,6 +261,10 @@ _DATE_Q = re.compile(
     r"|\b(?:what|which)\s+month\s+(?:is\s+it|is\s+this|it\s+is|are\s+we\s+in)\b"
     r"|\bwhat(?:'s|s|\s+is)\s+(?:the\s+|this\s+)?(?:current\s+)?month\W*(?:now|today)?\W*$"
     r"|^\W*what(?:'s|\s+is)\s+today\W*$"
+    # "tell me what today is", "what's today again", "so what is today", "today is what" (not
+    # "today's special", "what is today in history")
+    r"|\bwhat\s+today\s+is\W*$|^\W*(?:so|ok|okay|and|hey)?\W*what(?:'s|s|\s+is)\s+today"
+    r"(?:\s+again)?\W*$|^\W*today\s+is\s+what\W*$"
     # "what date are we on", "what's today's day and date", "the month and day tomorrow"
     r"|\b(?:what|which)\s+(?:day|date)\s+are\s+we(?:\s+(?:on|in|at))?\W*$"
     r"|^\W*(?:what(?:'s|s|\s+is|\s+are)\s+)?(?:the\s+|today's\s+)?(?:current\s+|exact\s+|full\s+)?"
@@ -284,6 +288,38 @@ _DATE_ELSEWHERE = re.compile(
 _DATE_OF = re.compile(r"\b(?:what|which)\s+(?:day|date)\b")
 
 
+# A part of the day in a place ("is it morning in Tokyo", "is it still night in Sydney"): the
+# time there answers it, and a known place makes it certain. Group "part": the part asked.
+# "Is it day or night in Tokyo" asks which: the time alone answers it (group "or").
+_PART = (
+    r"(?:morning|afternoon|evening|night|nighttime|night\s+time|daytime|day\s+time|day|late|early)"
+)
+_PART_OF_DAY_Q = re.compile(
+    rf"^\W*(?:so\s+)?is\s+it\s+(?:still\s+|already\s+|now\s+)?(?P<part>{_PART})"
+    rf"(?P<or>\s+or\s+{_PART})?(?:\s+(?:yet|already|now|right\s+now))?\s+(?:over\s+)?(?:in|at)\s+"
+    r"(?P<where>[a-z].*?)(?:\s+(?:yet|now|right\s+now|at\s+the\s+moment))?\W*$"
+)
+# Asked as "when": "when is it right now", "when is it at the moment" (the time now).
+_WHEN_NOW = re.compile(
+    r"^\W*when\s+is\s+it\s+(?:right\s+)?(?:now|currently|at\s+the\s+moment|presently)\W*$"
+)
+# "We're out of time", "running out of time": no question for the clock.
+_OUT_OF_TIME = re.compile(r"\bout\s+of\s+time\b")
+# The hours each part of the day spans (from, to), to say yes or no: "late" and "early"
+# are left to the time alone.
+_PARTS = {
+    "morning": (5, 12), "afternoon": (12, 17), "evening": (17, 21), "night": (21, 5),
+    "daytime": (6, 18),
+}  # fmt: skip
+
+
+def _part_of_day(hour: int) -> str:
+    for part, (start, end) in _PARTS.items():
+        if part != "daytime" and (start <= hour < end or (start > end and not end <= hour < start)):
+            return part
+    return "night"
+
+
 class Query(NamedTuple):
     """What a request asks the clock (``parse``)."""
 
@@ -291,6 +327,7 @@ class Query(NamedTuple):
     places: tuple[Place, ...] = ()
     at: tuple[int, int] | None = None  # the clock time to convert (hour, minute)
     certain: bool = False  # the words alone settle it (the claim is CERTAIN)
+    part: str = ""  # a part of the day asked about ("is it morning in Tokyo")
 
 
 def parse(text: str, intent: str = "", last: Any = None) -> Query | None:
@@ -302,6 +339,17 @@ def parse(text: str, intent: str = "", last: Any = None) -> Query | None:
         "time" in t or "hour" in t or "late" in t,
         "da" in t or "year" in t or "month" in t,
     )
+    if "is it" in t:
+        m = _PART_OF_DAY_Q.match(t)
+        if m:
+            places = tuple(find_places(m.group("where")))
+            part = "" if m.group("or") else re.sub(r"\s+", "", m.group("part"))
+            part = "daytime" if part == "day" else part
+            return Query("time", places, None, bool(places), part)
+    if "when" in t and _WHEN_NOW.match(t):
+        return Query("time", (), None, True)
+    if "out of time" in t and _OUT_OF_TIME.search(t):
+        return None
     date_q = dayish and _DATE_Q.search(t)
     zone_other = ("zone" in t or "offset" in t) and _ZONE_OTHER.search(t)
     if zone_other and "time" not in t:  # with "time", the patterns below read it
@@ -397,7 +445,9 @@ _GATE_WORDS = frozenset(
      "days", "hour", "hours", "ahead", "behind", "noon", "midnight", "am", "pm", "christmas",
      "halloween", "year", "calendar", "calender", "late", "today", "tomorrow", "yesterday",
      "today's", "tomorrow's", "yesterday's", "monday", "tuesday", "wednesday", "thursday",
-     "friday", "saturday", "sunday", "month", "offset", "offsets"]
+     "friday", "saturday", "sunday", "month", "offset", "offsets", "morning", "afternoon",
+     "evening", "night", "nighttime", "daytime", "early", "now", "moment", "currently",
+     "presently"]
 )  # fmt: skip
 
 
@@ -522,6 +572,16 @@ class ClockAgent:
         else:
             reply = f"It's {_clock(there)} on {there:%A} in {_place(label)} ({there.tzname()})."
             kind = "time"
+            asked = "night" if query.part == "nighttime" else query.part
+            if asked in _PARTS:  # "is it morning in Tokyo": yes or no, then the time
+                part = _part_of_day(there.hour)
+                start, end = _PARTS[asked]
+                yes = part == asked or (asked == "daytime" and start <= there.hour < end)
+                reply = (
+                    f"{'Yes' if yes else 'No'}, it's {part} in {_place(label)}: "
+                    f"{_clock(there)} on {there:%A} ({there.tzname()})."
+                )
+                data["part_of_day"] = part
         return AgentReply(reply=reply, slots={"kind": kind}, data=data)
 
     def _offset(

@@ -275,6 +275,11 @@ _VOCABULARY = re.compile(
     r"\bdo\s+(?:i|we)\s+need\b(?!\s+to\s+(?!(?:buy|get|do|pick|grab|shop)\b))|"
     r"\bbear\s+in\s+mind\b|\bplans?\s+for\s+(?:the\s+day|today)\b"
 )
+# A reminder someone sends the user ("the reminder email", "a reminder letter"), not one the
+# agent keeps.
+_SENT_REMINDER = re.compile(
+    r"\breminder\s+(?:e-?mails?|letters?|notices?|cards?|texts?|messages?|calls?)\b"
+)
 # A question about what the user wanted to remember: the reminders answer it.
 _RECALL = re.compile(
     r"\b(?:what|which|things|tell\s+me|list|recall)\b.*\b(?:i|we)\s+(?:(?:wanted|want|needed|"
@@ -313,6 +318,45 @@ _THAT = re.compile(r"^(?:it|them|that|those|this|these|one)$")
 _NEED = re.compile(
     r"^(?:we|i)(?:'re|'m|\s+are|\s+am)?\s+(?:need(?:\s+to\s+(?:get|buy))?|want|have\s+to\s+"
     r"(?:get|buy)|(?:all\s+)?out\s+of|ran\s+out\s+of|(?:running\s+)?low\s+on)\s+"
+)
+
+
+# What the household needs more of or has run out of, no list named: the shopping list's
+# ("we need more soap", "we're all out of eggs", "we've run out of coffee"). Only possible:
+# it may be an order to place, and the router decides.
+_RUN_OUT = re.compile(
+    _POLITE + r"(?:we|i)(?:'re|'m|'ve|\s+are|\s+am|\s+have)?\s+(?:(?:all|almost|nearly|just)\s+)?"
+    r"(?:need\s+(?:some\s+)?more|need\s+to\s+(?:get|buy)\s+(?:some\s+)?more|(?:run|ran)\s+out\s+of|"
+    r"out\s+of|running\s+(?:out\s+of|low\s+on)|low\s+on)\s+(?P<item>[a-z][\w' -]*)$"
+)
+# What the user bought, no list named: it comes off the shopping list ("i bought the milk,
+# take it off", "we already got the coffee, remove it", "i got the shampoo already"). Group
+# "off": the removal said, which makes it certain; without it only possible ("i got the
+# bread" may be news).
+_BOUGHT = re.compile(
+    _POLITE + r"(?:i|we)\s+(?:already\s+|just\s+)?(?:bought|got|picked\s+up|grabbed|purchased)\s+"
+    r"(?:the|some)\s+(?P<item>[a-z][\w' -]*?)(?:\s+already)?(?P<off>\W+(?:so\s+)?(?:you\s+can\s+)?"
+    r"(?:take|cross|remove|delete|scratch|strike|check)\s+(?:it|them|that|those)(?:\s+off)?"
+    r"(?:\s+(?:the|my)\s+list)?)?$"
+)
+# The words before what was bought: "i already bought", "picked up", "got".
+_GOT = re.compile(
+    r"^(?:(?:i|we)\s+)?(?:already\s+|just\s+)?(?:bought|got|picked\s+up|grabbed|purchased)\s+"
+)
+# Things one runs out of or gets that are not shopping: "we're out of time", "i need more
+# sleep", "i got the job", "i ran out of checks" (ordered from the bank).
+_NOT_GROCERIES = re.compile(
+    r"^(?:the\s+|my\s+|our\s+)?(?:time|patience|sleep|ideas?|options?|money|cash|breath|luck|"
+    r"energy|gas|fuel|battery|data|storage|space|room|town|office|vacation|pto|days?|checks?|"
+    r"friends?|players?|people|exercise|help|practice|info|information|memory|minutes?|hours?|"
+    r"job|flu|cold|promotion|package|parcel|tickets?|message|email|call|wrong|results?|"
+    r"news|credit|points|miles|stamina|steam|excuses|things\s+to|here|there|it|this|that|line|"
+    r"control|shape|order|touch|reach|sight|work|school|country|state|words|funds)\b"
+    # as the whole item only: "the car", not "car wax"
+    r"|^(?:the\s+|my\s+|our\s+)?(?:kids|children|house|home|car|keys|stocks?|shares|place|"
+    r"apartment)$"
+    # for someone, somewhere or at a price: "flowers for mom", "the stock at 50"
+    r"|.*\s(?:for|at|to|from|with)\s"
 )
 
 
@@ -373,6 +417,9 @@ def _parse(t: str) -> ListRequest | None:
         name = _list_name(m.group("name") or "", m.group("rest") or "")
         if name is not None:
             return ListRequest("create", name, "", True)
+    m = _BOUGHT.match(t)  # before "cross it off" is read as an item called "it"
+    if m and len(m.group("item").split()) <= 4:
+        return _groceries("remove", m.group("item"), certain=bool(m.group("off")))
     for action, pattern in (("clear", _CLEAR), ("remove", _REMOVE_FIRST), ("add", _ADD_FIRST),
                             ("remove", _REMOVE), ("check", _CHECK), ("add", _ADD),
                             ("list", _READ)):  # fmt: skip
@@ -388,6 +435,10 @@ def _parse(t: str) -> ListRequest | None:
             item = _clean(_NEED.sub("", before.split(",")[-1].strip())) if before else item
         elif action == "add":  # "put on my shopping list i need carrots": the carrots
             item = _clean(_NEED.sub("", item))
+        elif action == "remove" and _THAT.match(item) and t[: m.start()].strip(" ,;"):
+            # "picked up the eggs, take them off the list": the eggs
+            before = t[: m.start()].rstrip(" ,;").split(",")[-1].strip()
+            item = _clean(_GOT.sub("", before)) or item
         if action == "check" and re.search(
             r"\bif\s+(?:not|it's\s+not|they\s+aren't|it\s+isn't)\b", t
         ):
@@ -403,12 +454,25 @@ def _parse(t: str) -> ListRequest | None:
         named = _list_name(m.group("name") or "", m.group("of") or m.group("bare") or "")
         if named in LISTS:
             return ListRequest("list", named, "", True)
+    m = _RUN_OUT.match(t) if (" out " in t or "need" in t or " low " in t) else None
+    if m and len(m.group("item").split()) <= 4:
+        return _groceries("add", m.group("item"))
     m = _ADD_ALONE.match(t)
     if m:
         return ListRequest("add", None, _clean(m.group("item")), False)
+    if "reminder " in t and not _VOCABULARY.search(_SENT_REMINDER.sub("", t)):
+        return None  # only a reminder someone sends: "cancel the reminder email"
     if _VOCABULARY.search(t):
         return ListRequest("list", None, "", False)
     return None
+
+
+def _groceries(action: str, item: str, certain: bool = False) -> ListRequest | None:
+    """A change to the shopping list no list named; ``None`` for what is not bought ("we're
+    out of time", "i got the job")."""
+    if _NOT_GROCERIES.match(item):
+        return None
+    return ListRequest(action, "shopping", _clean(item), certain)
 
 
 def _named(m: re.Match[str]) -> str | None:
@@ -464,7 +528,7 @@ _GATE_WORDS = frozenset(
      "tasks", "task", "chore", "chores", "groceries", "grocery", "shopping", "agenda", "forget",
      "remember", "shop", "notify", "notified", "notification", "add", "put", "stick", "throw",
      "pop", "include", "jot", "tack", "things", "need", "mind", "plan", "plans", "done", "finish",
-     "accomplish", "complete"]
+     "accomplish", "complete", "out", "low", "bought", "got", "picked", "grabbed", "purchased"]
 )  # fmt: skip
 
 
@@ -477,8 +541,11 @@ def claim(text: str) -> float:
     ``CERTAIN`` for a reminder for the user ("remind me to call mom"), a list
     created by name, or an item added to, removed from or checked on a named
     list, a list read or cleared, what the user has to do ("what is my plan
-    for the day": the to-do list); ``POSSIBLE`` for list words without such a
-    reading, or "add X" with no list named; ``CANNOT`` with no list or
+    for the day": the to-do list), and what the user bought said to come off
+    ("i bought the milk, take it off": the shopping list); ``POSSIBLE`` for list
+    words without such a reading, "add X" with no list named, and what the
+    household needs more of, has run out of or bought ("we're out of soap": the
+    shopping list, or an order to place); ``CANNOT`` with no list or
     reminder words at all ("tell the vacuum to clean the kitchen"), for lists
     that are not the user's (a ranking: "the bestseller list"; lists in
     general: "the best apps for to do lists"), lists sent elsewhere ("send my

@@ -173,6 +173,23 @@ _unit("square yard", "square yards", "area", 0.83612736, "sq yd", "sq yds")
 _unit("square mile", "square miles", "area", 2589988.110336, "sq mi", "sq miles")
 _unit("acre", "acres", "area", 4046.8564224)
 _unit("hectare", "hectares", "area", 10000.0, "ha")
+# Data sizes, in bytes. Kilo-, mega-, giga-, tera- and petabytes are decimal, as SI and
+# storage makers count them (a kilobyte is 1,000 bytes); the binary sizes of 1,024 are named
+# apart (kibibyte, mebibyte, gibibyte, tebibyte). "KB", "MB", "GB" and "TB" are bytes.
+_unit("bit", "bits", "data", 0.125)
+_unit("byte", "bytes", "data", 1.0)
+_unit("kilobit", "kilobits", "data", 125.0, "kbit", "kbits")
+_unit("megabit", "megabits", "data", 125e3, "mbit", "mbits")
+_unit("gigabit", "gigabits", "data", 125e6, "gbit", "gbits")
+_unit("kilobyte", "kilobytes", "data", 1e3, "kb")
+_unit("megabyte", "megabytes", "data", 1e6, "mb")
+_unit("gigabyte", "gigabytes", "data", 1e9, "gb")
+_unit("terabyte", "terabytes", "data", 1e12, "tb")
+_unit("petabyte", "petabytes", "data", 1e15, "pb")
+_unit("kibibyte", "kibibytes", "data", 1024.0, "kib")
+_unit("mebibyte", "mebibytes", "data", 1024.0**2, "mib")
+_unit("gibibyte", "gibibytes", "data", 1024.0**3, "gib")
+_unit("tebibyte", "tebibytes", "data", 1024.0**4, "tib")
 _unit("second", "seconds", "time", 1.0, "sec", "secs")
 _unit("minute", "minutes", "time", 60.0, "min", "mins")
 _unit("hour", "hours", "time", 3600.0, "hr", "hrs")
@@ -240,6 +257,12 @@ _SETTING = re.compile(
     r"^\W*(?:please\s+)?(?:set|change|turn|switch|preheat|heat|cool|warm|put|adjust|raise|"
     r"lower|bring|keep|make)\s+(?:the|my|our|it|this|that|up|down|on|off)\b"
 )
+
+
+# "A bit" and "a little bit" mean "somewhat", unless the request names another data size
+# ("how many bytes in a bit").
+_A_BIT = re.compile(r"\b(?:an?|little|tiny|wee)\s+bit\b")
+_DATA_WORDS = re.compile(r"\b(?:\w*bytes?|\w*bits|kilobit|megabit|gigabit|[kmgtp]i?b)\b")
 
 
 class ConversionError(ValueError):
@@ -321,6 +344,8 @@ def _qualified(between: list[str]) -> bool:
 def parse(text: str) -> Request:
     """The value, source and target units named in ``text`` (each may be missing)."""
     t = words_to_numbers(text.lower().replace("’", "'"))
+    if "bit" in t and _A_BIT.search(t) and not _DATA_WORDS.search(_A_BIT.sub("", t)):
+        t = _A_BIT.sub("somewhat", t)  # "slow down a bit", with no other data size
     t = _BELOW_ZERO.sub(r"-\1", _NEGATIVE.sub("-", t))
     t = re.sub(r"\b(?:a|an)\s+(?=[a-z])", "1 ", t)
     t = re.sub(r"(?<=\d),(?=\d{3}\b)", "", t)
