@@ -353,3 +353,74 @@ def test_reasons_people_and_settings_are_declined_by_every_agent(text: str) -> N
 )
 def test_commands_that_mention_who_or_why_are_still_claimed(text: str, agent: str) -> None:
     assert CLAIMS[agent](text) == CERTAIN
+
+
+# --- the claims' literal prefilters -------------------------------------------------------
+# A pattern searched only when one of its keys is in the text must be unable to match without
+# them: every top-level branch spells out one of the keys. The property tests compare the gated
+# reading with the plain search of all the branches on texts that mix the trigger words.
+
+
+def _branches(pattern: str) -> list[str]:
+    """The top-level alternatives of a regular expression's source."""
+    out, depth, in_class, current, i = [], 0, False, "", 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            current += pattern[i : i + 2]
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+        elif c in "()":
+            depth += 1 if c == "(" else -1
+        elif c == "|" and depth == 0:
+            out.append(current)
+            current, i = "", i + 1
+            continue
+        current += c
+        i += 1
+    return [*out, current]
+
+
+_LIST_WORDS = [
+    "list", "lists", "my", "the", "a", "of", "give", "me", "make", "netflix", "on", "in",
+    "remind", "reminder", "what", "which", "can", "you", "do", "robot", "vacuum", "things",
+    "to", "see", "app", "apps", "for", "order", "buy", "everything", "tell", "sam", "how",
+    "send", "share", "bestseller", "top", "10", "add", "calendar", "should", "be", "have",
+    "tasks", "todo", "milk", "please", "let", "know", "ideas", "website", "what's",
+]  # fmt: skip
+_SEPARATORS = st.sampled_from([" ", " ", " ", "  ", ", ", "\n", "? "])
+
+
+@st.composite
+def _mixed_text(draw: st.DrawFn, vocabulary: list[str]) -> str:
+    words = draw(st.lists(st.sampled_from(vocabulary), min_size=1, max_size=12))
+    return "".join(w + draw(_SEPARATORS) for w in words).strip(" ")
+
+
+def test_not_mine_keys_are_spelled_by_every_branch() -> None:
+    from edge_moma.targets.agents.reminders import _NOT_MINE
+
+    for keys, pattern in _NOT_MINE:
+        for branch in _branches(pattern.pattern):
+            if keys:
+                assert any(k in branch for k in keys), (keys, branch)
+            else:
+                assert branch.startswith("^"), branch  # tried at the start alone
+
+
+@settings(max_examples=400, deadline=None)
+@given(_mixed_text(_LIST_WORDS))
+@example("what should i put on a to do list for a new puppy")
+@example("what's on my netflix list")
+@example("ask sam to add milk to the list")
+def test_not_mine_gates_read_as_the_plain_search(text: str) -> None:
+    import re
+
+    from edge_moma.targets.agents.reminders import _NOT_MINE, _not_mine
+
+    plain = re.compile("|".join(pattern.pattern for _, pattern in _NOT_MINE))
+    assert _not_mine(text) == (plain.search(text) is not None)
