@@ -8,7 +8,9 @@ always followed by an answer, never by an error.
 
 from __future__ import annotations
 
+import importlib
 import math
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -19,7 +21,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from spoken import spoken, spoken_decimal
 
-from edge_moma.agents.base import CANNOT, CERTAIN, POSSIBLE
+from edge_moma.agents.base import CANNOT, CERTAIN, POSSIBLE, Gated, search_gated
 from edge_moma.targets.agents.calculator import CalculatorAgent
 from edge_moma.targets.agents.calculator import claim as calculator_claim
 from edge_moma.targets.agents.clock import ClockAgent
@@ -392,7 +394,25 @@ _LIST_WORDS = [
     "send", "share", "bestseller", "top", "10", "add", "calendar", "should", "be", "have",
     "tasks", "todo", "milk", "please", "let", "know", "ideas", "website", "what's",
 ]  # fmt: skip
+_CLOCK_WORDS = [
+    "what", "what's", "which", "time", "date", "day", "today", "today's", "tomorrow", "is",
+    "it", "the", "in", "paris", "now", "current", "local", "exact", "tell", "me", "give",
+    "got", "have", "how", "late", "long", "when", "does", "do", "of", "week", "month", "year",
+    "monday", "15th", "and", "will", "be", "good", "for", "to", "go", "please", "are", "we",
+    "on", "again", "so", "hour", "kickoff", "my",
+]  # fmt: skip
 _SEPARATORS = st.sampled_from([" ", " ", " ", "  ", ", ", "\n", "? "])
+# The gated patterns: (module, table name, words to mix).
+_GATED = [
+    ("reminders", "_NOT_MINE", _LIST_WORDS),
+    ("clock", "_EVENT", _CLOCK_WORDS),
+    ("clock", "_TIME_Q", _CLOCK_WORDS),
+    ("clock", "_DATE_Q", _CLOCK_WORDS),
+]
+
+
+def _gated(module: str, name: str) -> Gated:
+    return getattr(importlib.import_module(f"edge_moma.targets.agents.{module}"), name)
 
 
 @st.composite
@@ -401,10 +421,11 @@ def _mixed_text(draw: st.DrawFn, vocabulary: list[str]) -> str:
     return "".join(w + draw(_SEPARATORS) for w in words).strip(" ")
 
 
-def test_not_mine_keys_are_spelled_by_every_branch() -> None:
-    from edge_moma.targets.agents.reminders import _NOT_MINE
-
-    for keys, pattern in _NOT_MINE:
+@pytest.mark.parametrize(("module", "name", "vocabulary"), _GATED)
+def test_gated_keys_are_spelled_by_every_branch(
+    module: str, name: str, vocabulary: list[str]
+) -> None:
+    for keys, pattern in _gated(module, name):
         for branch in _branches(pattern.pattern):
             if keys:
                 assert any(k in branch for k in keys), (keys, branch)
@@ -412,15 +433,32 @@ def test_not_mine_keys_are_spelled_by_every_branch() -> None:
                 assert branch.startswith("^"), branch  # tried at the start alone
 
 
-@settings(max_examples=400, deadline=None)
-@given(_mixed_text(_LIST_WORDS))
-@example("what should i put on a to do list for a new puppy")
-@example("what's on my netflix list")
-@example("ask sam to add milk to the list")
-def test_not_mine_gates_read_as_the_plain_search(text: str) -> None:
-    import re
+@pytest.mark.parametrize(("module", "name", "vocabulary"), _GATED)
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_gated_patterns_read_as_the_plain_search(
+    module: str, name: str, vocabulary: list[str], data: st.DataObject
+) -> None:
+    gated = _gated(module, name)
+    plain = re.compile("|".join(pattern.pattern for _, pattern in gated))
+    text = data.draw(_mixed_text(vocabulary))
+    assert search_gated(gated, text) == (plain.search(text) is not None)
 
-    from edge_moma.targets.agents.reminders import _NOT_MINE, _not_mine
 
-    plain = re.compile("|".join(pattern.pattern for _, pattern in _NOT_MINE))
-    assert _not_mine(text) == (plain.search(text) is not None)
+@pytest.mark.parametrize(
+    ("module", "name", "text"),
+    [
+        ("reminders", "_NOT_MINE", "what should i put on a to do list for a new puppy"),
+        ("reminders", "_NOT_MINE", "what's on my netflix list"),
+        ("reminders", "_NOT_MINE", "ask sam to add milk to the list"),
+        ("clock", "_EVENT", "what time is kickoff"),
+        ("clock", "_EVENT", "how long is the flight"),
+        ("clock", "_TIME_Q", "the time please"),
+        ("clock", "_TIME_Q", "tell me the time in paris"),
+        ("clock", "_DATE_Q", "is it monday"),
+        ("clock", "_DATE_Q", "so what is today again"),
+        ("clock", "_DATE_Q", "tell me the date"),
+    ],
+)
+def test_gated_patterns_still_match(module: str, name: str, text: str) -> None:
+    assert search_gated(_gated(module, name), text)

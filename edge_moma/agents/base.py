@@ -56,6 +56,26 @@ def words(text: str) -> Words:
     return Words(t, frozenset(_TOKENS.findall(t)), _DIGIT.search(t) is not None)
 
 
+# A pattern split by the words its branches spell out, for a cheap gate before a costly
+# search: ``(keys, pattern)`` pairs, a pattern searched only when one of its keys is in the
+# text. Every branch of a keyed pattern spells out one of its keys, so no text without them
+# can match it; a pattern without keys has every branch anchored at the start ("^") and is
+# tried there alone. A long alternation whose branches start at a word boundary is tried
+# branch by branch at every position of the text (tens of microseconds on a long one); the
+# ``in`` tests cost next to nothing.
+Gated = tuple[tuple[tuple[str, ...], re.Pattern[str]], ...]
+
+
+def search_gated(gated: Gated, text: str) -> bool:
+    """Whether any pattern of ``gated`` matches ``text``, as one search of all their branches
+    would say, trying only the patterns whose keys are in ``text``."""
+    return any(
+        (pattern.search(text) if keys else pattern.match(text)) is not None
+        for keys, pattern in gated
+        if not keys or any(k in text for k in keys)
+    )
+
+
 # A request for something written about a subject ("tell me a joke about time zones",
 # "a poem about my shopping list", "the latest on the time change debate"): the subject's
 # words are no command to any agent.
