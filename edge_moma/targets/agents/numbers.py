@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import re
 
 ONES = {
@@ -112,8 +113,10 @@ def number_text(value: float) -> str:
 _ANY = re.compile(rf"\d|\b(?:{_WORD}|half|negative|{'|'.join(_DENOMINATORS)})\b")
 
 
+@functools.lru_cache(maxsize=64)
 def words_to_numbers(text: str) -> str:
-    """``text`` (lower case) with number words, fractions and scales written as digits."""
+    """``text`` (lower case) with number words, fractions and scales written as digits.
+    Cached: the claims of the calculator, the units and the clock each read the same turn."""
     if not _ANY.search(text):
         return text
     t = _A_SCALE.sub("one ", text)
