@@ -463,3 +463,39 @@ def test_the_change_patterns_keys_only_skip_searches_that_cannot_match(
     for _, pattern, keys in patterns:
         if keys and not any(k in text for k in keys):
             assert pattern.search(text) is None, (pattern.pattern[:40], text)
+
+
+_REMINDER_WORDS = [
+    "remind", "reminder", "reminded", "me", "us", "to", "set", "a", "new", "be", "get",
+    "don't", "let", "forget", "tell", "remember", "that", "what", "i", "wanted", "recall",
+    "keep", "in", "mind", "list", "make", "create", "of", "add", "remove", "delete", "milk",
+    "my", "the", "please", "thanks", "thank", "you", "now", "for", ",", "sam", "call", "mom",
+]  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.sampled_from(_REMINDER_WORDS), min_size=1, max_size=10),
+    st.sampled_from([" ", "  ", ", ", "\n"]),
+    st.sampled_from(["", "\n", "?"]),
+)
+def test_the_parse_keys_only_skip_searches_that_cannot_match(
+    words: list[str], separator: str, end: str
+) -> None:
+    """Each search ``_parse`` skips without its words could not have matched."""
+    text = separator.join(words) + end
+    gated = [
+        *zip(reminders._SELF_REMINDER_KEYS, reminders._SELF_REMINDER, strict=True),
+        ("remind", reminders._REMIND_OTHER),
+        ("reminder", reminders._REMOVE_REMINDER),
+        ("remember", reminders._REMEMBER),
+        ("list", reminders._CREATE),
+        *((k, reminders._RECALL) for k in reminders._RECALL_KEYS),
+        *((k, reminders._ADD_SOMEWHERE) for k in reminders._ADD_SOMEWHERE_KEYS),
+    ]
+    for pattern in {p for _, p in gated}:
+        if not any(k in text for k, p in gated if p is pattern):
+            assert pattern.search(text) is None, (pattern.pattern[:40], text)
+    ends = reminders._POLITE_ENDS
+    if not (text.endswith(ends) or text[:-1].endswith(ends)):
+        assert reminders._POLITE_END.search(text) is None, text

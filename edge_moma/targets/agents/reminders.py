@@ -463,24 +463,40 @@ def parse(text: str) -> ListRequest | None:
     return request._replace(item=raw[at : at + len(request.item)]) if at >= 0 else request
 
 
+# The cheap tests before the searches of ``_parse`` below: words each pattern cannot match
+# without. "$" matches at the end or before a newline that ends the text.
+_POLITE_END = re.compile(r"[\s,]+(?:please|thanks|thank\s+you|now|for\s+me)$")
+_POLITE_ENDS = ("please", "thanks", "you", "now", "me")  # how each ending ends
+_RECALL_KEYS = ("remember", "recall", "mind", "remind", "forget")
+_ADD_SOMEWHERE_KEYS = (*_ADD_KEYS, "remove", "delete")
+# _SELF_REMINDER's: "remind" (in "reminded", "reminder"), "forget", "tell"
+_SELF_REMINDER_KEYS = ("remind", "remind", "remind", "remind", "remind", "forget", "tell")
+
+
 def _parse(t: str) -> ListRequest | None:
     t = t.strip().rstrip("?.! ")
-    t = re.sub(r"[\s,]+(?:please|thanks|thank\s+you|now|for\s+me)$", "", t)
+    if t.endswith(_POLITE_ENDS) or t[:-1].endswith(_POLITE_ENDS):
+        t = _POLITE_END.sub("", t)
     if (
         search_gated(_NOT_MINE, t)
-        or (_REMIND_OTHER.search(t) and not re.search(r"\bremind\s+(?:me|us)\b", t))
+        or (
+            "remind" in t
+            and _REMIND_OTHER.search(t)
+            and not re.search(r"\bremind\s+(?:me|us)\b", t)
+        )
         or ("on " in t and _OTHERS_DEVICE.search(t))
     ):
         return None
-    if _RECALL.search(t):  # "what were the things i wanted to remember"
+    if any(k in t for k in _RECALL_KEYS) and _RECALL.search(t):
+        # "what were the things i wanted to remember"
         return ListRequest("list", "reminders", "", True)
     if _WHAT_TO_DO.search(t):  # "what do i have to do today": the to-do list answers it
         return ListRequest("list", "todo", "", True)
-    m = _REMOVE_REMINDER.search(t)
+    m = _REMOVE_REMINDER.search(t) if "reminder" in t else None
     if m:
         return ListRequest("remove", "reminders", _clean(m.group("item")), True)
-    for pattern in _SELF_REMINDER:
-        m = pattern.search(t)
+    for key, pattern in zip(_SELF_REMINDER_KEYS, _SELF_REMINDER, strict=True):
+        m = pattern.search(t) if key in t else None
         if m:
             groups = m.groupdict()
             if groups.get("before") is not None:
@@ -490,10 +506,10 @@ def _parse(t: str) -> ListRequest | None:
             else:
                 item = _reminder_item(groups["rest"])
             return ListRequest("add", "reminders", _clean(item), True)
-    m = _REMEMBER.search(t)
+    m = _REMEMBER.search(t) if "remember" in t else None
     if m:  # "remember to lock the doors" may be meant for a device: not certain
         return ListRequest("add", "reminders", _clean(_reminder_item(m.group("rest"))), False)
-    m = _CREATE.search(t)
+    m = _CREATE.search(t) if "list" in t else None
     if m:
         name = _list_name(m.group("name") or "", m.group("rest") or "")
         if name is not None:
@@ -523,7 +539,7 @@ def _parse(t: str) -> ListRequest | None:
         ):
             action = "add"  # "is paprika on my list, if not add it"
         return ListRequest(action, named or None, item, True)
-    if _ADD_SOMEWHERE.search(t):
+    if any(k in t for k in _ADD_SOMEWHERE_KEYS) and _ADD_SOMEWHERE.search(t):
         return None  # "add Tom to my contacts": somewhere that is not a list
     m = _MY_LIST.search(t)
     if m and not _CHANGES.search(t):
