@@ -463,7 +463,8 @@ def parse(text: str, intent: str = "", last: Any = None) -> Query | None:
         return None  # "what's the date on the receipt": a date written on a thing
     if date_q or (dayish and _DATE_OF.search(t) and parse_dates(t, date(2000, 1, 1))):
         return Query("date", places, None, not _DATE_ELSEWHERE.search(t))
-    places = places or tuple(find_places(t))
+    if not wants_places:  # read above when wanted (the same text, the same places)
+        places = tuple(find_places(t))
     if intent in ("time", "timezone", "date"):
         return Query(intent, places)
     kind = str(last) if last in ("time", "timezone", "date", "between", "offset") else "time"
