@@ -387,8 +387,10 @@ def normalize(text: str, previous: float | None = None) -> str:
     t = re.sub(r"(?<=\d)\s*-\s*(?=\d)", " - ", t)
     t = re.sub(r"\s+-(?=\d)", " -", t)
     for keys, pattern, repl in _REWRITES:
-        if any(key in t for key in keys):
-            t = pattern.sub(repl, t)
+        for key in keys:  # a loop, not any(): a generator a rewrite costs more than its tests
+            if key in t:
+                t = pattern.sub(repl, t)
+                break
     return t
 
 

@@ -35,6 +35,7 @@ from ...agents.base import (
     AgentTurn,
     Gated,
     cancelled,
+    holds_any,
     not_a_command,
     search_gated,
     words,
@@ -487,7 +488,7 @@ def _parse(t: str) -> ListRequest | None:
         or ("on " in t and _OTHERS_DEVICE.search(t))
     ):
         return None
-    if any(k in t for k in _RECALL_KEYS) and _RECALL.search(t):
+    if holds_any(t, _RECALL_KEYS) and _RECALL.search(t):
         # "what were the things i wanted to remember"
         return ListRequest("list", "reminders", "", True)
     if _WHAT_TO_DO.search(t):  # "what do i have to do today": the to-do list answers it
@@ -518,7 +519,7 @@ def _parse(t: str) -> ListRequest | None:
     if m and len(m.group("item").split()) <= 4:
         return _groceries("remove", m.group("item"), certain=bool(m.group("off")))
     for action, pattern, keys in _CHANGE_PATTERNS:
-        m = pattern.search(t) if not keys or any(k in t for k in keys) else None
+        m = pattern.search(t) if not keys or holds_any(t, keys) else None
         if m is None:
             continue
         named = _named(m)
@@ -539,7 +540,7 @@ def _parse(t: str) -> ListRequest | None:
         ):
             action = "add"  # "is paprika on my list, if not add it"
         return ListRequest(action, named or None, item, True)
-    if any(k in t for k in _ADD_SOMEWHERE_KEYS) and _ADD_SOMEWHERE.search(t):
+    if holds_any(t, _ADD_SOMEWHERE_KEYS) and _ADD_SOMEWHERE.search(t):
         return None  # "add Tom to my contacts": somewhere that is not a list
     m = _MY_LIST.search(t)
     if m and not _CHANGES.search(t):
