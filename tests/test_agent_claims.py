@@ -8,7 +8,9 @@ always followed by an answer, never by an error.
 
 from __future__ import annotations
 
+import importlib
 import math
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -19,7 +21,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from spoken import spoken, spoken_decimal
 
-from edge_moma.agents.base import CANNOT, CERTAIN, POSSIBLE
+from edge_moma.agents.base import CANNOT, CERTAIN, POSSIBLE, Gated, search_gated
 from edge_moma.targets.agents.calculator import CalculatorAgent
 from edge_moma.targets.agents.calculator import claim as calculator_claim
 from edge_moma.targets.agents.clock import ClockAgent
@@ -353,3 +355,110 @@ def test_reasons_people_and_settings_are_declined_by_every_agent(text: str) -> N
 )
 def test_commands_that_mention_who_or_why_are_still_claimed(text: str, agent: str) -> None:
     assert CLAIMS[agent](text) == CERTAIN
+
+
+# --- the claims' literal prefilters -------------------------------------------------------
+# A pattern searched only when one of its keys is in the text must be unable to match without
+# them: every top-level branch spells out one of the keys. The property tests compare the gated
+# reading with the plain search of all the branches on texts that mix the trigger words.
+
+
+def _branches(pattern: str) -> list[str]:
+    """The top-level alternatives of a regular expression's source."""
+    out, depth, in_class, current, i = [], 0, False, "", 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            current += pattern[i : i + 2]
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+        elif c in "()":
+            depth += 1 if c == "(" else -1
+        elif c == "|" and depth == 0:
+            out.append(current)
+            current, i = "", i + 1
+            continue
+        current += c
+        i += 1
+    return [*out, current]
+
+
+_LIST_WORDS = [
+    "list", "lists", "my", "the", "a", "of", "give", "me", "make", "netflix", "on", "in",
+    "remind", "reminder", "what", "which", "can", "you", "do", "robot", "vacuum", "things",
+    "to", "see", "app", "apps", "for", "order", "buy", "everything", "tell", "sam", "how",
+    "send", "share", "bestseller", "top", "10", "add", "calendar", "should", "be", "have",
+    "tasks", "todo", "milk", "please", "let", "know", "ideas", "website", "what's",
+]  # fmt: skip
+_CLOCK_WORDS = [
+    "what", "what's", "which", "time", "date", "day", "today", "today's", "tomorrow", "is",
+    "it", "the", "in", "paris", "now", "current", "local", "exact", "tell", "me", "give",
+    "got", "have", "how", "late", "long", "when", "does", "do", "of", "week", "month", "year",
+    "monday", "15th", "and", "will", "be", "good", "for", "to", "go", "please", "are", "we",
+    "on", "again", "so", "hour", "kickoff", "my",
+]  # fmt: skip
+_SEPARATORS = st.sampled_from([" ", " ", " ", "  ", ", ", "\n", "? "])
+# The gated patterns: (module, table name, words to mix).
+_GATED = [
+    ("reminders", "_NOT_MINE", _LIST_WORDS),
+    ("clock", "_EVENT", _CLOCK_WORDS),
+    ("clock", "_TIME_Q", _CLOCK_WORDS),
+    ("clock", "_DATE_Q", _CLOCK_WORDS),
+]
+
+
+def _gated(module: str, name: str) -> Gated:
+    return getattr(importlib.import_module(f"edge_moma.targets.agents.{module}"), name)
+
+
+@st.composite
+def _mixed_text(draw: st.DrawFn, vocabulary: list[str]) -> str:
+    words = draw(st.lists(st.sampled_from(vocabulary), min_size=1, max_size=12))
+    return "".join(w + draw(_SEPARATORS) for w in words).strip(" ")
+
+
+@pytest.mark.parametrize(("module", "name", "vocabulary"), _GATED)
+def test_gated_keys_are_spelled_by_every_branch(
+    module: str, name: str, vocabulary: list[str]
+) -> None:
+    for keys, pattern in _gated(module, name):
+        for branch in _branches(pattern.pattern):
+            if keys:
+                assert any(k in branch for k in keys), (keys, branch)
+            else:
+                assert branch.startswith("^"), branch  # tried at the start alone
+
+
+@pytest.mark.parametrize(("module", "name", "vocabulary"), _GATED)
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_gated_patterns_read_as_the_plain_search(
+    module: str, name: str, vocabulary: list[str], data: st.DataObject
+) -> None:
+    gated = _gated(module, name)
+    plain = re.compile("|".join(pattern.pattern for _, pattern in gated))
+    text = data.draw(_mixed_text(vocabulary))
+    assert search_gated(gated, text) == (plain.search(text) is not None)
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "text"),
+    [
+        ("reminders", "_NOT_MINE", "what should i put on a to do list for a new puppy"),
+        ("reminders", "_NOT_MINE", "what's on my netflix list"),
+        ("reminders", "_NOT_MINE", "ask sam to add milk to the list"),
+        ("clock", "_EVENT", "what time is kickoff"),
+        ("clock", "_EVENT", "how long is the flight"),
+        ("clock", "_TIME_Q", "the time please"),
+        ("clock", "_TIME_Q", "tell me the time in paris"),
+        ("clock", "_DATE_Q", "is it monday"),
+        ("clock", "_DATE_Q", "so what is today again"),
+        ("clock", "_DATE_Q", "tell me the date"),
+    ],
+)
+def test_gated_patterns_still_match(module: str, name: str, text: str) -> None:
+    assert search_gated(_gated(module, name), text)

@@ -6,9 +6,12 @@ from pathlib import Path
 
 import pytest
 from agent_turns import turn
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edge_moma.agents.base import CANNOT, CERTAIN, POSSIBLE
 from edge_moma.targets._agent_db import database_path
+from edge_moma.targets.agents import reminders
 from edge_moma.targets.agents.reminders import RemindersAgent, claim
 
 
@@ -428,3 +431,71 @@ def test_it_or_them_removed_is_what_the_clause_before_names(
     reply = agent.handle(turn(text, "shopping_list_update"))
     assert reply.data["action"] == "remove" and reply.data["text"] == "eggs", reply.reply
     assert [i["text"] for i in agent.store.items("shopping")] == ["milk"]
+
+
+_CHANGE_WORDS = [
+    "add", "put", "remove", "delete", "take", "off", "cross", "clear", "empty", "make",
+    "blank", "get", "rid", "of", "don't", "need", "milk", "eggs", "to", "on", "from", "in",
+    "my", "the", "our", "list", "shopping", "grocery", "groceries", "to-do", "todo", "do",
+    "tasks", "chores", "reminders", "what's", "what", "is", "read", "show", "me", "all",
+    "everything", "any", "are", "please", "jot", "down", "write", "cancel", "trash",
+]  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.sampled_from(_CHANGE_WORDS), min_size=1, max_size=10),
+    st.sampled_from([" ", "  ", ", "]),
+)
+def test_the_change_patterns_keys_only_skip_searches_that_cannot_match(
+    words: list[str], separator: str
+) -> None:
+    """A pattern of ``_CHANGE_PATTERNS`` is skipped when none of its words is in the text:
+    the request reads the same as when every pattern is searched."""
+    text = separator.join(words)
+    gated = reminders._parse(text)
+    patterns = reminders._CHANGE_PATTERNS
+    reminders._CHANGE_PATTERNS = tuple((a, p, ()) for a, p, _ in patterns)
+    try:
+        assert reminders._parse(text) == gated
+    finally:
+        reminders._CHANGE_PATTERNS = patterns
+    for _, pattern, keys in patterns:
+        if keys and not any(k in text for k in keys):
+            assert pattern.search(text) is None, (pattern.pattern[:40], text)
+
+
+_REMINDER_WORDS = [
+    "remind", "reminder", "reminded", "me", "us", "to", "set", "a", "new", "be", "get",
+    "don't", "let", "forget", "tell", "remember", "that", "what", "i", "wanted", "recall",
+    "keep", "in", "mind", "list", "make", "create", "of", "add", "remove", "delete", "milk",
+    "my", "the", "please", "thanks", "thank", "you", "now", "for", ",", "sam", "call", "mom",
+]  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.sampled_from(_REMINDER_WORDS), min_size=1, max_size=10),
+    st.sampled_from([" ", "  ", ", ", "\n"]),
+    st.sampled_from(["", "\n", "?"]),
+)
+def test_the_parse_keys_only_skip_searches_that_cannot_match(
+    words: list[str], separator: str, end: str
+) -> None:
+    """Each search ``_parse`` skips without its words could not have matched."""
+    text = separator.join(words) + end
+    gated = [
+        *zip(reminders._SELF_REMINDER_KEYS, reminders._SELF_REMINDER, strict=True),
+        ("remind", reminders._REMIND_OTHER),
+        ("reminder", reminders._REMOVE_REMINDER),
+        ("remember", reminders._REMEMBER),
+        ("list", reminders._CREATE),
+        *((k, reminders._RECALL) for k in reminders._RECALL_KEYS),
+        *((k, reminders._ADD_SOMEWHERE) for k in reminders._ADD_SOMEWHERE_KEYS),
+    ]
+    for pattern in {p for _, p in gated}:
+        if not any(k in text for k, p in gated if p is pattern):
+            assert pattern.search(text) is None, (pattern.pattern[:40], text)
+    ends = reminders._POLITE_ENDS
+    if not (text.endswith(ends) or text[:-1].endswith(ends)):
+        assert reminders._POLITE_END.search(text) is None, text

@@ -382,13 +382,17 @@ def normalize(text: str, previous: float | None = None) -> str:
     if previous is not None:
         t = _REFERENCES.sub(f" {format_number(previous)} ", t)
     t = words_to_numbers(t)
-    t = re.sub(r"(?<=\d),(?=\d{3}\b)", "", t)  # thousands separators
+    if "," in t:
+        t = re.sub(r"(?<=\d),(?=\d{3}\b)", "", t)  # thousands separators
     t = t.replace("$", " ").replace("€", " ").replace("£", " ")
-    t = re.sub(r"(?<=\d)\s*-\s*(?=\d)", " - ", t)
-    t = re.sub(r"\s+-(?=\d)", " -", t)
+    if "-" in t:
+        t = re.sub(r"(?<=\d)\s*-\s*(?=\d)", " - ", t)
+        t = re.sub(r"\s+-(?=\d)", " -", t)
     for keys, pattern, repl in _REWRITES:
-        if any(key in t for key in keys):
-            t = pattern.sub(repl, t)
+        for key in keys:  # a loop, not any(): a generator a rewrite costs more than its tests
+            if key in t:
+                t = pattern.sub(repl, t)
+                break
     return t
 
 

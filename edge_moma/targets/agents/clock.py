@@ -34,8 +34,10 @@ from ...agents.base import (
     POSSIBLE,
     AgentReply,
     AgentTurn,
+    Gated,
     cancelled,
     not_a_command,
+    search_gated,
     words,
 )
 from .numbers import words_to_numbers
@@ -151,23 +153,37 @@ _NOW = (
     r"(?=\W*$|\W+(?:in|at|over|there|here|now|right|please|currently|like|where|then|exactly|"
     r"precisely|today|tonight|again|back|according|by|set|mate|buddy|pal)\b)"
 )
-# A question about when something happens is not a question for the clock.
-_EVENT = re.compile(
-    r"\b(?:what|which)\s+(?:time|day|date)\s+(?:do|does|did|should|will|would|can|could|am|"
-    r"are|were|has|have|must|shall)\s+(?!(?:it|today|tomorrow|yesterday)\b)"
-    r"(?!you\s+(?:have|got)\b)(?!we(?:\s+(?:on|in|at))?\W*$)"
-    r"|\b(?:what|which)\s+(?:time|day|date)(?:\s+of\s+the\s+(?:week|month))?\s+(?:is|was)\s+"
-    r"(?:my|the|our|your|his|her|their|this|that|a|an|sunrise|sunset|dawn|dusk|[a-z]+'s|"
-    r"i|we|you|he|she|they)\b"
-    r"|\b(?:what|which)\s+(?:day|date)\s+(?:is|was)\s+it\s+that\b"
-    # "what time is kickoff", "what time is check in at the hotel": an event's time
-    r"|\b(?:what|which)\s+time\s+(?:is|was)\s+(?!(?:it|in|now|today|tomorrow|yesterday|there|"
-    r"here|over|right|currently)\b)[a-z]"
-    # a duration ("how long is the time difference going to last"), not a time or a date
-    r"|^\W*how\s+long\b(?!.*\b(?:until|till|til|since|ago|between|before)\b)"
-    r"|^\W*when\s+(?:does|do|is|was|did|will|are|were|should|can)\s+(?!it\b)"
-    r"|\bdate\s+of\s+(?:the|my|our|your|a|an)\b"
-    r"|\b(?:good|best|right|bad|better)\s+time\b|\btime\s+(?:for|to)\s+(?!go\b)"
+# A question about when something happens is not a question for the clock (split by the
+# words its branches spell out: ``search_gated``).
+_EVENT: Gated = (
+    (
+        ("what", "which"),
+        re.compile(
+            r"\b(?:what|which)\s+(?:time|day|date)\s+(?:do|does|did|should|will|would|can|could|"
+            r"am|are|were|has|have|must|shall)\s+(?!(?:it|today|tomorrow|yesterday)\b)"
+            r"(?!you\s+(?:have|got)\b)(?!we(?:\s+(?:on|in|at))?\W*$)"
+            r"|\b(?:what|which)\s+(?:time|day|date)(?:\s+of\s+the\s+(?:week|month))?\s+(?:is|was)\s+"
+            r"(?:my|the|our|your|his|her|their|this|that|a|an|sunrise|sunset|dawn|dusk|[a-z]+'s|"
+            r"i|we|you|he|she|they)\b"
+            r"|\b(?:what|which)\s+(?:day|date)\s+(?:is|was)\s+it\s+that\b"
+            # "what time is kickoff", "what time is check in at the hotel": an event's time
+            r"|\b(?:what|which)\s+time\s+(?:is|was)\s+(?!(?:it|in|now|today|tomorrow|yesterday|"
+            r"there|here|over|right|currently)\b)[a-z]"
+        ),
+    ),
+    (
+        (),
+        re.compile(
+            # a duration ("how long is the time difference going to last"), not a time or a date
+            r"^\W*how\s+long\b(?!.*\b(?:until|till|til|since|ago|between|before)\b)"
+            r"|^\W*when\s+(?:does|do|is|was|did|will|are|were|should|can)\s+(?!it\b)"
+        ),
+    ),
+    (("date",), re.compile(r"\bdate\s+of\s+(?:the|my|our|your|a|an)\b")),
+    (
+        ("time",),
+        re.compile(r"\b(?:good|best|right|bad|better)\s+time\b|\btime\s+(?:for|to)\s+(?!go\b)"),
+    ),
 )
 # An event's time, a date named or not ("what time does the ferry leave tomorrow", "what
 # time is sunrise tomorrow"): a date in the words makes "what day is christmas" a date
@@ -201,19 +217,43 @@ _OFFSET_WORDS = re.compile(
 )
 _AHEAD = re.compile(r"\b(?:ahead|behind)\b")
 _HERE = re.compile(r"\b(?:here|local(?:ly)?|where i am|my time)\b")
-_TIME_Q = re.compile(
-    r"\bwhat\s+time\s+(?:is\s+it|it\s+is|have\s+you\s+got|do\s+you\s+have|is\s+it\s+now|"
-    r"(?:would|will)\s+it\s+be)\b|\bwhat\s+hour\b"
-    rf"|\bwhat(?:'s|s|\s+is)\s+(?:the\s+)?(?:current\s+|exact\s+|local\s+)?time\b{_NOW}"
-    r"|\bwhat\s+time\s*(?:now|please|right\s+now)?\W*$|\bhow\s+late\s+is\s+it\b"
-    rf"|\b(?:current|local|exact)\s+time\b{_NOW}"
-    rf"|\b(?:tell|telling|give|got|know|have)\s+(?:me\s+|us\s+|you\s+)?the\s+time\b{_NOW}"
-    r"|(?:^\W*|\bthe\s+|\bwhat\s+)time\s+(?:right\s+now\s+|now\s+)?(?:in|at|over\s+in|there)\b"
-    rf"|^\W*time\b{_NOW}|\bwhat\s+time\s+will\s+it\s+be\b"
-    # the whole request asks the time and the date, or the time of day: the time answers both
-    r"|^\W*(?:what(?:'s|s|\s+is|\s+are)\s+)?(?:the\s+)?(?:current\s+)?(?:time\s+and\s+(?:the\s+)?date|"
-    r"date\s+and\s+(?:the\s+)?time)(?:\s+(?:now|please|right\s+now))?\W*$"
-    r"|\bwhat\s+time\s+of\s+(?:the\s+)?day\s+is\s+it\b|^\W*the\s+time(?:\s+please|\s+now)?\W*$"
+# A question for the time now (split by the words its branches spell out: ``search_gated``).
+_TIME_Q: Gated = (
+    (
+        ("what",),
+        re.compile(
+            r"\bwhat\s+time\s+(?:is\s+it|it\s+is|have\s+you\s+got|do\s+you\s+have|is\s+it\s+now|"
+            r"(?:would|will)\s+it\s+be)\b|\bwhat\s+hour\b"
+            rf"|\bwhat(?:'s|s|\s+is)\s+(?:the\s+)?(?:current\s+|exact\s+|local\s+)?time\b{_NOW}"
+            r"|\bwhat\s+time\s*(?:now|please|right\s+now)?\W*$|\bwhat\s+time\s+will\s+it\s+be\b"
+            r"|\bwhat\s+time\s+of\s+(?:the\s+)?day\s+is\s+it\b"
+        ),
+    ),
+    (("late",), re.compile(r"\bhow\s+late\s+is\s+it\b")),
+    (("current", "local", "exact"), re.compile(rf"\b(?:current|local|exact)\s+time\b{_NOW}")),
+    (
+        ("tell", "give", "got", "know", "have"),
+        re.compile(
+            rf"\b(?:tell|telling|give|got|know|have)\s+(?:me\s+|us\s+|you\s+)?the\s+time\b{_NOW}"
+        ),
+    ),
+    (
+        ("time",),
+        re.compile(
+            r"(?:^\W*|\bthe\s+|\bwhat\s+)time\s+(?:right\s+now\s+|now\s+)?(?:in|at|over\s+in|there)\b"
+        ),
+    ),
+    (
+        (),
+        re.compile(
+            rf"^\W*time\b{_NOW}"
+            # the whole request asks the time and the date, or the time of day: the time
+            # answers both
+            r"|^\W*(?:what(?:'s|s|\s+is|\s+are)\s+)?(?:the\s+)?(?:current\s+)?(?:time\s+and\s+"
+            r"(?:the\s+)?date|date\s+and\s+(?:the\s+)?time)(?:\s+(?:now|please|right\s+now))?\W*$"
+            r"|^\W*the\s+time(?:\s+please|\s+now)?\W*$"
+        ),
+    ),
 )
 _ZONE_Q = re.compile(r"\btime\s*-?\s*zones?\b")
 # A time zone asked in other words: "what zone is Denver in", "the UTC offset of Tokyo",
@@ -244,38 +284,63 @@ _ON_ELSEWHERE = re.compile(
 # "the date it was released" asks when something happened ("the date it will be in 3 days"
 # does not).
 _IT_HAPPENED = r"it(?!\s+(?:will|would|is|'ll)\b)"
-_DATE_Q = re.compile(
-    r"\bwhat(?:'s|s|\s+is|\s+was|\s+will\s+be)\s+(?:the\s+)?(?:today's\s+|tomorrow's\s+|"
-    rf"yesterday's\s+|exact\s+|full\s+)?date\b(?!\s+(?:of|when|that|{_IT_HAPPENED}|i|we|you|my|"
-    rf"on\s+which|{_ON_A_THING}|for|after|before)\b)"
-    r"|\b(?:what|which)\s+(?:day|date)\s+(?:is|was|will)\s+(?:it|today|tomorrow|yesterday)\b"
-    r"|\b(?:what|which)\s+(?:day|date)\s+(?:will\s+it\s+be|is\s+it|it\s+(?:is|will\s+be))\b"
-    r"|\bwhat\s+(?:will|would)\s+(?:the\s+)?(?:date|day|it)\s+be\b|\bwhat\s+year\s+is\s+it\b"
-    r"|\bwhat(?:'s|s|\s+is)\s+(?:the\s+)?day\b(?!\s+(?:of\s+(?!the\s+(?:week|month))|when|that"
-    r"|i|we|you|my)\b)"
-    r"|\b(?:what|which)\s+day\s+of\s+the\s+(?:week|month)\b"
-    r"|\b(?:today's|tomorrow's|yesterday's|current)\s+date\b|\bthe\s+date\s+(?:today|tomorrow)\b"
-    rf"|\bis\s+(?:it|today)\s+(?:a\s+)?(?:{_WEEKDAY})\b|^\W*(?:the\s+)?date\W*$"
-    # "is today the 15th", "what month is it", "what's the current month"
-    r"|\bis\s+(?:it|today)\s+the\s+\d{1,2}(?:st|nd|rd|th)\b"
-    r"|\b(?:what|which)\s+month\s+(?:is\s+it|is\s+this|it\s+is|are\s+we\s+in)\b"
-    r"|\bwhat(?:'s|s|\s+is)\s+(?:the\s+|this\s+)?(?:current\s+)?month\W*(?:now|today)?\W*$"
-    r"|^\W*what(?:'s|\s+is)\s+today\W*$"
-    # "tell me what today is", "what's today again", "so what is today", "today is what" (not
-    # "today's special", "what is today in history")
-    r"|\bwhat\s+today\s+is\W*$|^\W*(?:so|ok|okay|and|hey)?\W*what(?:'s|s|\s+is)\s+today"
-    r"(?:\s+again)?\W*$|^\W*today\s+is\s+what\W*$"
-    # "what date are we on", "what's today's day and date", "the month and day tomorrow"
-    r"|\b(?:what|which)\s+(?:day|date)\s+are\s+we(?:\s+(?:on|in|at))?\W*$"
-    r"|^\W*(?:what(?:'s|s|\s+is|\s+are)\s+)?(?:the\s+|today's\s+)?(?:current\s+|exact\s+|full\s+)?"
-    r"(?:(?:day|month|year|date)(?:\s*,\s*|\s+and\s+))+(?:day|month|year|date)"
-    r"(?:\s+(?:now|today|tomorrow|please))?\W*$"
-    # "tell me the date", "what the date is today", "the date for tomorrow"
-    r"|\b(?:tell|give|show|get|know|have)\s+(?:me\s+|us\s+)?(?:what\s+)?the\s+(?:full\s+|current\s+)?"
-    r"date\b(?:\s+(?:is|will\s+be))?(?!\s+(?:of\s+(?!today)|when|that|i|we|you|my|on\s+which|"
-    rf"{_ON_A_THING}|{_IT_HAPPENED}|for\s+(?!today|tomorrow))\b)"
-    r"|\bwhat\s+the\s+date\s+(?:is|will\s+be)\b"
-    r"|\bthe\s+(?:full\s+|current\s+)?date\s+(?:for|of)\s+(?:today|tomorrow|yesterday)\b"
+# A question for the date (split by the words its branches spell out: ``search_gated``).
+_DATE_Q: Gated = (
+    (
+        ("what", "which"),
+        re.compile(
+            r"\bwhat(?:'s|s|\s+is|\s+was|\s+will\s+be)\s+(?:the\s+)?(?:today's\s+|tomorrow's\s+|"
+            rf"yesterday's\s+|exact\s+|full\s+)?date\b(?!\s+(?:of|when|that|{_IT_HAPPENED}|i|we|you|"
+            rf"my|on\s+which|{_ON_A_THING}|for|after|before)\b)"
+            r"|\b(?:what|which)\s+(?:day|date)\s+(?:is|was|will)\s+(?:it|today|tomorrow|yesterday)\b"
+            r"|\b(?:what|which)\s+(?:day|date)\s+(?:will\s+it\s+be|is\s+it|it\s+(?:is|will\s+be))\b"
+            r"|\bwhat\s+(?:will|would)\s+(?:the\s+)?(?:date|day|it)\s+be\b|\bwhat\s+year\s+is\s+it\b"
+            r"|\bwhat(?:'s|s|\s+is)\s+(?:the\s+)?day\b(?!\s+(?:of\s+(?!the\s+(?:week|month))|when|that"
+            r"|i|we|you|my)\b)"
+            r"|\b(?:what|which)\s+day\s+of\s+the\s+(?:week|month)\b"
+            # "what month is it", "what's the current month"
+            r"|\b(?:what|which)\s+month\s+(?:is\s+it|is\s+this|it\s+is|are\s+we\s+in)\b"
+            r"|\bwhat(?:'s|s|\s+is)\s+(?:the\s+|this\s+)?(?:current\s+)?month\W*(?:now|today)?\W*$"
+            # "tell me what today is", "what date are we on", "what the date is today"
+            r"|\bwhat\s+today\s+is\W*$"
+            r"|\b(?:what|which)\s+(?:day|date)\s+are\s+we(?:\s+(?:on|in|at))?\W*$"
+            r"|\bwhat\s+the\s+date\s+(?:is|will\s+be)\b"
+        ),
+    ),
+    (
+        ("date",),
+        re.compile(
+            r"\b(?:today's|tomorrow's|yesterday's|current)\s+date\b"
+            r"|\bthe\s+date\s+(?:today|tomorrow)\b"
+            # "tell me the date", "the date for tomorrow"
+            r"|\b(?:tell|give|show|get|know|have)\s+(?:me\s+|us\s+)?(?:what\s+)?the\s+"
+            r"(?:full\s+|current\s+)?date\b(?:\s+(?:is|will\s+be))?(?!\s+(?:of\s+(?!today)|when|that|"
+            rf"i|we|you|my|on\s+which|{_ON_A_THING}|{_IT_HAPPENED}|for\s+(?!today|tomorrow))\b)"
+            r"|\bthe\s+(?:full\s+|current\s+)?date\s+(?:for|of)\s+(?:today|tomorrow|yesterday)\b"
+        ),
+    ),
+    (
+        ("is",),
+        re.compile(
+            rf"\bis\s+(?:it|today)\s+(?:a\s+)?(?:{_WEEKDAY})\b"
+            # "is today the 15th"
+            r"|\bis\s+(?:it|today)\s+the\s+\d{1,2}(?:st|nd|rd|th)\b"
+        ),
+    ),
+    (
+        (),
+        re.compile(
+            r"^\W*(?:the\s+)?date\W*$|^\W*what(?:'s|\s+is)\s+today\W*$"
+            # "what's today again", "so what is today", "today is what" (not "today's special",
+            # "what is today in history")
+            r"|^\W*(?:so|ok|okay|and|hey)?\W*what(?:'s|s|\s+is)\s+today(?:\s+again)?\W*$"
+            r"|^\W*today\s+is\s+what\W*$"
+            # "what's today's day and date", "the month and day tomorrow"
+            r"|^\W*(?:what(?:'s|s|\s+is|\s+are)\s+)?(?:the\s+|today's\s+)?"
+            r"(?:current\s+|exact\s+|full\s+)?(?:(?:day|month|year|date)(?:\s*,\s*|\s+and\s+))+"
+            r"(?:day|month|year|date)(?:\s+(?:now|today|tomorrow|please))?\W*$"
+        ),
+    ),
 )
 # A date the words leave open: a place's ("the date in Tokyo") or months or years away
 # ("the date in 3 months"; the agent counts days and weeks).
@@ -350,7 +415,7 @@ def parse(text: str, intent: str = "", last: Any = None) -> Query | None:
         return Query("time", (), None, True)
     if "out of time" in t and _OUT_OF_TIME.search(t):
         return None
-    date_q = dayish and _DATE_Q.search(t)
+    date_q = dayish and search_gated(_DATE_Q, t)
     zone_other = ("zone" in t or "offset" in t) and _ZONE_OTHER.search(t)
     if zone_other and "time" not in t:  # with "time", the patterns below read it
         ref = max(zone_other.start("ref"), zone_other.start("ref2"))  # -1 without UTC/GMT
@@ -362,7 +427,7 @@ def parse(text: str, intent: str = "", last: Any = None) -> Query | None:
         return None
     at = _clock_time(t)
     zone_q = "zone" in t and _ZONE_Q.search(t)
-    time_q = timeish and _TIME_Q.search(t)
+    time_q = timeish and search_gated(_TIME_Q, t)
     ahead = ("ahead" in t or "behind" in t) and _AHEAD.search(t)
     wants_places = (
         at is not None or zone_q or time_q or ahead or (timeish and _OFFSET_WORDS.search(t))
@@ -379,7 +444,7 @@ def parse(text: str, intent: str = "", last: Any = None) -> Query | None:
         return Query("offset", places, None, True)
     if not places and "between" in t and timeish and _OFFSET_WORDS.search(t):
         return None  # "the time difference between a cold and the flu": not places
-    if _EVENT.search(t) and (_EVENT_TIME.search(t) or not parse_dates(t, date(2000, 1, 1))):
+    if search_gated(_EVENT, t) and (_EVENT_TIME.search(t) or not parse_dates(t, date(2000, 1, 1))):
         return None  # "what time do shops close on Sunday" (but "what day is christmas")
     if ahead and not places and not timeish:
         return None  # "how far ahead is the exit": no places, no time
@@ -398,7 +463,8 @@ def parse(text: str, intent: str = "", last: Any = None) -> Query | None:
         return None  # "what's the date on the receipt": a date written on a thing
     if date_q or (dayish and _DATE_OF.search(t) and parse_dates(t, date(2000, 1, 1))):
         return Query("date", places, None, not _DATE_ELSEWHERE.search(t))
-    places = places or tuple(find_places(t))
+    if not wants_places:  # read above when wanted (the same text, the same places)
+        places = tuple(find_places(t))
     if intent in ("time", "timezone", "date"):
         return Query(intent, places)
     kind = str(last) if last in ("time", "timezone", "date", "between", "offset") else "time"

@@ -16,7 +16,10 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import re
+
+from ...agents.base import holds_any
 
 ONES = {
     "zero": 0, "oh": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
@@ -53,6 +56,19 @@ _NEGATIVE = re.compile(r"\bnegative\s+(?=\d)")
 _FRACTION = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?|a|an)\s+(" + "|".join(_DENOMINATORS) + r")\b")
 _HALF = re.compile(r"\bhalf\s+(?:an?\s+|(?=of\b))")
 _AND_A_HALF = re.compile(r"(?<![\d.])(\d+)\s+and\s+a\s+(half|quarter)\b")
+_SCALE_WORDS = tuple(SCALES)
+# Every denominator holds one of these ("thirds" holds "third", "halves" itself).
+_FRACTION_WORDS = (
+    "half",
+    "halves",
+    "third",
+    "quarter",
+    "fourth",
+    "fifth",
+    "sixth",
+    "eighth",
+    "tenth",
+)
 
 
 def _convert(run: str) -> str:
@@ -112,25 +128,38 @@ def number_text(value: float) -> str:
 _ANY = re.compile(rf"\d|\b(?:{_WORD}|half|negative|{'|'.join(_DENOMINATORS)})\b")
 
 
+@functools.lru_cache(maxsize=64)
 def words_to_numbers(text: str) -> str:
-    """``text`` (lower case) with number words, fractions and scales written as digits."""
+    """``text`` (lower case) with number words, fractions and scales written as digits.
+    Cached: the claims of the calculator, the units and the clock each read the same turn."""
     if not _ANY.search(text):
         return text
-    t = _A_SCALE.sub("one ", text)
-    t = _DIGIT_SCALE.sub(lambda m: number_text(float(m.group(1)) * SCALES[m.group(2)]), t)
+    # Each substitution below runs only when the text holds a word it cannot match without
+    # (a scale, "point", "half" or "quarter", a denominator, "negative").
+    t = text
+    if holds_any(t, _SCALE_WORDS):
+        t = _A_SCALE.sub("one ", t)
+        t = _DIGIT_SCALE.sub(lambda m: number_text(float(m.group(1)) * SCALES[m.group(2)]), t)
     t = _RUN.sub(lambda m: _convert(m.group(0)), t)
-    t = _POINT_DIGITS.sub(
-        lambda m: m.group(1) + "." + "".join(str(_DIGITS.get(w, 0)) for w in m.group(2).split()),
-        t,
-    )
-    t = _AND_A_HALF.sub(
-        lambda m: number_text(int(m.group(1)) + (0.5 if m.group(2) == "half" else 0.25)), t
-    )
-    t = _HALF.sub("0.5 ", t)
-    t = _FRACTION.sub(
-        lambda m: number_text(
-            (1.0 if m.group(1) in ("a", "an") else float(m.group(1))) / _DENOMINATORS[m.group(2)]
-        ),
-        t,
-    )
-    return _NEGATIVE.sub("-", t)
+    if "point" in t:
+        t = _POINT_DIGITS.sub(
+            lambda m: (
+                m.group(1) + "." + "".join(str(_DIGITS.get(w, 0)) for w in m.group(2).split())
+            ),
+            t,
+        )
+    if "half" in t or "quarter" in t:
+        t = _AND_A_HALF.sub(
+            lambda m: number_text(int(m.group(1)) + (0.5 if m.group(2) == "half" else 0.25)), t
+        )
+    if "half" in t:
+        t = _HALF.sub("0.5 ", t)
+    if holds_any(t, _FRACTION_WORDS):
+        t = _FRACTION.sub(
+            lambda m: number_text(
+                (1.0 if m.group(1) in ("a", "an") else float(m.group(1)))
+                / _DENOMINATORS[m.group(2)]
+            ),
+            t,
+        )
+    return _NEGATIVE.sub("-", t) if "negative" in t else t

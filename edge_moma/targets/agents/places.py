@@ -198,12 +198,12 @@ def find_places(text: str) -> list[Place]:
     table, first = _table(), _first_words()
     found = [
         Place(iana_keys()[m.group(0)], iana_keys()[m.group(0)], m.start(), m.end())
-        for m in _KEY.finditer(text)
+        for m in (_KEY.finditer(text) if "/" in text else ())  # a key holds a "/"
         if m.group(0) in iana_keys()
     ]
-    words = [
-        m for m in _WORD.finditer(text) if not any(p.start <= m.start() < p.end for p in found)
-    ]
+    words = list(_WORD.finditer(text))
+    if found:  # the words of a key named are not read again
+        words = [m for m in words if not any(p.start <= m.start() < p.end for p in found)]
     i = 0
     while i < len(words):
         if words[i].group(0) not in first:

@@ -33,8 +33,11 @@ from ...agents.base import (
     POSSIBLE,
     AgentReply,
     AgentTurn,
+    Gated,
     cancelled,
+    holds_any,
     not_a_command,
+    search_gated,
     words,
 )
 from ...errors import TargetError, TargetUnavailable
@@ -199,74 +202,153 @@ _READ = re.compile(
     rf"(?P<list2>{_LIST}))"
     r"|\b(?:what|which|any)\s+(?P<list3>reminders)\b|\bwhat\s+are\s+my\s+(?P<list4>reminders)\b"
 )
+# The changes and questions read in this order (``_parse``), each with the words it cannot
+# match without, a cheap test before a search that costs tens of microseconds on a long text
+# (none: anchored at the start, the search is cheap). A list named (``_LIST``) spells "list",
+# a bare list's name ("groceries", "to-dos", "tasks", ...) or "do" ("my to do"); every
+# branch of _CLEAR, _REMOVE and _ADD opens with one of its verbs (_REMOVE's "don't need ...
+# on LIST" with "need", "cross ... off" with "cross"), and every branch of _READ names a list.
+_LIST_KEYS = ("list", "groceries", "do", "tasks", "chores", "reminders", "shopping")
+_CLEAR_KEYS = (
+    "clear", "empty", "wipe", "erase", "reset", "blank", "nuke", "delete", "remove", "take",
+    "cross", "cancel", "trash", "rid",
+)  # fmt: skip
+_REMOVE_KEYS = (
+    *dict.fromkeys(re.findall(r"[a-z]+", v)[0] for v in _REMOVE_VERB.split("|")),
+    "need",
+)
+_ADD_KEYS = tuple(dict.fromkeys(re.findall(r"[a-z]+", v)[0] for v in _ADD_VERB.split("|")))
+_CHANGE_PATTERNS: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...] = (
+    ("clear", _CLEAR, _CLEAR_KEYS),
+    ("remove", _REMOVE_FIRST, ()),
+    ("add", _ADD_FIRST, ()),
+    ("remove", _REMOVE, _REMOVE_KEYS),
+    ("check", _CHECK, ()),
+    ("add", _ADD, _ADD_KEYS),
+    ("list", _READ, _LIST_KEYS),
+)
 # Apps and services whose lists the agent does not keep.
 _APP_LISTS = (
     r"netflix|spotify|youtube|amazon|goodreads|kindle|audible|hulu|prime|disney\+?|steam|"
     r"imdb|letterboxd|pinterest|apple\s+music|watch\s+later|asana|trello|todoist|notion|"
     r"evernote|onenote|google\s+keep|jira|wunderlist|ticktick|outlook"
 )
-# Requests about lists that are not one of the user's lists.
-_NOT_MINE = re.compile(
-    r"\b(?:give|tell|show|get|find|write|generate|suggest|recommend|name|need|have|there)\s+"
-    r"(?:me\s+|us\s+)?(?:a\s+|some\s+)?list\s+of\b"
-    r"|\b(?:order|buy|purchase)\b.{0,20}\b(?:everything|all\s+(?:the\s+)?items|what's)\b"
-    r"|\b(?:make|create|do)\s+(?:me\s+|us\s+)?(?:a\s+)?list\s+of\s+(?:the|all|some|top|best|\d+|"
-    r"good|popular|famous|healthy|easy|cheap|fun)\b"
-    r"|^\W*list\s+(?:the|all|some|\d+|five|ten|three|every|of|famous|popular|good)\b"
-    r"(?!\s+(?:things|items|reminders|tasks|of\s+my)\b)"
-    # a list written for the user, not one of theirs: "give me a packing list for the beach"
-    r"|\b(?:give|get|write|generate|suggest|recommend|draw\s+up)\s+(?:me|us)\s+(?:a|an|some)\s+"
-    r"(?:[\w'-]+\s+){0,2}list\b"
-    # an errand for someone else: "ask Priya to add the tickets to the list", "tell Sam that...",
-    # "tell Ana I added the tickets to our list", "let Tom know ..."
-    r"|^\W*(?:please\s+)?(?:ask|tell|text|message|email|remind)\s+(?!me\b|us\b)[a-z]+"
-    r"(?:\s+[a-z]+)?\s+(?:to|that|i|i'm|i've|i'll|we|we're|we've|it's|about)\b"
-    r"|^\W*(?:please\s+)?let\s+(?!me\b|us\b)[a-z]+(?:\s+[a-z]+)?\s+know\b"
-    # a how-to question ("how do I make a to do list app") or a fact to recall ("remind me
-    # what the capital of Peru is"), not a request about the user's own lists
-    r"|^\W*how\s+(?:do|can|should|would)\s+(?:i|you|we|one)\b|^\W*how\s+to\b"
-    r"|\bremind\s+me\s+(?:what|who|how|where|which|when|why)\b(?!.*\b(?:lists?|remember|"
-    r"reminders?|to\s+do|need\s+to|told|asked|put|added|wanted|planned)\b)"
-    # a question about the assistant: "what tasks can you do"
-    r"|\b(?:what|which)\s+(?:\w+\s+){0,2}can\s+you\s+(?:do|help\s+with|handle)\b"
-    # a list about something, or a list app: "make a list of pros and cons", "list your
-    # features", "my to do list app keeps crashing"
-    r"|\blist\s+of\s+(?:pros\s+and\s+cons|reasons|ideas|ways|tips|examples|questions|arguments|"
-    r"synonyms)\b|^\W*list\s+your\b|\blist\s+(?:app|application|widget|template|feature)s?\b"
-    # another app's list: "what's on my Netflix list", "my reading list on Goodreads"
-    rf"|\b(?:{_APP_LISTS})\b[\w' -]{{0,12}}\blist\b|\blist\s+(?:on|in|at)\s+(?:{_APP_LISTS})\b"
-    rf"|\b(?:tasks?|to-?\s?dos?|reminders|lists?)\s+(?:on|in|at|from)\s+(?:{_APP_LISTS})\b"
-    # a device's own tasks or list: "what tasks does the vacuum have today", "what's on my
-    # list for the robot today"
-    r"|\b(?:tasks?|lists?|to-?\s?dos?|jobs?)\b.{0,30}\b(?:for|of)\s+(?:the|my|our)\s+"
-    r"(?:robot|vacuum|roomba|mop|mower|dishwasher)\b|\b(?:does|did|will|can)\s+(?:the|my|our)\s+"
-    r"(?:robot|vacuum|roomba|mop|mower|dishwasher)(?:\s+[a-z]+)?\s+have\b"
-    # a reminder attached to something else: "add a reminder to the calendar event"
-    r"|\badd\s+(?:a\s+)?reminder\s+to\s+(?:the|this|that|my|your|our)\s+(?!(?:shopping|grocery|"
-    r"to-?\s?do|todo|reminders?)\b)[a-z]+(?:\s+[a-z]+)?\W*$"
-    # a list sent to someone or somewhere, which the agent cannot do: "send my shopping
-    # list to Jo", "share the to do list with my wife", "print my grocery list" (but "remind
-    # me to send the list to Jo" is a reminder)
-    rf"|^{_POLITE}(?:send|share|text|e-?mail|forward|print|export|sync|post|message)\s+(?:out\s+)?"
-    r"(?:(?:my|the|our|this|that)\s+)?(?:[\w'-]+\s+){0,3}?(?:lists?|groceries|to-?dos?|"
-    r"reminders)\b(?:\s+(?:to|with|over)\b|\W*$)"
-    # a ranking or public list, not one the user keeps: "the bestseller list this week", "the
-    # waiting list for the clinic"
-    r"|\b(?:best[- ]?sell(?:ers?|ing)|top\s+(?:\d+|ten|twenty|forty|hundred)|billboard|"
-    r"charts?|hot\s+100|richest|most\s+wanted|forbes|guinness|endangered|waiting)\s+"
-    r"(?:[\w'-]+\s+){0,2}lists?\b"
-    # a list kept somewhere else: "my list on the podcast app", "the guest list on the website"
-    r"|\blists?\b.{0,40}\b(?:on|in|at)\s+(?:the|my|your|their|our)\s+(?:[\w'-]+\s+){0,2}"
-    r"(?:app|application|website|site|web\s+page)\b"
-    # a place's sights, which is a recommendation: "a list of things to see in Rome"
-    r"|\b(?:things|places|sights|stuff)\s+to\s+(?:see|visit|try|eat)\s+(?:in|at|near|around)\b"
-    # apps and advice about lists in general: "the best apps for to do lists", "what should
-    # be on a to do list for a new puppy" (a list, not one of the user's)
-    r"|\b(?:apps?|applications?|software|programs?|tools?|templates?|planners?)\s+(?:for|to)\s+"
-    r"(?:[\w'-]+\s+){0,3}?(?:lists?|to-?dos?|reminders|tasks)\b"
-    r"|\bwhat\s+(?:should|would|could|must|to|do\s+(?:i|you|people)\s+need\s+to)\s+"
-    r"(?:i\s+|we\s+)?(?:be|go|put|add|include|write|have)\s+(?:on|in|to|into)\s+(?:a|an|any)\s+"
+# Requests about lists that are not one of the user's lists, split by the words their
+# branches spell out (``search_gated``).
+_APP_KEYS = tuple(re.findall(r"[a-z]+", a)[0] for a in _APP_LISTS.split("|"))  # first words
+_NOT_MINE: Gated = (
+    # every branch anchored at the start ("^"): tried there alone
+    (
+        (),
+        re.compile(
+            r"^\W*list\s+(?:the|all|some|\d+|five|ten|three|every|of|famous|popular|good)\b"
+            r"(?!\s+(?:things|items|reminders|tasks|of\s+my)\b)"
+            # an errand for someone else: "ask Priya to add the tickets to the list", "tell Sam
+            # that...", "tell Ana I added the tickets to our list", "let Tom know ..."
+            r"|^\W*(?:please\s+)?(?:ask|tell|text|message|email|remind)\s+(?!me\b|us\b)[a-z]+"
+            r"(?:\s+[a-z]+)?\s+(?:to|that|i|i'm|i've|i'll|we|we're|we've|it's|about)\b"
+            r"|^\W*(?:please\s+)?let\s+(?!me\b|us\b)[a-z]+(?:\s+[a-z]+)?\s+know\b"
+            # a how-to question ("how do I make a to do list app")
+            r"|^\W*how\s+(?:do|can|should|would)\s+(?:i|you|we|one)\b|^\W*how\s+to\b"
+            # "list your features"
+            r"|^\W*list\s+your\b"
+            # a list sent to someone or somewhere, which the agent cannot do: "send my shopping
+            # list to Jo", "share the to do list with my wife", "print my grocery list" (but
+            # "remind me to send the list to Jo" is a reminder)
+            rf"|^{_POLITE}(?:send|share|text|e-?mail|forward|print|export|sync|post|message)\s+"
+            r"(?:out\s+)?(?:(?:my|the|our|this|that)\s+)?(?:[\w'-]+\s+){0,3}?(?:lists?|groceries|"
+            r"to-?dos?|reminders)\b(?:\s+(?:to|with|over)\b|\W*$)"
+        ),
+    ),
+    (
+        ("list",),
+        re.compile(
+            r"\b(?:give|tell|show|get|find|write|generate|suggest|recommend|name|need|have|there)"
+            r"\s+(?:me\s+|us\s+)?(?:a\s+|some\s+)?list\s+of\b"
+            r"|\b(?:make|create|do)\s+(?:me\s+|us\s+)?(?:a\s+)?list\s+of\s+(?:the|all|some|top|"
+            r"best|\d+|good|popular|famous|healthy|easy|cheap|fun)\b"
+            # a list written for the user, not one of theirs: "give me a packing list for the
+            # beach"
+            r"|\b(?:give|get|write|generate|suggest|recommend|draw\s+up)\s+(?:me|us)\s+"
+            r"(?:a|an|some)\s+(?:[\w'-]+\s+){0,2}list\b"
+            # a list about something, or a list app: "make a list of pros and cons", "my to do
+            # list app keeps crashing"
+            r"|\blist\s+of\s+(?:pros\s+and\s+cons|reasons|ideas|ways|tips|examples|questions|"
+            r"arguments|synonyms)\b|\blist\s+(?:app|application|widget|template|feature)s?\b"
+            # a ranking or public list, not one the user keeps: "the bestseller list this
+            # week", "the waiting list for the clinic"
+            r"|\b(?:best[- ]?sell(?:ers?|ing)|top\s+(?:\d+|ten|twenty|forty|hundred)|billboard|"
+            r"charts?|hot\s+100|richest|most\s+wanted|forbes|guinness|endangered|waiting)\s+"
+            r"(?:[\w'-]+\s+){0,2}lists?\b"
+            # a list kept somewhere else: "my list on the podcast app", "the guest list on the
+            # website"
+            r"|\blists?\b.{0,40}\b(?:on|in|at)\s+(?:the|my|your|their|our)\s+"
+            r"(?:[\w'-]+\s+){0,2}(?:app|application|website|site|web\s+page)\b"
+        ),
+    ),
+    (  # another app's list: "what's on my Netflix list", "my reading list on Goodreads"
+        _APP_KEYS,
+        re.compile(
+            rf"\b(?:{_APP_LISTS})\b[\w' -]{{0,12}}\blist\b|\blist\s+(?:on|in|at)\s+"
+            rf"(?:{_APP_LISTS})\b"
+            rf"|\b(?:tasks?|to-?\s?dos?|reminders|lists?)\s+(?:on|in|at|from)\s+(?:{_APP_LISTS})\b"
+        ),
+    ),
+    (  # what to buy or order: "order everything on my list"
+        ("order", "buy", "purchase"),
+        re.compile(
+            r"\b(?:order|buy|purchase)\b.{0,20}\b(?:everything|all\s+(?:the\s+)?items|what's)\b"
+        ),
+    ),
+    (
+        ("remind",),
+        re.compile(
+            # a fact to recall ("remind me what the capital of Peru is"), not a request about
+            # the user's own lists
+            r"\bremind\s+me\s+(?:what|who|how|where|which|when|why)\b(?!.*\b(?:lists?|remember|"
+            r"reminders?|to\s+do|need\s+to|told|asked|put|added|wanted|planned)\b)"
+            # a reminder attached to something else: "add a reminder to the calendar event"
+            r"|\badd\s+(?:a\s+)?reminder\s+to\s+(?:the|this|that|my|your|our)\s+"
+            r"(?!(?:shopping|grocery|to-?\s?do|todo|reminders?)\b)[a-z]+(?:\s+[a-z]+)?\W*$"
+        ),
+    ),
+    (
+        ("what", "which"),
+        re.compile(
+            # a question about the assistant: "what tasks can you do"
+            r"\b(?:what|which)\s+(?:\w+\s+){0,2}can\s+you\s+(?:do|help\s+with|handle)\b"
+            # advice about lists in general: "what should be on a to do list for a new puppy"
+            r"|\bwhat\s+(?:should|would|could|must|to|do\s+(?:i|you|people)\s+need\s+to)\s+"
+            r"(?:i\s+|we\s+)?(?:be|go|put|add|include|write|have)\s+(?:on|in|to|into)\s+"
+            r"(?:a|an|any)\s+"
+        ),
+    ),
+    (  # a device's own tasks or list: "what tasks does the vacuum have today", "what's on my
+        # list for the robot today"
+        ("robot", "vacuum", "roomba", "mop", "mower", "dishwasher"),
+        re.compile(
+            r"\b(?:tasks?|lists?|to-?\s?dos?|jobs?)\b.{0,30}\b(?:for|of)\s+(?:the|my|our)\s+"
+            r"(?:robot|vacuum|roomba|mop|mower|dishwasher)\b|\b(?:does|did|will|can)\s+"
+            r"(?:the|my|our)\s+(?:robot|vacuum|roomba|mop|mower|dishwasher)(?:\s+[a-z]+)?\s+have\b"
+        ),
+    ),
+    (  # a place's sights, which is a recommendation: "a list of things to see in Rome"
+        ("things", "places", "sights", "stuff"),
+        re.compile(
+            r"\b(?:things|places|sights|stuff)\s+to\s+(?:see|visit|try|eat)\s+"
+            r"(?:in|at|near|around)\b"
+        ),
+    ),
+    (  # apps for lists in general: "the best apps for to do lists"
+        ("app", "software", "program", "tool", "template", "planner"),
+        re.compile(
+            r"\b(?:apps?|applications?|software|programs?|tools?|templates?|planners?)\s+"
+            r"(?:for|to)\s+(?:[\w'-]+\s+){0,3}?(?:lists?|to-?dos?|reminders|tasks)\b"
+        ),
+    ),
 )
+
+
 _VOCABULARY = re.compile(
     r"\blists?\b|\bremind|\breminders?\b|\bto[- ]?dos?\b|\btasks?\b|\bchores?\b|\bgrocer|"
     r"\bshopping\b|\bagenda\b|\bthings\s+(?:to|i|that\s+i)\b|\bhave\s+to\s+do\b|\bto\s+buy\b|"
@@ -382,24 +464,40 @@ def parse(text: str) -> ListRequest | None:
     return request._replace(item=raw[at : at + len(request.item)]) if at >= 0 else request
 
 
+# The cheap tests before the searches of ``_parse`` below: words each pattern cannot match
+# without. "$" matches at the end or before a newline that ends the text.
+_POLITE_END = re.compile(r"[\s,]+(?:please|thanks|thank\s+you|now|for\s+me)$")
+_POLITE_ENDS = ("please", "thanks", "you", "now", "me")  # how each ending ends
+_RECALL_KEYS = ("remember", "recall", "mind", "remind", "forget")
+_ADD_SOMEWHERE_KEYS = (*_ADD_KEYS, "remove", "delete")
+# _SELF_REMINDER's: "remind" (in "reminded", "reminder"), "forget", "tell"
+_SELF_REMINDER_KEYS = ("remind", "remind", "remind", "remind", "remind", "forget", "tell")
+
+
 def _parse(t: str) -> ListRequest | None:
     t = t.strip().rstrip("?.! ")
-    t = re.sub(r"[\s,]+(?:please|thanks|thank\s+you|now|for\s+me)$", "", t)
+    if t.endswith(_POLITE_ENDS) or t[:-1].endswith(_POLITE_ENDS):
+        t = _POLITE_END.sub("", t)
     if (
-        _NOT_MINE.search(t)
-        or (_REMIND_OTHER.search(t) and not re.search(r"\bremind\s+(?:me|us)\b", t))
+        search_gated(_NOT_MINE, t)
+        or (
+            "remind" in t
+            and _REMIND_OTHER.search(t)
+            and not re.search(r"\bremind\s+(?:me|us)\b", t)
+        )
         or ("on " in t and _OTHERS_DEVICE.search(t))
     ):
         return None
-    if _RECALL.search(t):  # "what were the things i wanted to remember"
+    if holds_any(t, _RECALL_KEYS) and _RECALL.search(t):
+        # "what were the things i wanted to remember"
         return ListRequest("list", "reminders", "", True)
     if _WHAT_TO_DO.search(t):  # "what do i have to do today": the to-do list answers it
         return ListRequest("list", "todo", "", True)
-    m = _REMOVE_REMINDER.search(t)
+    m = _REMOVE_REMINDER.search(t) if "reminder" in t else None
     if m:
         return ListRequest("remove", "reminders", _clean(m.group("item")), True)
-    for pattern in _SELF_REMINDER:
-        m = pattern.search(t)
+    for key, pattern in zip(_SELF_REMINDER_KEYS, _SELF_REMINDER, strict=True):
+        m = pattern.search(t) if key in t else None
         if m:
             groups = m.groupdict()
             if groups.get("before") is not None:
@@ -409,10 +507,10 @@ def _parse(t: str) -> ListRequest | None:
             else:
                 item = _reminder_item(groups["rest"])
             return ListRequest("add", "reminders", _clean(item), True)
-    m = _REMEMBER.search(t)
+    m = _REMEMBER.search(t) if "remember" in t else None
     if m:  # "remember to lock the doors" may be meant for a device: not certain
         return ListRequest("add", "reminders", _clean(_reminder_item(m.group("rest"))), False)
-    m = _CREATE.search(t)
+    m = _CREATE.search(t) if "list" in t else None
     if m:
         name = _list_name(m.group("name") or "", m.group("rest") or "")
         if name is not None:
@@ -420,10 +518,8 @@ def _parse(t: str) -> ListRequest | None:
     m = _BOUGHT.match(t)  # before "cross it off" is read as an item called "it"
     if m and len(m.group("item").split()) <= 4:
         return _groceries("remove", m.group("item"), certain=bool(m.group("off")))
-    for action, pattern in (("clear", _CLEAR), ("remove", _REMOVE_FIRST), ("add", _ADD_FIRST),
-                            ("remove", _REMOVE), ("check", _CHECK), ("add", _ADD),
-                            ("list", _READ)):  # fmt: skip
-        m = pattern.search(t)
+    for action, pattern, keys in _CHANGE_PATTERNS:
+        m = pattern.search(t) if not keys or holds_any(t, keys) else None
         if m is None:
             continue
         named = _named(m)
@@ -444,7 +540,7 @@ def _parse(t: str) -> ListRequest | None:
         ):
             action = "add"  # "is paprika on my list, if not add it"
         return ListRequest(action, named or None, item, True)
-    if _ADD_SOMEWHERE.search(t):
+    if holds_any(t, _ADD_SOMEWHERE_KEYS) and _ADD_SOMEWHERE.search(t):
         return None  # "add Tom to my contacts": somewhere that is not a list
     m = _MY_LIST.search(t)
     if m and not _CHANGES.search(t):

@@ -346,9 +346,14 @@ def parse(text: str) -> Request:
     t = words_to_numbers(text.lower().replace("’", "'"))
     if "bit" in t and _A_BIT.search(t) and not _DATA_WORDS.search(_A_BIT.sub("", t)):
         t = _A_BIT.sub("somewhat", t)  # "slow down a bit", with no other data size
-    t = _BELOW_ZERO.sub(r"-\1", _NEGATIVE.sub("-", t))
+    # each substitution only when the text holds a word it cannot match without
+    if "minus" in t or "negative" in t:
+        t = _NEGATIVE.sub("-", t)
+    if "below" in t:
+        t = _BELOW_ZERO.sub(r"-\1", t)
     t = re.sub(r"\b(?:a|an)\s+(?=[a-z])", "1 ", t)
-    t = re.sub(r"(?<=\d),(?=\d{3}\b)", "", t)
+    if "," in t:
+        t = re.sub(r"(?<=\d),(?=\d{3}\b)", "", t)
     found: list[tuple[int, int, str]] = []
     longs = list(_LONG_RE.finditer(t))
     for m, g in [(m, 2) for m in _SHORT_RE.finditer(t)] + [
