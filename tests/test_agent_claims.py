@@ -21,7 +21,15 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from spoken import spoken, spoken_decimal
 
-from edge_moma.agents.base import CANNOT, CERTAIN, POSSIBLE, Gated, search_gated
+from edge_moma.agents import base
+from edge_moma.agents.base import (
+    CANNOT,
+    CERTAIN,
+    POSSIBLE,
+    Gated,
+    search_gated,
+    writes_about,
+)
 from edge_moma.targets.agents.calculator import CalculatorAgent
 from edge_moma.targets.agents.calculator import claim as calculator_claim
 from edge_moma.targets.agents.clock import ClockAgent
@@ -289,6 +297,23 @@ def test_writing_about_a_subject_is_no_agent_command(words: list[str], ask: str)
     """Whatever an agent would read in the subject, a request to write about it is declined."""
     text = f"{ask} {' '.join(words)}"
     assert {name: claim(text) for name, claim in CLAIMS.items()} == dict.fromkeys(CLAIMS, CANNOT)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("the latest on the time change", True),
+        ("any news on?", True),  # "on" at the end, then punctuation
+        ("jokes on, time zones", True),
+        ("news\ton timers", True),  # after a tab
+        ("put onions on the list", False),
+        ("a song about", True),
+    ],
+)
+def test_writes_about_reads_as_its_pattern(text: str, expected: bool) -> None:
+    """The quick word test before the search never hides a match of the pattern."""
+    assert writes_about(text) is expected
+    assert (base._WRITE_ABOUT.search(text) is not None) is expected
 
 
 NOT_A_COMMAND = [

@@ -99,7 +99,8 @@ _WRITE_ABOUT = re.compile(
 def writes_about(text: str) -> bool:
     """Whether ``text`` (lower case, as ``words`` gives it) asks for writing about a subject:
     every built-in agent's claim declines such a request."""
-    return ("about" in text or " on " in text) and _WRITE_ABOUT.search(text) is not None
+    # "on" anywhere, not " on ": the pattern also reads "news on?" and "jokes on, ..."
+    return ("about" in text or "on" in text) and _WRITE_ABOUT.search(text) is not None
 
 
 # A question about words rather than a command in them ("translate what time is it into
