@@ -485,7 +485,7 @@ def test_the_parse_keys_only_skip_searches_that_cannot_match(
     """Each search ``_parse`` skips without its words could not have matched."""
     text = separator.join(words) + end
     gated = [
-        *zip(reminders._SELF_REMINDER_KEYS, reminders._SELF_REMINDER, strict=True),
+        *reminders._SELF_REMINDER,
         ("remind", reminders._REMIND_OTHER),
         ("reminder", reminders._REMOVE_REMINDER),
         ("remember", reminders._REMEMBER),

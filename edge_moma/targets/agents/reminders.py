@@ -94,21 +94,36 @@ _REMOVE_VERB = (
     r"remove|delete|take|cross|strike|scratch|drop|get\s+rid\s+of|erase|cancel|clear|"
     r"knock|mark"
 )
+# Each with a word it cannot match without ("remind" in "reminded" and "reminder"), tested
+# before the search (``_parse``).
 _SELF_REMINDER = [
-    re.compile(r"^(?P<before>.+?),?\s+(?:please\s+)?remind\s+me\W*$"),  # "..., remind me"
-    re.compile(
-        r"\bremind\s+(?:me|us)\b(?!\s+(?:of|how|what|when|which|who|where|why)\b)(?P<rest>.*)$"
+    ("remind", re.compile(r"^(?P<before>.+?),?\s+(?:please\s+)?remind\s+me\W*$")),  # ", remind me"
+    (
+        "remind",
+        re.compile(
+            r"\bremind\s+(?:me|us)\b(?!\s+(?:of|how|what|when|which|who|where|why)\b)(?P<rest>.*)$"
+        ),
     ),
-    re.compile(r"\b(?:be|get)\s+reminded\b(?P<rest>.*)$"),
-    re.compile(
-        r"\b(?:set|create|make|add|schedule|give|put\s+in|need|want|like|new|book)\s+"
-        r"(?:up\s+)?(?:me\s+)?(?:a\s+|an\s+|one\s+)?(?:new\s+)?reminder\b(?:\s+for\s+me)?"
-        r"(?P<rest>.*)$"
+    ("remind", re.compile(r"\b(?:be|get)\s+reminded\b(?P<rest>.*)$")),
+    (
+        "remind",
+        re.compile(
+            r"\b(?:set|create|make|add|schedule|give|put\s+in|need|want|like|new|book)\s+"
+            r"(?:up\s+)?(?:me\s+)?(?:a\s+|an\s+|one\s+)?(?:new\s+)?reminder\b(?:\s+for\s+me)?"
+            r"(?P<rest>.*)$"
+        ),
     ),
-    re.compile(r"^\W*(?:new\s+)?reminder\b\s*[:,-]\s*(?P<rest>.+)$"),
-    re.compile(_POLITE + r"(?:don't|do\s+not|dont)\s+let\s+me\s+forget\b(?P<rest>.*)$"),
-    re.compile(  # "tell me to take out the trash in an hour": a reminder with a time
-        _POLITE + r"tell\s+me\s+to\s+(?P<rest>.+\b(?:in|at|on|tomorrow|tonight|later|when)\b.*)$"
+    ("remind", re.compile(r"^\W*(?:new\s+)?reminder\b\s*[:,-]\s*(?P<rest>.+)$")),
+    (
+        "forget",
+        re.compile(_POLITE + r"(?:don't|do\s+not|dont)\s+let\s+me\s+forget\b(?P<rest>.*)$"),
+    ),
+    (  # "tell me to take out the trash in an hour": a reminder with a time
+        "tell",
+        re.compile(
+            _POLITE
+            + r"tell\s+me\s+to\s+(?P<rest>.+\b(?:in|at|on|tomorrow|tonight|later|when)\b.*)$"
+        ),
     ),
 ]
 _REMEMBER = re.compile(_POLITE + r"remember\s+(?=to\b|that\b)(?P<rest>.*)$")
@@ -415,16 +430,14 @@ _RUN_OUT = re.compile(
 # take it off", "we already got the coffee, remove it", "i got the shampoo already"). Group
 # "off": the removal said, which makes it certain; without it only possible ("i got the
 # bread" may be news).
+_GOT_VERB = r"(?:already\s+|just\s+)?(?:bought|got|picked\s+up|grabbed|purchased)\s+"
 _BOUGHT = re.compile(
-    _POLITE + r"(?:i|we)\s+(?:already\s+|just\s+)?(?:bought|got|picked\s+up|grabbed|purchased)\s+"
-    r"(?:the|some)\s+(?P<item>[a-z][\w' -]*?)(?:\s+already)?(?P<off>\W+(?:so\s+)?(?:you\s+can\s+)?"
-    r"(?:take|cross|remove|delete|scratch|strike|check)\s+(?:it|them|that|those)(?:\s+off)?"
-    r"(?:\s+(?:the|my)\s+list)?)?$"
+    rf"{_POLITE}(?:i|we)\s+{_GOT_VERB}(?:the|some)\s+(?P<item>[a-z][\w' -]*?)(?:\s+already)?"
+    r"(?P<off>\W+(?:so\s+)?(?:you\s+can\s+)?(?:take|cross|remove|delete|scratch|strike|check)\s+"
+    r"(?:it|them|that|those)(?:\s+off)?(?:\s+(?:the|my)\s+list)?)?$"
 )
 # The words before what was bought: "i already bought", "picked up", "got".
-_GOT = re.compile(
-    r"^(?:(?:i|we)\s+)?(?:already\s+|just\s+)?(?:bought|got|picked\s+up|grabbed|purchased)\s+"
-)
+_GOT = re.compile(r"^(?:(?:i|we)\s+)?" + _GOT_VERB)
 # Things one runs out of or gets that are not shopping: "we're out of time", "i need more
 # sleep", "i got the job", "i ran out of checks" (ordered from the bank).
 _NOT_GROCERIES = re.compile(
@@ -470,8 +483,6 @@ _POLITE_END = re.compile(r"[\s,]+(?:please|thanks|thank\s+you|now|for\s+me)$")
 _POLITE_ENDS = ("please", "thanks", "you", "now", "me")  # how each ending ends
 _RECALL_KEYS = ("remember", "recall", "mind", "remind", "forget")
 _ADD_SOMEWHERE_KEYS = (*_ADD_KEYS, "remove", "delete")
-# _SELF_REMINDER's: "remind" (in "reminded", "reminder"), "forget", "tell"
-_SELF_REMINDER_KEYS = ("remind", "remind", "remind", "remind", "remind", "forget", "tell")
 
 
 def _parse(t: str) -> ListRequest | None:
@@ -496,7 +507,7 @@ def _parse(t: str) -> ListRequest | None:
     m = _REMOVE_REMINDER.search(t) if "reminder" in t else None
     if m:
         return ListRequest("remove", "reminders", _clean(m.group("item")), True)
-    for key, pattern in zip(_SELF_REMINDER_KEYS, _SELF_REMINDER, strict=True):
+    for key, pattern in _SELF_REMINDER:
         m = pattern.search(t) if key in t else None
         if m:
             groups = m.groupdict()
