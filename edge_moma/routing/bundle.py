@@ -30,7 +30,7 @@ import numpy as np
 
 from ..bundle_dirs import CARD_NAME
 from ..errors import BundleError
-from .features import bag_feed, mask_feed
+from .features import POOLINGS, bag_feed, mask_feed
 
 CARD_SCHEMA = 1
 _REBUILD_HINT = "rebuild it (python scripts/build_models.py) or retrain it (edge-moma train)"
@@ -181,13 +181,12 @@ def bag_runner(session: Any, what: str) -> BagRunner:
     feed: Callable[[Sequence[np.ndarray]], dict[str, np.ndarray]]
     if inputs == ["indices", "weights"]:
         pooling = session.get_modelmeta().custom_metadata_map.get("pooling")
-        if pooling not in ("mean", "sum", "sqrtn"):
+        if pooling not in POOLINGS:
             raise BundleError(
                 f"{what}: the ONNX model's metadata names pooling {pooling!r}, not mean, "
                 f"sum or sqrtn; {_REBUILD_HINT}"
             )
         feed = partial(bag_feed, pooling=pooling)
-
     elif inputs == ["indices", "mask"]:
         feed = mask_feed
     else:

@@ -230,6 +230,7 @@ class Featurizer:
 # and building the row costs about a microsecond.
 _CACHED_ROWS = 4096
 _WEIGHTS: dict[tuple[str, int], np.ndarray] = {}
+POOLINGS = ("mean", "sum", "sqrtn")  # what an embedding-bag model's metadata may name
 
 
 def pooling_weights(counts: np.ndarray, pooling: str) -> np.ndarray:

@@ -50,6 +50,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .._extras import require
+from ..routing.features import POOLINGS
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def build_embedding_bag(
         h.name for h in heads
     }:
         raise ValueError(f"head names must be unique and not {INPUT_NAME!r} or {WEIGHTS_NAME!r}")
-    if pooling not in ("mean", "sum", "sqrtn"):
+    if pooling not in POOLINGS:
         raise ValueError(f"pooling must be mean, sum or sqrtn, got {pooling!r}")
     width = embedding.shape[1]
     stack: list[Dense | Head] = [*layers, *heads]
