@@ -32,7 +32,7 @@ from ...agents.base import (
     not_a_command,
     words,
 )
-from .numbers import ONES, SCALES, TENS, words_to_numbers
+from .numbers import ONES, SCALES, TENS, without_thousands_separators, words_to_numbers
 
 _MAX_EXPONENT = 10_000
 _MAX_MAGNITUDE = 1e300
@@ -382,8 +382,7 @@ def normalize(text: str, previous: float | None = None) -> str:
     if previous is not None:
         t = _REFERENCES.sub(f" {format_number(previous)} ", t)
     t = words_to_numbers(t)
-    if "," in t:
-        t = re.sub(r"(?<=\d),(?=\d{3}\b)", "", t)  # thousands separators
+    t = without_thousands_separators(t)
     t = t.replace("$", " ").replace("€", " ").replace("£", " ")
     if "-" in t:
         t = re.sub(r"(?<=\d)\s*-\s*(?=\d)", " - ", t)

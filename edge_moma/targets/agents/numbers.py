@@ -125,6 +125,14 @@ def number_text(value: float) -> str:
     return repr(float(value))
 
 
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
+
+
+def without_thousands_separators(text: str) -> str:
+    """``text`` with the commas between a number's digits dropped ("1,500" -> "1500")."""
+    return _THOUSANDS.sub("", text) if "," in text else text
+
+
 _ANY = re.compile(rf"\d|\b(?:{_WORD}|half|negative|{'|'.join(_DENOMINATORS)})\b")
 
 

@@ -31,7 +31,7 @@ from ...agents.base import (
     words,
 )
 from .calculator import format_number
-from .numbers import words_to_numbers
+from .numbers import without_thousands_separators, words_to_numbers
 
 
 @dataclass(frozen=True)
@@ -352,8 +352,7 @@ def parse(text: str) -> Request:
     if "below" in t:
         t = _BELOW_ZERO.sub(r"-\1", t)
     t = re.sub(r"\b(?:a|an)\s+(?=[a-z])", "1 ", t)
-    if "," in t:
-        t = re.sub(r"(?<=\d),(?=\d{3}\b)", "", t)
+    t = without_thousands_separators(t)
     found: list[tuple[int, int, str]] = []
     longs = list(_LONG_RE.finditer(t))
     for m, g in [(m, 2) for m in _SHORT_RE.finditer(t)] + [
