@@ -336,6 +336,7 @@ def run(args: argparse.Namespace, traffic: RoutingSet, test: RoutingSet, work: P
         )
     report["task_lookup"] = lookup_figures(traffic, test, observed)
     report["task_lookup_weighted"] = lookup_figures(traffic, test, observed, weighted=True)
+    report["uniform_logging"] = uniform_logging(traffic, test, observed, order_, args.seed)
     report["full_information"] = full_information(
         traffic, test, observed, fleet_db, work, lam, config, args.seed
     )
@@ -473,6 +474,31 @@ def lookup_quality(
     return np.stack([table.get(t, overall) for t in test.tasks])
 
 
+def uniform_logging(
+    traffic: RoutingSet, test: RoutingSet, observed: list, routed: np.ndarray, seed: int
+) -> dict[str, Any]:
+    """A reference for what one outcome per feedback row can teach: the per-task lookup,
+    with the file's true task labels, learnt from ``uniform_outcomes``, on the test part.
+    ``served_quality``: what a device serves when it answers every routed query with a
+    uniformly drawn model (it cannot know in advance which decisions will get feedback),
+    to set against the rounds' ``greedy_quality``."""
+    return {
+        "served_quality": round(float(traffic.scores[routed].mean()), 6),
+        **lookup_figures(traffic, test, uniform_outcomes(traffic, observed, seed)),
+    }
+
+
+def uniform_outcomes(traffic: RoutingSet, observed: list, seed: int) -> list:
+    """The same feedback rows, each revealing the score of a model drawn uniformly at
+    random instead of the one the device chose: the most even spread of outcomes over the
+    pool. Drawn from a generator of its own, so the loop's figures do not change."""
+    picks = np.random.default_rng(seed + 2).integers(0, len(traffic.models), len(observed))
+    return [
+        (i, int(j), float(traffic.scores[i, j]), 1.0)
+        for (i, _, _, _), j in zip(observed, picks, strict=True)
+    ]
+
+
 def full_information(
     traffic: RoutingSet,
     test: RoutingSet,
@@ -563,6 +589,12 @@ def closure(report: dict[str, Any], key: str) -> dict[str, Any]:
     final = report["rounds"][-1]["test"][key] if report["rounds"] else start
     lookup = report["task_lookup"].get(key)
     weighted = report["task_lookup_weighted"].get(key)
+    uniform = report["uniform_logging"].get(key)
+    greedy = [r["greedy_quality"] for r in report["rounds"]]
+
+    def closed(x: float | None) -> float | None:
+        return None if x is None or full == start else round((x - start) / (full - start), 4)
+
     return {
         "figure": key,
         "start": start,
@@ -570,12 +602,19 @@ def closure(report: dict[str, Any], key: str) -> dict[str, Any]:
         "full_information": full,
         "task_lookup": lookup,
         "task_lookup_weighted": weighted,
-        "gap_closed": None if full == start else round((final - start) / (full - start), 4),
+        "gap_closed": closed(final),
         "beats_task_lookup": None if lookup is None else final > lookup,
         "beats_task_lookup_weighted": None if weighted is None else final > weighted,
         "served_minus_greedy": [
             round(r["served_quality"] - r["greedy_quality"], 6) for r in report["rounds"]
         ],
+        "uniform_logging": uniform,
+        "uniform_logging_gap_closed": closed(uniform),
+        "uniform_logging_served_minus_greedy": round(
+            report["uniform_logging"]["served_quality"] - float(np.mean(greedy)), 6
+        )
+        if greedy
+        else None,
     }
 
 
@@ -601,6 +640,7 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
         ],
         "task_lookup": report["task_lookup"],
         "task_lookup_weighted": report["task_lookup_weighted"],
+        "uniform_logging": report["uniform_logging"],
         "full_information": report["full_information"],
         "gate": report["gate"],
         "gate_calibration": report["gate_calibration"],

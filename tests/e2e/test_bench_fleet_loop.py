@@ -88,6 +88,16 @@ def test_two_rounds_on_small_two_model_files(tmp_path: Path) -> None:
     # Full information is an upper reference for the same trainer; a two-model pool has APGR.
     assert report["closure"]["figure"] == "apgr"
     assert report["full_information"]["apgr"] > report["start"]["apgr"]
+    # The uniform-logging reference: its figures on the test part, what it would have
+    # served, and the share of the gap it closes, as the closure reports it.
+    assert set(report["uniform_logging"]) >= {"apgr", "served_quality"}
+    c = report["closure"]
+    assert c["uniform_logging"] == report["uniform_logging"]["apgr"]
+    span = c["full_information"] - c["start"]
+    assert c["uniform_logging_gap_closed"] == round((c["uniform_logging"] - c["start"]) / span, 4)
+    greedy = sum(r["greedy_quality"] for r in rounds) / len(rounds)
+    served = report["uniform_logging"]["served_quality"]
+    assert abs(c["uniform_logging_served_minus_greedy"] - (served - greedy)) < 1e-6
     assert plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # One seed is one run: decision ids are random, but neither the rows' order nor the
     # cross-fitting folds hang on them, so a rerun trains and gates the same candidates.
@@ -127,3 +137,39 @@ def test_the_weighted_lookup_undoes_the_policys_choice_of_queries() -> None:
     weighted = loop.lookup_quality(data, data.subset(np.arange(1)), observed, weighted=True)
     assert plain[0, 0] > 0.85 > 0.61 > plain[0, 1]  # model 0 looks best
     assert abs(weighted[0, 0] - 0.5) < 0.03 and abs(weighted[0, 1] - 0.6) < 1e-9
+
+
+def test_uniform_logging_reveals_a_uniform_model_on_the_same_feedback_rows() -> None:
+    """The reference ignores which model the device chose: each feedback row reveals a
+    uniformly drawn model's score, so every model's per-task mean is learnt, even one the
+    device never tried; what it serves is the pool's mean score over the routed rows."""
+    import numpy as np
+
+    from edge_moma.training.routing_data import RoutingSet
+
+    loop = _script("bench_fleet_loop")
+    rng = np.random.default_rng(1)
+    n = 6000
+    tasks = tuple("ab"[i % 2] for i in range(n))
+    truth = np.c_[
+        [float(rng.random() < (0.8 if t == "a" else 0.2)) for t in tasks],
+        [float(rng.random() < (0.3 if t == "a" else 0.7)) for t in tasks],
+        np.full(n, 0.5),
+    ]
+    data = RoutingSet(
+        "x", tuple(map(str, range(n))), ("q",) * n, tasks, ("m0", "m1", "m2"),
+        truth, np.linspace(1, 2, 3 * n).reshape(n, 3), "0",
+    )  # fmt: skip
+    observed = [(i, 0, truth[i, 0], 0.9) for i in range(0, n, 3)]  # the device chose m0 only
+    revealed = loop.uniform_outcomes(data, observed, seed=0)
+    assert [r[0] for r in revealed] == [o[0] for o in observed]  # the same feedback rows
+    assert all(s == truth[i, j] and p == 1.0 for i, j, s, p in revealed)
+    shares = np.bincount([j for _, j, _, _ in revealed], minlength=3) / len(revealed)
+    assert np.all(np.abs(shares - 1 / 3) < 0.03)
+    test = data.subset(np.array([0, 1]))  # one query of task a, one of task b
+    table = loop.lookup_quality(data, test, revealed)
+    assert abs(table[0, 1] - 0.3) < 0.06 and abs(table[1, 1] - 0.7) < 0.06  # m1, never chosen
+    out = loop.uniform_logging(data, test, observed, np.arange(100), seed=0)
+    assert out["served_quality"] == round(float(truth[:100].mean()), 6)
+    assert loop.uniform_outcomes(data, observed, seed=0) == revealed  # one seed, one draw
+    assert loop.uniform_outcomes(data, observed, seed=1) != revealed
