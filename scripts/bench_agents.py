@@ -18,6 +18,10 @@ Reports, for the agents enabled in the config:
   the share whose reply holds the expected number; with ``--show-requests``
   also the requests routed wrongly (for the development set
   ``tests/data/agent_style_dev.jsonl``: the test set's stay unread);
+- ``edges``: the split's figures again with words that ask nothing added at a
+  query's edges (``EDGES``: "thanks", "please", "um", "hello", a question mark...),
+  one addition at a time: ``recall`` of the agent queries and ``others_taken``, the
+  share of the other queries an agent takes;
 - ``stage_latency_us``: p50/p99 of the agent stage alone per query (session
   lookup, claims, masks and selection, as ``Runtime.route`` runs it), target
   p50 <= 50 µs; ``stage_latency_no_claims_us`` measures the same stage without
@@ -68,7 +72,9 @@ def main() -> int:
     parser.add_argument("--intent-model", default="", help="intent bundle dir (default: config's)")
     parser.add_argument("--out", default=str(ROOT / "reports" / "bench_agents.json"))
     parser.add_argument("--repeats", type=int, default=3, help="latency passes (median kept)")
-    parser.add_argument("--split", choices=["test", "val"], default="test", help="+ oos_<split>")
+    parser.add_argument(
+        "--split", choices=["test", "val", "train"], default="test", help="+ oos_<split>"
+    )
     parser.add_argument("--style", default=str(STYLE), help="second-style set (JSON lines)")
     parser.add_argument(
         "--show-requests",
@@ -140,6 +146,7 @@ def main() -> int:
                 misses[f"{label} -> {choice.target or 'llm'}"] += 1
 
     style = _style(Path(args.style), router, stage, registry, situation, args.show_requests)
+    edges = _edges(rows, owner, router, stage, situation)
     workdir.cleanup()
 
     def timed(s: AgentStage) -> list[int]:
@@ -159,7 +166,7 @@ def main() -> int:
 
     result = {
         "command": "python scripts/bench_agents.py"
-        + " --split val" * (args.split == "val")
+        + f" --split {args.split}" * (args.split != "test")
         + " --no-claims" * args.no_claims,
         "claims": not args.no_claims,
         "split": f"{args.split} + oos_{args.split}",
@@ -176,6 +183,7 @@ def main() -> int:
         "in_scope_other_to_agent": counts["other_to_agent"] / max(1, counts["other"]),
         "top_misses": dict(misses.most_common(10)),
         "style": style,
+        "edges": edges,
         "stage_latency_us": {"p50": _pct(best, 0.5), "p99": _pct(best, 0.99)},
         "stage_latency_no_claims_us": {"p50": _pct(plain_best, 0.5), "p99": _pct(plain_best, 0.99)},
         "targets": {
@@ -205,6 +213,13 @@ def main() -> int:
     )
     for name, r in style["recall_by_agent"].items():
         print(f"  {name:12s} {r:.2%}")
+    worst = min(edges.items(), key=lambda kv: kv[1]["recall"])
+    print(
+        f"edge words      recall {min(e['recall'] for e in edges.values()):.2%}-"
+        f"{max(e['recall'] for e in edges.values()):.2%} over {len(edges)} additions "
+        f"(lowest: {worst[0]!r}), others taken at most "
+        f"{max(e['others_taken'] for e in edges.values()):.2%}"
+    )
     if style.get("missed") or style.get("taken"):
         print("  missed:", style["missed"][:8])
         print("  taken:", style["taken"][:8])
@@ -223,6 +238,40 @@ def main() -> int:
 def _median_pass(passes: list[list[int]]) -> list[int]:
     p50s = [_pct(t, 0.5) for t in passes]
     return passes[p50s.index(statistics.median(p50s))]
+
+
+# Words that ask nothing, at a request's edges: each is added to every CLINC150 query
+# of the split in turn ("{}" is the query).
+EDGES = (
+    "{} please", "{} thanks", "{}, thank you!", "{} thx", "{} pls", "{} for me", "{} asap",
+    "{}?", "um {}", "hey {}", "hello {}", "hey there, {}", "ok {}", "well, {}",
+)  # fmt: skip
+
+
+def _edges(
+    rows: list[tuple[str, str]],
+    owner: dict[str, str | None],
+    router: IntentRouter,
+    stage: AgentStage,
+    situation: Situation,
+) -> dict[str, dict[str, float]]:
+    """Per edge of ``EDGES``: the agent recall of the split's queries with it added, and the
+    share of its other queries (out of scope or no agent's) an agent then takes."""
+    out = {}
+    for edge in EDGES:
+        hits = wanted = taken = others = 0
+        for text, label in rows:
+            said = edge.format(text)
+            target = stage.select(router.understand(said), said, situation).target
+            want = owner[label] if label != "oos" else None
+            if want is None:
+                others += 1
+                taken += target is not None
+            else:
+                wanted += 1
+                hits += target == want
+        out[edge] = {"recall": hits / max(1, wanted), "others_taken": taken / max(1, others)}
+    return out
 
 
 def _style(

@@ -241,6 +241,125 @@ def test_claimed_list_changes_happen(tmp_path: Path, item: str, named: str, verb
     agent.close()
 
 
+# --- courtesy at the edges ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "core"),
+    [
+        ("Um, what is 7 x 7, thanks!", "what is 7 x 7"),
+        ("hey there what time is it please?", "what time is it"),
+        ("hello how many ounces in a cup", "how many ounces in a cup"),
+        ("well, what time is it in Tokyo", "what time is it in Tokyo"),
+        ("so what is 2 + 2", "what is 2 + 2"),
+        ("i wonder what time it is in paris", "what time it is in paris"),
+        ("add Milk to my shopping list for me please", "add Milk to my shopping list"),
+        ("convert 20 c to f, thank you very much", "convert 20 c to f"),
+        ("what time is it??", "what time is it"),
+        # what the request is about, not courtesy
+        ("remind me to say thanks", "remind me to say thanks"),
+        ("text her thank you", "text her thank you"),
+        ("add a thank you card to my list", "add a thank you card to my list"),
+        ("well water test kit", "well water test kit"),
+        ("so much to do", "so much to do"),
+        ("what is 5!", "what is 5!"),
+        # nothing but courtesy stays what it is
+        ("thanks", "thanks"),
+        ("hello", "hello"),
+        ("please", "please"),
+    ],
+)
+def test_without_courtesy_keeps_the_request(text: str, core: str) -> None:
+    assert base.without_courtesy(text) == core
+
+
+LEADS = ["um", "umm", "uh", "erm", "hmm", "hey", "hey there", "hi", "hello", "yo", "ok",
+         "okay", "alright", "so", "well,", "oh,", "right,", "i wonder"]  # fmt: skip
+TAILS = ["please", "pls", "plz", "thanks", "thanks a lot", "thanks so much", "thanks in advance",
+         "thank you", "thank u", "thank you very much", "thank you so much", "thx", "asap",
+         "real quick", "for me", "if you can", "if you could", "if possible"]  # fmt: skip
+
+
+@pytest.mark.parametrize("lead", LEADS)
+def test_every_filler_is_stripped(lead: str) -> None:
+    assert base.without_courtesy(f"{lead} what time is it") == "what time is it"
+
+
+@pytest.mark.parametrize("tail", TAILS)
+def test_every_courtesy_is_stripped(tail: str) -> None:
+    assert base.without_courtesy(f"what time is it {tail}") == "what time is it"
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    lead=st.sampled_from(["", *(f"{w} " for w in LEADS)]),
+    text=st.text(max_size=60),
+    tail=st.sampled_from(["", *(f" {w}" for w in TAILS), "?", "!", " ?!."]),
+)
+def test_without_courtesy_only_cuts_at_the_edges(lead: str, text: str, tail: str) -> None:
+    """What is left is a piece of the text, and reading it again changes nothing."""
+    said_ = lead + text + tail
+    core = base.without_courtesy(said_)
+    assert core in said_
+    assert base.without_courtesy(core) == core
+    # The claims' cheap look (``words``) never misses what the searches would strip.
+    lowered = said_.lower().replace("’", "'")
+    assert base.words(said_).text.strip() == base.without_courtesy(lowered)
+
+
+CERTAIN_REQUESTS = [
+    ("calculator", "what's nine times seven"),
+    ("calculator", "what is 15% of 80"),
+    ("units", "convert 20 c to f"),
+    ("units", "how many ounces in a cup"),
+    ("clock", "what time is it in tokyo"),
+    ("clock", "how many hours ahead is tokyo from paris"),
+    ("reminders", "add milk to my shopping list"),
+    ("reminders", "remind me to call mom"),
+]
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    request=st.sampled_from(CERTAIN_REQUESTS),
+    lead=st.sampled_from(["", "um ", "uh, ", "hey ", "hey there, ", "hello ", "ok ", "yo "]),
+    tail=st.sampled_from(
+        ["", " please", " thanks", ", thank you!", " thx", " for me please", "?", " asap"]
+    ),
+)
+def test_courtesy_changes_neither_claim_nor_answer(
+    tmp_path: Path, request: tuple[str, str], lead: str, tail: str
+) -> None:
+    """Fillers before a request and courtesy after it: every agent claims and answers it as
+    it does the bare request ("um what's nine times seven thanks" is 63, and "remind me to
+    call mom thanks" puts "call mom" on the list)."""
+    name, bare = request
+    said_ = lead + bare + tail
+    claim = CLAIMS[name]
+    assert claim(said_) == claim(bare) == CERTAIN, said_
+    for other, other_claim in CLAIMS.items():
+        assert other_claim(said_) == other_claim(bare), (other, said_)
+
+    def answer(text: str, where: Path) -> tuple[str, list[str]]:
+        agent = {
+            "calculator": CalculatorAgent,
+            "units": UnitsAgent,
+            "clock": lambda: ClockAgent(now=lambda: NOW),
+            "reminders": lambda: RemindersAgent(data_dir=where),
+        }[name]()
+        reply = agent.handle(turn(text, "")).reply
+        items = []
+        if name == "reminders":
+            items = [i["text"] for key in ("shopping", "reminders") for i in agent.store.items(key)]
+            agent.close()
+        return reply, items
+
+    run = tmp_path / f"{abs(hash((bare, lead, tail)))}"
+    assert answer(said_, run / "said") == answer(bare, run / "bare")
+
+
 # --- any text ----------------------------------------------------------------------
 
 VOCABULARY = [
@@ -249,6 +368,7 @@ VOCABULARY = [
     "ounces", "a", "cup", "add", "milk", "my", "shopping", "list", "remind", "me", "call",
     "mom", "remove", "make", "films", "watch", "kilos", "pounds", "divided", "by", "0",
     "square", "root", "-4", "days", "until", "christmas", "at", "9", "am", "date", "and",
+    "um", "hey", "please", "thanks", "thank", "you", "for", "?",
 ]  # fmt: skip
 
 

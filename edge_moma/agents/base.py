@@ -41,6 +41,74 @@ _TOKENS = re.compile(r"[a-z°']+|\d[\d:.,]*")
 _DIGIT = re.compile(r"\d")
 
 
+# What a request says at its edges without asking anything: fillers and greetings before
+# it ("um", "hey there"), courtesy after it ("thanks", "for me", "please"), a closing
+# question mark or full stop. The built-in parsers read a request without them, in the
+# claim (``words``) and in the answer (``AgentTurn.request``) alike, so "um what is 7 x 7
+# thanks" is "what is 7 x 7" to every agent. "so", "well", "oh" and "right" are fillers
+# only with a comma ("well, ..."; "well water" is not one) or, for "so", before a question.
+_FILLERS = ("um", "umm", "uh", "uhm", "erm", "hm", "hmm", "hey", "hi", "hello", "yo", "ok",
+            "okay", "alright")  # fmt: skip
+_COURTESY = ("please", "pls", "plz", "thanks", "thanks a lot", "thanks so much",
+             "thanks in advance", "thank you", "thank u", "thank you very much",
+             "thank you so much", "thx", "asap", "real quick", "for me", "if you can",
+             "if you could", "if possible")  # fmt: skip
+
+
+def _phrases(phrases: tuple[str, ...]) -> str:
+    """An alternation of ``phrases``, longest first, any run of spaces between words."""
+    return "|".join(p.replace(" ", r"\s+") for p in sorted(phrases, key=len, reverse=True))
+
+
+_LEAD = re.compile(
+    rf"^(?:(?:{_phrases(_FILLERS)})\b(?:\s+(?:there|assistant)\b)?[\s,!.]*"
+    r"|(?:so|well|oh|right)\s*,\s*|so\s+(?=(?:what|when|how|can|could)\b)"
+    r"|i\s+wonder\s+(?=(?:what|when|how|if|whether|where|which)\b))",
+    re.IGNORECASE,
+)
+_TAIL = re.compile(rf"[\s,]+(?:{_phrases(_COURTESY)})$", re.IGNORECASE)
+# The cheap look before those searches (``words``): a request's first word could begin a
+# filler, its last word end a courtesy, or its last character be a mark.
+_LEAD_FIRST = frozenset([*_FILLERS, "so", "well", "oh", "right"])
+_TAIL_LAST = frozenset(p.rsplit(None, 1)[-1] for p in _COURTESY)
+_LAST_MARKS = frozenset("!?. \t\n\r")
+# Courtesy words after these are what the request is about: "remind me to say thanks",
+# "text her thank you", "add a thank you card" (no courtesy is stripped after them).
+_BEFORE_AN_OBJECT = frozenset(
+    [
+        "say", "said", "tell", "send", "sent", "write", "text", "email", "a", "an", "the", "my",
+        "your", "his", "her", "their", "our", "to", "no", "of", "him", "them",
+    ]
+)  # fmt: skip
+
+
+def without_courtesy(text: str) -> str:
+    """``text`` without fillers before it and courtesy after it (see ``_FILLERS``), as the
+    built-in parsers read it; the rest of the text is unchanged, case and all.
+
+    >>> without_courtesy("Um, what is 7 x 7, thanks!")
+    'what is 7 x 7'
+    >>> without_courtesy("remind me to say thanks")
+    'remind me to say thanks'
+    """
+    core = text.strip()
+    while (lead := _LEAD.match(core)) is not None and 0 < lead.end() < len(core):
+        core = core[lead.end() :]
+    while core:
+        end = len(core)
+        while end and (core[end - 1] in "!?." or core[end - 1].isspace()):
+            end -= 1
+        if 0 < end < len(core) and core[end - 1].isdigit() and core[end] == "!":
+            end += 1  # "5!" is a factorial
+        core = core[:end]
+        tail = _TAIL.search(core)
+        before = core[: tail.start()].rsplit(None, 1) if tail else []
+        if not before or before[-1].lower() in _BEFORE_AN_OBJECT:
+            return core  # no courtesy, courtesy alone, or what the request is about
+        core = core[: tail.start()]
+    return core
+
+
 class Words(NamedTuple):
     """A request as the claims' cheap gates see it: lower case, its words, whether it has digits."""
 
@@ -51,9 +119,23 @@ class Words(NamedTuple):
 
 @functools.lru_cache(maxsize=64)
 def words(text: str) -> Words:
-    """The words of a request, read once per turn for every agent's claim (cached)."""
+    """The words of a request, read once per turn for every agent's claim (cached), without
+    courtesy at its edges (``without_courtesy``, looked for only when the first or last
+    word or mark could be one: most requests have none)."""
     t = text.lower().replace("’", "'")
-    return Words(t, frozenset(_TOKENS.findall(t)), _DIGIT.search(t) is not None)
+    found = _TOKENS.findall(t)
+    if t and (
+        t[-1] in _LAST_MARKS
+        or found
+        and (
+            found[0] in _LEAD_FIRST
+            or found[-1] in _TAIL_LAST
+            or (found[0] == "i" and found[1:2] == ["wonder"])
+        )
+    ):  # most requests have no courtesy at their edges: a few lookups, not the searches
+        t = without_courtesy(t)
+        found = _TOKENS.findall(t)
+    return Words(t, frozenset(found), _DIGIT.search(t) is not None)
 
 
 # A pattern split by the words its branches spell out, for a cheap gate before a costly
@@ -197,6 +279,12 @@ class AgentTurn:
     def text(self) -> str:
         """The last user message: the text the agent answers."""
         return query_text(self.messages)
+
+    @property
+    def request(self) -> str:
+        """``text`` without fillers and courtesy at its edges (``without_courtesy``): what
+        the built-in agents parse, as their claims did."""
+        return without_courtesy(self.text)
 
 
 @dataclass(frozen=True)

@@ -579,7 +579,7 @@ class CalculatorAgent:
             return cancelled(self.name)
         previous = turn.slots.get("result")
         previous = float(previous) if isinstance(previous, (int, float)) else None
-        text = turn.text
+        text = turn.request
         if not re.search(r"\d", words_to_numbers(text.lower())) and previous is None:
             return AgentReply(reply=_NEEDS_PROMPT, state="need_input")
         try:

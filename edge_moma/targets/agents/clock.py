@@ -580,7 +580,7 @@ class ClockAgent:
     def handle(self, turn: AgentTurn) -> AgentReply:
         if turn.intent == CANCEL_INTENT:
             return cancelled(self.name)
-        text = words_to_numbers(turn.text.lower().replace("’", "'"))
+        text = words_to_numbers(turn.request.lower().replace("’", "'"))
         now = self._now()
         last = turn.slots.get("kind")
         query = parse(text, turn.intent, last) or Query(  # a follow-up: "and in tokyo?"

@@ -408,7 +408,7 @@ _ORDINALS = {
 _TRIM = re.compile(
     r"^(?:a |an |the |to |that |some |about |of |for |me |my )|(?:\s+(?:please|too|also|as well|"
     r"for me|for today|anymore|if it's not already there|if it's not on it|if it's not|"
-    r"if they aren't|list|instead|thanks|thank you))+$",
+    r"if they aren't|list|instead))+$",
     re.IGNORECASE,
 )
 _THAT = re.compile(r"^(?:it|them|that|those|this|these|one)$")
@@ -479,16 +479,17 @@ def parse(text: str) -> ListRequest | None:
 
 # The cheap tests before the searches of ``_parse`` below: words each pattern cannot match
 # without. "$" matches at the end or before a newline that ends the text.
-_POLITE_END = re.compile(r"[\s,]+(?:please|thanks|thank\s+you|now|for\s+me)$")
-_POLITE_ENDS = ("please", "thanks", "you", "now", "me")  # how each ending ends
+# Courtesy at the end is gone before a parse (``without_courtesy``); "now" is not courtesy
+# but says no time: "remind me to call mom now" is "call mom".
+_NOW_END = re.compile(r"[\s,]+now$")
 _RECALL_KEYS = ("remember", "recall", "mind", "remind", "forget")
 _ADD_SOMEWHERE_KEYS = (*_ADD_KEYS, "remove", "delete")
 
 
 def _parse(t: str) -> ListRequest | None:
     t = t.strip().rstrip("?.! ")
-    if t.endswith(_POLITE_ENDS) or t[:-1].endswith(_POLITE_ENDS):
-        t = _POLITE_END.sub("", t)
+    if t.endswith("now"):
+        t = _NOW_END.sub("", t)
     if (
         search_gated(_NOT_MINE, t)
         or (
@@ -783,7 +784,7 @@ class RemindersAgent:
     def handle(self, turn: AgentTurn) -> AgentReply:
         if turn.intent == CANCEL_INTENT:
             return cancelled(self.name)
-        raw = turn.text.replace("’", "'").strip()
+        raw = turn.request.replace("’", "'").strip()
         slots = turn.slots
         request = parse(raw)
         if slots.get("pending") == "item" and (request is None or not request.certain):

@@ -495,7 +495,7 @@ class UnitsAgent:
     def handle(self, turn: AgentTurn) -> AgentReply:
         if turn.intent == CANCEL_INTENT:
             return cancelled(self.name)
-        req = parse(turn.text)
+        req = parse(turn.request)
         last = turn.slots
         value = req.value
         source, target = req.source, req.target
