@@ -304,7 +304,23 @@ def test_without_courtesy_only_cuts_at_the_edges(lead: str, text: str, tail: str
     assert base.without_courtesy(core) == core
     # The claims' cheap look (``words``) never misses what the searches would strip.
     lowered = said_.lower().replace("’", "'")
-    assert base.words(said_).text.strip() == base.without_courtesy(lowered)
+    assert base.words(said_).text.strip() == base.as_parsed(lowered)
+
+
+@pytest.mark.parametrize(
+    ("name", "said_", "bare"),
+    [
+        ("calculator", "what  is   7 x 7", "what is 7 x 7"),
+        ("clock", "what time is it\tin tokyo", "what time is it in tokyo"),
+        ("units", "convert 20 c\nto f", "convert 20 c to f"),
+        ("reminders", "add milk\u00a0to my shopping list", "add milk to my shopping list"),
+    ],
+)
+def test_runs_of_spaces_read_as_one(name: str, said_: str, bare: str) -> None:
+    """Typed doubled spaces, tabs, line breaks and non-breaking spaces are one space to
+    the parsers: the claim and the answer are the bare request's."""
+    assert base.as_parsed(said_) == bare
+    assert CLAIMS[name](said_) == CLAIMS[name](bare) == CERTAIN
 
 
 CERTAIN_REQUESTS = [
@@ -324,9 +340,9 @@ CERTAIN_REQUESTS = [
 )
 @given(
     request=st.sampled_from(CERTAIN_REQUESTS),
-    lead=st.sampled_from(["", "um ", "uh, ", "hey ", "hey there, ", "hello ", "ok ", "yo "]),
+    lead=st.sampled_from(["", "um ", "uh, ", "hey ", "hey there, ", "hello ", "ok ", "yo ", "  "]),
     tail=st.sampled_from(
-        ["", " please", " thanks", ", thank you!", " thx", " for me please", "?", " asap"]
+        ["", " please", " thanks", ", thank you!", " thx", " for me please", "?", " asap", "\t"]
     ),
 )
 def test_courtesy_changes_neither_claim_nor_answer(

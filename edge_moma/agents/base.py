@@ -82,6 +82,12 @@ _BEFORE_AN_OBJECT = frozenset(
 )  # fmt: skip
 
 
+def as_parsed(text: str) -> str:
+    """The text the built-in parsers read: runs of spaces, tabs and line breaks made one
+    space (typed "what  is 7 x 7"), and no courtesy at its edges (``without_courtesy``)."""
+    return without_courtesy(" ".join(text.split()))
+
+
 def without_courtesy(text: str) -> str:
     """``text`` without fillers before it and courtesy after it (see ``_FILLERS``), as the
     built-in parsers read it; the rest of the text is unchanged, case and all.
@@ -123,6 +129,8 @@ def words(text: str) -> Words:
     courtesy at its edges (``without_courtesy``, looked for only when the first or last
     word or mark could be one: most requests have none)."""
     t = text.lower().replace("’", "'")
+    if "  " in t or not t.isprintable():
+        t = " ".join(t.split())  # runs of spaces, tabs, line breaks: one space (``as_parsed``)
     found = _TOKENS.findall(t)
     if t and (
         t[-1] in _LAST_MARKS
@@ -282,9 +290,8 @@ class AgentTurn:
 
     @property
     def request(self) -> str:
-        """``text`` without fillers and courtesy at its edges (``without_courtesy``): what
-        the built-in agents parse, as their claims did."""
-        return without_courtesy(self.text)
+        """``text`` as the built-in agents parse it (``as_parsed``), as their claims did."""
+        return as_parsed(self.text)
 
 
 @dataclass(frozen=True)
