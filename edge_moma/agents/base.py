@@ -108,9 +108,11 @@ def without_courtesy(text: str) -> str:
             end += 1  # "5!" is a factorial
         core = core[:end]
         tail = _TAIL.search(core)
-        before = core[: tail.start()].rsplit(None, 1) if tail else []
+        if tail is None:
+            return core
+        before = core[: tail.start()].rsplit(None, 1)
         if not before or before[-1].lower() in _BEFORE_AN_OBJECT:
-            return core  # no courtesy, courtesy alone, or what the request is about
+            return core  # courtesy alone, or what the request is about
         core = core[: tail.start()]
     return core
 
