@@ -37,6 +37,7 @@ CERTAIN = 1.0  # the whole request reads as one of its commands: it answers it
 POSSIBLE = 0.1  # its vocabulary, not a full reading: the intent router decides
 CANNOT = 0.0  # nothing it can read: it declines the request
 
+_SPACE_RUN = re.compile(r"\s{2,}")
 _TOKENS = re.compile(r"[a-z°']+|\d[\d:.,]*")
 _DIGIT = re.compile(r"\d")
 
@@ -68,10 +69,9 @@ _LEAD = re.compile(
 )
 _TAIL = re.compile(rf"[\s,]+(?:{_phrases(_COURTESY)})$", re.IGNORECASE)
 # The cheap look before those searches (``words``): a request's first word could begin a
-# filler, its last word end a courtesy, or its last character be a mark.
+# filler, its last word end a courtesy, or its last character be a mark or a space.
 _LEAD_FIRST = frozenset([*_FILLERS, "so", "well", "oh", "right"])
 _TAIL_LAST = frozenset(p.rsplit(None, 1)[-1] for p in _COURTESY)
-_LAST_MARKS = frozenset("!?. \t\n\r")
 # Courtesy words after these are what the request is about: "remind me to say thanks",
 # "text her thank you", "add a thank you card" (no courtesy is stripped after them).
 _BEFORE_AN_OBJECT = frozenset(
@@ -83,9 +83,10 @@ _BEFORE_AN_OBJECT = frozenset(
 
 
 def as_parsed(text: str) -> str:
-    """The text the built-in parsers read: runs of spaces, tabs and line breaks made one
-    space (typed "what  is 7 x 7"), and no courtesy at its edges (``without_courtesy``)."""
-    return without_courtesy(" ".join(text.split()))
+    """The text the built-in parsers read: runs of two or more spaces, tabs or line breaks
+    made one space (typed "what  is 7 x 7"; a single one is left as it is, and the patterns
+    read it as a space), and no courtesy at its edges (``without_courtesy``)."""
+    return without_courtesy(_SPACE_RUN.sub(" ", text))
 
 
 def without_courtesy(text: str) -> str:
@@ -131,11 +132,12 @@ def words(text: str) -> Words:
     courtesy at its edges (``without_courtesy``, looked for only when the first or last
     word or mark could be one: most requests have none)."""
     t = text.lower().replace("’", "'")
-    if "  " in t or not t.isprintable():
-        t = " ".join(t.split())  # runs of spaces, tabs, line breaks: one space (``as_parsed``)
+    if "  " in t or not t.isprintable():  # a run of spaces may be there (``as_parsed``)
+        t = _SPACE_RUN.sub(" ", t)
     found = _TOKENS.findall(t)
     if t and (
-        t[-1] in _LAST_MARKS
+        t[-1] in "!?."
+        or t[-1].isspace()
         or found
         and (
             found[0] in _LEAD_FIRST
