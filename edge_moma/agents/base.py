@@ -289,7 +289,8 @@ class AgentTurn:
 
     @property
     def text(self) -> str:
-        """The last user message: the text the agent answers."""
+        """The last user message: the text the agent answers (the built-in agents read it
+        as ``request``)."""
         return query_text(self.messages)
 
     @property
