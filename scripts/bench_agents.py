@@ -20,8 +20,8 @@ Reports, for the agents enabled in the config:
   ``tests/data/agent_style_dev.jsonl``: the test set's stay unread);
 - ``edges``: the split's figures again with words that ask nothing added at a
   query's edges (``EDGES``: "thanks", "please", "um", "hello", a question mark...),
-  one addition at a time: ``recall`` of the agent queries and ``others_taken``, the
-  share of the other queries an agent takes;
+  one addition at a time, and with every space doubled: ``recall`` of the agent
+  queries and ``others_taken``, the share of the other queries an agent takes;
 - ``stage_latency_us``: p50/p99 of the agent stage alone per query (session
   lookup, claims, masks and selection, as ``Runtime.route`` runs it), target
   p50 <= 50 µs; ``stage_latency_no_claims_us`` measures the same stage without
@@ -216,7 +216,7 @@ def main() -> int:
     worst = min(edges.items(), key=lambda kv: kv[1]["recall"])
     print(
         f"edge words      recall {min(e['recall'] for e in edges.values()):.2%}-"
-        f"{max(e['recall'] for e in edges.values()):.2%} over {len(edges)} additions "
+        f"{max(e['recall'] for e in edges.values()):.2%} over {len(edges)} changes "
         f"(lowest: {worst[0]!r}), others taken at most "
         f"{max(e['others_taken'] for e in edges.values()):.2%}"
     )
@@ -241,11 +241,12 @@ def _median_pass(passes: list[list[int]]) -> list[int]:
 
 
 # Words that ask nothing, at a request's edges: each is added to every CLINC150 query
-# of the split in turn ("{}" is the query).
+# of the split in turn ("{}" is the query); and, as typed, every space doubled.
 EDGES = (
     "{} please", "{} thanks", "{}, thank you!", "{} thx", "{} pls", "{} for me", "{} asap",
     "{}?", "um {}", "hey {}", "hello {}", "hey there, {}", "ok {}", "well, {}",
 )  # fmt: skip
+DOUBLED = "every space doubled"
 
 
 def _edges(
@@ -255,13 +256,14 @@ def _edges(
     stage: AgentStage,
     situation: Situation,
 ) -> dict[str, dict[str, float]]:
-    """Per edge of ``EDGES``: the agent recall of the split's queries with it added, and the
-    share of its other queries (out of scope or no agent's) an agent then takes."""
+    """Per edge of ``EDGES`` (and ``DOUBLED``): the agent recall of the split's queries with
+    it added, and the share of its other queries (out of scope or no agent's) an agent then
+    takes."""
     out = {}
-    for edge in EDGES:
+    for edge in (*EDGES, DOUBLED):
         hits = wanted = taken = others = 0
         for text, label in rows:
-            said = edge.format(text)
+            said = text.replace(" ", "  ") if edge == DOUBLED else edge.format(text)
             target = stage.select(router.understand(said), said, situation).target
             want = owner[label] if label != "oos" else None
             if want is None:
