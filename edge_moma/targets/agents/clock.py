@@ -330,7 +330,7 @@ _DATE_Q: Gated = (
     (
         (),
         re.compile(
-            r"^\W*(?:the\s+)?date\W*$|^\W*what(?:'s|\s+is)\s+today\W*$"
+            r"^\W*(?:the\s+)?date\W*$"
             # "what's today again", "so what is today", "today is what" (not "today's special",
             # "what is today in history")
             r"|^\W*(?:so|ok|okay|and|hey)?\W*what(?:'s|s|\s+is)\s+today(?:\s+again)?\W*$"
