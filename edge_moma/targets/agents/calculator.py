@@ -388,7 +388,8 @@ def normalize(text: str, previous: float | None = None) -> str:
         t = re.sub(r"(?<=\d)\s*-\s*(?=\d)", " - ", t)
         t = re.sub(r"\s+-(?=\d)", " -", t)
     for keys, pattern, repl in _REWRITES:
-        for key in keys:  # a loop, not any(): a generator a rewrite costs more than its tests
+        # ``holds_any`` written out: a call a rewrite cost 3 us of a 16 us normalize
+        for key in keys:
             if key in t:
                 t = pattern.sub(repl, t)
                 break
