@@ -477,11 +477,12 @@ def parse(text: str) -> ListRequest | None:
     return request._replace(item=raw[at : at + len(request.item)]) if at >= 0 else request
 
 
-# The cheap tests before the searches of ``_parse`` below: words each pattern cannot match
-# without. "$" matches at the end or before a newline that ends the text.
 # Courtesy at the end is gone before a parse (``without_courtesy``); "now" is not courtesy
-# but says no time: "remind me to call mom now" is "call mom".
+# but says no time: "remind me to call mom now" is "call mom". ("$" matches at the end or
+# before a newline that ends the text.)
 _NOW_END = re.compile(r"[\s,]+now$")
+# The cheap tests before the searches of ``_parse`` below: words each pattern cannot match
+# without.
 _RECALL_KEYS = ("remember", "recall", "mind", "remind", "forget")
 _ADD_SOMEWHERE_KEYS = (*_ADD_KEYS, "remove", "delete")
 
