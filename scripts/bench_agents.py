@@ -265,7 +265,7 @@ def _edges(
         for text, label in rows:
             said = text.replace(" ", "  ") if edge == DOUBLED else edge.format(text)
             target = stage.select(router.understand(said), said, situation).target
-            want = owner[label] if label != "oos" else None
+            want = owner[label]  # None for oos, which is no agent's (the config refuses it)
             if want is None:
                 others += 1
                 taken += target is not None
