@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,8 @@ from http_servers import FaultServer, free_port
 from edge_moma.config import LocalModel, RemoteModel
 from edge_moma.decision import Candidate, Decision
 from edge_moma.errors import AllTargetsFailed, StreamInterrupted, TargetUnavailable
-from edge_moma.targets.backends import Backend, ChatRequest
+from edge_moma.targets.backends import Backend, ChatRequest, Completion
+from edge_moma.targets.backends.base import drain
 from edge_moma.targets.backends.local import LocalBackend
 from edge_moma.targets.breaker import CircuitBreaker
 from edge_moma.targets.executor import Hooks, ResponseStream, execute
@@ -242,21 +243,45 @@ def test_at_most_half_the_deadline_is_held_back_for_a_fallback(
     assert [a.target for a in info.value.attempts] == ["hung", "broken"]
 
 
+class _CancelAtFirstPiece:
+    """The real local model, its request cancelled as soon as the first piece is out: the
+    cancel lands mid-generation however long the model's answer would be (a timer raced
+    the model: one build answered in 14 tokens, 0.2 s, before the timer fired)."""
+
+    def __init__(self, inner: Backend, cancel: threading.Event) -> None:
+        self.name = inner.name
+        self._inner, self._cancel = inner, cancel
+
+    def complete(self, request: ChatRequest) -> Completion:
+        return drain(self.stream(request))
+
+    def stream(self, request: ChatRequest) -> Generator[str, None, Completion]:
+        pieces = self._inner.stream(request)
+        try:
+            first = next(pieces)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        self._cancel.set()
+        yield first
+        return (yield from pieces)
+
+    def close(self) -> None:
+        """The wrapped backend is the fixture's to close."""
+
+
 def test_a_cancelled_generation_is_an_attempt_with_error_cancelled(
     targets: dict[str, Backend],
 ) -> None:
     cancel = threading.Event()
-    long_ask = ({"role": "user", "content": "Count from one to five hundred in words."},)
-    threading.Timer(0.5, cancel.set).start()
+    ask = ({"role": "user", "content": "Count from one to five hundred in words."},)
     r = execute(
         decision("local", "ok"),
-        # Greedy: the model's answer is then always about 120 tokens (3 s), well past
-        # the cancel; sampled at 0.2 it was sometimes 14 tokens, done before it.
-        ChatRequest(long_ask, max_tokens=400, temperature=0.0, cancel=cancel),
-        backend_for(targets),
+        ChatRequest(ask, max_tokens=400, cancel=cancel),
+        backend_for({**targets, "local": _CancelAtFirstPiece(targets["local"], cancel)}),
         deadline_s=120,
     )
     assert r.cancelled and r.target == "local"  # not fallen back to "ok"
+    assert r.attempts[0].completion_tokens == 1  # stopped at the next token
     assert [(a.target, a.error) for a in r.attempts] == [("local", "cancelled")]
 
 
