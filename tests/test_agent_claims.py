@@ -256,6 +256,14 @@ def test_claimed_list_changes_happen(tmp_path: Path, item: str, named: str, verb
         ("add Milk to my shopping list for me please", "add Milk to my shopping list"),
         ("convert 20 c to f, thank you very much", "convert 20 c to f"),
         ("what time is it??", "what time is it"),
+        ("do you know what is today", "what is today"),
+        ("can u tell me what 30% off 279 is", "what 30% off 279 is"),
+        ("hey, could you tell me when is it right now?", "when is it right now"),
+        ("tell me what's on my shopping list", "what's on my shopping list"),
+        # a frame before no question asks for something else
+        ("can you tell me a joke", "can you tell me a joke"),
+        ("do you know my name", "do you know my name"),
+        ("tell me about tokyo", "tell me about tokyo"),
         # what the request is about, not courtesy
         ("remind me to say thanks", "remind me to say thanks"),
         ("text her thank you", "text her thank you"),
@@ -274,7 +282,9 @@ def test_without_courtesy_keeps_the_request(text: str, core: str) -> None:
 
 
 LEADS = ["um", "umm", "uh", "erm", "hmm", "hey", "hey there", "hi", "hello", "yo", "ok",
-         "okay", "alright", "so", "well,", "oh,", "right,", "i wonder"]  # fmt: skip
+         "okay", "alright", "so", "well,", "oh,", "right,", "i wonder", "do you know",
+         "did u know", "can you tell me", "could u tell me", "would you tell me",
+         "will you tell me", "tell me"]  # fmt: skip
 TAILS = ["please", "pls", "plz", "thanks", "thanks a lot", "thanks so much", "thanks in advance",
          "thank you", "thank u", "thank you very much", "thank you so much", "thx", "asap",
          "real quick", "for me", "if you can", "if you could", "if possible"]  # fmt: skip
@@ -376,6 +386,21 @@ def test_courtesy_changes_neither_claim_nor_answer(
 
     run = tmp_path / f"{abs(hash((bare, lead, tail)))}"
     assert answer(said_, run / "said") == answer(bare, run / "bare")
+
+
+@pytest.mark.parametrize(
+    "frame", ["do you know", "do u know", "can you tell me", "could u tell me", "tell me"]
+)
+@pytest.mark.parametrize(
+    ("name", "bare"), [(n, t) for n, t in CERTAIN_REQUESTS if t.startswith(("what", "how"))]
+)
+def test_a_question_frame_changes_no_claim(frame: str, name: str, bare: str) -> None:
+    """A question frame: "do you know what time it is in tokyo" is claimed as "what time is
+    it in tokyo" is, by every agent."""
+    said_ = f"{frame} {bare}"
+    assert CLAIMS[name](said_) == CERTAIN
+    for other, other_claim in CLAIMS.items():
+        assert other_claim(said_) == other_claim(bare), (other, said_)
 
 
 # --- any text ----------------------------------------------------------------------

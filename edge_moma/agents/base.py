@@ -48,6 +48,8 @@ _DIGIT = re.compile(r"\d")
 # claim (``words``) and in the answer (``AgentTurn.request``) alike, so "um what is 7 x 7
 # thanks" is "what is 7 x 7" to every agent. "so", "well", "oh" and "right" are fillers
 # only with a comma ("well, ..."; "well water" is not one) or, for "so", before a question.
+# A question frame before a question is one too: "do you know what is today", "can u tell
+# me what 30% off 279 is" and "tell me when is it right now" ask what the question asks.
 _FILLERS = ("um", "umm", "uh", "uhm", "erm", "hm", "hmm", "hey", "hi", "hello", "yo", "ok",
             "okay", "alright")  # fmt: skip
 _COURTESY = ("please", "pls", "plz", "thanks", "thanks a lot", "thanks so much",
@@ -64,13 +66,20 @@ def _phrases(phrases: tuple[str, ...]) -> str:
 _LEAD = re.compile(
     rf"^(?:(?:{_phrases(_FILLERS)})\b(?:\s+(?:there|assistant)\b)?[\s,!.]*"
     r"|(?:so|well|oh|right)\s*,\s*|so\s+(?=(?:what|when|how|can|could)\b)"
-    r"|i\s+wonder\s+(?=(?:what|when|how|if|whether|where|which)\b))",
+    r"|i\s+wonder\s+(?=(?:what|when|how|if|whether|where|which)\b)"
+    r"|(?:(?:do|did)\s+(?:you|u)\s+know|(?:can|could|would|will)\s+(?:you|u)\s+tell\s+me"
+    r"|tell\s+me)\s+(?=(?:what|when|how|where|which|who|whether|if)\b))",
     re.IGNORECASE,
 )
 _TAIL = re.compile(rf"[\s,]+(?:{_phrases(_COURTESY)})$", re.IGNORECASE)
 # The cheap look before those searches (``words``): a request's first word could begin a
-# filler, its last word end a courtesy, or its last character be a mark or a space.
+# filler or its first two a frame ("i wonder", "can you"), its last word end a courtesy,
+# or its last character be a mark or a space.
 _LEAD_FIRST = frozenset([*_FILLERS, "so", "well", "oh", "right"])
+_LEAD_PAIRS = frozenset(
+    [("i", "wonder"), ("tell", "me")]
+    + [(ask, you) for ask in ("do", "did", "can", "could", "would", "will") for you in ("you", "u")]
+)
 _TAIL_LAST = frozenset(p.rsplit(None, 1)[-1] for p in _COURTESY)
 # Courtesy words after these are what the request is about: "remind me to say thanks",
 # "text her thank you", "add a thank you card" (no courtesy is stripped after them).
@@ -139,11 +148,7 @@ def words(text: str) -> Words:
         t[-1] in "!?."
         or t[-1].isspace()
         or found
-        and (
-            found[0] in _LEAD_FIRST
-            or found[-1] in _TAIL_LAST
-            or (found[0] == "i" and found[1:2] == ["wonder"])
-        )
+        and (found[0] in _LEAD_FIRST or found[-1] in _TAIL_LAST or tuple(found[:2]) in _LEAD_PAIRS)
     ):  # most requests have no courtesy at their edges: a few lookups, not the searches
         t = without_courtesy(t)
         found = _TOKENS.findall(t)
