@@ -165,6 +165,9 @@ def test_offsets_follow_daylight_saving() -> None:
         ("what's the time difference between Sydney and Berlin", CERTAIN),
         ("what's the time difference between a cold and the flu", CANNOT),  # not places
         ("tell me a joke about time zones", CANNOT),  # writing about a subject
+        ("how many time zones does Russia have", CANNOT),  # a fact about a place
+        ("number of time zones in canada", CANNOT),
+        ("what time zone is Russia in", CERTAIN),  # its zone is read
         ("can you tell me the date", CERTAIN),
         ("what is the date for tomorrow", CERTAIN),
         ("tell me the date of my appointment", CANNOT),  # when something happens

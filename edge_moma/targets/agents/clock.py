@@ -256,6 +256,9 @@ _TIME_Q: Gated = (
     ),
 )
 _ZONE_Q = re.compile(r"\btime\s*-?\s*zones?\b")
+# How many zones a place spans is a fact about it, not a zone to read: "how many time
+# zones does Russia have" is the LLM's (the clock said Moscow's).
+_ZONE_COUNT = re.compile(r"\b(?:how\s+many|number\s+of)\s+(?:different\s+)?time\s*-?\s*zones\b")
 # A time zone asked in other words: "what zone is Denver in", "the UTC offset of Tokyo",
 # "Paris offset from GMT" (group "ref": the UTC or GMT named, which is no place asked about).
 # Only a known place makes it one ("which zone is my parking spot in" is not).
@@ -427,6 +430,8 @@ def parse(text: str, intent: str = "", last: Any = None) -> Query | None:
         return None
     at = _clock_time(t)
     zone_q = "zone" in t and _ZONE_Q.search(t)
+    if zone_q and ("many" in t or "number" in t) and _ZONE_COUNT.search(t):
+        return None
     time_q = timeish and search_gated(_TIME_Q, t)
     ahead = ("ahead" in t or "behind" in t) and _AHEAD.search(t)
     wants_places = (
@@ -530,8 +535,9 @@ def claim(text: str) -> float:
     on"), a time difference between things that are not places, a command
     that holds a clock time and two places ("call the Berlin office at 9 am
     Chicago time": a conversion is read only when asked as one), a date
-    written on a thing ("the date on the receipt") or the time somewhere it
-    keeps no clock for ("what time is it on Mars"), and what no
+    written on a thing ("the date on the receipt"), the time somewhere it
+    keeps no clock for ("what time is it on Mars"), how many time zones a
+    place spans, and what no
     built-in agent takes (``not_a_command``): writing about a subject ("a joke
     about time zones"), a question about words ("translate what time is it
     into German"), a question for a reason or a person ("who invented time
