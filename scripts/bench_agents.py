@@ -19,9 +19,10 @@ Reports, for the agents enabled in the config:
   also the requests routed wrongly (for the development set
   ``tests/data/agent_style_dev.jsonl``: the test set's stay unread);
 - ``edges``: the split's figures again with words that ask nothing added at a
-  query's edges (``EDGES``: "thanks", "please", "um", "hello", a question mark...),
-  one addition at a time, and with every space doubled: ``recall`` of the agent
-  queries and ``others_taken``, the share of the other queries an agent takes;
+  query's edges (``EDGES``: "thanks", "please", "um", "hello", a question mark, an
+  assistant's name...), one addition at a time, and with every space doubled:
+  ``recall`` of the agent queries and ``others_taken``, the share of the other
+  queries an agent takes;
 - ``stage_latency_us``: p50/p99 of the agent stage alone per query (session
   lookup, claims, masks and selection, as ``Runtime.route`` runs it), target
   p50 <= 50 µs; ``stage_latency_no_claims_us`` measures the same stage without
@@ -244,7 +245,7 @@ def _median_pass(passes: list[list[int]]) -> list[int]:
 # of the split in turn ("{}" is the query); and, as typed, every space doubled.
 EDGES = (
     "{} please", "{} thanks", "{}, thank you!", "{} thx", "{} pls", "{} for me", "{} asap",
-    "{}?", "um {}", "hey {}", "hello {}", "hey there, {}", "ok {}", "well, {}",
+    "{}?", "um {}", "hey {}", "hello {}", "hey there, {}", "ok {}", "well, {}", "alexa {}",
 )  # fmt: skip
 DOUBLED = "every space doubled"
 

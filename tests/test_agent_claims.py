@@ -264,6 +264,10 @@ def test_claimed_list_changes_happen(tmp_path: Path, item: str, named: str, verb
         ("can you tell me a joke", "can you tell me a joke"),
         ("do you know my name", "do you know my name"),
         ("tell me about tokyo", "tell me about tokyo"),
+        # an assistant's name said first
+        ("alexa, what's nine times seven", "what's nine times seven"),
+        ("hey siri add milk to my shopping list", "add milk to my shopping list"),
+        ("siri", "siri"),
         # what the request is about, not courtesy
         ("remind me to say thanks", "remind me to say thanks"),
         ("text her thank you", "text her thank you"),
@@ -284,7 +288,8 @@ def test_without_courtesy_keeps_the_request(text: str, core: str) -> None:
 LEADS = ["um", "umm", "uh", "erm", "hmm", "hey", "hey there", "hi", "hello", "yo", "ok",
          "okay", "alright", "so", "well,", "oh,", "right,", "i wonder", "do you know",
          "did u know", "can you tell me", "could u tell me", "would you tell me",
-         "will you tell me", "tell me"]  # fmt: skip
+         "will you tell me", "tell me", "alexa", "alexa,", "hey siri", "ok google",
+         "cortana", "bixby", "jarvis", "olly"]  # fmt: skip
 TAILS = ["please", "pls", "plz", "thanks", "thanks a lot", "thanks so much", "thanks in advance",
          "thank you", "thank u", "thank you very much", "thank you so much", "thx", "asap",
          "real quick", "for me", "if you can", "if you could", "if possible"]  # fmt: skip
@@ -352,7 +357,22 @@ CERTAIN_REQUESTS = [
 )
 @given(
     request=st.sampled_from(CERTAIN_REQUESTS),
-    lead=st.sampled_from(["", "um ", "uh, ", "hey ", "hey there, ", "hello ", "ok ", "yo ", "  "]),
+    lead=st.sampled_from(
+        [
+            "",
+            "um ",
+            "uh, ",
+            "hey ",
+            "hey there, ",
+            "hello ",
+            "ok ",
+            "yo ",
+            "  ",
+            "alexa, ",
+            "ok google ",
+            "olly ",
+        ]
+    ),
     tail=st.sampled_from(
         ["", " please", " thanks", ", thank you!", " thx", " for me please", "?", " asap", "\t"]
     ),

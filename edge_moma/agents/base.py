@@ -49,9 +49,11 @@ _DIGIT = re.compile(r"\d")
 # thanks" is "what is 7 x 7" to every agent. "so", "well", "oh" and "right" are fillers
 # only with a comma ("well, ..."; "well water" is not one) or, for "so", before a question.
 # A question frame before a question is one too: "do you know what is today", "can u tell
-# me what 30% off 279 is" and "tell me when is it right now" ask what the question asks.
+# me what 30% off 279 is" and "tell me when is it right now" ask what the question asks;
+# and so is an assistant's name said first ("alexa, what time is it", "ok google ...").
 _FILLERS = ("um", "umm", "uh", "uhm", "erm", "hm", "hmm", "hey", "hi", "hello", "yo", "ok",
-            "okay", "alright")  # fmt: skip
+            "okay", "alright", "alexa", "siri", "google", "cortana", "bixby", "jarvis",
+            "olly")  # fmt: skip
 _COURTESY = ("please", "pls", "plz", "thanks", "thanks a lot", "thanks so much",
              "thanks in advance", "thank you", "thank u", "thank you very much",
              "thank you so much", "thx", "asap", "real quick", "for me", "if you can",
