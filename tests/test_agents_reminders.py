@@ -187,6 +187,11 @@ def test_two_changes_in_one_request(agent: RemindersAgent) -> None:
         ("add the hallway to the vacuum schedule", CANNOT),
         ("add Tom to my contacts", CANNOT),
         ("create a playlist called road trip", CANNOT),
+        ("add this song to my favorites list", CANNOT),  # what a media app plays
+        ("remove this video from my watch list", CANNOT),
+        ("add the current track to my list", CANNOT),
+        ("add milk to my favorites list", CERTAIN),  # a list of the user's own
+        ("add a song to my to do list", CERTAIN),
         ("give me a list of the tallest buildings", CANNOT),
         ("remind Sam about dinner by text", CANNOT),
         ("set a reminder on Dad's phone to take his pills", CANNOT),  # someone else's device

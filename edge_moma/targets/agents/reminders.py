@@ -412,6 +412,12 @@ _TRIM = re.compile(
     re.IGNORECASE,
 )
 _THAT = re.compile(r"^(?:it|them|that|those|this|these|one)$")
+# What a media app is playing or showing ("add this song to my favorites list"): the app's
+# list to change, and nothing the lists agent could write down.
+_PLAYING = re.compile(
+    r"(?:this|that|the\s+current|current)\s+(?:song|track|tune|album|artist|band|video|clip|"
+    r"episode|podcast|movie|film|show|station|channel|photo|picture)"
+)
 _NEED = re.compile(
     r"^(?:we|i)(?:'re|'m|\s+are|\s+am)?\s+(?:need(?:\s+to\s+(?:get|buy))?|want|have\s+to\s+"
     r"(?:get|buy)|(?:all\s+)?out\s+of|ran\s+out\s+of|(?:running\s+)?low\s+on)\s+"
@@ -544,6 +550,8 @@ def _parse(t: str) -> ListRequest | None:
             item = _clean(_NEED.sub("", before.split(",")[-1].strip())) if before else item
         elif action == "add":  # "put on my shopping list i need carrots": the carrots
             item = _clean(_NEED.sub("", item))
+        if _PLAYING.fullmatch(item):
+            return None
         elif action == "remove" and _THAT.match(item) and t[: m.start()].strip(" ,;"):
             # "picked up the eggs, take them off the list": the eggs
             before = t[: m.start()].rstrip(" ,;").split(",")[-1].strip()
@@ -660,7 +668,8 @@ def claim(text: str) -> float:
     general: "the best apps for to do lists"), lists sent elsewhere ("send my
     shopping list to Jo"), reminders for someone else or on someone else's
     device ("set a reminder on Dad's phone"), items sent somewhere
-    that is not a list ("add a filter to this photo"), and what no built-in
+    that is not a list ("add a filter to this photo"), what a media app is
+    playing or showing ("add this song to my favorites list"), and what no built-in
     agent takes (``not_a_command``): writing about a subject ("a poem about my
     to-do list"), questions about words ("how do you say shopping list in
     French"), questions for a reason or a person, and settings ("turn off
