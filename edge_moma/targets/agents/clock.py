@@ -182,7 +182,12 @@ _EVENT: Gated = (
     (("date",), re.compile(r"\bdate\s+of\s+(?:the|my|our|your|a|an)\b")),
     (
         ("time",),
-        re.compile(r"\b(?:good|best|right|bad|better)\s+time\b|\btime\s+(?:for|to)\s+(?!go\b)"),
+        re.compile(
+            r"\b(?:good|best|right|bad|better)\s+time\b|\btime\s+(?:for|to)\s+(?!go\b)"
+            # "the time of the match": an event's, as "the date of the party" is
+            r"|\btime\s+of\s+(?:the|my|our|your|his|her|their|this|that|a|an)\s+"
+            r"(?!(?:day|night|morning|afternoon|evening|week|month|year)\b)"
+        ),
     ),
 )
 # An event's time, a date named or not ("what time does the ferry leave tomorrow", "what
