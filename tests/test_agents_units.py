@@ -150,6 +150,8 @@ def test_tons_of_a_thing_are_no_conversion(text: str) -> None:
         ("how many grams in a cup", CANNOT),  # mass and volume
         ("how much is 100 pounds in dollars", CANNOT),  # money
         ("set the oven to 350 F", CANNOT),  # a device set to a value
+        ("convert this recipe to metric", CANNOT),  # a thing, no unit
+        ("convert my measurements to metric", POSSIBLE),  # the agent asks for them
         ("how many grams of protein in an egg", CANNOT),  # an amount, not a conversion
         ("how many days have i taken off this year", POSSIBLE),
         ("tell me a joke", CANNOT),

@@ -243,6 +243,11 @@ _CONVERT_WORDS = frozenset(
 )  # fmt: skip
 _CONVERT = re.compile(r"\b(?:" + "|".join(_CONVERT_WORDS) + r")\b")
 _NOT_A_UNIT = re.compile(r"\b(?:to|into|in)\s+(?!(?:metric|imperial|us|uk|standard)\b)[a-z]")
+# A thing converted, no unit named: "convert this recipe to metric", "convert my file".
+_A_THING = re.compile(
+    r"\bconvert\s+(?:this|that|these|those|my|our|your)\s+"
+    r"(?!(?:units?|measurements?|numbers?|amounts?|values?|temperatures?|weights?)\b)[a-z]"
+)
 # A conversion into money is not a unit conversion ("100 pounds in dollars").
 _CURRENCY = re.compile(
     r"\b(?:dollars?|bucks|euros?|yen|rupees?|pesos?|francs?|yuan|won|bitcoins?|sterling|"
@@ -445,8 +450,9 @@ def claim(text: str) -> float:
     are in a leap year", where a word before the unit makes it a thing), one
     unit in a question with "to/in/how many" ("convert kilos": the agent asks
     for the rest) or conversion words alone;
-    ``CANNOT`` otherwise: no unit, units of different kinds ("grams in a
-    cup"), a command that sets something to a value ("set the oven to 350 F",
+    ``CANNOT`` otherwise: no unit (a thing converted: "convert this recipe
+    to metric"), units of different kinds ("grams in a cup"), a command that
+    sets something to a value ("set the oven to 350 F",
     "set the thermostat from 68 fahrenheit to 20 celsius": an amount before
     each unit is a change, not a conversion), one unit with
     neither an amount nor "convert" ("how tall is Everest in feet": a fact
@@ -457,7 +463,11 @@ def claim(text: str) -> float:
     """
     t, words_in, _ = words(text)
     if _UNIT_WORDS.isdisjoint(words_in):  # "convert a pdf to word": into something not a unit
-        return CANNOT if _CONVERT_WORDS.isdisjoint(words_in) or _NOT_A_UNIT.search(t) else POSSIBLE
+        return (
+            CANNOT
+            if _CONVERT_WORDS.isdisjoint(words_in) or _NOT_A_UNIT.search(t) or _A_THING.search(t)
+            else POSSIBLE
+        )
     if _CURRENCY.search(t) or not_a_command(t, words_in):
         return CANNOT
     req = parse(t)
