@@ -188,6 +188,9 @@ def test_two_changes_in_one_request(agent: RemindersAgent) -> None:
         ("add Tom to my contacts", CANNOT),
         ("create a playlist called road trip", CANNOT),
         ("add this song to my favorites list", CANNOT),  # what a media app plays
+        ("what do i have to do to get a refund", CANNOT),  # how to, not the to-do list
+        ("what do i need to do for my visa", CANNOT),
+        ("what do i have to do today", CERTAIN),
         ("remove this video from my watch list", CANNOT),
         ("add the current track to my list", CANNOT),
         ("add milk to my favorites list", CERTAIN),  # a list of the user's own

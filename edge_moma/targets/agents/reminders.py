@@ -393,6 +393,10 @@ _WHAT_TO_DO = re.compile(
     r"next\s+week))?$"
     r"|^what(?:'s|\s+is|\s+are)\s+my\s+plans?\s+for\s+(?:the\s+day|today|tomorrow)$"
 )
+_HOW_TO = re.compile(
+    r"\bwhat\s+(?:do|must|should|would)\s+(?:i|we)\s+(?:have\s+|need\s+)?to\s+do\s+"
+    r"(?:to|for|with|about|if|when|so|in\s+order)\b"
+)
 # One of the user's lists named as theirs, and the words of any change to a list.
 _MY_LIST = re.compile(r"\b(?:my|our)\s+(?:" + _LIST_NAMED + ")")
 _CHANGES = re.compile(
@@ -512,6 +516,8 @@ def _parse(t: str) -> ListRequest | None:
         return ListRequest("list", "reminders", "", True)
     if _WHAT_TO_DO.search(t):  # "what do i have to do today": the to-do list answers it
         return ListRequest("list", "todo", "", True)
+    if "to do " in t and _HOW_TO.search(t):
+        return None  # "what do i have to do to get a refund": how to, not the to-do list
     m = _REMOVE_REMINDER.search(t) if "reminder" in t else None
     if m:
         return ListRequest("remove", "reminders", _clean(m.group("item")), True)
