@@ -189,6 +189,8 @@ def test_two_changes_in_one_request(agent: RemindersAgent) -> None:
         ("create a playlist called road trip", CANNOT),
         ("add this song to my favorites list", CANNOT),  # what a media app plays
         ("what do i have to do to get a refund", CANNOT),  # how to, not the to-do list
+        ("add a stop at the gas station", CANNOT),  # a route's, no list named
+        ("add a stop at the bank to my to do list", CERTAIN),
         ("what do i need to do for my visa", CANNOT),
         ("what do i have to do today", CERTAIN),
         ("remove this video from my watch list", CANNOT),

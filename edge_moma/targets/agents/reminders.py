@@ -166,6 +166,8 @@ _ADD = re.compile(
 _ADD_ALONE = re.compile(
     rf"^{_POLITE}(?:add|put|stick|throw|pop|include|jot\s+down|write\s+down|tack\s+on)\s+(?P<item>.+)$"
 )
+# A stop on a route, no list named: "add a stop at the gas station" is for navigation.
+_A_STOP = re.compile(r"(?:a|another|one\s+more)\s+(?:stop|waypoint|detour|pit\s+stop)\b")
 # An item sent somewhere no list is named: "add Tom to my contacts", "add the hallway to
 # tomorrow's cleaning".
 _ADD_SOMEWHERE = re.compile(
@@ -581,7 +583,7 @@ def _parse(t: str) -> ListRequest | None:
     if m and len(m.group("item").split()) <= 4:
         return _groceries("add", m.group("item"))
     m = _ADD_ALONE.match(t)
-    if m:
+    if m and not _A_STOP.match(m.group("item")):
         return ListRequest("add", None, _clean(m.group("item")), False)
     if "reminder " in t and not _VOCABULARY.search(_SENT_REMINDER.sub("", t)):
         return None  # only a reminder someone sends: "cancel the reminder email"
