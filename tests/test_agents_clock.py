@@ -44,6 +44,8 @@ def clock() -> ClockAgent:
         ),
         ("days between march 1 and june 1, 2024", "date", "There are 92 days between"),
         ("how many days until christmas", "date", "There are 299 days between"),
+        ("how many weeks until christmas", "", "There are 42 weeks and 5 days (299 days) between"),
+        ("weeks left until new year", "", "There are 43 weeks and 5 days (306 days) between"),
         ("what month is it", "date", "Today is Friday, March 1, 2024."),
         ("what month are we in", "", "Today is Friday, March 1, 2024."),
         ("is today the 15th", "", "Today is Friday, March 1, 2024."),
@@ -155,6 +157,7 @@ def test_offsets_follow_daylight_saving() -> None:
         ("what time zone is Denver in", CERTAIN),
         ("what's today's date", CERTAIN),
         ("how many days until christmas", CERTAIN),
+        ("how many weeks until christmas", CERTAIN),
         ("what time is it in Springfield", POSSIBLE),  # a place it does not know
         ("how many days since my birthday", POSSIBLE),  # a date it cannot read
         ("what time does the pharmacy close", CANNOT),  # when something happens

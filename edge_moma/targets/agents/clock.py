@@ -273,9 +273,9 @@ _ZONE_OTHER = re.compile(
 )
 _MINE = re.compile(r"\b(?:am\s+i|are\s+we|my|our|this\s+device|here|local)\b")
 _BETWEEN_Q = re.compile(
-    r"\bdays?\s+(?:are\s+)?(?:left\s+)?(?:between|until|till|til|before|since|to\s+go|"
-    r"from(?!\s+(?:now|today)))\b"
-    r"|\bhow\s+many\s+(?:more\s+)?days\b|\bcount\s+(?:the\s+)?days\b"
+    r"\b(?:days?|weeks?)\s+(?:are\s+)?(?:left\s+)?(?:between|until|till|til|before|since|"
+    r"to\s+go|from(?!\s+(?:now|today)))\b"
+    r"|\bhow\s+many\s+(?:more\s+)?(?:days|weeks)\b|\bcount\s+(?:the\s+)?days\b"
 )
 # "the date on the receipt", "the date today on the Mayan calendar": a date written on a
 # thing or kept by something else, not today's.
@@ -458,7 +458,7 @@ def parse(text: str, intent: str = "", last: Any = None) -> Query | None:
         return None  # "what time do shops close on Sunday" (but "what day is christmas")
     if ahead and not places and not timeish:
         return None  # "how far ahead is the exit": no places, no time
-    if "day" in t and _BETWEEN_Q.search(t):
+    if ("day" in t or "week" in t) and _BETWEEN_Q.search(t):
         dates = parse_dates(t, date(2000, 1, 1))
         need = 1 if re.search(r"\b(?:until|till|til|before|since|to go|left)\b", t) else 2
         return Query("between", places, None, len(dates) >= need)
@@ -769,10 +769,19 @@ class ClockAgent:
             )
         a, b = dates[0], dates[1]
         days = abs((b - a).days)
+        data: dict[str, object] = {"from": a.isoformat(), "to": b.isoformat(), "days": days}
+        count = f"{days} days"
+        if re.search(r"\bweeks?\b", text):  # "how many weeks until christmas"
+            weeks, rest = divmod(days, 7)
+            data["weeks"] = round(days / 7, 2)
+            count = f"{weeks} week{'s' * (weeks != 1)}" + f" and {rest} day{'s' * (rest != 1)}" * (
+                rest > 0
+            )
+            count += f" ({days} days)"
         return AgentReply(
-            reply=f"There are {days} days between {_day(a)} and {_day(b)}.",
+            reply=f"There are {count} between {_day(a)} and {_day(b)}.",
             slots={"kind": "between"},
-            data={"from": a.isoformat(), "to": b.isoformat(), "days": days},
+            data=data,
         )
 
 
