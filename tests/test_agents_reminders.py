@@ -154,6 +154,9 @@ def test_named_lists_are_created_filled_read_and_emptied(agent: RemindersAgent) 
         ("make sure bread gets added to my shopping list", "shopping", "bread"),
         ("will you make sure that mopping is on my to do list", "todo", "mopping"),
         ("i need oranges on my shopping list", "shopping", "oranges"),
+        # typed as a note
+        ("new to do: book dentist", "todo", "book dentist"),
+        ("task: email Bob the slides", "todo", "email Bob the slides"),
     ],
 )
 def test_adds_spoken_phrasings(agent: RemindersAgent, text: str, list_name: str, item: str):

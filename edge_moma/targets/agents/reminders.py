@@ -395,6 +395,9 @@ _WHAT_TO_DO = re.compile(
     r"next\s+week))?$"
     r"|^what(?:'s|\s+is|\s+are)\s+my\s+plans?\s+for\s+(?:the\s+day|today|tomorrow)$"
 )
+_TODO_NOTE = re.compile(
+    r"^(?:(?:new|another|add(?:\s+a)?)\s+)?(?:to[- ]?do|todo|task)\s*:\s*(?P<item>\S.*)$"
+)
 _HOW_TO = re.compile(
     r"\bwhat\s+(?:do|must|should|would)\s+(?:i|we)\s+(?:have\s+|need\s+)?to\s+do\s+"
     r"(?:to|for|with|about|if|when|so|in\s+order)\b"
@@ -520,6 +523,9 @@ def _parse(t: str) -> ListRequest | None:
         return ListRequest("list", "todo", "", True)
     if "to do " in t and _HOW_TO.search(t):
         return None  # "what do i have to do to get a refund": how to, not the to-do list
+    m = _TODO_NOTE.match(t) if ":" in t else None
+    if m:  # "new to do: book dentist", typed as a note
+        return ListRequest("add", "todo", _clean(m.group("item")), True)
     m = _REMOVE_REMINDER.search(t) if "reminder" in t else None
     if m:
         return ListRequest("remove", "reminders", _clean(m.group("item")), True)
