@@ -195,6 +195,8 @@ def test_claim_says_how_surely_it_reads_a_calculation(text: str, expected: float
         ("split 120 into 4 equal parts", 30),
         ("what do 3 and 4 add up to", 7),
         ("what's 14 add 9", 23),
+        ("what's the remainder of 17 divided by 5", 2),  # not 3.4
+        ("what is the remainder when seventeen is divided by five", 2),
     ],
 )
 def test_answers_spoken_phrasings(text: str, expected: float) -> None:

@@ -154,6 +154,14 @@ _REWRITES: list[_Rewrite] = [
         r"(\1/\2)",
     ),
     (("multiply",), re.compile(rf"\bmultiply\s+({NUM})\s+(?:by|and|with|times)\s+"), r"\1*"),
+    (  # "the remainder of 17 divided by 5" is 17 mod 5, not 17 / 5
+        ("remainder",),
+        re.compile(
+            rf"\b(?:the\s+)?remainder\s+(?:of|when|if)\s+({NUM})\s+(?:is\s+)?divided\s+by\s+"
+            rf"({NUM})"
+        ),
+        r"\1 mod \2",
+    ),
     (  # "what's 4 into 20": how many times 4 goes into 20 (not "cut 12 into 3 pieces")
         ("into",),
         re.compile(rf"\b(?:what's|whats|what\s+is|how\s+much\s+is)\s+({NUM})\s+into\s+({NUM})\b"),
