@@ -87,6 +87,10 @@ def test_follow_ups_reuse_the_last_conversion() -> None:
         ("how many square feet in an acre", 43560, "square foot"),
         ("how many acres are in a hectare", 2.4710538, "acre"),
         ("how many sq ft is 50 m2", 538.1955208, "square foot"),
+        ("what's 6 foot 2 in cm", 187.96, "centimeter"),  # feet and inches, one length
+        ("convert 5 ft 10 in to cm", 177.8, "centimeter"),
+        ("five feet and three inches in meters", 1.6002, "meter"),
+        ("10 feet 2 meters", 3.048, "meter"),  # a length in meters is no inches
     ],
 )
 def test_answers_spoken_phrasings(text: str, expected: float, unit: str) -> None:

@@ -346,6 +346,19 @@ def _qualified(between: list[str]) -> bool:
     )
 
 
+# Feet and inches said together ("6 foot 2", "5 ft 10 in to cm", "5 feet and 3 inches"):
+# an "in" after the inches is their unit only when "in", "to" or "into" follows it.
+_FEET_INCHES = re.compile(
+    r"\b(\d+)\s*(?:foot|feet|ft)\s*,?\s*(?:and\s+)?(\d+(?:\.\d+)?)"
+    r"(?!\s*(?:meters?|metres?|m|cm|mm|km|yards?|yd|miles?|mi)\b)"
+    r"(?:\s*(?:inches|inch|in)\b(?=\s+(?:in|to|into)\b)|\s*(?:inches|inch)\b)?"
+)
+
+
+def _in_inches(m: re.Match[str]) -> str:
+    return f"{int(m.group(1)) * 12 + float(m.group(2)):g} inches"
+
+
 def parse(text: str) -> Request:
     """The value, source and target units named in ``text`` (each may be missing)."""
     t = words_to_numbers(text.lower().replace("’", "'"))
@@ -358,6 +371,8 @@ def parse(text: str) -> Request:
         t = _BELOW_ZERO.sub(r"-\1", t)
     t = re.sub(r"\b(?:a|an)\s+(?=[a-z])", "1 ", t)
     t = without_thousands_separators(t)
+    if "f" in t:  # "6 foot 2 in cm": a height in feet and inches is one length
+        t = _FEET_INCHES.sub(_in_inches, t)
     found: list[tuple[int, int, str]] = []
     longs = list(_LONG_RE.finditer(t))
     for m, g in [(m, 2) for m in _SHORT_RE.finditer(t)] + [
