@@ -197,6 +197,9 @@ def test_claim_says_how_surely_it_reads_a_calculation(text: str, expected: float
         ("what's 14 add 9", 23),
         ("what's the remainder of 17 divided by 5", 2),  # not 3.4
         ("what is the remainder when seventeen is divided by five", 2),
+        ("add 15 percent to 80", 92),
+        ("what's 8 percent tax on 45 dollars", 3.6),  # the tax, as a tip is the tip
+        ("what's 18 out of 24 as a percentage", 75),
     ],
 )
 def test_answers_spoken_phrasings(text: str, expected: float) -> None:

@@ -61,6 +61,11 @@ _REWRITES: list[_Rewrite] = [
     (_PERCENT, re.compile(rf"\bwhat{_PCT}\s+of\s+({NUM})\s+is\s+({NUM})"), r"((\2/\1)*100)"),
     (_PERCENT, re.compile(rf"({NUM})\s+is\s+what{_PCT}\s+of\s+({NUM})"), r"((\1/\2)*100)"),
     (_PERCENT, re.compile(rf"({NUM})\s+as\s+an?{_PCT}\s+of\s+({NUM})"), r"((\1/\2)*100)"),
+    (  # "18 out of 24 as a percentage"
+        _PERCENT,
+        re.compile(rf"({NUM})\s+(?:out\s+of|of)\s+({NUM})\s+(?:as|in)\s+(?:an?\s+)?{_PCT}"),
+        r"((\1/\2)*100)",
+    ),
     (
         _PERCENT,
         re.compile(rf"\bwhat{_PCT}\s+is\s+({NUM})\s+(?:of|out\s+of)\s+({NUM})"),
@@ -71,6 +76,7 @@ _REWRITES: list[_Rewrite] = [
         re.compile(rf"\b(?:increase|raise|add)\s+({NUM})\s+(?:by|plus)\s+({NUM}){_PCT}"),
         r"(\1*(1+\2/100))",
     ),
+    (_PERCENT, re.compile(rf"\badd\s+({NUM}){_PCT}\s+to\s+({NUM})"), r"(\2*(1+\1/100))"),
     (
         _PERCENT,
         re.compile(rf"\b(?:decrease|reduce|lower|cut|discount)\s+({NUM})\s+by\s+({NUM}){_PCT}"),
@@ -88,7 +94,14 @@ _REWRITES: list[_Rewrite] = [
     ),
     (_PERCENT, re.compile(rf"({NUM}){_PCT}\s+off\s+(?:of\s+)?({NUM})"), r"(\2*(1-\1/100))"),
     (_PERCENT, re.compile(rf"\btip\s+of\s+({NUM}){_PCT}\s+on\s+"), r"(\1/100)*"),
-    (_PERCENT, re.compile(rf"({NUM}){_PCT}\s+(?:tip\s+)?(?:of|on)\s+"), r"(\1/100)*"),
+    (  # "a 15 percent tip on 60", "8 percent tax on 45": the tip's or the tax's amount
+        _PERCENT,
+        re.compile(
+            rf"({NUM}){_PCT}\s+(?:(?:tip|tax|sales\s+tax|vat|interest|commission|fee)\s+)?"
+            r"(?:of|on)\s+"
+        ),
+        r"(\1/100)*",
+    ),
     (_PERCENT, re.compile(rf"({NUM}){_PCT}"), r"(\1/100)"),
     (
         ("average", "mean"),
