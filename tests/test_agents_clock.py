@@ -175,6 +175,8 @@ def test_offsets_follow_daylight_saving() -> None:
         ("what is the date for tomorrow", CERTAIN),
         ("tell me the date of my appointment", CANNOT),  # when something happens
         ("what's the time of the match tonight", CANNOT),  # an event's time
+        ("is the train on time", CANNOT),  # punctual, not the time
+        ("will i be on time", CANNOT),
         ("what is the time of the day", POSSIBLE),
         ("what time do shops close in Madrid on Sunday", CANNOT),
         ("how far ahead is the exit", CANNOT),  # no places, no time

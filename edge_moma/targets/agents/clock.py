@@ -376,8 +376,9 @@ _PART_OF_DAY_Q = re.compile(
 _WHEN_NOW = re.compile(
     r"^\W*when\s+is\s+it\s+(?:right\s+)?(?:now|currently|at\s+the\s+moment|presently)\W*$"
 )
-# "We're out of time", "running out of time": no question for the clock.
-_OUT_OF_TIME = re.compile(r"\bout\s+of\s+time\b")
+# "We're out of time", "running out of time", "is the train on time" (punctual): no
+# question for the clock.
+_OUT_OF_TIME = re.compile(r"\bout\s+of\s+time\b|\bon\s+time\b")
 # The hours each part of the day spans (from, to), to say yes or no: "late" and "early"
 # are left to the time alone.
 _PARTS = {
@@ -421,7 +422,7 @@ def parse(text: str, intent: str = "", last: Any = None) -> Query | None:
             return Query("time", places, None, bool(places), part)
     if "when" in t and _WHEN_NOW.match(t):
         return Query("time", (), None, True)
-    if "out of time" in t and _OUT_OF_TIME.search(t):
+    if ("out of time" in t or "on time" in t) and _OUT_OF_TIME.search(t):
         return None
     date_q = dayish and search_gated(_DATE_Q, t)
     zone_other = ("zone" in t or "offset" in t) and _ZONE_OTHER.search(t)
