@@ -362,9 +362,11 @@ def fail_writes(pid: int, seconds: float, faults: list[dict[str, Any]]) -> None:
 
 def long_generations(sock: str, record: Record) -> list[threading.Thread]:
     """Two long local generations (whole and streamed) in flight when SIGTERM comes."""
-    # Greedy: SmolLM2's story then runs to max_tokens (several seconds) every time;
-    # sampled at 1.0 it sometimes ended in 30 tokens, before SIGTERM came.
-    body = chat("Tell me a very long story.", "smollm2-135m", max_tokens=400, temperature=0.0)
+    # Greedy: SmolLM2's story then runs to max_tokens every time (sampled at 1.0 it
+    # sometimes ended in 30 tokens, before SIGTERM came). 1,200 tokens take 10 s or more,
+    # well past SIGTERM and the grace period after it: 400 took about 3.5 s on a faster
+    # machine, and the one generated first sometimes finished within the grace.
+    body = chat("Tell me a very long story.", "smollm2-135m", max_tokens=1200, temperature=0.0)
 
     def whole() -> None:
         t0 = time.perf_counter()
