@@ -775,9 +775,9 @@ class ClockAgent:
         if re.search(r"\bweeks?\b", text):  # "how many weeks until christmas"
             weeks, rest = divmod(days, 7)
             data["weeks"] = round(days / 7, 2)
-            count = f"{weeks} week{'s' * (weeks != 1)}" + f" and {rest} day{'s' * (rest != 1)}" * (
-                rest > 0
-            )
+            count = f"{weeks} week{'s' * (weeks != 1)}"
+            if rest:
+                count += f" and {rest} day{'s' * (rest != 1)}"
             count += f" ({days} days)"
         return AgentReply(
             reply=f"There are {count} between {_day(a)} and {_day(b)}.",
