@@ -147,6 +147,12 @@ def test_replies_clearly_to_bad_input() -> None:
         ("what's the difference between mean and median", CANNOT),  # no numbers: no sum
         ("split the bill with Sam", POSSIBLE),  # maths words, no numbers: it asks
         ("please provide the square root of 36", CERTAIN),
+        # algebra and comparisons: maths it cannot work out, the LLM's
+        ("solve x plus 3 equals 7", CANNOT),
+        ("what's the derivative of x squared", CANNOT),
+        ("can you factor x squared plus 4 x plus 4", CANNOT),
+        ("what's bigger 3/4 or 2/3", CANNOT),
+        ("what is 9x9", CERTAIN),  # an x between numbers is a product
     ],
 )
 def test_claim_says_how_surely_it_reads_a_calculation(text: str, expected: float) -> None:
@@ -200,6 +206,8 @@ def test_claim_says_how_surely_it_reads_a_calculation(text: str, expected: float
         ("add 15 percent to 80", 92),
         ("what's 8 percent tax on 45 dollars", 3.6),  # the tax, as a tip is the tip
         ("what's 18 out of 24 as a percentage", 75),
+        ("what's the square of 12", 144),  # not 12
+        ("what's the cube of 3", 27),
     ],
 )
 def test_answers_spoken_phrasings(text: str, expected: float) -> None:

@@ -188,6 +188,8 @@ _REWRITES: list[_Rewrite] = [
         re.compile(rf"\bfactorial\s+(?:of\s+)?({NUM})|({NUM})\s*factorial\b"),
         r" fact \1\2 ",
     ),
+    (("square",), re.compile(rf"\b(?:the\s+)?square\s+of\s+({NUM})"), r"(\1^2)"),  # not 12
+    (("cube",), re.compile(rf"\b(?:the\s+)?cube\s+of\s+({NUM})"), r"(\1^3)"),
     (("sqrt", "root"), re.compile(r"\b(?:the\s+)?square\s+root\s+of\b|\bsqrt\b"), " sqrt "),
     (("cbrt", "root"), re.compile(r"\b(?:the\s+)?cube\s+root\s+of\b|\bcbrt\b"), " cbrt "),
     (  # "2 to the 5th", "8 to the third power"
@@ -277,6 +279,10 @@ _CLOCK_TIME = re.compile(
     r"(?:noon|midnight)\b"
 )
 _BARE_BY = re.compile(r"\d\s+by\s+[\d(]")
+# A letter left among the operands after the rewrites ("9 x 9" is a product by then): an
+# unknown, so algebra.
+_VARIABLES = frozenset(["x", "y", "z", "n"])
+_WHICH_IS_MORE = re.compile(r"\b(?:bigger|smaller|larger|greater|higher|lower|more|less)\b")
 _BY_VERB = re.compile(r"\b(?:divide|multiply|increase|decrease|reduce|raise|lower|cut|discount)\b")
 
 
@@ -314,14 +320,20 @@ def claim(text: str) -> float:
     "square" ("how many square feet is my apartment"), a clock time among the
     numbers ("set the lights to 10 percent at 11 pm": a time, no operand),
     symbols inside a name with no maths word in the request ("a 50/50
-    raffle", "20/20 vision", "8 x 10 photo prints"), and what
+    raffle", "20/20 vision", "8 x 10 photo prints"), algebra and comparisons
+    it cannot work out ("solve x plus 3 equals 7", "what's bigger 3/4 or
+    2/3": the LLM's, rather than a question back), and what
     no built-in agent takes (``not_a_command``): writing about a subject, a
     question about words ("what does 24 7 mean"), a question for a reason or a
     person ("why can't you divide by zero") or settings.
     """
     t, words_in, digits = words(text)
     if not digits and words_in.isdisjoint(_NUMBER_WORDS):
-        if _nothing_to_work_out(t, words_in) or not_a_command(t, words_in):
+        if (
+            _nothing_to_work_out(t, words_in)
+            or not_a_command(t, words_in)
+            or not _VARIABLES.isdisjoint(words_in)  # "the derivative of x squared": algebra
+        ):
             return CANNOT  # the cheap gate first: most requests stop here
         return POSSIBLE
     if not_a_command(t, words_in) or (
@@ -346,10 +358,14 @@ def claim(text: str) -> float:
             if _nothing_to_work_out(t, words_in) or ("how" in words_in and _HOW_TO.match(t))
             else POSSIBLE
         )
+    if not _VARIABLES.isdisjoint(unknown) or (" or " in t and _WHICH_IS_MORE.search(t)):
+        # algebra ("solve x plus 3 equals 7", "the derivative of x squared") or a comparison
+        # ("what's bigger 3/4 or 2/3"): maths, but none it can work out; the LLM's
+        return CANNOT
     try:
         _Parser(tokens).parse()
-    except CalculationError:  # maths it cannot finish ("the derivative of x squared") is
-        return POSSIBLE  # still maths: the intent router decides
+    except CalculationError:  # other maths it cannot finish ("1 million twelve hundred
+        return POSSIBLE  # divided by 400 thousand") is still maths: the intent router decides
     if (
         unknown
         and not _MATH_WORDS.issuperset(unknown)
