@@ -547,10 +547,13 @@ def test_storable_text_is_always_utf8_and_unchanged_when_it_already_was() -> Non
 
 def test_no_feedback_text_stops_the_writer_or_loses_a_decision(tmp_path: Path) -> None:
     """Property: whatever text a feedback carries (lone surrogates, NUL, any plane), it is
-    stored, and the decisions around it are all written."""
-    from hypothesis import HealthCheck, given
+    stored, or, for a note that is not valid Unicode, refused with an error before the
+    queue (see the test above); the decisions around it are all written."""
+    from hypothesis import HealthCheck, example, given
     from hypothesis import settings as hypothesis_settings
     from hypothesis import strategies as st
+
+    from edge_moma.untrusted import is_unicode
 
     any_text = st.text(st.characters(exclude_categories=()), max_size=40)
     runs = iter(range(1_000_000))
@@ -559,17 +562,25 @@ def test_no_feedback_text_stops_the_writer_or_loses_a_decision(tmp_path: Path) -
         max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
     )
     @given(st.lists(st.tuples(any_text, st.none() | any_text), min_size=1, max_size=6))
+    @example(feedback=[("", "\ud800"), ("\ud800", None)])  # found by this test
     def check(feedback: list[tuple[str, str | None]]) -> None:
         work = tmp_path / str(next(runs))
         work.mkdir()
         log = DecisionLog(settings(work))
+        stored = 0
         for i, (decision_id, note) in enumerate(feedback):
             log(make_record(i))
-            log.add_feedback(Feedback(decision_id or "x", score=0.5, note=note))
+            given_ = Feedback(decision_id or "x", score=0.5, note=note)
+            if note is not None and not is_unicode(note):
+                with pytest.raises(RequestError, match="note must be text"):
+                    log.add_feedback(given_)
+            else:
+                log.add_feedback(given_)
+                stored += 1
         log.close()
         assert log.restarts == 0 and log.dropped == 0 and log.dropped_other == 0
         assert count(work / "decisions.db") == len(feedback)
-        assert count(work / "decisions.db", "feedback") == len(feedback)
+        assert count(work / "decisions.db", "feedback") == stored
 
     check()
 
