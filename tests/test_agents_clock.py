@@ -45,6 +45,12 @@ def clock() -> ClockAgent:
         ("days between march 1 and june 1, 2024", "date", "There are 92 days between"),
         ("how many days until christmas", "date", "There are 299 days between"),
         ("how many weeks until christmas", "", "There are 42 weeks and 5 days (299 days) between"),
+        # another moment's time, and how long until a clock time
+        ("what time will it be in 3 hours", "", "In 3 hours it will be 6:30 PM on Friday"),
+        ("what time will it be in tokyo in half an hour", "", "In 30 minutes it will be 1:00 AM"),
+        ("what time was it 2 hours ago", "", "2 hours ago it was 1:30 PM on Friday"),
+        ("how much time until 5 pm", "", "1 hour 30 minutes until 5:00 PM (it's 3:30 PM now)."),
+        ("how long until midnight", "", "8 hours 30 minutes until 12:00 AM"),
         ("weeks left until new year", "", "There are 43 weeks and 5 days (306 days) between"),
         ("what month is it", "date", "Today is Friday, March 1, 2024."),
         ("what month are we in", "", "Today is Friday, March 1, 2024."),
@@ -176,6 +182,9 @@ def test_offsets_follow_daylight_saving() -> None:
         ("tell me the date of my appointment", CANNOT),  # when something happens
         ("what's the time of the match tonight", CANNOT),  # an event's time
         ("is the train on time", CANNOT),  # punctual, not the time
+        ("how long until my flight at 5 pm", CANNOT),  # when something happens
+        ("how many hours until 5 pm", CERTAIN),
+        ("what time will it be in 3 hours", CERTAIN),
         ("will i be on time", CANNOT),
         ("what is the time of the day", POSSIBLE),
         ("what time do shops close in Madrid on Sunday", CANNOT),

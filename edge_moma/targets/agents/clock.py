@@ -137,7 +137,7 @@ def parse_dates(text: str, today: date) -> list[date]:
 
 # --- reading a request -------------------------------------------------------------
 
-Kind = str  # "time" | "timezone" | "date" | "between" | "offset" | "convert"
+Kind = str  # "time" | "timezone" | "date" | "between" | "offset" | "convert" | "until"
 _WEEKDAY = "|".join(_WEEKDAYS)
 # The clock's own words ("today" or "this week" alone do not make a clock question).
 _VOCABULARY = re.compile(
@@ -376,6 +376,19 @@ _PART_OF_DAY_Q = re.compile(
 _WHEN_NOW = re.compile(
     r"^\W*when\s+is\s+it\s+(?:right\s+)?(?:now|currently|at\s+the\s+moment|presently)\W*$"
 )
+# The time some hours or minutes from now or ago: "what time will it be in 3 hours", "in
+# an hour", "2 hours from now", "what time was it 2 hours ago" (group "ago").
+_LATER = re.compile(
+    r"\b(?:in|after)\s+(\d+(?:\.\d+)?|an?)\s+(hours?|minutes?|mins?)\b(?!\s+ago)"
+    r"|\b(\d+(?:\.\d+)?|an?)\s+(hours?|minutes?|mins?)\s+(?:from\s+now|(?P<ago>ago))\b"
+)
+# "how long until my flight": when something happens, not a clock time or a date.
+_HOW_LONG_UNTIL = re.compile(r"\bhow\s+(?:long|much\s+(?:longer|time))\s+(?:\w+\s+)*?until\b")
+# How long until a clock time: "how long until 5 pm", "how much time until midnight".
+_UNTIL = re.compile(
+    r"\bhow\s+(?:long|much\s+(?:longer|time)|many\s+(?:more\s+)?(?:hours|minutes))\b.*?"
+    r"\b(?:until|till|til|before)\s+(?:it'?s\s+|it\s+is\s+)?(?:\d|noon|midday|midnight)"
+)
 # "We're out of time", "running out of time", "is the train on time" (punctual): no
 # question for the clock.
 _OUT_OF_TIME = re.compile(r"\bout\s+of\s+time\b|\bon\s+time\b")
@@ -435,6 +448,12 @@ def parse(text: str, intent: str = "", last: Any = None) -> Query | None:
     if not date_q and not _VOCABULARY.search(t):
         return None
     at = _clock_time(t)
+    if "how" in t and ("until" in t or "till" in t or "before" in t):
+        if at is not None and _UNTIL.search(t):
+            places = tuple(find_places(t))
+            return Query("until", places[:1], at, len(places) <= 1)
+        if _HOW_LONG_UNTIL.search(t) and not parse_dates(t, date(2000, 1, 1)):
+            return None  # "how long until my flight" (but "how long until christmas")
     zone_q = "zone" in t and _ZONE_Q.search(t)
     if zone_q and ("many" in t or "number" in t) and _ZONE_COUNT.search(t):
         return None
@@ -608,6 +627,17 @@ class ClockAgent:
                 return self._offset(text, now, query.places, turn.slots)
             if query.kind == "convert":
                 return self._convert(text, now, query)
+            if query.kind == "until":
+                return self._until(now, query)
+            shift = _LATER.search(text) if query.kind == "time" else None
+            if shift is not None:  # "what time will it be in 3 hours", "2 hours ago"
+                amount, unit = shift.group(1) or shift.group(3), shift.group(2) or shift.group(4)
+                count = 1.0 if amount in ("a", "an") else float(amount)
+                minutes = count * (60 if unit.startswith("hour") else 1)
+                said = _hours(minutes / 60)
+                if shift.group("ago"):
+                    return self._time(now - timedelta(minutes=minutes), query, f"{said} ago", "was")
+                return self._time(now + timedelta(minutes=minutes), query, f"in {said}")
             return self._time(now, query)
         except TimeZoneDataMissing as exc:
             return AgentReply(
@@ -615,8 +645,13 @@ class ClockAgent:
                 data={"error": "tzdata_missing", "local_time": now.isoformat()},
             )
 
-    def _time(self, now: datetime, query: Query) -> AgentReply:
+    def _time(
+        self, now: datetime, query: Query, later: str = "", verb: str = "will be"
+    ) -> AgentReply:
+        """The time now, or ``later`` ("in 3 hours", "2 hours ago") when ``now`` has been
+        moved by it."""
         kind = query.kind
+        it_is = f"{later[0].upper()}{later[1:]} it {verb}" if later else "It's"
         if not query.places:
             if kind == "timezone":
                 name = now.tzname() or _offset(now)
@@ -633,7 +668,7 @@ class ClockAgent:
                     data={"tzname": name, "utc_offset": _offset(now)},
                 )
             return AgentReply(
-                reply=f"It's {_clock(now)} on {_day(now.date())}.",
+                reply=f"{it_is} {_clock(now)} on {_day(now.date())}.",
                 slots={"kind": "time"},
                 data={"time": now.isoformat(), "zone": "local"},
             )
@@ -648,10 +683,10 @@ class ClockAgent:
         if kind == "timezone":
             reply = f"{_place(label)} is on {key} ({there.tzname()}, {_offset(there)} now)."
         else:
-            reply = f"It's {_clock(there)} on {there:%A} in {_place(label)} ({there.tzname()})."
+            reply = f"{it_is} {_clock(there)} on {there:%A} in {_place(label)} ({there.tzname()})."
             kind = "time"
             asked = "night" if query.part == "nighttime" else query.part
-            if asked in _PARTS:  # "is it morning in Tokyo": yes or no, then the time
+            if asked in _PARTS and not later:  # "is it morning in Tokyo": yes or no, then the time
                 part = _part_of_day(there.hour)
                 start, end = _PARTS[asked]
                 yes = part == asked or (asked == "daytime" and start <= there.hour < end)
@@ -661,6 +696,23 @@ class ClockAgent:
                 )
                 data["part_of_day"] = part
         return AgentReply(reply=reply, slots={"kind": kind}, data=data)
+
+    def _until(self, now: datetime, query: Query) -> AgentReply:
+        """How long until the next time the clock (here, or in the place named) shows
+        ``query.at``."""
+        here = now.astimezone(zone(query.places[0].zone)) if query.places else now
+        hour, minute = query.at or (0, 0)
+        then = here.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        if then <= here:
+            then += timedelta(days=1)
+        minutes = round((then - here).total_seconds() / 60)
+        where = f" in {_place(query.places[0].label)}" if query.places else ""
+        return AgentReply(
+            reply=f"{_hours(minutes / 60) or '0 minutes'} until {_clock(then)}{where} "
+            f"(it's {_clock(here)} now).",
+            slots={"kind": "until"},
+            data={"until": then.isoformat(), "minutes": minutes, "time": here.isoformat()},
+        )
 
     def _offset(
         self, text: str, now: datetime, places: tuple[Place, ...], slots: Any
