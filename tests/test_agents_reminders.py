@@ -168,6 +168,22 @@ def test_adds_spoken_phrasings(agent: RemindersAgent, text: str, list_name: str,
     )
 
 
+def test_things_listed_in_one_add_are_entries_of_their_own(agent: RemindersAgent) -> None:
+    """ "eggs, milk and bread" used to be one entry, which removing the bread took whole."""
+    added = agent.handle(turn("add eggs, milk and bread to my shopping list", ""))
+    assert added.reply == 'Added "eggs", "milk" and "bread" to your shopping list.'
+    assert [i["text"] for i in added.data["items"]] == ["eggs", "milk", "bread"]
+    again = agent.handle(turn("put milk, butter, and jam on the shopping list", ""))
+    assert [i["text"] for i in again.data["items"]] == ["butter", "jam"]  # milk is there
+    assert agent.handle(turn("scratch bread off the shopping list", "")).data["text"] == "bread"
+    assert [i["text"] for i in agent.store.items("shopping")] == ["eggs", "milk", "butter", "jam"]
+    # no comma: one thing; a to-do or a reminder is a sentence, which commas do not split
+    agent.handle(turn("add mac and cheese to my shopping list", ""))
+    agent.handle(turn("add call mom, then dad to my to do list", ""))
+    assert "mac and cheese" in [i["text"] for i in agent.store.items("shopping")]
+    assert [i["text"] for i in agent.store.items("todo")] == ["call mom, then dad"]
+
+
 def test_two_changes_in_one_request(agent: RemindersAgent) -> None:
     agent.handle(turn("add cheese to my shopping list", ""))
     both = agent.handle(turn("remove cheese from my shopping list and add wine", ""))

@@ -920,6 +920,9 @@ class RemindersAgent:
                 slots={"list": list_name, "pending": "item"},
                 data={"list": list_name, "action": "add"},
             )
+        things = _things(item) if list_name not in ("reminders", "todo") else [item]
+        if len(things) > 1:
+            return self._add_several(list_name, item, things)
         existing = next(
             (i for i in self.store.items(list_name) if i["text"].lower() == item.lower()), None
         )
@@ -934,6 +937,25 @@ class RemindersAgent:
             reply=f'Added "{item}" to your {display(list_name)}.',
             slots={"list": list_name},
             data={"list": list_name, "action": "add", "id": item_id, "text": item},
+        )
+
+    def _add_several(self, list_name: str, said: str, things: list[str]) -> AgentReply:
+        """Each of ``things`` as its own entry (one already on the list is not added twice),
+        so that one of them can later come off alone."""
+        known = {i["text"].lower() for i in self.store.items(list_name)}
+        added = []
+        for thing in things:
+            if thing.lower() not in known:
+                known.add(thing.lower())
+                added.append({"id": self.store.add(list_name, thing), "text": thing})
+        names = [f'"{t}"' for t in things]
+        listed = ", ".join(names[:-1]) + f" and {names[-1]}"
+        already = len(things) - len(added)
+        note = f" ({already} of them already there)" if already else ""
+        return AgentReply(
+            reply=f"Added {listed} to your {display(list_name)}{note}.",
+            slots={"list": list_name},
+            data={"list": list_name, "action": "add", "text": said, "items": added},
         )
 
     def _remove(self, list_name: str, wanted: str) -> AgentReply:
@@ -980,6 +1002,18 @@ class RemindersAgent:
 
     def close(self) -> None:
         self.store.close()
+
+
+def _things(item: str) -> list[str]:
+    """The things an add lists with commas ("eggs, milk and bread", "tent, stove, lamp");
+    the item itself without a comma ("salt and pepper", "mac and cheese")."""
+    if "," not in item:
+        return [item]
+    parts = [p.strip() for p in item.split(",")]
+    last = re.sub(r"^and\s+", "", parts.pop())
+    parts += last.split(" and ", 1) if " and " in last else [last]
+    things = [_clean(p) for p in parts]
+    return things if all(things) else [item]
 
 
 def _enumerate(list_name: str, items: list[dict[str, Any]]) -> str:
