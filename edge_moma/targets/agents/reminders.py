@@ -565,8 +565,8 @@ def _parse(t: str) -> ListRequest | None:
         elif action == "add":  # "put on my shopping list i need carrots": the carrots
             item = _clean(_NEED.sub("", item))
         if _PLAYING.fullmatch(item):
-            return None
-        elif action == "remove" and _THAT.match(item) and t[: m.start()].strip(" ,;"):
+            return None  # "add this song to my favorites list": the media app's
+        if action == "remove" and _THAT.match(item) and t[: m.start()].strip(" ,;"):
             # "picked up the eggs, take them off the list": the eggs
             before = t[: m.start()].rstrip(" ,;").split(",")[-1].strip()
             item = _clean(_GOT.sub("", before)) or item
