@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 from edge_moma.agents import AgentTurn  # noqa: E402
 from edge_moma.bundle_dirs import bundle_dir  # noqa: E402
-from edge_moma.config import load_config  # noqa: E402
+from edge_moma.config import Config, load_config  # noqa: E402
 from edge_moma.routing.agent_stage import AgentStage  # noqa: E402
 from edge_moma.routing.constraints import Situation  # noqa: E402
 from edge_moma.routing.intent import IntentRouter  # noqa: E402
@@ -60,6 +60,33 @@ from edge_moma.targets.sessions import SessionManager  # noqa: E402
 
 DATA = ROOT / "scripts" / "data" / "clinc150" / "data_full.json"
 STYLE = ROOT / "tests" / "data" / "agent_style_test.jsonl"
+
+
+def agent_stage(
+    config: Config, router: IntentRouter, registry: AgentRegistry, claims: bool = True
+) -> AgentStage:
+    """The config's agent stage over ``router``, with the agents' claims or without them."""
+    st = config.agent_stage
+    return AgentStage(
+        config.agents,
+        threshold=st.threshold,
+        switch_confidence=st.switch_confidence,
+        domains=router.card.get("domains") or {},
+        claims=registry.claims() if claims else {},
+        budgets=config.budgets,
+    )
+
+
+def unconstrained(config: Config) -> Situation:
+    """Online, on mains, nothing spent: the agents' own masks decide."""
+    return Situation(
+        battery_percent=None,
+        charging=True,
+        online=True,
+        deadline_s=config.budgets.deadline_s,
+        prompt_tokens=16,
+        output_tokens=config.policy.expected_output_tokens,
+    )
 
 
 def _pct(values: list[int], q: float) -> float:
@@ -96,26 +123,10 @@ def main() -> int:
     workdir = tempfile.TemporaryDirectory()  # the reminders agent's SQLite file
     registry = AgentRegistry(config.agents, data_dir=workdir.name)
 
-    def make_stage(claims: bool) -> AgentStage:
-        return AgentStage(
-            config.agents,
-            threshold=st.threshold,
-            switch_confidence=st.switch_confidence,
-            domains=router.card.get("domains") or {},
-            claims=registry.claims() if claims else {},
-            budgets=config.budgets,
-        )
-
-    stage, plain = make_stage(not args.no_claims), make_stage(False)
+    stage = agent_stage(config, router, registry, claims=not args.no_claims)
+    plain = agent_stage(config, router, registry, claims=False)
     sessions = SessionManager(ttl_s=st.session_ttl_s, follow_up_s=st.follow_up_s)
-    situation = Situation(  # online, on mains, nothing spent: the agents' own masks decide
-        battery_percent=None,
-        charging=True,
-        online=True,
-        deadline_s=config.budgets.deadline_s,
-        prompt_tokens=16,
-        output_tokens=config.policy.expected_output_tokens,
-    )
+    situation = unconstrained(config)
     data = json.loads(DATA.read_text(encoding="utf-8"))
     rows = [(q, label) for q, label in data[args.split]]
     rows += [(q, "oos") for q, _ in data[f"oos_{args.split}"]]

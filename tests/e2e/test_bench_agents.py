@@ -10,8 +10,6 @@ from pathlib import Path
 
 from edge_moma.bundle_dirs import bundle_dir
 from edge_moma.config import load_config
-from edge_moma.routing.agent_stage import AgentStage
-from edge_moma.routing.constraints import Situation
 from edge_moma.routing.intent import IntentRouter
 from edge_moma.targets.agents import AgentRegistry
 
@@ -34,23 +32,8 @@ def test_edges_count_each_addition_and_doubled_spaces(tmp_path: Path) -> None:
     config = load_config(ROOT / "configs" / "default.toml", check_files=False)
     router = IntentRouter.load(bundle_dir(config, "intent"))
     registry = AgentRegistry(config.agents, data_dir=tmp_path)
-    st = config.agent_stage
-    stage = AgentStage(
-        config.agents,
-        threshold=st.threshold,
-        switch_confidence=st.switch_confidence,
-        domains=router.card.get("domains") or {},
-        claims=registry.claims(),
-        budgets=config.budgets,
-    )
-    situation = Situation(
-        battery_percent=None,
-        charging=True,
-        online=True,
-        deadline_s=config.budgets.deadline_s,
-        prompt_tokens=16,
-        output_tokens=config.policy.expected_output_tokens,
-    )
+    stage = bench.agent_stage(config, router, registry)
+    situation = bench.unconstrained(config)
     rows = [
         ("what is 7 x 7", "calculator"),
         ("convert 20 c to f", "measurement_conversion"),
