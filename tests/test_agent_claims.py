@@ -432,6 +432,10 @@ VOCABULARY = [
     "mom", "remove", "make", "films", "watch", "kilos", "pounds", "divided", "by", "0",
     "square", "root", "-4", "days", "until", "christmas", "at", "9", "am", "date", "and",
     "um", "hey", "please", "thanks", "thank", "you", "for", "?",
+    # what later rounds taught the agents to read: another moment's time, how long until,
+    # weeks, feet and inches, remainders, algebra, names and frames, lists of things
+    "ago", "weeks", "long", "much", "minutes", "6", "foot", "2", "cm", "remainder", "x",
+    "bigger", "or", "alexa", "do", "know", "eggs,", "bread", "5", "pm",
 ]  # fmt: skip
 
 
