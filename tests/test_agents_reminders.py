@@ -39,6 +39,18 @@ def agent(tmp_path: Path) -> RemindersAgent:
         ("remind me to send a thank you", "reminder_update", "reminders", "send a thank you"),
         ("add milk to my shopping list for me, thank you!", "shopping_list_update", "shopping",
          "milk"),
+        # "for" and a time before what to do: the time follows the item
+        ("set a reminder for 3 pm to pick up the kids", "reminder_update", "reminders",
+         "pick up the kids at 3 pm"),
+        ("set a reminder for tomorrow morning to call the bank", "reminder_update", "reminders",
+         "call the bank tomorrow morning"),
+        ("set a reminder for the dentist to call me back", "reminder_update", "reminders",
+         "dentist to call me back"),
+        # remembering, asked of the assistant
+        ("make sure i remember to pay rent on friday", "reminder_update", "reminders",
+         "pay rent on friday"),
+        ("help me remember to water the plants", "reminder_update", "reminders",
+         "water the plants"),
     ],
 )  # fmt: skip
 def test_adds_items(agent: RemindersAgent, text: str, intent: str, list_name: str, item: str):
@@ -202,6 +214,7 @@ def test_two_changes_in_one_request(agent: RemindersAgent) -> None:
         ("clear my shopping list", CERTAIN),
         ("add paper towels", POSSIBLE),  # no list named: the intent router decides
         ("remember to lock the doors", POSSIBLE),  # perhaps meant for a device
+        ("make sure i remember to lock the doors", CERTAIN),  # the user's own memory
         ("tell the vacuum to clean the kitchen", CANNOT),
         ("add the hallway to the vacuum schedule", CANNOT),
         ("add Tom to my contacts", CANNOT),
@@ -386,6 +399,8 @@ def test_what_the_household_is_out_of_goes_on_the_shopping_list(
         ("i bought the paper towels so take them off", "paper towels", CERTAIN),
         ("we already got the coffee, remove it", "coffee", CERTAIN),
         ("i got the shampoo already", "shampoo", POSSIBLE),
+        ("i bought the eggs so remove them from the list", "eggs", CERTAIN),
+        ("we got the coffee, take it off the shopping list", "coffee", CERTAIN),
     ],
 )
 def test_what_the_user_bought_comes_off_the_shopping_list(
@@ -394,6 +409,8 @@ def test_what_the_user_bought_comes_off_the_shopping_list(
     agent.store.add("shopping", "bananas")
     agent.store.add("shopping", item)
     assert claim(text) == expected
+    request = reminders.parse(text)
+    assert request is not None and (request.list, request.item) == ("shopping", item)
     reply = agent.handle(turn(text, "shopping_list_update"))
     assert reply.data["action"] == "remove" and reply.data["text"] == item, reply.reply
     assert [i["text"] for i in agent.store.items("shopping")] == ["bananas"]

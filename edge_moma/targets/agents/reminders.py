@@ -126,7 +126,11 @@ _SELF_REMINDER = [
         ),
     ),
 ]
-_REMEMBER = re.compile(_POLITE + r"remember\s+(?=to\b|that\b)(?P<rest>.*)$")
+# "make sure i remember to ...", "help me remember to ...": said to the assistant, certain.
+_REMEMBER = re.compile(
+    _POLITE + r"(?P<me>(?:make\s+sure\s+(?:that\s+)?(?:i|we)|help\s+(?:me|us))\s+)?"
+    r"remember\s+(?=to\b|that\b)(?P<rest>.*)$"
+)
 _REMIND_OTHER = re.compile(r"\bremind\s+(?!me\b|us\b)[a-z]")
 # Someone else's device or account: "set a reminder on Dad's phone", "add milk to the list on
 # her tablet" (the agent keeps the user's lists on this device only).
@@ -449,7 +453,8 @@ _GOT_VERB = r"(?:already\s+|just\s+)?(?:bought|got|picked\s+up|grabbed|purchased
 _BOUGHT = re.compile(
     rf"{_POLITE}(?:i|we)\s+{_GOT_VERB}(?:the|some)\s+(?P<item>[a-z][\w' -]*?)(?:\s+already)?"
     r"(?P<off>\W+(?:so\s+)?(?:you\s+can\s+)?(?:take|cross|remove|delete|scratch|strike|check)\s+"
-    r"(?:it|them|that|those)(?:\s+off)?(?:\s+(?:the|my)\s+list)?)?$"
+    r"(?:it|them|that|those)(?:\s+off)?(?:\s+(?:off|from))?(?:\s+(?:the|my)\s+"
+    r"(?:(?:shopping|grocery)\s+)?list)?)?$"
 )
 # The words before what was bought: "i already bought", "picked up", "got".
 _GOT = re.compile(r"^(?:(?:i|we)\s+)?" + _GOT_VERB)
@@ -542,7 +547,8 @@ def _parse(t: str) -> ListRequest | None:
             return ListRequest("add", "reminders", _clean(item), True)
     m = _REMEMBER.search(t) if "remember" in t else None
     if m:  # "remember to lock the doors" may be meant for a device: not certain
-        return ListRequest("add", "reminders", _clean(_reminder_item(m.group("rest"))), False)
+        item = _clean(_reminder_item(m.group("rest")))
+        return ListRequest("add", "reminders", item, m.group("me") is not None)
     m = _CREATE.search(t) if "list" in t else None
     if m:
         name = _list_name(m.group("name") or "", m.group("rest") or "")
@@ -640,10 +646,23 @@ def _list_name(name: str, rest: str) -> str | None:
     return named
 
 
+# "for" and a time of day or a day before what to do: "for 3 pm to pick up the kids".
+_FOR_WHEN = re.compile(
+    r"^for\s+(?P<when>(?:\d[\d:.]*\s*(?:am|pm|a\.m\.|p\.m\.|o'clock)?|noon|midnight|"
+    r"today|tonight|tomorrow|(?:this|tomorrow|next)\s+(?:morning|afternoon|evening|week|weekend)|"
+    r"(?:next\s+)?(?:mon|tues|wednes|thurs|fri|satur|sun)day(?:\s+(?:morning|afternoon|"
+    r"evening|night))?)(?:\s+at\s+\d[\d:.]*\s*(?:am|pm)?)?)\s+(?:to|about|that)\s+(?P<what>.+)$"
+)
+
+
 def _reminder_item(rest: str) -> str:
     """The item in what follows "remind me": "tonight to lock the door" -> "lock the door
     tonight", "that the car needs oil" -> "the car needs oil"."""
     rest = rest.strip(" ,:;-")
+    m = _FOR_WHEN.match(rest)  # "for 3 pm to pick up the kids": "for" heads the time
+    if m:
+        at = "at " if m.group("when")[0].isdigit() else ""
+        return f"{m.group('what')} {at}{m.group('when')}"
     m = re.match(r"^(?P<when>.*?)\s*\b(?:to|about|that|of|for)\s+(?P<what>.+)$", rest)
     if m is None:
         return rest
