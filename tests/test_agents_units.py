@@ -91,6 +91,9 @@ def test_follow_ups_reuse_the_last_conversion() -> None:
         ("convert 5 ft 10 in to cm", 177.8, "centimeter"),
         ("five feet and three inches in meters", 1.6002, "meter"),
         ("10 feet 2 meters", 3.048, "meter"),  # a length in meters is no inches
+        ("what's 5k in miles", 3.106856, "mile"),  # a race's "k" beside a length: kilometres
+        ("how many miles is a 10k", 6.213712, "mile"),
+        ("300 k in celsius", 26.85, "celsius"),  # beside a temperature: kelvin
     ],
 )
 def test_answers_spoken_phrasings(text: str, expected: float, unit: str) -> None:

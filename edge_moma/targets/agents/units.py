@@ -383,7 +383,7 @@ def parse(text: str) -> Request:
     for m in longs:
         if not any(m.start() <= pos < m.end() for pos, _, _ in found):
             found.append((m.start(), m.end(), _ALIASES[m.group(1)]))
-    found = _dedupe_mass_volume(sorted(found))
+    found = _race_distance(_dedupe_mass_volume(sorted(found)), t)
     number = _NUMBER_RE.search(t)
     value = float(number.group(0)) if number else None
     units = [name for _, _, name in found]
@@ -445,6 +445,13 @@ def parse(text: str) -> Request:
     ):
         return Request(value, second[2], first[2], linked)
     return Request(value, first[2], second[2], linked)
+
+
+def _race_distance(found: list[tuple[int, int, str]], t: str) -> list[tuple[int, int, str]]:
+    """A "k" beside a length is a race's kilometres ("what's 5k in miles"), not kelvin."""
+    if any(unit(n).dimension == "length" for _, _, n in found):
+        found = [(p, e, "kilometer" if n == "kelvin" and t[p:e] == "k" else n) for p, e, n in found]
+    return found
 
 
 def _dedupe_mass_volume(found: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
