@@ -152,6 +152,10 @@ def test_replies_clearly_to_bad_input() -> None:
         ("what's the derivative of x squared", CANNOT),
         ("can you factor x squared plus 4 x plus 4", CANNOT),
         ("what's bigger 3/4 or 2/3", CANNOT),
+        ("is 7 times 8 really 56", CANNOT),  # a result to check: a comparison too
+        ("does 3 plus 4 equal 7", CANNOT),
+        ("convert 1/4 to a decimal", CERTAIN),  # a fraction's value
+        ("what's 3/4 as a percentage", CERTAIN),
         ("what is 9x9", CERTAIN),  # an x between numbers is a product
     ],
 )
@@ -208,6 +212,10 @@ def test_claim_says_how_surely_it_reads_a_calculation(text: str, expected: float
         ("what's 18 out of 24 as a percentage", 75),
         ("what's the square of 12", 144),  # not 12
         ("what's the cube of 3", 27),
+        ("convert 1/4 to a decimal", 0.25),
+        ("3/8 in decimal", 0.375),
+        ("what's 3/4 as a percentage", 75),  # not 0.75
+        ("0.2 as a percent", 20),
     ],
 )
 def test_answers_spoken_phrasings(text: str, expected: float) -> None:
@@ -285,3 +293,15 @@ def test_a_dozen_is_twelve_in_a_calculation(text: str, expected: float) -> None:
 )
 def test_claim_reads_dozens(text: str, expected: float) -> None:
     assert claim(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("what's 3/4 as a percentage", "3/4 as a percentage = 75%"),
+        ("20 is what percent of 80", "20 is what percent of 80 = 25%"),
+        ("what is 20% of 50", "20% of 50 = 10"),  # a percentage's amount: no sign
+    ],
+)
+def test_a_result_asked_as_a_percentage_shows_its_sign(text: str, shown: str) -> None:
+    assert CalculatorAgent().handle(turn(text, "")).reply == shown

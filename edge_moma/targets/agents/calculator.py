@@ -102,7 +102,20 @@ _REWRITES: list[_Rewrite] = [
         ),
         r"(\1/100)*",
     ),
+    (  # "3/4 as a percentage", "0.2 in percent": a share written as a percentage
+        _PERCENT,
+        re.compile(rf"({NUM})(?:\s*/\s*({NUM}))?\s+(?:as|in|into|to)\s+(?:an?\s+)?{_PCT}(?!\s+of)"),
+        lambda m: f"(({m.group(1)}/{m.group(2) or 1})*100)",
+    ),
     (_PERCENT, re.compile(rf"({NUM}){_PCT}"), r"(\1/100)"),
+    (  # "convert 1/4 to a decimal", "3/8 in decimal": the fraction's value
+        ("decimal",),
+        re.compile(
+            rf"(?:\b(?:convert|change|turn|write|express|put)\s+)?({NUM})\s*/\s*({NUM})\s+"
+            r"(?:as|in|into|to)\s+(?:an?\s+)?decimals?(?:\s+(?:number|form|format))?\b"
+        ),
+        r"(\1/\2)",
+    ),
     (
         ("average", "mean"),
         re.compile(r"\b(?:average|mean)\s+of\s+([\d.\s,and-]+\d)"),
@@ -283,6 +296,11 @@ _BARE_BY = re.compile(r"\d\s+by\s+[\d(]")
 # unknown, so algebra.
 _VARIABLES = frozenset(["x", "y", "z", "n"])
 _WHICH_IS_MORE = re.compile(r"\b(?:bigger|smaller|larger|greater|higher|lower|more|less)\b")
+# A result to check ("is 7 times 8 really 56", "does 3 plus 4 equal 7"): a comparison too.
+_CHECK = re.compile(
+    r"^(?:is|isn't|does|doesn't|do|are)\b.*\b(?:really|actually|truly|equals?|equal\s+to|"
+    r"same\s+as)\b"
+)
 _BY_VERB = re.compile(r"\b(?:divide|multiply|increase|decrease|reduce|raise|lower|cut|discount)\b")
 
 
@@ -358,9 +376,14 @@ def claim(text: str) -> float:
             if _nothing_to_work_out(t, words_in) or ("how" in words_in and _HOW_TO.match(t))
             else POSSIBLE
         )
-    if not _VARIABLES.isdisjoint(unknown) or (" or " in t and _WHICH_IS_MORE.search(t)):
-        # algebra ("solve x plus 3 equals 7", "the derivative of x squared") or a comparison
-        # ("what's bigger 3/4 or 2/3"): maths, but none it can work out; the LLM's
+    if (
+        not _VARIABLES.isdisjoint(unknown)
+        or (" or " in t and _WHICH_IS_MORE.search(t))
+        or _CHECK.match(t)
+    ):
+        # algebra ("solve x plus 3 equals 7", "the derivative of x squared"), a comparison
+        # ("what's bigger 3/4 or 2/3") or a result to check ("is 7 times 8 really 56"):
+        # maths, but none it can work out; the LLM's
         return CANNOT
     try:
         _Parser(tokens).parse()
@@ -389,6 +412,11 @@ def claim(text: str) -> float:
 
 
 _REFERENCES = re.compile(r"\b(?:that|it|the\s+result|the\s+answer|this)\b")
+# A result asked for as a percentage is shown with its sign: "3/4 as a percentage = 75%".
+_ASKED_PERCENT = re.compile(
+    r"\b(?:as|in|into|to)\s+(?:an?\s+)?(?:%|percent(?:age)?)|\bwhat\s*(?:%|percent(?:age)?)",
+    re.IGNORECASE,
+)
 _NEEDS_PROMPT = "What should I calculate? For example: 15% of 80, 2^10, or the square root of 81."
 
 
@@ -634,6 +662,8 @@ class CalculatorAgent:
         else:
             shown = text.strip().rstrip("?.! ")
             shown = re.sub(r"^(?:what(?:'s| is)|calculate|compute)\s+", "", shown, flags=re.I)
+        if _ASKED_PERCENT.search(text):
+            result += "%"
         return AgentReply(
             reply=f"{shown} = {result}",
             state="done",
