@@ -182,6 +182,13 @@ def test_offsets_follow_daylight_saving() -> None:
         ("tell me the date of my appointment", CANNOT),  # when something happens
         ("what's the time of the match tonight", CANNOT),  # an event's time
         ("is the train on time", CANNOT),  # punctual, not the time
+        ("good day", CANNOT),  # a greeting
+        ("give me the 7 day forecast", CANNOT),  # the weather's
+        ("give me the time left before i get to the hotel", CANNOT),  # a journey's
+        ("what does the clock say", CERTAIN),
+        ("what does it say on the clock", CERTAIN),
+        ("can you tell me what the next day is", CERTAIN),  # tomorrow
+        ("what date is the next day i get paid", CANNOT),  # an event's day
         ("how long until my flight at 5 pm", CANNOT),  # when something happens
         ("how many hours until 5 pm", CERTAIN),
         ("what time will it be in 3 hours", CERTAIN),
@@ -370,3 +377,21 @@ def test_when_is_it_now_and_what_today_is(clock: ClockAgent, text: str, expected
 )
 def test_look_alikes_of_part_of_day_and_today_are_not_certain(text: str) -> None:
     assert claim(text) < CERTAIN
+
+
+@pytest.mark.parametrize(
+    ("text", "days"),
+    [
+        ("what day is the day after tomorrow", 2),  # not tomorrow
+        ("what day was the day before yesterday", -2),  # not days between two dates
+        ("what's the next day", 1),
+        ("what day is the next day after christmas", 19),  # December 26 from December 7
+        ("what day is the day after christmas", 19),
+        ("what day is the day before new year's day", 24),  # December 31
+    ],
+)
+def test_a_day_next_to_another_is_one_day_from_it(text: str, days: int) -> None:
+    clock = ClockAgent(now=lambda: datetime(2026, 12, 7, 15, 30, tzinfo=timezone.utc))
+    assert claim(text) == CERTAIN
+    reply = clock.handle(turn(text, ""))
+    assert reply.slots["kind"] == "date" and reply.data["days_from_today"] == days, reply.reply

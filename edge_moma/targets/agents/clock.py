@@ -95,6 +95,21 @@ def zone(key: str) -> zoneinfo.ZoneInfo:
         raise TimeZoneDataMissing(NO_TZDATA) from None
 
 
+_RELATIVE_DAYS = tuple(
+    (re.compile(rf"\b{words}\b"), delta)
+    for words, delta in (
+        (r"the\s+next\s+day(?=\s+is\W*$|\W*$)", 1),  # "what the next day is"
+        ("today", 0),
+        ("tomorrow", 1),
+        ("yesterday", -1),
+    )
+)
+
+
+# "the day after tomorrow", "the day before christmas": one day from the date that follows.
+_DAY_NEXT_TO = re.compile(r"\bday\s+(after|before)\s+$")
+
+
 def parse_dates(text: str, today: date) -> list[date]:
     """Dates written in ``text``, in order (a date without a year is in ``today``'s year)."""
     t = text.lower()
@@ -128,11 +143,17 @@ def parse_dates(text: str, today: date) -> list[date]:
         hit = re.search(rf"\b(?:on|next|this|coming)\s+{name}\b", t)
         if hit:
             found.append((hit.start(), today + timedelta(days=(i - today.weekday()) % 7)))
-    for word, delta in (("today", 0), ("tomorrow", 1), ("yesterday", -1)):
-        hit = re.search(rf"\b{word}\b", t)
+    for pattern, delta in _RELATIVE_DAYS:
+        hit = next((h for h in pattern.finditer(t) if not any(h.start() in r for r in taken)), None)
         if hit:
             found.append((hit.start(), today + timedelta(days=delta)))
-    return [d for _, d in sorted(found)]
+            taken.append(range(hit.start(), hit.end()))
+    return [
+        d + timedelta(days=1 if m.group(1) == "after" else -1)
+        if (m := _DAY_NEXT_TO.search(t, 0, start))
+        else d
+        for start, d in sorted(found)
+    ]
 
 
 # --- reading a request -------------------------------------------------------------
@@ -235,6 +256,13 @@ _TIME_Q: Gated = (
         ),
     ),
     (("late",), re.compile(r"\bhow\s+late\s+is\s+it\b")),
+    (  # "what does the clock say", "what does it say on the clock"
+        ("clock",),
+        re.compile(
+            r"^\W*what\s+(?:does|do)\s+(?:it\s+say\s+on\s+(?:the|my|your)\s+clock|"
+            r"(?:the|my|your)\s+clock\s+say)\W*$"
+        ),
+    ),
     (("current", "local", "exact"), re.compile(rf"\b(?:current|local|exact)\s+time\b{_NOW}")),
     (
         ("tell", "give", "got", "know", "have"),
@@ -273,8 +301,10 @@ _ZONE_OTHER = re.compile(
 )
 _MINE = re.compile(r"\b(?:am\s+i|are\s+we|my|our|this\s+device|here|local)\b")
 _BETWEEN_Q = re.compile(
-    r"\b(?:days?|weeks?)\s+(?:are\s+)?(?:left\s+)?(?:between|until|till|til|before|since|"
+    r"\b(?:days?|weeks?)\s+(?:are\s+)?(?:left\s+)?(?:between|until|till|til|since|"
     r"to\s+go|from(?!\s+(?:now|today)))\b"
+    # "days before christmas" counts them; "the day before christmas" is a date
+    r"|\b(?:days|weeks?)\s+(?:are\s+)?(?:left\s+)?before\b"
     r"|\bhow\s+many\s+(?:more\s+)?(?:days|weeks)\b|\bcount\s+(?:the\s+)?days\b"
 )
 # "the date on the receipt", "the date today on the Mayan calendar": a date written on a
@@ -287,7 +317,7 @@ _ON_A_THING = (
 _DATE_ON_A_THING = re.compile(rf"\bdates?\s+(?:today\s+|now\s+)?{_ON_A_THING}\b")
 # "what time is it on Mars", "on the space station" (but "on the dot", "on your watch")
 _ON_ELSEWHERE = re.compile(
-    r"\bon\s+(?!(?:the\s+)?(?:moment|dot)\b|(?:your|my)\s+(?:watch|phone|clock)\b)[a-z]"
+    r"\bon\s+(?!(?:the\s+)?(?:moment|dot)\b|(?:your|my|the)\s+(?:watch|phone|clock)\b)[a-z]"
 )
 # "the date it was released" asks when something happened ("the date it will be in 3 days"
 # does not).
@@ -313,6 +343,8 @@ _DATE_Q: Gated = (
             r"|\bwhat\s+today\s+is\W*$"
             r"|\b(?:what|which)\s+(?:day|date)\s+are\s+we(?:\s+(?:on|in|at))?\W*$"
             r"|\bwhat\s+the\s+date\s+(?:is|will\s+be)\b"
+            # "what's the next day", "tell me what the next day is": tomorrow
+            r"|\bwhat(?:'s|s|\s+is)?\s+the\s+next\s+day(?:\s+is)?\W*$"
         ),
     ),
     (
@@ -392,6 +424,14 @@ _UNTIL = re.compile(
 # "We're out of time", "running out of time", "is the train on time" (punctual): no
 # question for the clock.
 _OUT_OF_TIME = re.compile(r"\bout\s+of\s+time\b|\bon\s+time\b")
+# Not the clock's, whatever its time words: a greeting ("good day"), the weather ("the 7 day
+# forecast"), a journey's time ("the time left before i get to the hotel").
+_NOT_THE_CLOCKS = re.compile(
+    r"^\W*(?:good|g'?day)\s+(?:day|morning|afternoon|evening|night)(?:\s+to\s+you)?\W*$"
+    r"|^\W*have\s+a\s+(?:good|nice|great|lovely)\s+(?:day|night|evening|weekend)\W*$"
+    r"|\b(?:forecast|weather)\b"
+    r"|\b(?:i|we)\s+(?:get|arrive|reach)\s+(?:to|at|in|there|home)\b"
+)
 # The hours each part of the day spans (from, to), to say yes or no: "late" and "early"
 # are left to the time alone.
 _PARTS = {
@@ -423,7 +463,7 @@ def parse(text: str, intent: str = "", last: Any = None) -> Query | None:
     t = words_to_numbers(text.lower().replace("’", "'"))
     # Plain substring tests first: most texts skip most of the patterns below.
     timeish, dayish = (
-        "time" in t or "hour" in t or "late" in t,
+        "time" in t or "hour" in t or "late" in t or "clock" in t,
         "da" in t or "year" in t or "month" in t,
     )
     if "is it" in t:
@@ -436,6 +476,8 @@ def parse(text: str, intent: str = "", last: Any = None) -> Query | None:
     if "when" in t and _WHEN_NOW.match(t):
         return Query("time", (), None, True)
     if ("out of time" in t or "on time" in t) and _OUT_OF_TIME.search(t):
+        return None
+    if _NOT_THE_CLOCKS.search(t):
         return None
     date_q = dayish and search_gated(_DATE_Q, t)
     zone_other = ("zone" in t or "offset" in t) and _ZONE_OTHER.search(t)
