@@ -292,7 +292,20 @@ def test_two_changes_in_one_request(agent: RemindersAgent) -> None:
         ("what do we have to do tomorrow", CERTAIN),
         ("add a border to this picture", CANNOT),  # somewhere that is not a list
         ("what do I need to take to apply for a visa", CANNOT),  # not a shopping errand
-        ("what do I need to buy", POSSIBLE),
+        ("what do I need to buy", CERTAIN),  # what to buy, and nothing more: the shopping list
+        ("what do i need to buy at the store", CERTAIN),
+        ("what do i need to buy for a camping trip", POSSIBLE),  # a question for advice
+        # the list named first ("did i add to my reminder list that ...")
+        ("did i add to my reminder list that i need to take the car in for an oil change", CERTAIN),
+        # no longer needed: certain with the removal said
+        ("i no longer need milk, so forget that", CERTAIN),
+        ("we don't need eggs anymore", POSSIBLE),
+        ("i don't need a reminder", CANNOT),  # nothing to add
+        # the assistant's abilities, and a cancel with no dialog to cancel
+        ("what tasks can you complete for me", CANNOT),
+        ("what are my list of commands", CANNOT),
+        ("forget it", CANNOT),
+        ("forget about it", CANNOT),
         ("write a poem about my to do list", CANNOT),  # writing about a subject
         ("what does my to-do list look like", CERTAIN),  # a question about one of the lists
         ("how many items are on my todo list", CERTAIN),
@@ -401,6 +414,8 @@ def test_what_the_household_is_out_of_goes_on_the_shopping_list(
         ("i got the shampoo already", "shampoo", POSSIBLE),
         ("i bought the eggs so remove them from the list", "eggs", CERTAIN),
         ("we got the coffee, take it off the shopping list", "coffee", CERTAIN),
+        ("i no longer need milk, so forget that", "milk", CERTAIN),  # no longer needed
+        ("we don't need the eggs anymore", "eggs", POSSIBLE),
     ],
 )
 def test_what_the_user_bought_comes_off_the_shopping_list(
@@ -550,3 +565,20 @@ def test_the_parse_keys_only_skip_searches_that_cannot_match(
             assert pattern.search(text) is None, (pattern.pattern[:40], text)
     if not (text.endswith("now") or text[:-1].endswith("now")):  # "$" matches before "\n"
         assert reminders._NOW_END.search(text) is None, text
+
+
+def test_a_check_with_the_list_named_first_finds_the_item_as_written(
+    agent: RemindersAgent,
+) -> None:
+    agent.store.add("reminders", "take the car in for an oil change")
+    text = "did i add to my reminder list that i need to take the car in for an oil change"
+    reply = agent.handle(turn(text, "reminder"))
+    assert reply.data["action"] == "check" and reply.data["found"], reply.reply
+    assert reply.reply == 'Yes, "take the car in for an oil change" is on your reminders.'
+
+
+def test_what_to_buy_at_the_store_reads_the_shopping_list(agent: RemindersAgent) -> None:
+    agent.store.add("shopping", "milk")
+    reply = agent.handle(turn("what do i need to buy at the store", "shopping_list"))
+    assert reply.data["action"] == "list" and reply.data["list"] == "shopping"
+    assert [i["text"] for i in reply.data["items"]] == ["milk"]

@@ -209,7 +209,10 @@ _REMOVE_FIRST = re.compile(
     rf"(?:remove|delete|take\s+off|cross\s+off|drop|erase|scratch)\s+{_ONE_CHANGE}(?P<item>.+)$"
 )
 _CHECK = re.compile(
-    rf"^{_POLITE}(?:is|are|did\s+i\s+(?:add|put|write)|have\s+i\s+(?:added|put|got)|"
+    # "did i add to my reminder list that the car needs an oil change": the list first
+    rf"^{_POLITE}(?:did|have)\s+(?:i|we)\s+(?:add(?:ed)?|put|write|written)\s+(?:to|on|in|into)\s+"
+    rf"(?P<list5>{_LIST})\s+(?:that\s+)?(?P<item2>.+)$"
+    rf"|^{_POLITE}(?:is|are|did\s+i\s+(?:add|put|write)|have\s+i\s+(?:added|put|got)|"
     r"do\s+i\s+have|does|did\s+you\s+(?:add|put)|can\s+you\s+(?:check|tell\s+me)\s+if\s+"
     rf"(?:i\s+have\s+)?|check\s+if)\s+(?P<item>.+?)\s+(?:already\s+|still\s+|listed\s+|currently\s+)?"
     rf"(?:on|in|to)\s+(?P<list>{_LIST})"
@@ -271,8 +274,12 @@ _NOT_MINE: Gated = (
             r"|^\W*(?:please\s+)?let\s+(?!me\b|us\b)[a-z]+(?:\s+[a-z]+)?\s+know\b"
             # a how-to question ("how do I make a to do list app")
             r"|^\W*how\s+(?:do|can|should|would)\s+(?:i|you|we|one)\b|^\W*how\s+to\b"
-            # "list your features"
+            # "list your features", "what tasks can you complete for me", "my list of commands":
+            # the assistant's abilities; "forget it" on its own calls something off
             r"|^\W*list\s+your\b"
+            r"|^\W*(?:what|which)\s+(?:tasks|things|commands|jobs|stuff)\s+(?:can|could|do|will)\s+you\b"
+            r"|^\W*what\s+(?:is|are)\s+(?:my|your|the)\s+list\s+of\s+commands\b"
+            r"|^\W*(?:oh\s+)?(?:never\s*mind|forget\s+(?:it|about\s+it|that|this))\W*$"
             # a list sent to someone or somewhere, which the agent cannot do: "send my shopping
             # list to Jo", "share the to do list with my wife", "print my grocery list" (but
             # "remind me to send the list to Jo" is a reminder)
@@ -399,6 +406,17 @@ _WHAT_TO_DO = re.compile(
     r"next\s+week))?$"
     r"|^what(?:'s|\s+is|\s+are)\s+my\s+plans?\s+for\s+(?:the\s+day|today|tomorrow)$"
 )
+_NO_REMINDER = re.compile(
+    r"^(?:(?:i|we)\s+)?(?:don't|dont|do\s+not|no\s+longer)\s+(?:need|want)\s+"
+    r"(?:a\s+|an\s+|any\s+)?(?:reminders?|lists?)\b"
+)
+# What the user has to buy, and nothing more: the shopping list ("what do i need to buy at
+# the store"; not "what do i need to buy for a camping trip").
+_WHAT_TO_BUY = re.compile(
+    r"^(?:(?:tell\s+me|remind\s+me)\s+)?what\s+(?:do|should|must)\s+(?:i|we)\s+(?:need\s+to|"
+    r"have\s+to)?\s*(?:buy|get|pick\s+up)(?:\s+(?:at|from)\s+the\s+(?:store|shop|shops|"
+    r"supermarket|grocery\s+store|market))?(?:\s+(?:today|tonight|tomorrow|this\s+week))?$"
+)
 _TODO_NOTE = re.compile(
     r"^(?:(?:new|another|add(?:\s+a)?)\s+)?(?:to[- ]?do|todo|task)\s*:\s*(?P<item>\S.*)$"
 )
@@ -453,6 +471,16 @@ _GOT_VERB = r"(?:already\s+|just\s+)?(?:bought|got|picked\s+up|grabbed|purchased
 _BOUGHT = re.compile(
     rf"{_POLITE}(?:i|we)\s+{_GOT_VERB}(?:the|some)\s+(?P<item>[a-z][\w' -]*?)(?:\s+already)?"
     r"(?P<off>\W+(?:so\s+)?(?:you\s+can\s+)?(?:take|cross|remove|delete|scratch|strike|check)\s+"
+    r"(?:it|them|that|those)(?:\s+off)?(?:\s+(?:off|from))?(?:\s+(?:the|my)\s+"
+    r"(?:(?:shopping|grocery)\s+)?list)?)?$"
+)
+# What the household no longer needs, no list named: it comes off the shopping list ("we
+# don't need eggs anymore", "i no longer need milk, so forget that"); certain only with the
+# removal said, as for what was bought.
+_NO_LONGER = re.compile(
+    rf"{_POLITE}(?:i|we)\s+(?:no\s+longer|don't|do\s+not|dont)\s+need\s+(?:the\s+|any\s+)?"
+    r"(?!an?\s|to\s)(?P<item>[a-z][\w' -]*?)(?:\s+any\s*more)?"
+    r"(?P<off>\W+(?:so\s+)?(?:you\s+can\s+)?(?:forget|take|cross|remove|delete|scratch|strike)\s+"
     r"(?:it|them|that|those)(?:\s+off)?(?:\s+(?:off|from))?(?:\s+(?:the|my)\s+"
     r"(?:(?:shopping|grocery)\s+)?list)?)?$"
 )
@@ -521,11 +549,15 @@ def _parse(t: str) -> ListRequest | None:
         or ("on " in t and _OTHERS_DEVICE.search(t))
     ):
         return None
+    if ("need" in t or "want" in t) and _NO_REMINDER.search(t):
+        return None  # "i don't want a reminder": nothing to add or remove
     if holds_any(t, _RECALL_KEYS) and _RECALL.search(t):
         # "what were the things i wanted to remember"
         return ListRequest("list", "reminders", "", True)
     if _WHAT_TO_DO.search(t):  # "what do i have to do today": the to-do list answers it
         return ListRequest("list", "todo", "", True)
+    if ("buy" in t or "get" in t or "pick" in t) and _WHAT_TO_BUY.match(t):
+        return ListRequest("list", "shopping", "", True)
     if "to do " in t and _HOW_TO.search(t):
         return None  # "what do i have to do to get a refund": how to, not the to-do list
     m = _TODO_NOTE.match(t) if ":" in t else None
@@ -554,8 +586,8 @@ def _parse(t: str) -> ListRequest | None:
         name = _list_name(m.group("name") or "", m.group("rest") or "")
         if name is not None:
             return ListRequest("create", name, "", True)
-    m = _BOUGHT.match(t)  # before "cross it off" is read as an item called "it"
-    if m and len(m.group("item").split()) <= 4:
+    m = _BOUGHT.match(t) or (_NO_LONGER.match(t) if "need" in t else None)
+    if m and len(m.group("item").split()) <= 4:  # before "cross it off" is read as "it"
         return _groceries("remove", m.group("item"), certain=bool(m.group("off")))
     for action, pattern, keys in _CHANGE_PATTERNS:
         m = pattern.search(t) if not keys or holds_any(t, keys) else None
@@ -576,10 +608,11 @@ def _parse(t: str) -> ListRequest | None:
             # "picked up the eggs, take them off the list": the eggs
             before = t[: m.start()].rstrip(" ,;").split(",")[-1].strip()
             item = _clean(_GOT.sub("", before)) or item
-        if action == "check" and re.search(
-            r"\bif\s+(?:not|it's\s+not|they\s+aren't|it\s+isn't)\b", t
-        ):
-            action = "add"  # "is paprika on my list, if not add it"
+        if action == "check":
+            if re.search(r"\bif\s+(?:not|it's\s+not|they\s+aren't|it\s+isn't)\b", t):
+                action = "add"  # "is paprika on my list, if not add it"
+            # "did i add to my reminders that i need to call mom": the item is "call mom"
+            item = _clean(re.sub(r"^(?:i|we)\s+(?:need|have|must|got)\s+to\s+", "", item))
         return ListRequest(action, named or None, item, True)
     if holds_any(t, _ADD_SOMEWHERE_KEYS) and _ADD_SOMEWHERE.search(t):
         return None  # "add Tom to my contacts": somewhere that is not a list
@@ -1001,8 +1034,9 @@ class RemindersAgent:
         found = _match_item(self.store.items(list_name), wanted)
         answer = "Yes" if found else "No"
         where = "is" if found else "is not"
+        shown = found["text"] if found else wanted  # as written on the list
         return AgentReply(
-            reply=f'{answer}, "{wanted}" {where} on your {display(list_name)}.',
+            reply=f'{answer}, "{shown}" {where} on your {display(list_name)}.',
             slots={"list": list_name},
             data={"list": list_name, "action": "check", "text": wanted, "found": bool(found)},
         )
