@@ -119,7 +119,8 @@ def test_replies_clearly_to_bad_input() -> None:
         ("show me 8 x 10 photo prints", CANNOT),
         ("the score was 21-14", CANNOT),
         ("play 4 x 4 by Miley", CANNOT),
-        ("what is the area of a 20 x 20 room", POSSIBLE),  # an area is maths
+        ("what is the area of a 20 x 20 room", CERTAIN),  # length times width
+        ("area of a circle with radius 3", CANNOT),  # a formula to know: the LLM's
         ("what is 1 plus 1 in binary", POSSIBLE),  # a maths word: the router decides
         ("what's 12 x 12", CERTAIN),
         ("can you help me with a math problem", POSSIBLE),  # it asks what to calculate
@@ -216,6 +217,8 @@ def test_claim_says_how_surely_it_reads_a_calculation(text: str, expected: float
         ("3/8 in decimal", 0.375),
         ("what's 3/4 as a percentage", 75),  # not 0.75
         ("0.2 as a percent", 20),
+        ("what is the area of a 10 by 12 room", 120),
+        ("what is the area of a 12 ft by 10 ft room", 120),
     ],
 )
 def test_answers_spoken_phrasings(text: str, expected: float) -> None:

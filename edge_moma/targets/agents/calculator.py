@@ -49,6 +49,8 @@ _ORDINALS = {
 }  # fmt: skip
 _ORDINAL = "|".join(_ORDINALS)
 
+_SIDE = r"(?:\s*(?:foot|feet|ft|meters?|metres?|m|inch(?:es)?|in|yards?|cm))?"  # a length's unit
+
 # (keys, pattern, replacement) applied in order: each turns a phrase into symbols, and
 # runs only when one of its keys is in the text (most requests need few of them).
 _PERCENT = ("%", "percent")
@@ -127,6 +129,16 @@ _REWRITES: list[_Rewrite] = [
         lambda m: (
             "(" + ("*" if m.group(1) == "product" else "+").join(re.findall(NUM, m.group(2))) + ")"
         ),
+    ),
+    (  # "the area of a 20 x 20 room", "area of a 5 by 8 rug": length times width
+        ("area",),
+        re.compile(
+            rf"\barea\s+of\s+(?:an?\s+|the\s+|my\s+|our\s+)?({NUM}){_SIDE}\s*(?:x|by|\*|×)\s*"
+            rf"({NUM}){_SIDE}(?:\s+(?:room|rug|"
+            r"yard|garden|lot|wall|floor|rectangle|kitchen|bedroom|office|house|space|patio|deck|"
+            r"carpet|table|field|plot|board|sheet|box))?\b"
+        ),
+        r"(\1*\2)",
     ),
     (  # "the quotient of 50 and 5", "the difference between 50 and 20" (first minus second)
         ("quotient", "difference"),
@@ -295,6 +307,10 @@ _BARE_BY = re.compile(r"\d\s+by\s+[\d(]")
 # A letter left among the operands after the rewrites ("9 x 9" is a product by then): an
 # unknown, so algebra.
 _VARIABLES = frozenset(["x", "y", "z", "n"])
+# Geometry left unread: formulas to know, the LLM's (a rectangle's area is read).
+_GEOMETRY = frozenset(
+    ["area", "volume", "perimeter", "circumference", "radius", "diameter", "hypotenuse"]
+)
 _WHICH_IS_MORE = re.compile(r"\b(?:bigger|smaller|larger|greater|higher|lower|more|less)\b")
 # A result to check ("is 7 times 8 really 56", "does 3 plus 4 equal 7"): a comparison too.
 _CHECK = re.compile(
@@ -359,9 +375,16 @@ def claim(text: str) -> float:
     ):
         return CANNOT  # a clock time is no operand: "set the lights to 10 percent at 11 pm"
     if words_in.isdisjoint(_OPERATION_WORDS) and not _SYMBOL.search(t):
-        # numbers and no operation: "book a table for 4 at 8" (but "126 divisible by 8" is maths)
-        return CANNOT if _nothing_to_work_out(t, words_in) else POSSIBLE
+        # numbers and no operation: "book a table for 4 at 8" (but "126 divisible by 8" is
+        # maths), or a formula to know ("the area of a circle with radius 3")
+        return (
+            CANNOT
+            if _nothing_to_work_out(t, words_in) or not _GEOMETRY.isdisjoint(words_in)
+            else POSSIBLE
+        )
     tokens, unknown = read(t)
+    if not _GEOMETRY.isdisjoint(unknown):
+        return CANNOT  # geometry left unread: "the area of a circle with radius 3"
     numbers = sum(1 for tok in tokens if tok[0].isdigit() or tok[0] == ".")
     if not numbers:
         return CANNOT if _nothing_to_work_out(t, words_in) else POSSIBLE
@@ -402,7 +425,9 @@ def claim(text: str) -> float:
         return CANNOT
     if numbers < 2 and not any(tok in _FUNCTIONS for tok in tokens):
         return POSSIBLE
-    if unknown or (_BARE_BY.search(words_to_numbers(t)) and not _BY_VERB.search(t)):
+    if unknown or (
+        _BARE_BY.search(words_to_numbers(t)) and not _BY_VERB.search(t) and "area" not in words_in
+    ):
         return POSSIBLE
     if "dozen" in words_in and sum(tok in _BINARY for tok in tokens) <= len(
         _DOZENS.findall(words_to_numbers(t))
