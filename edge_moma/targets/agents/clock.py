@@ -148,12 +148,13 @@ def parse_dates(text: str, today: date) -> list[date]:
         if hit:
             found.append((hit.start(), today + timedelta(days=delta)))
             taken.append(range(hit.start(), hit.end()))
-    return [
-        d + timedelta(days=1 if m.group(1) == "after" else -1)
-        if (m := _DAY_NEXT_TO.search(t, 0, start))
-        else d
-        for start, d in sorted(found)
-    ]
+    return [_next_to(t, start, d) for start, d in sorted(found)]
+
+
+def _next_to(t: str, start: int, d: date) -> date:
+    """``d``, or the day after or before it that the words before it name."""
+    said = _DAY_NEXT_TO.search(t, 0, start)
+    return d if said is None else d + timedelta(days=1 if said.group(1) == "after" else -1)
 
 
 # --- reading a request -------------------------------------------------------------
