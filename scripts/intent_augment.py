@@ -220,6 +220,13 @@ def style_copies(
     Each chosen row tries the styles in a random order and keeps the first that
     changes it (a row without digits has no number-word copy).
     """
+    return [copy for _, copy in styled_pairs(rows, seed, share)]
+
+
+def styled_pairs(
+    rows: Sequence[IntentExample], seed: int, share: float = STYLE_SHARE
+) -> list[tuple[IntentExample, IntentExample]]:
+    """``style_copies`` with each copy's source row: (source, copy), in order."""
     rng = np.random.default_rng(seed)
     names = list(STYLES)
     out = []
@@ -230,7 +237,7 @@ def style_copies(
         for k in rng.permutation(len(names)):
             styled = " ".join(STYLES[names[k]](text, rng).split())
             if styled and styled != text:
-                out.append(IntentExample(styled, row.label, row.task))
+                out.append((row, IntentExample(styled, row.label, row.task)))
                 break
     return out
 

@@ -21,7 +21,7 @@ import hashlib
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -143,28 +143,36 @@ class Lesson:
         train: Sequence[IntentExample],
         source: Sequence[IntentExample],
         seed: int,
+        copies: tuple[tuple[str, ...], np.ndarray] | None = None,
     ) -> None:
-        """``source``: the rows of ``train`` to copy (the assistant queries, not LLM prompts)."""
+        """``source``: the rows of ``train`` to copy (the assistant queries, not LLM prompts);
+        ``copies``: their augmented copies and embeddings, when already drawn (``without``)."""
         from sklearn.linear_model import LogisticRegression
 
         labels = sorted({r.label for r in train})
         index = {label: i for i, label in enumerate(labels)}
         y = np.array([index[r.label] for r in train])
         self.teacher = teacher
+        self.train = tuple(train)
+        self.source = tuple(source)
         self.train_embeddings = teacher.encode([r.text for r in train])
-        words = sorted({w for r in source for w in _WORD.findall(r.text.lower()) if w.isalpha()})
-        self.texts = tuple(
-            noisy_copies(
-                [r.text for r in source],
-                seed,
-                copies=COPIES,
-                neighbours=teacher.neighbours(words),
-                p_drop=P_DROP,
-                p_swap=P_SWAP,
-                p_span=P_SPAN,
+        if copies is None:
+            words = sorted(
+                {w for r in source for w in _WORD.findall(r.text.lower()) if w.isalpha()}
             )
-        )
-        self.extra_embeddings = teacher.encode(self.texts)
+            texts = tuple(
+                noisy_copies(
+                    [r.text for r in source],
+                    seed,
+                    copies=COPIES,
+                    neighbours=teacher.neighbours(words),
+                    p_drop=P_DROP,
+                    p_swap=P_SWAP,
+                    p_span=P_SPAN,
+                )
+            )
+            copies = texts, teacher.encode(texts)
+        self.texts, self.extra_embeddings = copies
         classifier = LogisticRegression(C=LR_C, max_iter=300)
         probs = classifier.fit(self.train_embeddings, y).predict_proba(self.extra_embeddings)
         own = np.zeros_like(probs)
@@ -172,6 +180,23 @@ class Lesson:
         self.soft = (TEACHER_WEIGHT * probs + (1 - TEACHER_WEIGHT) * own).astype(np.float32)
         self.tasks = tuple(r.task for r in source for _ in range(COPIES))
         self.seed = seed
+
+    def without(self, held: Collection[str]) -> Lesson:
+        """This lesson without the training rows whose text is in ``held`` and their copies
+        (the others' copies as drawn, so their embeddings stay cached); the teacher's
+        classifier is fitted again without them, so a held-out row teaches nothing."""
+        kept = np.array([r.text not in held for r in self.source])
+        copies = np.repeat(kept, COPIES)
+        return Lesson(
+            self.teacher,
+            [r for r in self.train if r.text not in held],
+            [r for r, k in zip(self.source, kept, strict=True) if k],
+            self.seed,
+            (
+                tuple(t for t, k in zip(self.texts, copies, strict=True) if k),
+                self.extra_embeddings[copies],
+            ),
+        )
 
     def distillation(self, more: Sequence[IntentExample] = ()) -> Distillation:
         """The ``Distillation`` for the training rows (+ ``more`` rows appended to the file)."""

@@ -19,6 +19,7 @@ from intent_augment import (  # noqa: E402
     augmented_rows,
     number_words,
     style_copies,
+    styled_pairs,
     template_rows,
 )
 
@@ -124,3 +125,16 @@ def test_augmented_rows_add_no_duplicate_of_the_source() -> None:
     extra = augmented_rows(rows, seed=0)
     assert extra and not any(r.text.lower() in known for r in extra)
     assert len({r.text.lower() for r in extra}) == len(extra)
+
+
+def test_styled_pairs_name_each_copys_source() -> None:
+    rows = [IntentExample(t, label, "chat") for t, label in CLINC["train"][:3000]]
+    pairs = styled_pairs(rows, seed=0)
+    assert [copy for _, copy in pairs] == style_copies(rows, seed=0)
+    sources = {r.text for r in rows}
+    for source, copy in pairs:
+        assert source.text in sources and copy.label == source.label
+        assert copy.text != source.text.lower()
+    # a number-word copy keeps the source's other words
+    spelled = [(s, c) for s, c in pairs if any(ch.isdigit() for ch in s.text)]
+    assert spelled and all(set(c.text.split()) & set(s.text.lower().split()) for s, c in spelled)
