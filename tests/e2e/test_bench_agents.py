@@ -48,3 +48,58 @@ def test_edges_count_each_addition_and_doubled_spaces(tmp_path: Path) -> None:
     assert list(edges) == [*bench.EDGES, bench.DOUBLED]
     for edge, figures in edges.items():
         assert figures == {"recall": 1.0, "others_taken": 0.0}, edge
+
+
+def _folds():  # noqa: ANN202 - a script module
+    _bench()  # the folds benchmark imports it by name
+    spec = importlib.util.spec_from_file_location(
+        "bench_agents_folds", ROOT / "scripts" / "bench_agents_folds.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_folds_partition_the_training_queries_the_same_way_every_run() -> None:
+    import json
+
+    folds = _folds()
+    texts = [
+        t
+        for t, _ in json.loads((ROOT / "scripts/data/clinc150/data_full.json").read_bytes())[
+            "train"
+        ]
+    ]
+    first = [folds.fold_of(t, 5) for t in texts]
+    assert first == [folds.fold_of(t, 5) for t in texts]
+    sizes = [first.count(k) for k in range(5)]
+    assert all(0.18 * len(texts) < n < 0.22 * len(texts) for n in sizes), sizes
+
+
+def test_folds_count_agent_queries_reached_and_others_taken(tmp_path: Path) -> None:
+    import shutil
+
+    from edge_moma.routing.intent import IntentExample, write_intent_file
+
+    folds = _folds()
+    config = ROOT / "configs" / "default.toml"
+    fold = tmp_path / "fold0"
+    shutil.copytree(bundle_dir(load_config(config, check_files=False), "intent"), fold / "twin")
+    rows = [
+        IntentExample("what's nine times seven", "calculator", "chat"),  # reached
+        IntentExample("add eggs to my shopping list", "shopping_list_update", "chat"),  # reached
+        IntentExample("book a flight to paris", "book_flight", "chat"),  # not taken
+        IntentExample("what is the meaning of love", "oos", "chat"),  # not taken
+    ]
+    write_intent_file(fold / "held.jsonl", rows)
+    wrong: list[str] = []
+    figures = folds.route_folds(tmp_path, [0], str(config), True, wrong)
+    assert figures["agent_queries"] == 2 and figures["agent_recall"] == 1.0, wrong
+    assert (figures["oos_queries"], figures["other_queries"]) == (1, 1)
+    assert figures["oos_to_agent"] == figures["other_to_agent"] == 0.0
+    write_intent_file(
+        fold / "held.jsonl", [IntentExample("what's nine times seven", "timer", "chat")]
+    )
+    figures = folds.route_folds(tmp_path, [0], str(config), True, wrong)
+    assert figures["other_to_agent"] == 1.0 and wrong[-1].startswith("[timer] what's nine")
