@@ -185,6 +185,7 @@ def test_offsets_follow_daylight_saving() -> None:
         ("good day", CANNOT),  # a greeting
         ("give me the 7 day forecast", CANNOT),  # the weather's
         ("give me the time left before i get to the hotel", CANNOT),  # a journey's
+        ("what's a good use of my time in toronto", CANNOT),  # time spent
         ("what does the clock say", CERTAIN),
         ("what does it say on the clock", CERTAIN),
         ("can you tell me what the next day is", CERTAIN),  # tomorrow

@@ -266,7 +266,7 @@ def test_two_changes_in_one_request(agent: RemindersAgent) -> None:
         ("list your features", CANNOT),
         ("on my shopping list, remove bread and add milk", POSSIBLE),  # two changes
         ("does my shopping list include corn", POSSIBLE),  # a check it does not read, no add
-        ("i want everything on my shopping list", POSSIBLE),  # the whole list: an order
+        ("i want everything on my shopping list", CANNOT),  # the whole list: an order to place
         ("what's list remove it", POSSIBLE),  # no list's name before the verb
         ("can you delete my todo list please", CERTAIN),  # a built-in list: emptied
         ("delete my camping list", POSSIBLE),  # a list by name is never deleted
@@ -306,6 +306,11 @@ def test_two_changes_in_one_request(agent: RemindersAgent) -> None:
         ("what are my list of commands", CANNOT),
         ("forget it", CANNOT),
         ("forget about it", CANNOT),
+        # a basket to fill or an order to place, not a list to write on
+        ("add everything to my shopping cart", CANNOT),
+        ("i need everything on my shopping list", CANNOT),
+        ("buy all the things on the shopping list", CANNOT),
+        ("add milk to my shopping cart", CERTAIN),
         ("write a poem about my to do list", CANNOT),  # writing about a subject
         ("what does my to-do list look like", CERTAIN),  # a question about one of the lists
         ("how many items are on my todo list", CERTAIN),

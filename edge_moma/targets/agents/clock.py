@@ -426,11 +426,14 @@ _UNTIL = re.compile(
 # question for the clock.
 _OUT_OF_TIME = re.compile(r"\bout\s+of\s+time\b|\bon\s+time\b")
 # Not the clock's, whatever its time words: a greeting ("good day"), the weather ("the 7 day
-# forecast"), a journey's time ("the time left before i get to the hotel").
+# forecast"), a journey's time ("the time left before i get to the hotel"), time as
+# something spent ("a good use of my time").
 _NOT_THE_CLOCKS = re.compile(
     r"^\W*(?:good|g'?day)\s+(?:day|morning|afternoon|evening|night)(?:\s+to\s+you)?\W*$"
     r"|^\W*have\s+a\s+(?:good|nice|great|lovely)\s+(?:day|night|evening|weekend)\W*$"
     r"|\b(?:forecast|weather)\b"
+    r"|\b(?:use|waste)\s+of\s+(?:(?:my|your|our|the|his|her|their)\s+)?time\b"
+    r"|\bspend\s+(?:my|our|your|the|his|her|their)\s+time\b"
     r"|\b(?:i|we)\s+(?:get|arrive|reach)\s+(?:to|at|in|there|home)\b"
 )
 # The hours each part of the day spans (from, to), to say yes or no: "late" and "early"

@@ -322,10 +322,13 @@ _NOT_MINE: Gated = (
             rf"|\b(?:tasks?|to-?\s?dos?|reminders|lists?)\s+(?:on|in|at|from)\s+(?:{_APP_LISTS})\b"
         ),
     ),
-    (  # what to buy or order: "order everything on my list"
-        ("order", "buy", "purchase"),
+    (  # what to buy or order: "order everything on my list", "i need everything on my list"
+        ("order", "buy", "purchase", "need", "want"),
         re.compile(
-            r"\b(?:order|buy|purchase)\b.{0,20}\b(?:everything|all\s+(?:the\s+)?items|what's)\b"
+            r"\b(?:order|buy|purchase)\b.{0,20}\b(?:everything|all\s+(?:of\s+)?(?:the\s+)?"
+            r"(?:items|things|stuff)|what's)\b"
+            r"|^(?:i|we)\s+(?:need|want)\s+(?:everything|all\s+(?:of\s+)?(?:the\s+)?(?:items|things|"
+            r"stuff))\s+(?:on|in|from)\b"
         ),
     ),
     (
@@ -449,6 +452,7 @@ _PLAYING = re.compile(
     r"(?:this|that|the\s+current|current)\s+(?:song|track|tune|album|artist|band|video|clip|"
     r"episode|podcast|movie|film|show|station|channel|photo|picture)"
 )
+_EVERYTHING = re.compile(r"everything|all(?:\s+of\s+(?:it|them|this|that))?|it\s+all|the\s+lot")
 _NEED = re.compile(
     r"^(?:we|i)(?:'re|'m|\s+are|\s+am)?\s+(?:need(?:\s+to\s+(?:get|buy))?|want|have\s+to\s+"
     r"(?:get|buy)|(?:all\s+)?out\s+of|ran\s+out\s+of|(?:running\s+)?low\s+on)\s+"
@@ -602,8 +606,10 @@ def _parse(t: str) -> ListRequest | None:
             item = _clean(_NEED.sub("", before.split(",")[-1].strip())) if before else item
         elif action == "add":  # "put on my shopping list i need carrots": the carrots
             item = _clean(_NEED.sub("", item))
-        if _PLAYING.fullmatch(item):
-            return None  # "add this song to my favorites list": the media app's
+        if _PLAYING.fullmatch(item) or (action == "add" and _EVERYTHING.fullmatch(item)):
+            # "add this song to my favorites list": the media app's; "add everything to my
+            # shopping cart": a basket to fill, nothing to write down
+            return None
         if action == "remove" and _THAT.match(item) and t[: m.start()].strip(" ,;"):
             # "picked up the eggs, take them off the list": the eggs
             before = t[: m.start()].rstrip(" ,;").split(",")[-1].strip()
