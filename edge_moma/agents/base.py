@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, Protocol
 
 from ..messages import query_text
+from .spelling import respelled
 
 AgentState = Literal["done", "need_input"]
 AGENT_STATES: tuple[str, ...] = ("done", "need_input")
@@ -96,8 +97,9 @@ _BEFORE_AN_OBJECT = frozenset(
 def as_parsed(text: str) -> str:
     """The text the built-in parsers read: runs of two or more spaces, tabs or line breaks
     made one space (typed "what  is 7 x 7"; a single one is left as it is, and the patterns
-    read it as a space), and no courtesy at its edges (``without_courtesy``)."""
-    return without_courtesy(_SPACE_RUN.sub(" ", text))
+    read it as a space), no courtesy at its edges (``without_courtesy``), and a slipped
+    agent word read as that word (``spelling.respelled``: "what tiime is it")."""
+    return respelled(without_courtesy(_SPACE_RUN.sub(" ", text)))
 
 
 def without_courtesy(text: str) -> str:
@@ -142,7 +144,7 @@ def words(text: str) -> Words:
     """The words of a request, read once per turn for every agent's claim (cached), without
     courtesy at its edges (``without_courtesy``, looked for only when the first or last
     word or mark could be one: most requests have none)."""
-    t = text.lower().replace("’", "'")
+    t = respelled(text.lower().replace("’", "'"))
     if "  " in t or not t.isprintable():  # a run of spaces may be there (``as_parsed``)
         t = _SPACE_RUN.sub(" ", t)
     found = _TOKENS.findall(t)
