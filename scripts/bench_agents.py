@@ -23,6 +23,9 @@ Reports, for the agents enabled in the config:
   assistant's name...), one addition at a time, and with every space doubled:
   ``recall`` of the agent queries and ``others_taken``, the share of the other
   queries an agent takes;
+- ``slips``: the split's agent recall and others taken with one typing slip in a
+  word of every query (``slipped``: a letter dropped, doubled, changed or swapped,
+  seeded), with the claims and on the evidence alone;
 - ``stage_latency_us``: p50/p99 of the agent stage alone per query (session
   lookup, claims, masks and selection, as ``Runtime.route`` runs it), target
   p50 <= 50 µs; ``stage_latency_no_claims_us`` measures the same stage without
@@ -39,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import sys
 import tempfile
@@ -159,6 +163,10 @@ def main() -> int:
 
     style = _style(Path(args.style), router, stage, registry, situation, args.show_requests)
     edges = _edges(rows, owner, router, stage, situation)
+    slips = {
+        "claims": _slips(rows, owner, router, stage, situation),
+        "no_claims": _slips(rows, owner, router, plain, situation),
+    }
     workdir.cleanup()
 
     def timed(s: AgentStage) -> list[int]:
@@ -196,6 +204,7 @@ def main() -> int:
         "top_misses": dict(misses.most_common(10)),
         "style": style,
         "edges": edges,
+        "slips": slips,
         "stage_latency_us": {"p50": _pct(best, 0.5), "p99": _pct(best, 0.99)},
         "stage_latency_no_claims_us": {"p50": _pct(plain_best, 0.5), "p99": _pct(plain_best, 0.99)},
         "targets": {
@@ -231,6 +240,12 @@ def main() -> int:
         f"{max(e['recall'] for e in edges.values()):.2%} over {len(edges)} changes "
         f"(lowest: {worst[0]!r}), others taken at most "
         f"{max(e['others_taken'] for e in edges.values()):.2%}"
+    )
+    slip, plain_slip = slips["claims"], slips["no_claims"]
+    print(
+        f"typing slips    recall {slip['recall']:.2%} ({plain_slip['recall']:.2%} on the "
+        f"evidence alone), others taken {slip['others_taken']:.2%} "
+        f"({plain_slip['others_taken']:.2%})"
     )
     if style.get("missed") or style.get("taken"):
         print("  missed:", style["missed"][:8])
@@ -286,6 +301,50 @@ def _edges(
                 hits += target == want
         out[edge] = {"recall": hits / max(1, wanted), "others_taken": taken / max(1, others)}
     return out
+
+
+def slipped(text: str, rng: random.Random) -> str:
+    """``text`` with one typing slip in one of its words of four letters or more (chosen by
+    ``rng``): a letter dropped, doubled, changed, or swapped with its neighbour."""
+    words = text.split(" ")
+    long = [i for i, w in enumerate(words) if len(w) >= 4 and w.isalpha()]
+    if not long:
+        return text
+    i = rng.choice(long)
+    w, j = words[i], rng.randrange(1, len(words[i]) - 1)
+    words[i] = rng.choice(
+        [
+            w[:j] + w[j + 1 :],
+            w[:j] + w[j] + w[j:],
+            w[:j] + rng.choice("abcdefghijklmnopqrstuvwxyz".replace(w[j], "")) + w[j + 1 :],
+            w[: j - 1] + w[j] + w[j - 1] + w[j + 1 :] if w[j] != w[j - 1] else w[:j] + w[j + 1 :],
+        ]
+    )
+    return " ".join(words)
+
+
+def _slips(
+    rows: list[tuple[str, str]],
+    owner: dict[str, str | None],
+    router: IntentRouter,
+    stage: AgentStage,
+    situation: Situation,
+) -> dict[str, float]:
+    """The split's agent recall and others taken with one typing slip in every query
+    (``slipped``, seeded: the same slips for every stage measured)."""
+    rng = random.Random(0)
+    hits = wanted = taken = others = 0
+    for text, label in rows:
+        said = slipped(text, rng)
+        target = stage.select(router.understand(said), said, situation).target
+        want = owner[label]
+        if want is None:
+            others += 1
+            taken += target is not None
+        else:
+            wanted += 1
+            hits += target == want
+    return {"recall": hits / max(1, wanted), "others_taken": taken / max(1, others)}
 
 
 def _style(
