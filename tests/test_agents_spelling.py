@@ -60,6 +60,12 @@ def test_respelled(text: str, read: str) -> None:
     assert respelled(text) == read
 
 
+def test_a_long_run_of_letters_is_left_as_typed_at_once() -> None:
+    text = "remind me " + "x" * 200_000  # a word this long is never an agent word's slip
+    assert respelled(text) == text
+    assert max(len(w) for w in _tables()[0]) + 1 <= 24
+
+
 def test_a_slipped_request_is_claimed_and_answered_as_typed_right() -> None:
     assert calculator.claim("what is 750 dividded by 5") == CERTAIN
     reply = calculator.CalculatorAgent().handle(turn("what is 750 dividded by 5", "calculator"))

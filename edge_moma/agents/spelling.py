@@ -20,6 +20,7 @@ _LEXICON = Path(__file__).with_name("lexicon.txt")
 # Words of four letters or more: a three-letter token is as often an abbreviation ("gmt",
 # "cpp") as a slip.
 _WORD = re.compile(r"[a-z]{4,}", re.IGNORECASE)
+_LONGEST = 24  # letters: longer than any agent word and a slip (a pasted run is not looked up)
 
 
 @functools.lru_cache(maxsize=1)
@@ -69,7 +70,7 @@ def respelled_word(word: str) -> str:
     """``word`` (lower case), or the agent word it is one slip from when it is unknown and
     exactly one agent word is that close."""
     agent, known, index = _tables()
-    if word in known:
+    if word in known or len(word) > _LONGEST:  # no agent word is a slip from a longer one
         return word
     found = {
         candidate
