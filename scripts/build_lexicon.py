@@ -10,7 +10,7 @@ words. Known words, never respelled: every real word one slip from an agent word
 ("tide" stays "tide"), where the real words are the whole words of the BERT
 uncased vocabulary (``scripts/data/minilm/tokenizer.json``, Apache 2.0) with
 their common endings and the words used at least twice in CLINC150 train and
-val, the LLM prompt sets and the everyday prompts, and every word of the
+val's other requests, the LLM prompt sets and the everyday prompts, and every word of the
 development near misses ("rewind the song"). Deterministic: the same data gives
 the same file.
 """
@@ -73,7 +73,9 @@ def build() -> tuple[list[str], list[str]]:
     agent = {w for w in agent if len(w) >= 3}
     used = Counter(
         w
-        for t in [t for t, _ in rows + clinc["oos_train"] + clinc["oos_val"]]
+        # not the agents' own requests, where a slip made twice ("multily") is still a slip
+        for t in [t for t, label in rows if label not in intents]
+        + [t for t, _ in clinc["oos_train"] + clinc["oos_val"]]
         + [t for t, _ in prompt_rows()]
         + [r.text for r in everyday_rows("train")]
         for w in _WORDS.findall(t.lower())

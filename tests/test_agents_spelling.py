@@ -50,6 +50,7 @@ def test_one_slip(typed: str, word: str, expected: bool) -> None:
         ("what's the tide at noon", "what's the tide at noon"),
         ("rewind the song", "rewind the song"),
         ("make a list of pros and cons", "make a list of pros and cons"),
+        ("can you set a remindr for me", "can you set a reminder for me"),  # remind(er)
         # two agent words a slip away: no guess ("iillion": million or billion)
         ("what is two iillion times three", "what is two iillion times three"),
         ("can you tell me the current itme", "can you tell me the current time"),

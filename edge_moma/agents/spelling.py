@@ -68,7 +68,7 @@ def one_slip(typed: str, word: str) -> bool:
 @functools.lru_cache(maxsize=8192)  # words recur: each one looked for once, not per turn
 def respelled_word(word: str) -> str:
     """``word`` (lower case), or the agent word it is one slip from when it is unknown and
-    exactly one agent word is that close."""
+    exactly one agent word is that close (or several forms of one word: the longest)."""
     agent, known, index = _tables()
     if word in known or len(word) > _LONGEST:  # no agent word is a slip from a longer one
         return word
@@ -78,6 +78,10 @@ def respelled_word(word: str) -> str:
         for candidate in index.get(key, ())
         if one_slip(word, candidate)
     }
+    if len(found) > 1:  # "remindr": remind or reminder, one word's forms: the longest
+        longest = max(found, key=len)
+        if all(longest.startswith(other) for other in found):
+            return longest
     return found.pop() if len(found) == 1 else word
 
 
