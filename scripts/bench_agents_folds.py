@@ -16,7 +16,9 @@ them (``--no-claims`` of ``bench_agents.py``), for:
 - ``agent_recall``: of the queries whose intent belongs to an agent, the share
   routed to exactly that agent;
 - ``oos_to_agent`` and ``other_to_agent``: the shares of the out-of-scope
-  queries and of the other intents' queries that an agent takes.
+  queries and of the other intents' queries that an agent takes;
+- ``slips_claims`` and ``slips_no_claims``: the same with one typing slip in a
+  word of every query (``bench_agents.slipped``, seeded).
 
 The folds are development data: ``--show-requests`` prints the queries routed
 wrongly, with the twin's top intents and the agent's claim. A fold takes about 3
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import tempfile
 import zlib
@@ -39,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench_agents import DATA, agent_stage, unconstrained  # noqa: E402
+from bench_agents import DATA, agent_stage, slipped, unconstrained  # noqa: E402
 
 from edge_moma.config import load_config  # noqa: E402
 from edge_moma.routing.bundle import read_card  # noqa: E402
@@ -101,9 +104,16 @@ def train_twins(work: Path, folds: int, only: list[int]) -> None:
 
 
 def route_folds(
-    work: Path, only: list[int], config_path: str, claims: bool, wrong: list[str] | None
+    work: Path,
+    only: list[int],
+    config_path: str,
+    claims: bool,
+    wrong: list[str] | None,
+    slips: bool = False,
 ) -> dict[str, float | int]:
-    """Route each fold's held-out queries with its twin; ``wrong`` collects the misroutes."""
+    """Route each fold's held-out queries with its twin; ``wrong`` collects the misroutes;
+    ``slips``: each query with one typing slip (``bench_agents.slipped``, seeded)."""
+    rng = random.Random(0)
     config = load_config(config_path, check_files=False)
     registry = AgentRegistry(config.agents, data_dir=tempfile.mkdtemp())
     situation = unconstrained(config)
@@ -112,17 +122,16 @@ def route_folds(
         router = IntentRouter.load(work / f"fold{k}" / "twin")
         stage = agent_stage(config, router, registry, claims=claims)
         for row in read_intent_file(work / f"fold{k}" / "held.jsonl"):
-            understood = router.understand(row.text)
-            choice = stage.select(understood, row.text, situation)
+            text = slipped(row.text, rng) if slips else row.text
+            understood = router.understand(text)
+            choice = stage.select(understood, text, situation)
             want = stage.owner_of(row.label) if row.label != OOS else None
             kind = "agent" if want else ("oos" if row.label == OOS else "other")
             n[kind] += 1
             n[f"{kind}_wrong"] += choice.target != want
             if wrong is not None and choice.target != want:
                 top = ", ".join(f"{s.label} {s.confidence:.2f}" for s in understood.intents[:3])
-                wrong.append(
-                    f"[{row.label}] {row.text} -> {choice.target} ({top}; {choice.reason})"
-                )
+                wrong.append(f"[{row.label}] {text} -> {choice.target} ({top}; {choice.reason})")
     return {
         "agent_queries": n["agent"],
         "agent_recall": round(1 - n["agent_wrong"] / max(1, n["agent"]), 4),
@@ -159,11 +168,13 @@ def main() -> int:
         "twins": [read_card(work / f"fold{k}" / "twin")["version"] for k in only],
         "claims": route_folds(work, only, args.config, True, wrong),
         "no_claims": route_folds(work, only, args.config, False, None),
+        "slips_claims": route_folds(work, only, args.config, True, None, slips=True),
+        "slips_no_claims": route_folds(work, only, args.config, False, None, slips=True),
     }
-    for name in ("claims", "no_claims"):
+    for name in ("claims", "no_claims", "slips_claims", "slips_no_claims"):
         r = report[name]
         print(
-            f"{name:9s} agent recall {r['agent_recall']:.2%} of {r['agent_queries']}, "
+            f"{name:15s} agent recall {r['agent_recall']:.2%} of {r['agent_queries']}, "
             f"oos -> agent {r['oos_to_agent']:.2%} of {r['oos_queries']}, "
             f"other -> agent {r['other_to_agent']:.2%} of {r['other_queries']}"
         )
