@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from edge_moma.agents.spelling import _LEXICON, _deletions, one_slip  # noqa: E402
+from edge_moma.agents.spelling import _LEXICON, deletion_index, near  # noqa: E402
 from edge_moma.config import load_config  # noqa: E402
 from edge_moma.targets.agents import numbers, units  # noqa: E402
 
@@ -94,17 +94,9 @@ def build() -> tuple[list[str], list[str]]:
             for w in _WORDS.findall(r.text.lower())
         }
     )
-    index: dict[str, list[str]] = {}
-    for word in agent:
-        for key in {word, *_deletions(word)}:
-            index.setdefault(key, []).append(word)
-    near = {
-        w
-        for w in real | {w for w, n in used.items() if n >= 2}
-        if w not in agent
-        and any(one_slip(w, a) for key in (w, *_deletions(w)) for a in index.get(key, ()))
-    }
-    return sorted(agent), sorted(near)
+    index = deletion_index(agent)
+    known = {w for w in real | {w for w, n in used.items() if n >= 2} if w not in agent}
+    return sorted(agent), sorted(w for w in known if near(w, index))
 
 
 def main() -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 _LEXICON = Path(__file__).with_name("lexicon.txt")
@@ -36,16 +37,32 @@ def _tables() -> tuple[frozenset[str], frozenset[str], dict[str, tuple[str, ...]
             current = sections[line[1:-1]]
         elif current is not None:
             current.append(line)
+    agent = frozenset(sections["agent"])
+    return agent, frozenset(sections["known"]) | agent, deletion_index(agent)
+
+
+def deletion_index(words: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """Each word and each of its one-letter deletions -> the words it comes from: a word one
+    slip from another shares a key with it (``near``)."""
     index: dict[str, list[str]] = {}
-    for word in sections["agent"]:
+    for word in words:
         for key in {word, *_deletions(word)}:
             index.setdefault(key, []).append(word)
-    agent = frozenset(sections["agent"])
-    return agent, frozenset(sections["known"]) | agent, {k: tuple(v) for k, v in index.items()}
+    return {k: tuple(v) for k, v in index.items()}
 
 
 def _deletions(word: str) -> set[str]:
     return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+def near(word: str, index: dict[str, tuple[str, ...]]) -> set[str]:
+    """The words of ``index`` (``deletion_index``) one slip from ``word``."""
+    return {
+        candidate
+        for key in (word, *_deletions(word))
+        for candidate in index.get(key, ())
+        if one_slip(word, candidate)
+    }
 
 
 def one_slip(typed: str, word: str) -> bool:
@@ -69,15 +86,10 @@ def one_slip(typed: str, word: str) -> bool:
 def respelled_word(word: str) -> str:
     """``word`` (lower case), or the agent word it is one slip from when it is unknown and
     exactly one agent word is that close (or several forms of one word: the longest)."""
-    agent, known, index = _tables()
+    _, known, index = _tables()
     if word in known or len(word) > _LONGEST:  # no agent word is a slip from a longer one
         return word
-    found = {
-        candidate
-        for key in (word, *_deletions(word))
-        for candidate in index.get(key, ())
-        if one_slip(word, candidate)
-    }
+    found = near(word, index)
     if len(found) > 1:  # "remindr": remind or reminder, one word's forms: the longest
         longest = max(found, key=len)
         if all(longest.startswith(other) for other in found):
@@ -88,17 +100,16 @@ def respelled_word(word: str) -> str:
 def respelled(text: str) -> str:
     """``text`` with each slipped agent word read as that word (``respelled_word``); a word
     respelled is lower case, the others are left as typed."""
-    known = _tables()[1]
     for typed in _WORD.findall(text):  # most requests have no slip: looked for, not rebuilt
-        lower = typed.lower()
-        if lower not in known and respelled_word(lower) != lower:
-            return _WORD.sub(lambda m: _read(m.group(0), known), text)
+        if _read(typed) != typed:
+            return _WORD.sub(lambda m: _read(m.group(0)), text)
     return text
 
 
-def _read(typed: str, known: frozenset[str]) -> str:
+def _read(typed: str) -> str:
+    """``typed``, or the agent word it slipped from (lower case)."""
     lower = typed.lower()
-    if lower in known:
+    if lower in _tables()[1]:
         return typed
     word = respelled_word(lower)
     return typed if word == lower else word  # a word not respelled keeps its case
