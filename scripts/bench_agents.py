@@ -286,21 +286,41 @@ def _edges(
     """Per edge of ``EDGES`` (and ``DOUBLED``): the agent recall of the split's queries with
     it added, and the share of its other queries (out of scope or no agent's) an agent then
     takes."""
-    out = {}
-    for edge in (*EDGES, DOUBLED):
-        hits = wanted = taken = others = 0
-        for text, label in rows:
-            said = text.replace(" ", "  ") if edge == DOUBLED else edge.format(text)
-            target = stage.select(router.understand(said), said, situation).target
-            want = owner[label]  # None for oos, which is no agent's (the config refuses it)
-            if want is None:
-                others += 1
-                taken += target is not None
-            else:
-                wanted += 1
-                hits += target == want
-        out[edge] = {"recall": hits / max(1, wanted), "others_taken": taken / max(1, others)}
-    return out
+    return {
+        edge: _reach(
+            [
+                (text.replace(" ", "  ") if edge == DOUBLED else edge.format(text), label)
+                for text, label in rows
+            ],
+            owner,
+            router,
+            stage,
+            situation,
+        )
+        for edge in (*EDGES, DOUBLED)
+    }
+
+
+def _reach(
+    said: list[tuple[str, str]],
+    owner: dict[str, str | None],
+    router: IntentRouter,
+    stage: AgentStage,
+    situation: Situation,
+) -> dict[str, float]:
+    """Of the requests ``said`` (text, gold intent): the share of the agent ones routed to
+    their agent (``recall``) and of the others that an agent takes (``others_taken``)."""
+    hits = wanted = taken = others = 0
+    for text, label in said:
+        target = stage.select(router.understand(text), text, situation).target
+        want = owner[label]  # None for oos, which is no agent's (the config refuses it)
+        if want is None:
+            others += 1
+            taken += target is not None
+        else:
+            wanted += 1
+            hits += target == want
+    return {"recall": hits / max(1, wanted), "others_taken": taken / max(1, others)}
 
 
 def slipped(text: str, rng: random.Random) -> str:
@@ -333,18 +353,7 @@ def _slips(
     """The split's agent recall and others taken with one typing slip in every query
     (``slipped``, seeded: the same slips for every stage measured)."""
     rng = random.Random(0)
-    hits = wanted = taken = others = 0
-    for text, label in rows:
-        said = slipped(text, rng)
-        target = stage.select(router.understand(said), said, situation).target
-        want = owner[label]
-        if want is None:
-            others += 1
-            taken += target is not None
-        else:
-            wanted += 1
-            hits += target == want
-    return {"recall": hits / max(1, wanted), "others_taken": taken / max(1, others)}
+    return _reach([(slipped(t, rng), label) for t, label in rows], owner, router, stage, situation)
 
 
 def _style(
