@@ -467,6 +467,17 @@ _RUN_OUT = re.compile(
     r"(?:need\s+(?:some\s+)?more|need\s+to\s+(?:get|buy)\s+(?:some\s+)?more|(?:run|ran)\s+out\s+of|"
     r"out\s+of|running\s+(?:out\s+of|low\s+on)|low\s+on)\s+(?P<item>[a-z][\w' -]*)$"
 )
+
+
+def _taken_off(verbs: str) -> str:
+    """The removal said after the item, one of ``verbs`` (group "off"): ", take it off",
+    "so remove them from the list"."""
+    return (
+        rf"(?P<off>\W+(?:so\s+)?(?:you\s+can\s+)?(?:{verbs})\s+(?:it|them|that|those)"
+        r"(?:\s+off)?(?:\s+(?:off|from))?(?:\s+(?:the|my)\s+(?:(?:shopping|grocery)\s+)?list)?)?$"
+    )
+
+
 # What the user bought, no list named: it comes off the shopping list ("i bought the milk,
 # take it off", "we already got the coffee, remove it", "i got the shampoo already"). Group
 # "off": the removal said, which makes it certain; without it only possible ("i got the
@@ -474,9 +485,7 @@ _RUN_OUT = re.compile(
 _GOT_VERB = r"(?:already\s+|just\s+)?(?:bought|got|picked\s+up|grabbed|purchased)\s+"
 _BOUGHT = re.compile(
     rf"{_POLITE}(?:i|we)\s+{_GOT_VERB}(?:the|some)\s+(?P<item>[a-z][\w' -]*?)(?:\s+already)?"
-    r"(?P<off>\W+(?:so\s+)?(?:you\s+can\s+)?(?:take|cross|remove|delete|scratch|strike|check)\s+"
-    r"(?:it|them|that|those)(?:\s+off)?(?:\s+(?:off|from))?(?:\s+(?:the|my)\s+"
-    r"(?:(?:shopping|grocery)\s+)?list)?)?$"
+    + _taken_off("take|cross|remove|delete|scratch|strike|check")
 )
 # What the household no longer needs, no list named: it comes off the shopping list ("we
 # don't need eggs anymore", "i no longer need milk, so forget that"); certain only with the
@@ -484,9 +493,7 @@ _BOUGHT = re.compile(
 _NO_LONGER = re.compile(
     rf"{_POLITE}(?:i|we)\s+(?:no\s+longer|don't|do\s+not|dont)\s+need\s+(?:the\s+|any\s+)?"
     r"(?!an?\s|to\s)(?P<item>[a-z][\w' -]*?)(?:\s+any\s*more)?"
-    r"(?P<off>\W+(?:so\s+)?(?:you\s+can\s+)?(?:forget|take|cross|remove|delete|scratch|strike)\s+"
-    r"(?:it|them|that|those)(?:\s+off)?(?:\s+(?:off|from))?(?:\s+(?:the|my)\s+"
-    r"(?:(?:shopping|grocery)\s+)?list)?)?$"
+    + _taken_off("forget|take|cross|remove|delete|scratch|strike")
 )
 # The words before what was bought: "i already bought", "picked up", "got".
 _GOT = re.compile(r"^(?:(?:i|we)\s+)?" + _GOT_VERB)
