@@ -422,14 +422,13 @@ _UNTIL = re.compile(
     r"\bhow\s+(?:long|much\s+(?:longer|time)|many\s+(?:more\s+)?(?:hours|minutes))\b.*?"
     r"\b(?:until|till|til|before)\s+(?:it'?s\s+|it\s+is\s+)?(?:\d|noon|midday|midnight)"
 )
-# "We're out of time", "running out of time", "is the train on time" (punctual): no
-# question for the clock.
-_OUT_OF_TIME = re.compile(r"\bout\s+of\s+time\b|\bon\s+time\b")
-# Not the clock's, whatever its time words: a greeting ("good day"), the weather ("the 7 day
-# forecast"), a journey's time ("the time left before i get to the hotel"), time as
-# something spent ("a good use of my time").
+# Not the clock's, whatever its time words: "we're out of time", "is the train on time"
+# (punctual), a greeting ("good day"), the weather ("the 7 day forecast"), a journey's time
+# ("the time left before i get to the hotel"), time as something spent ("a good use of my
+# time").
 _NOT_THE_CLOCKS = re.compile(
-    r"^\W*(?:good|g'?day)\s+(?:day|morning|afternoon|evening|night)(?:\s+to\s+you)?\W*$"
+    r"\bout\s+of\s+time\b|\bon\s+time\b"
+    r"|^\W*(?:good|g'?day)\s+(?:day|morning|afternoon|evening|night)(?:\s+to\s+you)?\W*$"
     r"|^\W*have\s+a\s+(?:good|nice|great|lovely)\s+(?:day|night|evening|weekend)\W*$"
     r"|\b(?:forecast|weather)\b"
     r"|\b(?:use|waste)\s+of\s+(?:(?:my|your|our|the|his|her|their)\s+)?time\b"
@@ -479,8 +478,6 @@ def parse(text: str, intent: str = "", last: Any = None) -> Query | None:
             return Query("time", places, None, bool(places), part)
     if "when" in t and _WHEN_NOW.match(t):
         return Query("time", (), None, True)
-    if ("out of time" in t or "on time" in t) and _OUT_OF_TIME.search(t):
-        return None
     if _NOT_THE_CLOCKS.search(t):
         return None
     date_q = dayish and search_gated(_DATE_Q, t)
