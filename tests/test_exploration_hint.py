@@ -18,10 +18,10 @@ from test_exploration import CHEAP, DEAR, SITUATION, est, pools
 
 from edge_moma import Runtime
 from edge_moma.bundle_dirs import hint_bundle_dir, read_state, shipped_bundle_dir
-from edge_moma.config import Budgets, Policy, load_config
+from edge_moma.config import Budgets, Policy, RemoteModel, load_config
 from edge_moma.errors import BundleError, DataError
 from edge_moma.routing.bundle import read_card
-from edge_moma.routing.exploration import choose_explored, propensities
+from edge_moma.routing.exploration import choose_explored, plausible, propensities
 from edge_moma.routing.policy import choose
 from edge_moma.routing.utility import order
 from edge_moma.training.fleet import publish
@@ -71,6 +71,53 @@ def test_hinted_draw_frequencies_match_the_propensities() -> None:
         assert abs(counts[i] / n - share) < 1e-3
     # The hint (3) is tried at the rate although uncertainty alone would never try it.
     assert p[3] == pytest.approx(0.3) and counts[4] == 0
+
+
+@given(pools(), st.floats(0, 1), st.floats(0, 2), st.data())
+def test_the_pace_sets_how_often_and_the_view_where(pool, rate, margin, data) -> None:
+    utilities, eligible, best, uncertainty = pool
+    pace = data.draw(st.lists(st.floats(0, 1), min_size=len(pool[0]), max_size=len(pool[0])))
+    p = propensities(utilities, eligible, best, rate, margin, uncertainty, pace=pace)
+    near = plausible(utilities, eligible, best, margin, uncertainty)
+    assert math.isclose(sum(p), 1.0, abs_tol=1e-9)
+    assert all(p[i] == 0 for i in range(len(p)) if i != best and i not in near)
+    tried = rate * max((pace[i] for i in near), default=0.0)
+    assert 1 - p[best] == pytest.approx(tried, abs=1e-9)
+    for i in near:  # the tries are shared by the view's uncertainty
+        assert p[i] == pytest.approx(uncertainty[i] / sum(uncertainty[j] for j in near) * tried)
+    d = data.draw(st.floats(0, 1, exclude_max=True))
+    pick = choose_explored(utilities, eligible, best, rate, margin, uncertainty, d, pace=pace)
+    assert eligible[pick.index] and pick.propensity == pytest.approx(p[pick.index])
+
+
+def test_a_hint_that_knows_a_model_is_poor_stops_its_tries() -> None:
+    """The installed router knows nothing of three models; the hint has learned that
+    "dear" is poor here and is unsure of "mid": only "mid" is tried, at the installed
+    router's pace, and the propensities the decision logs are the ones it drew from."""
+    mid = RemoteModel("mid", base_url="http://h/v1", model="m", price_in=0.0002, price_out=0.0006)
+    estimates = [est(CHEAP, 0.6, SITUATION), est(mid, 0.6, SITUATION), est(DEAR, 0.6, SITUATION)]
+    policy = Policy(tradeoff=0.5, explore=0.2, explore_margin=0.3)
+    unknown = [1.0, 1.0, 1.0]
+    plain = Counter(
+        choose(
+            estimates, SITUATION, policy, Budgets(), draw=(i + 0.5) / 1000, uncertainty=unknown
+        ).target
+        for i in range(1000)
+    )
+    assert plain["dear"] > 0 and plain["mid"] > 0  # on ignorance alone, both are tried
+    hinted = [
+        choose(
+            estimates, SITUATION, policy, Budgets(), draw=(i + 0.5) / 1000, uncertainty=unknown,
+            hint_quality=[0.6, 0.58, 0.2], hint_uncertainty=[0.1, 0.9, 0.05],
+        )
+        for i in range(1000)
+    ]  # fmt: skip
+    counts = Counter(c.target for c in hinted)
+    assert counts["dear"] == 0 and counts["cheap"] == 800 and counts["mid"] == 200
+    assert {(c.target, c.propensity, c.explored) for c in hinted} == {
+        ("cheap", 0.8, False),
+        ("mid", 0.2, True),
+    }
 
 
 @settings(max_examples=60)
@@ -194,11 +241,14 @@ def test_an_installed_hint_steers_exploration_only(make_rt, hint_release: Path) 
         if not a.explored:
             assert a.target == [d.target for d in before if not d.explored][0]
     tried = [d for d in after if d.explored]
-    assert tried and {d.target for d in tried} == {"cloud-c"}
-    # Propensity 0.2 (rate) on the hint's choice (margin 0: nothing else is plausible).
-    assert {d.propensity for d in tried} == {0.2}
-    assert {d.propensity for d in after if not d.explored} == {0.8}
-    assert 0.1 < len(tried) / len(after) < 0.3
+    assert {d.target for d in tried} == {"cloud-b", "cloud-c"}
+    # The hint's choice takes the rate (0.2) plus its share of the rest of the tries;
+    # "cloud-b" ties the greedy choice in the hint's view (margin 0), so it is tried
+    # too, at the pace of the installed router's small uncertainty about it.
+    assert all(0.2 < d.propensity < 0.25 for d in tried if d.target == "cloud-c")
+    assert all(0 < d.propensity < 0.05 for d in tried if d.target == "cloud-b")
+    assert all(0.75 < d.propensity < 0.8 for d in after if not d.explored)
+    assert 0.1 < len(tried) / len(after) < 0.35
     # Exploration off: the hint is not even loaded, decisions are the greedy ones.
     with make_rt(0.0) as rt:
         assert rt.router.hint is None

@@ -10,8 +10,9 @@ one rule of ``utility.py`` (ties go to the lower cost, then the higher
 quality, then the model listed first), which the routing benchmark uses too. With
 ``policy.explore > 0`` and a uniform draw from the caller, ``exploration`` may
 answer with another plausible candidate first and records how likely the
-chosen one was (``Choice.propensity``); with a hint router's qualities it
-also tries the hint's greedy choice (``exploration``'s "exploration hint").
+chosen one was (``Choice.propensity``); with a hint router's view it also
+tries the hint's greedy choice, and the hint's view picks the other
+alternatives worth a try (``exploration``'s "exploration hint").
 
 If every candidate is masked the decision says so and names the least-bad
 fallback (the cheapest local model) instead of raising: routing never
@@ -69,15 +70,18 @@ def choose(
     draw: float | None = None,
     uncertainty: Sequence[float] | None = None,
     hint_quality: Sequence[float] | None = None,
+    hint_uncertainty: Sequence[float] | None = None,
 ) -> Choice:
     """Mask, score and rank the candidates; deterministic for equal inputs and draw.
 
     ``masks`` are each estimate's ``masks_for(traits)`` when the caller keeps them.
     ``draw`` (uniform in [0, 1)) lets ``policy.explore`` try another plausible
     candidate (``exploration``), weighted by each one's ``uncertainty`` (0..1,
-    default 1); ``None`` never explores. ``hint_quality``: the hint router's predicted
-    quality of each estimate; its best eligible candidate by the same rule is the one
-    exploration leans to. It never changes the ranking (the greedy choice).
+    default 1); ``None`` never explores. ``hint_quality`` and ``hint_uncertainty``
+    (default ``uncertainty``): the hint router's view of each estimate; its best
+    eligible candidate by the same rule is the one exploration leans to, and its view
+    picks the other alternatives worth a try, while ``uncertainty`` still sets how
+    often to explore. It never changes the ranking (the greedy choice).
     """
     left = 1.0 - situation.spent_today_usd / budgets.daily_usd if budgets.daily_usd > 0 else 1.0
     lam = tradeoff_lambda(policy.tradeoff, left)
@@ -114,25 +118,28 @@ def choose(
         picked, propensity, explored = ranking[0], 1.0, False
         if draw is not None and policy.explore > 0:
             eligible = [c.eligible for c in candidates]
-            hint = None
+            unsure = [1.0] * len(candidates) if uncertainty is None else uncertainty
+            # Without a hint, the installed router's view decides what is worth a try;
+            # with one, the hint's (exploration's "exploration hint").
+            view, view_unsure, hint = utilities, unsure, None
             if hint_quality is not None:
-                hint_utility = [
+                view = [
                     u - e.quality + hq
                     for u, e, hq in zip(utilities, estimates, hint_quality, strict=True)
                 ]
-                hinted = order(
-                    hint_utility, [e.cost_usd for e in estimates], hint_quality, eligible
-                )
+                view_unsure = unsure if hint_uncertainty is None else hint_uncertainty
+                hinted = order(view, [e.cost_usd for e in estimates], hint_quality, eligible)
                 hint = hinted[0] if hinted else None
             pick = choose_explored(
-                utilities,
+                view,
                 eligible,
                 ranking[0],
                 policy.explore,
                 policy.explore_margin,
-                [1.0] * len(candidates) if uncertainty is None else uncertainty,
+                view_unsure,
                 draw,
                 hint,
+                pace=unsure,
             )
             picked, propensity, explored = pick.index, pick.propensity, pick.explored
         masked = [c for c in candidates if not c.eligible]

@@ -270,15 +270,18 @@ class Router:
         free = [
             not a.target and not r.context.target for a, r in zip(agents, requests, strict=True)
         ]
-        hinted: list[list[float] | None] = [None] * len(rows)
+        hinted: list[tuple[list[float], list[float]] | None] = [None] * len(rows)
         if explore and self.hint is not None and any(free):
             hint, which = self.hint, [i for i, f in enumerate(free) if f]
             same = hint.featurizer == quality.featurizer
             hint_rows = [
                 routing_rows[i] if same else hint.featurizer.indices(texts[i]) for i in which
             ]
-            for i, k in zip(which, hint.known_quality_many(hint_rows), strict=True):
-                hinted[i] = hint.score_pool(k, models, task=understandings[i].task).tolist()
+            for i, k, u in zip(which, *hint.assess_many(hint_rows), strict=True):
+                hinted[i] = (
+                    hint.score_pool(k, models, task=understandings[i].task).tolist(),
+                    hint.pool_uncertainty(u, models),
+                )
         draw = self._explorer.random
         choices = [
             choose(
@@ -292,7 +295,7 @@ class Router:
                 masks,
                 draw() if explore and exploring else None,
                 unsure,
-                hint_row,
+                *(hint_row or (None, None)),  # the hint's quality and uncertainty
             )
             for row, situation, exploring, unsure, hint_row in zip(
                 qualities, situations, free, uncertainty, hinted, strict=True
