@@ -85,6 +85,16 @@ def plausible(
     ]
 
 
+def _tries(
+    near: Sequence[int], rate: float, uncertainty: Sequence[float], pace: Sequence[float] | None
+) -> tuple[float, float]:
+    """(how often to explore, the uncertainty the ``near`` alternatives share it by): an
+    alternative's propensity is ``uncertainty[i] / total * explore``, the share taken
+    first so a tiny total cannot overflow ``explore / total``."""
+    explore = rate * max((uncertainty if pace is None else pace)[i] for i in near)
+    return explore, sum(uncertainty[i] for i in near)
+
+
 def propensities(
     utilities: Sequence[float],
     eligible: Sequence[bool],
@@ -106,9 +116,8 @@ def propensities(
     if not near:
         out[best] = 1.0
     else:
-        explore = rate * max((uncertainty if pace is None else pace)[i] for i in near)
-        total = sum(uncertainty[i] for i in near)
-        for i in near:  # share first: a tiny total must not overflow ``explore / total``
+        explore, total = _tries(near, rate, uncertainty, pace)
+        for i in near:
             out[i] = uncertainty[i] / total * explore
         out[best] = 1.0 - explore
     if hint is not None and hint != best and eligible[hint]:
@@ -161,8 +170,7 @@ def _uniform(
     if not near:
         return Explored(best, 1.0, False)
     weights = [uncertainty[i] for i in near]
-    explore = rate * max((uncertainty if pace is None else pace)[i] for i in near)
-    total = sum(weights)
+    explore, total = _tries(near, rate, uncertainty, pace)
     if draw < explore:
         edge = 0.0
         for i, w in zip(near, weights, strict=True):
