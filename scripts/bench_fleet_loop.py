@@ -41,9 +41,10 @@ knows (the file has every model's score for each prompt). Each round's
 utility of the candidate's choices less the installed router's (the choices
 the gate made, scored with the file's scores and the gate's cost term);
 ``interval_covers_truth``: whether the gate's interval holds it; and
-``candidate_support``: how many of the judged decisions the device answered
-with the candidate's choice where it differs from the installed router's
-(the only decisions that observe the candidate's side of a disagreement).
+``candidate_support``: the gate's ``value.support``, how many of the judged
+decisions the device answered with the candidate's choice where it differs
+from the installed router's (the only decisions that observe the candidate's
+side of a disagreement).
 ``gate_calibration`` counts the rounds judged, how often the interval held
 the truth and how often the truth fell below (or above) it, over every round
 and over the promoted ones.
@@ -552,18 +553,17 @@ def gate_truth(gate: dict[str, Any], traffic: RoutingSet, row_of: dict[str, int]
     if not choices or low is None:
         return {"true_difference": None, "candidate_support": 0, "interval_covers_truth": None}
     col = {m: j for j, m in enumerate(traffic.models)}
-    diff, support = [], 0
+    diff = []
     for c in choices:
         true = traffic.scores[row_of[c["id"]]]
         diff.append(
             (true[col[c["candidate"]]] + c["candidate_cost_term"])
             - (true[col[c["current"]]] + c["current_cost_term"])
         )
-        support += c["candidate"] != c["current"] and c["model"] == c["candidate"]
     truth = round(float(np.mean(diff)), 6)
     return {
         "true_difference": truth,
-        "candidate_support": int(support),
+        "candidate_support": int(value["support"]),
         "interval_covers_truth": bool(low <= truth <= high),
     }
 

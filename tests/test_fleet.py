@@ -415,6 +415,9 @@ def test_routing_gate_promotes_a_better_candidate_and_refuses_a_worse_one(
     assert good["value"]["choices_file"] == str(tmp_path / "g.choices.jsonl")
     assert len(choices) == 300 and len({c["id"] for c in choices}) == 300
     assert sum(c["candidate"] != c["current"] for c in choices) == good["value"]["disagree"]
+    # The candidate's side of a disagreement is observed where its choice answered.
+    answered = sum(c["current"] != c["candidate"] == c["model"] for c in choices)
+    assert 0 < good["value"]["support"] == answered < good["value"]["disagree"]
     cost_term = sum(c["candidate_cost_term"] for c in choices) / len(choices)
     assert abs(cost_term - good["value"]["candidate"]["cost_term"]) < 1e-6
     # A required margin (negative tolerance) the good candidate does not reach.

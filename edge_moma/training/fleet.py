@@ -895,7 +895,9 @@ def routing_value(
     folds (``crossfit_bias``), with importance weights capped at ``max_weight``
     — by default not at all: on llmrouter a cap of 10 leaned the estimate toward
     the candidate's own view and promoted a router that was worse on the test
-    part (README, fleet loop).
+    part (README, fleet loop). ``support``: the decisions where the two choose
+    differently and the candidate's choice is the one that answered, the only
+    ones where its side of the difference is observed.
 
     ``choices``: per usable row, its ``id``, the ``model`` that answered, the
     candidate's and the current router's choice and each choice's cost term
@@ -965,6 +967,7 @@ def routing_value(
     low, high = bootstrap_interval(delta, level)
     out.update(figures)
     out["disagree"] = int((cand_choice != cur_choice).sum())
+    out["support"] = int(((cand_choice != cur_choice) & (cand_choice == logged)).sum())
     out["delta"] = round(float(delta.mean()), 6)
     out["delta_interval"] = [round(low, 6), round(high, 6)]
     out["choices"] = [
