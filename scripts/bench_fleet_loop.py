@@ -30,10 +30,13 @@ candidate's, what the device served (mean score and cost of its choices, and
 of its greedy choices: what exploration cost), the gate's decision and
 whether the test part agrees with it; ``task_lookup`` (the per-task mean of
 every logged outcome, by the file's task labels; ``task_lookup_weighted``: each
-outcome weighted 1 / propensity, as the router's table is) and ``full_information``
+outcome weighted 1 / propensity, as the router's table is), ``full_information``
 (the same trainer given every model's score for the queries that got
-feedback). ``--split task`` holds out whole task families instead of random
-rows (with ``--test-frac``): generalisation to kinds of query never routed.
+feedback) and ``uniform_logging`` (the lookup, and the same trainer as
+``router``, given the score of a uniformly drawn model for each feedback row:
+what exploration spread as evenly as it can be would teach). ``--split task``
+holds out whole task families instead of random rows (with ``--test-frac``):
+generalisation to kinds of query never routed.
 
 The gate's own figures are checked against the truth, which the simulation
 knows (the file has every model's score for each prompt). Each round's
@@ -59,6 +62,9 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -337,10 +343,14 @@ def run(args: argparse.Namespace, traffic: RoutingSet, test: RoutingSet, work: P
         )
     report["task_lookup"] = lookup_figures(traffic, test, observed)
     report["task_lookup_weighted"] = lookup_figures(traffic, test, observed, weighted=True)
-    report["uniform_logging"] = uniform_logging(traffic, test, observed, order_, args.seed)
-    report["full_information"] = full_information(
-        traffic, test, observed, fleet_db, work, lam, config, args.seed
+    reference = partial(
+        reference_router,
+        test=test, fleet_db=fleet_db, work=work, lam=lam, config=config, seed=args.seed,
+    )  # fmt: skip
+    report["uniform_logging"] = uniform_logging(
+        traffic, test, observed, order_, args.seed, reference
     )
+    report["full_information"] = full_information(traffic, observed, reference)
     report["gate"] = gate_summary(report["rounds"])
     report["gate_calibration"] = gate_calibration(report["rounds"])
     report["closure"] = closure(report, "apgr" if len(traffic.models) == 2 else "aiq")
@@ -476,17 +486,35 @@ def lookup_quality(
 
 
 def uniform_logging(
-    traffic: RoutingSet, test: RoutingSet, observed: list, routed: np.ndarray, seed: int
+    traffic: RoutingSet,
+    test: RoutingSet,
+    observed: list,
+    routed: np.ndarray,
+    seed: int,
+    reference: Callable[[RoutingSet, str], dict[str, Any]],
 ) -> dict[str, Any]:
-    """A reference for what one outcome per feedback row can teach: the per-task lookup,
-    with the file's true task labels, learnt from ``uniform_outcomes``, on the test part.
+    """A reference for what one outcome per feedback row can teach, learnt from
+    ``uniform_outcomes``: the per-task lookup with the file's true task labels, and
+    ``router``: the fleet's trainer (``reference``), on the test part.
     ``served_quality``: what a device serves when it answers every routed query with a
     uniformly drawn model (it cannot know in advance which decisions will get feedback),
     to set against the rounds' ``greedy_quality``."""
+    outcomes = uniform_outcomes(traffic, observed, seed)
     return {
         "served_quality": round(float(traffic.scores[routed].mean()), 6),
-        **lookup_figures(traffic, test, uniform_outcomes(traffic, observed, seed)),
+        **lookup_figures(traffic, test, outcomes),
+        "router": reference(revealed_set(traffic, outcomes), "uniform-logging"),
     }
+
+
+def revealed_set(traffic: RoutingSet, outcomes: list) -> RoutingSet:
+    """A row per outcome (a prompt that got feedback twice is two rows) with its one
+    revealed score, the others unknown: what the fleet's trainer learns from."""
+    rows = traffic.subset(np.array([i for i, _, _, _ in outcomes], dtype=np.int64))
+    scores = np.full(rows.scores.shape, np.nan)
+    for n, (_, j, score, _) in enumerate(outcomes):
+        scores[n, j] = score
+    return replace(rows, ids=tuple(f"{i}#{n}" for n, i in enumerate(rows.ids)), scores=scores)
 
 
 def uniform_outcomes(traffic: RoutingSet, observed: list, seed: int) -> list:
@@ -502,33 +530,36 @@ def uniform_outcomes(traffic: RoutingSet, observed: list, seed: int) -> list:
 
 def full_information(
     traffic: RoutingSet,
-    test: RoutingSet,
     observed: list,
+    reference: Callable[[RoutingSet, str], dict[str, Any]],
+) -> dict[str, Any]:
+    """The same trainer given every model's score for the queries that got feedback (and the
+    same logged prompts without feedback), scored on the test part."""
+    rows = sorted({i for i, _, _, _ in observed})
+    return {
+        "queries": len(rows),
+        **reference(traffic.subset(np.array(rows)), "full-information"),
+    }
+
+
+def reference_router(
+    data: RoutingSet,
+    name: str,
+    *,
+    test: RoutingSet,
     fleet_db: Path,
     work: Path,
     lam: float,
     config: Any,
     seed: int,
 ) -> dict[str, Any]:
-    """The same trainer given every model's score for the queries that got feedback (and the
-    same logged prompts without feedback), scored on the test part."""
-    rows = sorted({i for i, _, _, _ in observed})
-    data = traffic.subset(np.array(rows))
-    data = RoutingSet(
-        data.path,
-        data.ids,
-        data.prompts,
-        (None,) * len(data),
-        data.models,
-        data.scores,
-        data.costs,
-        data.sha256,
-    )  # fmt: skip  (no task labels: the logged rows have none either)
+    """The fleet's trainer on ``data`` (without task labels: logged rows have none) and
+    every logged prompt not in it, as ``work / name``, scored on the test part."""
+    data = replace(data, tasks=(None,) * len(data))
     trained = set(data.prompts)
     extra = [t for t in logged_prompts(fleet_db) if t not in trained]
-    out = work / "full-information"
-    train_quality(data, out, fleet_train_config(seed), extra_prompts=extra)
-    return {"queries": len(rows), **test_figures(out, test, lam, config)}
+    train_quality(data, work / name, fleet_train_config(seed), extra_prompts=extra)
+    return test_figures(work / name, test, lam, config)
 
 
 def gate_summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -590,6 +621,7 @@ def closure(report: dict[str, Any], key: str) -> dict[str, Any]:
     lookup = report["task_lookup"].get(key)
     weighted = report["task_lookup_weighted"].get(key)
     uniform = report["uniform_logging"].get(key)
+    uniform_router = report["uniform_logging"]["router"][key]
     greedy = [r["greedy_quality"] for r in report["rounds"]]
 
     def closed(x: float | None) -> float | None:
@@ -610,6 +642,8 @@ def closure(report: dict[str, Any], key: str) -> dict[str, Any]:
         ],
         "uniform_logging": uniform,
         "uniform_logging_gap_closed": closed(uniform),
+        "uniform_logging_router": uniform_router,
+        "uniform_logging_router_gap_closed": closed(uniform_router),
         "uniform_logging_served_minus_greedy": round(
             report["uniform_logging"]["served_quality"] - float(np.mean(greedy)), 6
         )

@@ -95,6 +95,15 @@ def test_two_rounds_on_small_two_model_files(tmp_path: Path) -> None:
     assert c["uniform_logging"] == report["uniform_logging"]["apgr"]
     span = c["full_information"] - c["start"]
     assert c["uniform_logging_gap_closed"] == round((c["uniform_logging"] - c["start"]) / span, 4)
+    # The router's own trainer on those uniform outcomes: a row per feedback row, each
+    # with one score, and the gap share it closes.
+    router = report["uniform_logging"]["router"]
+    assert c["uniform_logging_router"] == router["apgr"] and "value" in router
+    share = round((router["apgr"] - c["start"]) / span, 4)
+    assert c["uniform_logging_router_gap_closed"] == share
+    card = json.loads((tmp_path / "work" / "uniform-logging" / "card.json").read_text())
+    assert card["data"]["n"] == rounds[-1]["feedback_rows"]
+    assert sum(card["data"]["observed"].values()) == rounds[-1]["feedback_rows"]
     greedy = sum(r["greedy_quality"] for r in rounds) / len(rounds)
     served = report["uniform_logging"]["served_quality"]
     assert abs(c["uniform_logging_served_minus_greedy"] - (served - greedy)) < 1e-6
@@ -169,7 +178,17 @@ def test_uniform_logging_reveals_a_uniform_model_on_the_same_feedback_rows() -> 
     test = data.subset(np.array([0, 1]))  # one query of task a, one of task b
     table = loop.lookup_quality(data, test, revealed)
     assert abs(table[0, 1] - 0.3) < 0.06 and abs(table[1, 1] - 0.7) < 0.06  # m1, never chosen
-    out = loop.uniform_logging(data, test, observed, np.arange(100), seed=0)
+    # What the device would have served, and what the router's trainer learns from (the
+    # reference given here only counts the rows it gets).
+    out = loop.uniform_logging(data, test, observed, np.arange(100), 0, lambda d, _: len(d))
     assert out["served_quality"] == round(float(truth[:100].mean()), 6)
+    assert out["router"] == len(revealed)
+    rows = loop.revealed_set(data, revealed)
+    assert len(rows) == len(revealed) and len(set(rows.ids)) == len(rows)
+    assert rows.prompts == tuple(data.prompts[i] for i, _, _, _ in revealed)
+    assert (np.isfinite(rows.scores).sum(axis=1) == 1).all()
+    assert [float(rows.scores[n, j]) for n, (_, j, _, _) in enumerate(revealed)] == [
+        s for _, _, s, _ in revealed
+    ]
     assert loop.uniform_outcomes(data, observed, seed=0) == revealed  # one seed, one draw
     assert loop.uniform_outcomes(data, observed, seed=1) != revealed
