@@ -559,9 +559,11 @@ def test_the_gate_judges_the_installed_router_on_the_decisions_it_logged() -> No
         {"id": "b", "router_version": "intent:i1+routing:v10"},
         {"id": "c", "router_version": "intent:i2+routing:v1"},
         {"id": "d"},  # an outcomes file written before rows named their router
+        {"id": "e", "router_version": "intent:i1+routing:v1+hint:v10"},  # v1, led by v10
+        {"id": "f", "router_version": "intent:i1+routing:v10+hint:v1"},
     ]
-    assert [r["id"] for r in logged_by(rows, "v1")] == ["a", "c"]
-    assert [r["id"] for r in logged_by(rows, "v10")] == ["b"]
+    assert [r["id"] for r in logged_by(rows, "v1")] == ["a", "c", "e"]
+    assert [r["id"] for r in logged_by(rows, "v10")] == ["b", "f"]
     assert logged_by(rows, "v2") == []
 
 

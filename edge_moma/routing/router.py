@@ -124,7 +124,11 @@ class Router:
         self.quality = quality
         self.hint = hint
         self.bundle_dirs = bundle_dirs
-        self.version = f"intent:{intent.version}+routing:{quality.version}"
+        # The logging policy: the hint shapes exploration's propensities, so the fleet's
+        # gate judges decisions logged under one hint apart from another's.
+        self.version = f"intent:{intent.version}+routing:{quality.version}" + (
+            f"+hint:{hint.version}" if hint is not None and config.policy.explore > 0 else ""
+        )
         self.privacy = PrivacyRules(config.policy.privacy)
         self._same_features = intent.featurizer == quality.featurizer
         self._models = config.models

@@ -850,8 +850,14 @@ def logged_by(rows: Sequence[Mapping[str, Any]], routing_version: str) -> list[d
     estimated value on every logged decision was 0.07 above its true value on
     those prompts, and the gate refused truly better candidates.
     """
-    tail = f"+routing:{routing_version}"
-    return [dict(r) for r in rows if str(r.get("router_version") or "").endswith(tail)]
+    return [dict(r) for r in rows if _routing_part(r.get("router_version")) == routing_version]
+
+
+def _routing_part(router_version: Any) -> str:
+    """The routing bundle's version in a decision's ``router_version``
+    (``intent:<v>+routing:<v>``, then ``+hint:<v>`` while an exploration hint was used)."""
+    parts = dict(p.partition(":")[::2] for p in str(router_version or "").split("+"))
+    return parts.get("routing", "")
 
 
 def _with_current_quality(rows: list[dict[str, Any]], current: Any) -> list[dict[str, Any]]:
