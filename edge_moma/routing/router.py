@@ -124,8 +124,8 @@ class Router:
         self.quality = quality
         self.hint = hint
         self.bundle_dirs = bundle_dirs
-        # The logging policy: the hint shapes exploration's propensities, so the fleet's
-        # gate judges decisions logged under one hint apart from another's.
+        # The logging policy: the hint shapes exploration's propensities, so a decision
+        # names it (an audit of an off-policy estimate asks which policy logged what).
         self.version = f"intent:{intent.version}+routing:{quality.version}" + (
             f"+hint:{hint.version}" if hint is not None and config.policy.explore > 0 else ""
         )
