@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from log_samples import make_record
 
 from edge_moma.bundle_dirs import active_bundle_dir
@@ -565,6 +567,27 @@ def test_the_gate_judges_the_installed_router_on_the_decisions_it_logged() -> No
     assert [r["id"] for r in logged_by(rows, "v1")] == ["a", "c", "e"]
     assert [r["id"] for r in logged_by(rows, "v10")] == ["b", "f"]
     assert logged_by(rows, "v2") == []
+
+
+_VERSION = st.text(st.characters(blacklist_characters="+"), min_size=1, max_size=20)
+
+
+@settings(max_examples=80)
+@given(_VERSION, _VERSION, st.one_of(st.none(), _VERSION), st.one_of(st.none(), st.text()))
+def test_logged_by_reads_the_routing_part_of_any_router_version(
+    intent: str, routing: str, hint: str | None, junk: str | None
+) -> None:
+    """Logged rows come from device files: any ``router_version`` is read without error,
+    a well-formed one matches its routing version, hint or not, and one that names no
+    routing bundle matches none, not even an empty version."""
+    from edge_moma.training.fleet import logged_by
+
+    version = f"intent:{intent}+routing:{routing}" + (f"+hint:{hint}" if hint else "")
+    rows = [{"id": "a", "router_version": version}, {"id": "b", "router_version": junk}]
+    assert "a" in [r["id"] for r in logged_by(rows, routing)]
+    assert [r["id"] for r in logged_by(rows, routing + "x")] in ([], ["b"])
+    if "routing:" not in (junk or ""):
+        assert [r["id"] for r in logged_by(rows, "")] == []
 
 
 def test_logged_rows_follow_the_feedback_and_a_prompt_keeps_its_fold(tmp_path: Path) -> None:

@@ -853,11 +853,12 @@ def logged_by(rows: Sequence[Mapping[str, Any]], routing_version: str) -> list[d
     return [dict(r) for r in rows if _routing_part(r.get("router_version")) == routing_version]
 
 
-def _routing_part(router_version: Any) -> str:
+def _routing_part(router_version: Any) -> str | None:
     """The routing bundle's version in a decision's ``router_version``
-    (``intent:<v>+routing:<v>``, then ``+hint:<v>`` while an exploration hint was used)."""
+    (``intent:<v>+routing:<v>``, then ``+hint:<v>`` while an exploration hint was used);
+    None when it names none."""
     parts = dict(p.partition(":")[::2] for p in str(router_version or "").split("+"))
-    return parts.get("routing", "")
+    return parts.get("routing")
 
 
 def _with_current_quality(rows: list[dict[str, Any]], current: Any) -> list[dict[str, Any]]:
