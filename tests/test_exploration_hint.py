@@ -236,7 +236,7 @@ def test_an_installed_hint_steers_exploration_only(make_rt, hint_release: Path) 
     with make_rt(0.2) as rt:
         assert rt.router.hint is not None and rt.router.quality.version != "hint-1"
         after = rt.route_many(QUERIES, contexts=CTX)
-    # Every decision names the hint that shaped its propensity (the gate's strata).
+    # Every decision names the hint that shaped its propensity (the logging policy).
     assert {d.router_version for d in after} == {f"{before[0].router_version}+hint:hint-1"}
     for b, a in zip(before, after, strict=True):
         assert a.candidates == b.candidates  # the greedy figures are the installed router's
